@@ -1,0 +1,3 @@
+from qhw.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""The ``qhw`` command line. Each sub-command lives in its own module and is added here."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from qhw._version import __version__
+from qhw.errors import QhwError
+
+EXIT_USAGE = 2
+
+
+class _Group(click.Group):
+    """Turns qhw's own errors into one line on stderr and exit code 2 (no traceback)."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except QhwError as exc:
+            click.echo(f"qhw: error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qhw")
+def cli() -> None:
+    """qhw — compile quantized neural networks into bit-exact FPGA hardware.
+
+    \b
+    Example:
+      qhw --version
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="qhw")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
