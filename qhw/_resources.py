@@ -1,7 +1,7 @@
-"""Locating files shipped with qhw (jinja2 templates).
+"""Locating data shipped with qhw: jinja2 templates and cocotb testbenches.
 
-In a wheel the top-level ``templates/`` tree is installed as ``qhw/templates``; in a source
-checkout (editable install) it sits beside the package.
+In a wheel the top-level ``templates/`` and ``sim/`` trees are installed as ``qhw/templates`` and
+``qhw/_sim``; in a source checkout (editable install) they sit beside the package.
 """
 from __future__ import annotations
 
@@ -10,11 +10,18 @@ from pathlib import Path
 _PKG = Path(__file__).resolve().parent
 
 
-def templates_dir() -> Path:
-    """The directory holding the jinja2 templates (``verilog/``, ``hls/``)."""
-    for candidate in (_PKG / "templates", _PKG.parent / "templates"):
+def _shipped(installed: str, source: str) -> Path:
+    for candidate in (_PKG / installed, _PKG.parent / source):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(
-        f"qhw templates not found next to {_PKG}; reinstall qhw (pip install -e .)"
-    )
+    raise FileNotFoundError(f"qhw data folder {source!r} not found next to {_PKG}; reinstall qhw")
+
+
+def templates_dir() -> Path:
+    """The directory holding the jinja2 templates (``verilog/``, ``hls/``)."""
+    return _shipped("templates", "templates")
+
+
+def sim_dir() -> Path:
+    """The directory holding the cocotb testbenches (top-level ``sim/``, ``qhw/_sim`` in a wheel)."""
+    return _shipped("_sim", "sim")
