@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 MAX_WIDTH = 64
 
@@ -111,6 +115,25 @@ class FixedFormat:
             self.rounding if rounding is None else rounding,
             self.overflow if overflow is None else overflow,
         )
+
+    # ----------------------------------------------------------------- conversions
+    def quantize(self, x) -> "np.ndarray":
+        """Raw codes (int64) for float values: what assigning a ``double`` to this type gives."""
+        from qhw.fixed import convert
+
+        return convert.quantize(self, x)
+
+    def cast(self, raw, src: "FixedFormat") -> "np.ndarray":
+        """Raw codes of this format for raw codes of ``src``, with this format's modes."""
+        from qhw.fixed import convert
+
+        return convert.cast(self, raw, src)
+
+    def to_float(self, raw) -> "np.ndarray":
+        """Real values (float64) of raw codes; exact while width <= 53."""
+        from qhw.fixed import convert
+
+        return convert.to_float(self, raw)
 
     # ----------------------------------------------------------------- text form
     _PATTERN = re.compile(

@@ -1,0 +1,203 @@
+"""Accumulation: what the HLS loop ``acc = init; for i: acc += a[i] * b[i];`` computes.
+
+Each step forms the exact product, adds it exactly to ``acc`` and assigns the sum to the
+accumulator type (its rounding, then its overflow). Done literally that is a Python loop over the
+reduction axis; it is also order dependent in general. Two facts let almost every case avoid it:
+
+1. *Rounding separates* for TRN, RND and RND_MIN_INF. ``acc`` always lies on its own grid, so with
+   r the rounding function on the grid and integer a: floor(a + p) = a + floor(p),
+   floor(a + p + 1/2) = a + floor(p + 1/2) and ceil(a + p - 1/2) = a + ceil(p - 1/2). Hence
+   rounding each step equals rounding each product alone. TRN_ZERO, RND_ZERO, RND_INF (their
+   direction depends on the sign of the sum) and RND_CONV (its tie depends on the parity of the
+   sum) do not separate; with them the loop runs unless products already lie on the accumulator
+   grid (then no rounding happens at all).
+2. *Overflow separates* for WRAP (arithmetic modulo 2**W commutes with the sum), and for the
+   saturating modes whenever no partial sum leaves the range, which is checked exactly on the
+   prefix sums (or bounded from the operand ranges for the BLAS path).
+
+Exact sums use float64 BLAS while every partial sum is provably below 2**53, otherwise integer
+arithmetic modulo 2**64, which is exact because the final value is reduced to <= 64 bits.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from qhw.fixed.arith import add, mul_format
+from qhw.fixed.convert import as_raw, round_shift_right
+from qhw.fixed.format import FixedFormat
+
+_SEPARABLE_ROUNDING = frozenset({"TRN", "RND", "RND_MIN_INF"})
+#: products materialized at once by the chunked paths (elements)
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _init_raw(init, accumulator: FixedFormat, shape) -> np.ndarray:
+    if init is None:
+        return np.zeros(shape, np.int64)
+    return np.broadcast_to(np.asarray(init, np.int64), shape)
+
+
+def _term_format(pfmt: FixedFormat, product_format: FixedFormat | None) -> FixedFormat:
+    return pfmt if product_format is None else product_format
+
+
+def _separable(term_fmt: FixedFormat, accumulator: FixedFormat) -> bool:
+    return (
+        term_fmt.frac_bits <= accumulator.frac_bits
+        or accumulator.rounding in _SEPARABLE_ROUNDING
+    )
+
+
+def _terms_on_acc_grid(products: np.ndarray, pfmt: FixedFormat, accumulator: FixedFormat,
+                       product_format: FixedFormat | None) -> np.ndarray:
+    """Each product (optionally first assigned to ``product_format``), rounded onto the
+    accumulator grid, as int64 modulo 2**64."""
+    t, tfmt = products, pfmt
+    if product_format is not None:
+        t, tfmt = product_format.cast(t, pfmt), product_format
+    t = as_raw(t, tfmt)
+    shift = accumulator.frac_bits - tfmt.frac_bits
+    if shift < 0:
+        t = round_shift_right(t, -shift, accumulator.rounding)
+    u = t.view(np.uint64) if t.dtype == np.int64 else t
+    if shift > 0:
+        u = u << np.uint64(shift) if shift < 64 else np.zeros(u.shape, np.uint64)
+    return u.view(np.int64)
+
+
+def _sequential(products: np.ndarray, pfmt: FixedFormat, accumulator: FixedFormat,
+                acc: np.ndarray, product_format: FixedFormat | None) -> np.ndarray:
+    """The literal loop over the last axis (vectorized over the others)."""
+    for k in range(products.shape[-1]):
+        t, tfmt = products[..., k], pfmt
+        if product_format is not None:
+            t, tfmt = product_format.cast(t, pfmt), product_format
+        s, sfmt = add(acc, accumulator, t, tfmt)
+        acc = accumulator.cast(s, sfmt)
+    return acc
+
+
+def _reduce_rows(products: np.ndarray, pfmt: FixedFormat, accumulator: FixedFormat,
+                 init: np.ndarray, product_format: FixedFormat | None) -> np.ndarray:
+    """Accumulate materialized products (..., K) into ``accumulator`` starting from ``init``."""
+    tfmt = _term_format(pfmt, product_format)
+    if not _separable(tfmt, accumulator):
+        return _sequential(products, pfmt, accumulator, init, product_format)
+    terms = _terms_on_acc_grid(products, pfmt, accumulator, product_format)
+    if accumulator.overflow == "WRAP":
+        total = init.view(np.uint64) + terms.view(np.uint64).sum(axis=-1, dtype=np.uint64)
+        return accumulator.cast(total.view(np.int64), _grid_format(accumulator))
+    # Saturating modes: exact only if no prefix sum leaves the range; find rows where one does.
+    bound = float(np.abs(init).max(initial=0)) + float(np.abs(terms.astype(np.float64)).sum(axis=-1).max(initial=0))
+    if bound >= 2.0**62:
+        return _sequential(products, pfmt, accumulator, init, product_format)
+    prefix = np.cumsum(terms, axis=-1) + init[..., None]
+    bad = ((prefix > accumulator.raw_max) | (prefix < accumulator.raw_min)).any(axis=-1)
+    if accumulator.overflow == "SAT_SYM" and accumulator.signed:
+        # SAT_SYM also rewrites an exact min reached by a (signed) sum.
+        bad |= (prefix == accumulator.raw_min).any(axis=-1)
+    out = prefix[..., -1].copy() if prefix.shape[-1] else init.copy()
+    if bad.any():
+        out[bad] = _sequential(products[bad], pfmt, accumulator, init[bad], product_format)
+    return out
+
+
+def _grid_format(accumulator: FixedFormat) -> FixedFormat:
+    """A 64-bit signed format on the accumulator's grid: the type of a modulo-2**64 sum."""
+    return FixedFormat(64, 64 - accumulator.frac_bits, True)
+
+
+def dot(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, axis: int = -1,
+        init=None, product_format: FixedFormat | None = None) -> np.ndarray:
+    """``acc = init; for i: acc += a[i] * b[i]`` along ``axis`` (a and b broadcast), as raw codes
+    of ``accumulator``. ``product_format``: assign each product to this type first (hls4ml's
+    convention of storing products in ``accum_t``)."""
+    pfmt = mul_format(fa, fb)
+    a, b = np.broadcast_arrays(as_raw(ra, fa), as_raw(rb, fb))
+    a = np.moveaxis(a, axis, -1)
+    b = np.moveaxis(b, axis, -1)
+    from qhw.fixed.arith import mul
+
+    products, _ = mul(a, fa, b, fb)
+    init_raw = np.array(_init_raw(init, accumulator, products.shape[:-1]), np.int64)
+    return _reduce_rows(products, pfmt, accumulator, init_raw, product_format)
+
+
+def _blas_exact_sum(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x @ w exactly, as int64 modulo 2**64 (float64 BLAS while provably exact)."""
+    if x.shape[-1] == 0:
+        return np.zeros((x.shape[0], w.shape[1]), np.int64)
+    xmax = np.abs(x).max(axis=0).astype(np.float64)
+    wmax = np.abs(w).max(axis=1).astype(np.float64)
+    if float(xmax @ wmax) < 2.0**53:
+        return (x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    return (x.view(np.uint64) @ w.view(np.uint64)).view(np.int64)
+
+
+def _interval_bound(x: np.ndarray, w: np.ndarray, init: np.ndarray, shift: int):
+    """Lower/upper bounds (floats, accumulator LSBs) of every partial sum of x @ w + init."""
+    xlo, xhi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
+    wlo, whi = w.min(axis=1).astype(np.float64), w.max(axis=1).astype(np.float64)
+    corners = np.stack([xlo * wlo, xlo * whi, xhi * wlo, xhi * whi])
+    scale = 2.0**shift
+    up = np.maximum(corners.max(axis=0), 0).sum() * scale
+    down = np.minimum(corners.min(axis=0), 0).sum() * scale
+    return float(init.min(initial=0)) + down, float(init.max(initial=0)) + up
+
+
+def matmul(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, init=None,
+           product_format: FixedFormat | None = None) -> np.ndarray:
+    """``(..., K) @ (K, M) -> (..., M)`` with the per-step accumulation of :func:`dot`.
+
+    init: raw codes of ``accumulator`` broadcastable to (..., M), e.g. a bias already assigned to
+    the accumulator. This is the golden model's dense/conv kernel, so it takes the fastest exact
+    path the formats allow (see the module docstring).
+    """
+    pfmt = mul_format(fa, fb)
+    x = as_raw(ra, fa)
+    w = as_raw(rb, fb)
+    vector = w.ndim == 1
+    if vector:
+        w = w[:, None]
+    if w.ndim != 2 or x.shape[-1] != w.shape[0]:
+        raise ValueError(f"matmul shapes do not match: {x.shape} @ {w.shape}")
+    lead, k, m = x.shape[:-1], x.shape[-1], w.shape[1]
+    x2 = x.reshape(-1, k)
+    n = x2.shape[0]
+    init2 = np.array(_init_raw(init, accumulator, lead + (m,)), np.int64).reshape(n, m)
+
+    out = None
+    lossless_terms = product_format is None or _holds(product_format, pfmt)
+    shift = accumulator.frac_bits - pfmt.frac_bits
+    if (lossless_terms and shift >= 0 and x.dtype == np.int64 and w.dtype == np.int64
+            and shift < 63):
+        lo, hi = _interval_bound(x2, w, init2, shift)
+        fits = accumulator.raw_min <= lo and hi <= accumulator.raw_max
+        if accumulator.overflow == "SAT_SYM" and accumulator.signed:
+            fits = fits and accumulator.raw_min < lo
+        if fits or accumulator.overflow == "WRAP":
+            total = _blas_exact_sum(x2, w).view(np.uint64) << np.uint64(shift)
+            total = (total + init2.view(np.uint64)).view(np.int64)
+            out = total if fits else accumulator.cast(total, _grid_format(accumulator))
+    if out is None:
+        out = np.empty((n, m), np.int64)
+        rows = max(1, _CHUNK_ELEMENTS // max(1, k * m))
+        from qhw.fixed.arith import mul
+
+        for s in range(0, n, rows):
+            xs = x2[s:s + rows]
+            prods, _ = mul(xs[:, None, :], fa, w.T[None, :, :], fb)  # (rows, M, K)
+            out[s:s + rows] = _reduce_rows(prods, pfmt, accumulator, init2[s:s + rows].copy(),
+                                           product_format)
+    out = out.reshape(lead + (m,))
+    return out[..., 0] if vector else out
+
+
+def _holds(outer: FixedFormat, inner: FixedFormat) -> bool:
+    """True when every value of ``inner`` is exactly representable in ``outer``."""
+    if outer.frac_bits < inner.frac_bits:
+        return False
+    if inner.signed and not outer.signed:
+        return False
+    need_int = inner.integer_bits + (outer.signed and not inner.signed)
+    return outer.integer_bits >= need_int
