@@ -1,0 +1,1 @@
+"""Locating and running external tools (g++, ap_types headers, Verilator, Yosys)."""
