@@ -192,6 +192,37 @@ def _finish(fmt: FixedFormat, in_range_value, over, under, sym_min, low_bits) ->
 
 
 # ------------------------------------------------------------------ public conversions
+def _fast_overflow(fmt: FixedFormat, r: np.ndarray, source_signed: bool):
+    """One-pass overflow handling when ``r`` (exact integers, float64 or int64) can be clipped and
+    converted directly; None when the general path is needed."""
+    w = fmt.width
+    if r.dtype == np.float64 and w > 53:
+        return None
+    if r.dtype == np.uint64:
+        return None
+    mode = fmt.overflow
+    if mode == "WRAP":
+        if r.dtype == np.float64:
+            if w == 64 or not (np.abs(r).max(initial=0.0) < 2.0**62):
+                return None
+            r = r.astype(np.int64)
+        if w == 64:
+            return r
+        sh = np.int64(64 - w)
+        if fmt.signed:
+            return (r << sh) >> sh
+        return r & np.int64((1 << w) - 1)
+    lo, hi = fmt.raw_min, fmt.raw_max
+    if mode == "SAT_SYM" and fmt.signed and source_signed:
+        lo = _sym_underflow_code(fmt)
+    if mode == "SAT_ZERO":
+        keep = (r >= lo) & (r <= hi)
+        out = np.where(keep, r, 0)
+    else:
+        out = np.clip(r, lo, hi)
+    return out.astype(np.int64, copy=False)
+
+
 def quantize(fmt: FixedFormat, x) -> np.ndarray:
     """Raw codes of ``fmt`` for float values, as assigning a ``double`` to that ap_fixed type."""
     x = np.asarray(x, dtype=np.float64)
@@ -207,6 +238,9 @@ def quantize(fmt: FixedFormat, x) -> np.ndarray:
         if lost.any():
             y = np.where(lost, np.copysign(0.25, x), y)
     r = _round_float(y, fmt.rounding)
+    fast = _fast_overflow(fmt, r, source_signed=True)
+    if fast is not None:
+        return fast
     w = fmt.width
     lo_f = -(2.0 ** (w - 1)) if fmt.signed else 0.0
     hi_excl = 2.0 ** (w - 1) if fmt.signed else 2.0**w
@@ -241,6 +275,9 @@ def cast(fmt: FixedFormat, raw, src: FixedFormat) -> np.ndarray:
     d = fmt.frac_bits - src.frac_bits
     if d < 0:
         v = round_shift_right(v, -d, fmt.rounding)
+        fast = _fast_overflow(fmt, v, src.signed)
+        if fast is not None:
+            return fast
         over = _gt(v, fmt.raw_max)
         under = _lt(v, fmt.raw_min)
         sym = _eq(v, fmt.raw_min) if (src.signed and fmt.signed) else np.zeros(v.shape, bool)
