@@ -131,3 +131,95 @@ def _dense(node, ctx: LayerContext) -> dict:
         product_cast=bool(node.attrs.get("product_cast", False)),
     )
     return v
+
+
+# ----------------------------------------------------------------------------- elementwise
+def _elementwise(node, ctx: LayerContext, summary: str, body: list[str],
+                 constants: list[dict] = ()) -> dict:
+    v = common(node, ctx)
+    for i, n in enumerate(v["in_n"]):
+        if n != v["n"]:
+            raise ModelError(f"node {node.name!r} ({node.op}): input {i} has {n} elements, "
+                             f"the result {v['n']}; elementwise ops need equal sizes")
+    v.update(summary=summary, body=body, constants=list(constants),
+             lanes=math.ceil(v["n"] / v["rf"]))
+    return v
+
+
+@emitter("relu", "elementwise.h.j2")
+def _relu(node, ctx: LayerContext) -> dict:
+    return _elementwise(node, ctx, "y = max(x, 0), then cast to the result format.",
+                        ["if (x0[i] > 0) y[i] = x0[i];", "else y[i] = 0;"])
+
+
+@emitter("requantize", "elementwise.h.j2")
+def _requantize(node, ctx: LayerContext) -> dict:
+    return _elementwise(node, ctx, "y = x assigned to the result format (its rounding, overflow).",
+                        ["y[i] = x0[i];"])
+
+
+@emitter("add", "elementwise.h.j2")
+def _add(node, ctx: LayerContext) -> dict:
+    return _elementwise(node, ctx, "y = x0 + x1 (exact sum), then cast to the result format.",
+                        ["y[i] = x0[i] + x1[i];"])
+
+
+@emitter("mul", "elementwise.h.j2")
+def _mul(node, ctx: LayerContext) -> dict:
+    return _elementwise(node, ctx, "y = x0 * x1 (exact product), then cast to the result format.",
+                        ["y[i] = x0[i] * x1[i];"])
+
+
+# ----------------------------------------------------------------------------- conv
+def _conv(node, ctx: LayerContext, one_d: bool) -> dict:
+    v = common(node, ctx)
+    shape_in, shape_out = ctx.in_shapes[0], tuple(node.output.shape)
+    if one_d:
+        (in_h, in_w, cin), (out_h, out_w, cout) = (1, *shape_in), (1, *shape_out)
+    else:
+        (in_h, in_w, cin), (out_h, out_w, cout) = shape_in, shape_out
+    a = node.attrs
+    lift = (lambda x: (1, x[0]) if len(x) == 1 else x) if one_d else (lambda x: x)
+    kh, kw = lift(_pair1(a["kernel_size"], one_d))
+    sh, sw = lift(_pair1(a.get("stride", 1), one_d))
+    dh, dw = lift(_pair1(a.get("dilation", 1), one_d))
+    pt, pl = lift(_pads(a.get("padding", 0), one_d))
+    w = node.param_raw("weight").reshape(kh * kw * cin, cout)
+    rf, taps = v["rf"], kh * kw * cin
+    accum = slot(node, "accum")
+    v.update(
+        in_t=v["in_t"][0], in_h=in_h, in_w=in_w, cin=cin, out_h=out_h, out_w=out_w, cout=cout,
+        kh=kh, kw=kw, sh=sh, sw=sw, dh=dh, dw=dw, pt=pt, pl=pl, taps=taps,
+        weight_t=ctx.use_type(slot(node, "weight"), f"{node.name} weight"),
+        bias_t=ctx.use_type(slot(node, "bias"), f"{node.name} bias"),
+        accum_t=ctx.use_type(accum, f"{node.name} accum"),
+        weights=c_initializer(w, slot(node, "weight")), bias=const_array(node, "bias"),
+        n_mult=math.ceil(taps * cout / rf), partition=math.ceil(taps / rf),
+        product_cast=bool(a.get("product_cast", False)),
+    )
+    return v
+
+
+def _pair1(value, one_d: bool) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) if one_d else (value, value)
+    return tuple(int(x) for x in value)
+
+
+def _pads(value, one_d: bool) -> tuple[int, ...]:
+    """Leading (top/left) zero padding; trailing padding is implied by the output shape."""
+    if isinstance(value, int):
+        return (value,) if one_d else (value, value)
+    value = [int(x) for x in value]
+    dims = 1 if one_d else 2
+    return tuple(value[:dims])
+
+
+@emitter("conv1d", "conv.h.j2")
+def _conv1d(node, ctx: LayerContext) -> dict:
+    return _conv(node, ctx, one_d=True)
+
+
+@emitter("conv2d", "conv.h.j2")
+def _conv2d(node, ctx: LayerContext) -> dict:
+    return _conv(node, ctx, one_d=False)
