@@ -223,3 +223,67 @@ def _conv1d(node, ctx: LayerContext) -> dict:
 @emitter("conv2d", "conv.h.j2")
 def _conv2d(node, ctx: LayerContext) -> dict:
     return _conv(node, ctx, one_d=False)
+
+
+# ----------------------------------------------------------------------------- data movement
+def _copy(node, ctx: LayerContext, summary: str, outer: int, counts: list[int]) -> dict:
+    v = common(node, ctx)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+    v.update(summary=summary, outer=outer, inner=int(sum(counts)), segments=[
+        {"port": p, "count": c, "offset": o, "what": f"input {p}: {c} value(s) at offset {o}"}
+        for p, (c, o) in enumerate(zip(counts, offsets))])
+    return v
+
+
+def _reshape(node, ctx: LayerContext) -> dict:
+    return _copy(node, ctx, f"{list(ctx.in_shapes[0])} -> {list(node.output.shape)}; row-major "
+                 "order is unchanged, so this is a copy.", 1, [size(ctx.in_shapes[0])])
+
+
+emitter("reshape", "copy.h.j2")(_reshape)
+emitter("flatten", "copy.h.j2")(_reshape)
+
+
+@emitter("concat", "copy.h.j2")
+def _concat(node, ctx: LayerContext) -> dict:
+    axis = node.attrs.get("axis", -1)
+    rank = len(node.output.shape)
+    if axis not in (-1, rank - 1):
+        raise ModelError(f"node {node.name!r}: the HLS backend concatenates along the last "
+                         f"(channel) axis only, got axis={axis}")
+    outer = size(node.output.shape[:-1])
+    return _copy(node, ctx, f"concatenate {len(ctx.in_shapes)} tensors along the channels.",
+                 outer, [s[-1] for s in ctx.in_shapes])
+
+
+# ----------------------------------------------------------------------------- pooling
+def _pool(node, ctx: LayerContext, kind: str, one_d: bool) -> dict:
+    v = common(node, ctx)
+    shape_in, shape_out = ctx.in_shapes[0], tuple(node.output.shape)
+    if one_d:
+        shape_in, shape_out = (1, *shape_in), (1, *shape_out)
+    a = node.attrs
+    lift = (lambda x: (1, x[0]) if len(x) == 1 else x) if one_d else (lambda x: x)
+    kh, kw = lift(_pair1(a["kernel_size"], one_d))
+    sh, sw = lift(_pair1(a.get("stride", a["kernel_size"]), one_d))
+    pt, pl = lift(_pads(a.get("padding", 0), one_d))
+    v.update(in_t=v["in_t"][0], in_h=shape_in[0], in_w=shape_in[1], c=shape_in[2],
+             out_h=shape_out[0], out_w=shape_out[1], kh=kh, kw=kw, sh=sh, sw=sw, pt=pt, pl=pl,
+             kind=kind)
+    return v
+
+
+@emitter("maxpool2d", "pool.h.j2")
+def _maxpool2d(node, ctx: LayerContext) -> dict:
+    v = _pool(node, ctx, "max", one_d=False)
+    v.update(acc_t=v["in_t"], finish=["y[(oh * %d + ow) * %d + ch] = acc;" % (v["out_w"], v["c"])],
+             summary="y = the largest input of the window (exact), cast to the result format.")
+    return v
+
+
+@emitter("maxpool1d", "pool.h.j2")
+def _maxpool1d(node, ctx: LayerContext) -> dict:
+    v = _pool(node, ctx, "max", one_d=True)
+    v.update(acc_t=v["in_t"], finish=["y[(oh * %d + ow) * %d + ch] = acc;" % (v["out_w"], v["c"])],
+             summary="y = the largest input of the window (exact), cast to the result format.")
+    return v
