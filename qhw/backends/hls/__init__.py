@@ -3,7 +3,7 @@
 ``write_hls(graph, out_dir)`` writes the project; ``csim(OUT)`` builds it with g++ against the
 ap_types headers (cached) and compares its outputs with the golden model's test vectors.
 """
-from qhw.backends.hls.csim import CsimResult, csim, run_raw
+from qhw.backends.hls.sim import CsimResult, csim, run_raw
 from qhw.backends.hls.layers import supported_ops
 from qhw.backends.hls.writer import INTERFACES, HlsProject, write_hls
 
