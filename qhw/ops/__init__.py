@@ -1,0 +1,9 @@
+"""Operations: one module per op (attributes, shape rule, format rule, golden semantics).
+
+Importing this package registers every op; look them up with :func:`get`.
+"""
+from qhw.ops import activation, conv, dense, elementwise, io, pool, requantize, reshape, shift  # noqa: F401
+from qhw.ops.base import FormatContext, GoldenContext, OpDef, OverflowCount
+from qhw.ops.registry import get, names, register
+
+__all__ = ["get", "names", "register", "OpDef", "FormatContext", "GoldenContext", "OverflowCount"]

@@ -1,0 +1,74 @@
+"""relu, relu6, clip: exact clamps of the input codes, then assignment to the result."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from qhw.errors import ModelError
+from qhw.fixed import FixedFormat
+from qhw.ops.base import OpDef, capped
+from qhw.ops.registry import register
+
+
+def _bound_codes(fmt: FixedFormat, lo: float | None, hi: float | None) -> tuple[int, int]:
+    """Raw clamp bounds inside ``fmt``: lo rounded up, hi rounded down, within the range."""
+    rlo = fmt.raw_min if lo is None else max(fmt.raw_min, math.ceil(lo / fmt.lsb))
+    rhi = fmt.raw_max if hi is None else min(fmt.raw_max, math.floor(hi / fmt.lsb))
+    return rlo, rhi
+
+
+class _Clamp(OpDef):
+    """Clamp to [lo, hi] (None: unbounded) in the input's own format."""
+
+    def limits(self, node) -> tuple[float | None, float | None]:
+        raise NotImplementedError
+
+    def lossless(self, node, x: FixedFormat) -> FixedFormat:
+        lo, hi = self.limits(node)
+        if lo is not None and lo >= 0:
+            top = x.max if hi is None else min(hi, x.max)
+            ib = max(math.floor(math.log2(top)) + 1, 1) if top > 0 else 1
+            return capped(ib + x.frac_bits, ib, False, "result") if ib + x.frac_bits >= 1 else x
+        return x
+
+    def infer_formats(self, node, in_fmts, ctx):
+        node.formats["result"] = ctx.choose(node, "result", self.lossless(node, in_fmts[0]))
+
+    def golden(self, node, inputs, in_fmts, ctx):
+        lo, hi = _bound_codes(in_fmts[0], *self.limits(node))
+        return ctx.assign(node.name, node.formats["result"], np.clip(inputs[0], lo, hi), in_fmts[0])
+
+    def float_eval(self, node, inputs):
+        lo, hi = self.limits(node)
+        return np.clip(inputs[0], -np.inf if lo is None else lo, np.inf if hi is None else hi)
+
+
+@register
+class Relu(_Clamp):
+    name = "relu"
+
+    def limits(self, node):
+        return 0.0, None
+
+
+@register
+class Relu6(_Clamp):
+    name = "relu6"
+
+    def limits(self, node):
+        return 0.0, 6.0
+
+
+@register
+class Clip(_Clamp):
+    """attrs: min_value, max_value (either may be None)."""
+
+    name = "clip"
+    attrs = {"min_value": None, "max_value": None}
+
+    def limits(self, node):
+        lo, hi = node.attrs["min_value"], node.attrs["max_value"]
+        if lo is not None and hi is not None and lo > hi:
+            raise ModelError(f"clip {node.name!r}: min_value {lo} > max_value {hi}")
+        return lo, hi

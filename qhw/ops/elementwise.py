@@ -1,0 +1,48 @@
+"""add and mul of two tensors of the same shape: exact, then assigned to the result."""
+from __future__ import annotations
+
+import qhw.fixed as qf
+from qhw.errors import ModelError
+from qhw.ops.base import OpDef
+from qhw.ops.registry import register
+
+
+class _Binary(OpDef):
+    arity = 2
+    exact = staticmethod(qf.add)
+    exact_format = staticmethod(qf.add_format)
+
+    def infer_shape(self, node, in_shapes):
+        if in_shapes[0] != in_shapes[1]:
+            raise ModelError(f"{self.name} {node.name!r}: input shapes {in_shapes[0]} and "
+                             f"{in_shapes[1]} differ")
+        return in_shapes[0]
+
+    def infer_formats(self, node, in_fmts, ctx):
+        try:
+            lossless = self.exact_format(in_fmts[0], in_fmts[1])
+        except ValueError as exc:
+            raise ModelError(f"{self.name} {node.name!r}: {exc}") from None
+        node.formats["result"] = ctx.choose(node, "result", lossless)
+
+    def golden(self, node, inputs, in_fmts, ctx):
+        raw, fmt = self.exact(inputs[0], in_fmts[0], inputs[1], in_fmts[1])
+        return ctx.assign(node.name, node.formats["result"], raw, fmt)
+
+
+@register
+class Add(_Binary):
+    name = "add"
+
+    def float_eval(self, node, inputs):
+        return inputs[0] + inputs[1]
+
+
+@register
+class Mul(_Binary):
+    name = "mul"
+    exact = staticmethod(qf.mul)
+    exact_format = staticmethod(qf.mul_format)
+
+    def float_eval(self, node, inputs):
+        return inputs[0] * inputs[1]

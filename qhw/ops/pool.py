@@ -1,0 +1,104 @@
+"""maxpool1d/2d and avgpool1d/2d over channels-last tensors.
+
+attrs: kernel_size, stride (default: kernel_size), padding (as conv; max pads with the smallest
+code, avg with zeros and still divides by the window size). avg = exact window sum times the
+constant 1/N held in the ``scale`` slot (exact when N is a power of two), assigned to the result.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import qhw.fixed as qf
+from qhw.errors import ModelError
+from qhw.fixed import FixedFormat
+from qhw.ops.base import OpDef, capped
+from qhw.ops.conv import resolve_padding, spatial, windows
+from qhw.ops.registry import register
+
+
+class _Pool(OpDef):
+    dims = 0
+    required = ("kernel_size",)
+    attrs = {"stride": None, "padding": 0}
+
+    def geometry(self, node):
+        k = spatial(node, "kernel_size", self.dims)
+        st = spatial(node, "stride", self.dims, k) if node.attrs.get("stride") is not None else k
+        return k, st, (1,) * self.dims
+
+    def infer_shape(self, node, in_shapes):
+        s = in_shapes[0]
+        if len(s) != self.dims + 1:
+            raise ModelError(f"{self.name} {node.name!r}: input shape {s} is not (*spatial, channels)")
+        k, st, d = self.geometry(node)
+        pads = resolve_padding(node, s[:-1], k, st, d)
+        node.attrs["padding"] = pads
+        out = [(n + pads[i] + pads[i + self.dims] - k[i]) // st[i] + 1 for i, n in enumerate(s[:-1])]
+        if min(out) < 1:
+            raise ModelError(f"{self.name} {node.name!r}: kernel {k} does not fit input {s}")
+        return tuple(out) + (s[-1],)
+
+    def _windows(self, node, x, fill):
+        k, st, d = self.geometry(node)
+        v = windows(x, node, k, st, d, node.attrs["padding"], fill)
+        return v.reshape(v.shape[:1 + self.dims] + (-1, v.shape[-1]))  # (N, *out, taps, C)
+
+    def taps(self, node) -> int:
+        return math.prod(self.geometry(node)[0])
+
+
+class _MaxPool(_Pool):
+    def golden(self, node, inputs, in_fmts, ctx):
+        m = self._windows(node, inputs[0], in_fmts[0].raw_min).max(axis=-2)
+        return ctx.assign(node.name, node.formats["result"], m, in_fmts[0])
+
+    def float_eval(self, node, inputs):
+        return self._windows(node, inputs[0], -np.inf).max(axis=-2)
+
+
+class _AvgPool(_Pool):
+    def sum_format(self, node, x: FixedFormat) -> FixedFormat:
+        ib = x.integer_bits + math.ceil(math.log2(self.taps(node)))
+        return capped(ib + x.frac_bits, ib, x.signed, "window sum")
+
+    def infer_formats(self, node, in_fmts, ctx):
+        n = self.taps(node)
+        exact = n & (n - 1) == 0
+        scale = ctx.choose(node, "scale", FixedFormat(1, 1 - int(math.log2(n)), False) if exact else None,
+                           None if exact else FixedFormat(18, 1 - math.ceil(math.log2(n)), False))
+        node.formats["scale"] = scale
+        node.formats["accum"] = ctx.choose(node, "accum", self.sum_format(node, in_fmts[0]))
+        node.formats["result"] = ctx.choose(node, "result", in_fmts[0])
+
+    def golden(self, node, inputs, in_fmts, ctx):
+        acc_fmt, scale = node.formats["accum"], node.formats["scale"]
+        s = self._windows(node, inputs[0], 0).sum(axis=-2)
+        s = acc_fmt.cast(s, self.sum_format(node, in_fmts[0]))
+        recip = scale.quantize(1.0 / self.taps(node))
+        raw, fmt = qf.mul(s, acc_fmt, recip, scale)
+        return ctx.assign(node.name, node.formats["result"], raw, fmt)
+
+    def float_eval(self, node, inputs):
+        return self._windows(node, inputs[0], 0.0).mean(axis=-2)
+
+
+@register
+class MaxPool1d(_MaxPool):
+    name, dims = "maxpool1d", 1
+
+
+@register
+class MaxPool2d(_MaxPool):
+    name, dims = "maxpool2d", 2
+
+
+@register
+class AvgPool1d(_AvgPool):
+    name, dims = "avgpool1d", 1
+
+
+@register
+class AvgPool2d(_AvgPool):
+    name, dims = "avgpool2d", 2

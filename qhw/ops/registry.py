@@ -1,0 +1,28 @@
+"""The op registry: op name -> OpDef. Backends and passes look ops up here."""
+from __future__ import annotations
+
+from qhw.errors import ModelError
+
+_OPS: dict[str, "OpDef"] = {}  # noqa: F821
+
+
+def register(op):
+    """Class decorator: instantiate and register an OpDef subclass under its ``name``."""
+    inst = op()
+    if inst.name in _OPS:
+        raise ValueError(f"op {inst.name!r} registered twice")
+    _OPS[inst.name] = inst
+    return op
+
+
+def get(name: str, node: str | None = None):
+    """The OpDef for ``name``; ModelError naming the node and listing the known ops otherwise."""
+    try:
+        return _OPS[name]
+    except KeyError:
+        where = f"node {node!r}: " if node else ""
+        raise ModelError(f"{where}unknown op {name!r}; supported: {', '.join(sorted(_OPS))}") from None
+
+
+def names() -> list[str]:
+    return sorted(_OPS)

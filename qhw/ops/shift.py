@@ -1,0 +1,28 @@
+"""shift: multiply by 2**shift. Free in hardware: the codes stay, the binary point moves."""
+from __future__ import annotations
+
+from qhw.fixed import FixedFormat
+from qhw.ops.base import OpDef
+from qhw.ops.registry import register
+
+
+def moved(fmt: FixedFormat, shift: int) -> FixedFormat:
+    return FixedFormat(fmt.width, fmt.integer_bits + shift, fmt.signed)
+
+
+@register
+class Shift(OpDef):
+    """attrs: shift (int, positive = left = larger values)."""
+
+    name = "shift"
+    required = ("shift",)
+
+    def infer_formats(self, node, in_fmts, ctx):
+        node.formats["result"] = ctx.choose(node, "result", moved(in_fmts[0], int(node.attrs["shift"])))
+
+    def golden(self, node, inputs, in_fmts, ctx):
+        src = moved(in_fmts[0], int(node.attrs["shift"]))
+        return ctx.assign(node.name, node.formats["result"], inputs[0], src)
+
+    def float_eval(self, node, inputs):
+        return inputs[0] * 2.0 ** int(node.attrs["shift"])

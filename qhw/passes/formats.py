@@ -1,0 +1,44 @@
+"""Format inference: fill every node's format slots (graph in, graph out).
+
+Lossless by default where bit growth is finite (accumulators, sums, clamps, shifts); results after
+a multiply-accumulate and constants take the default precision (hls4ml's ``ap_fixed<16,6>``) or
+the user's. An explicit format on the node always wins, then the config. Every slot narrower than
+lossless is recorded in ``graph.notes``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from qhw.fixed import FixedFormat
+from qhw.graph import Graph
+from qhw.ops import FormatContext, get
+
+
+def config_lookup(config: Any):
+    """A ``(node, slot) -> FixedFormat | None`` function for the supported config shapes:
+    None; a dict {node name: {slot: format}}; or an object with
+    ``precision(layer_name, op, slot)`` (qhw.config.ModelConfig, hls4ml layout)."""
+    if config is None:
+        return lambda node, slot: None
+    if hasattr(config, "precision"):
+        def lookup(node, slot):
+            p = config.precision(node.name, node.op, slot)
+            return p if isinstance(p, FixedFormat) else None  # "auto" / None: infer
+        return lookup
+    if isinstance(config, dict):
+        def lookup(node, slot):
+            f = config.get(node.name, {}).get(slot)
+            return FixedFormat.parse(f) if f is not None else None
+        return lookup
+    raise TypeError(f"unsupported config {type(config).__name__}")
+
+
+def infer_formats(graph: Graph, config: Any = None, default: FixedFormat | str | None = None) -> Graph:
+    ctx = FormatContext(lookup=config_lookup(config))
+    if default is not None:
+        ctx.default = FixedFormat.parse(default) if isinstance(default, str) else default
+    for node in graph.nodes():
+        in_fmts = [graph.node(s).formats["result"] for s in node.inputs]
+        get(node.op, node.name).infer_formats(node, in_fmts, ctx)
+    graph.notes = list(ctx.notes)
+    return graph
