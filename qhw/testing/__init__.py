@@ -1,0 +1,1 @@
+"""Models and generators for tests, examples and benchmarks."""

@@ -1,0 +1,120 @@
+"""Small reference models built with GraphBuilder (seeded: same seed, same graph).
+
+Weights are random here (scaled like trained ones); the examples train real ones.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from qhw.fixed import FixedFormat, OVERFLOW_MODES, ROUNDING_MODES
+from qhw.graph import Graph, GraphBuilder
+
+
+def _w(rng, *shape, fan_in=None):
+    fan_in = fan_in or shape[0]
+    return rng.standard_normal(shape) / np.sqrt(fan_in)
+
+
+def mlp(widths=(16, 64, 32, 32, 5), fmt="ap_fixed<16,6>", seed=0, config=None,
+        name="mlp") -> Graph:
+    """Dense + ReLU layers (no activation on the last), e.g. the jet-tagging 16-64-32-32-5."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(name)
+    t = b.input("x", (widths[0],), fmt)
+    for i, (k, m) in enumerate(zip(widths[:-1], widths[1:])):
+        t = b.dense(f"fc{i + 1}", t, _w(rng, k, m), rng.standard_normal(m) * 0.1)
+        if i < len(widths) - 2:
+            t = b.relu(f"relu{i + 1}", t)
+    b.output("y", t)
+    return b.build(config=config, default=fmt)
+
+
+def conv1d_net(length=32, channels=3, fmt="ap_fixed<12,4>", seed=1) -> Graph:
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("conv1d_net")
+    t = b.input("x", (length, channels), fmt)
+    t = b.conv1d("conv1", t, _w(rng, 3, channels, 8, fan_in=3 * channels), rng.standard_normal(8) * 0.1,
+                 padding="same")
+    t = b.relu("relu1", t)
+    t = b.pool("maxpool1d", "pool1", t, kernel_size=2)
+    t = b.conv1d("conv2", t, _w(rng, 3, 8, 4, fan_in=24), stride=2)
+    t = b.relu("relu2", t)
+    t = b.flatten("flat", t)
+    t = b.dense("fc", t, _w(rng, 28, 5), rng.standard_normal(5) * 0.1)
+    b.output("y", t)
+    return b.build(default=fmt)
+
+
+def conv2d_net(size=8, channels=1, fmt="ap_fixed<12,4>", seed=2) -> Graph:
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("conv2d_net")
+    t = b.input("x", (size, size, channels), fmt)
+    t = b.conv2d("conv1", t, _w(rng, 3, 3, channels, 4, fan_in=9 * channels), rng.standard_normal(4) * 0.1,
+                 padding=1)
+    t = b.relu("relu1", t)
+    t = b.pool("maxpool2d", "pool1", t, kernel_size=2)
+    t = b.conv2d("conv2", t, _w(rng, 2, 2, 4, 4, fan_in=16))
+    t = b.relu("relu2", t)
+    t = b.pool("avgpool2d", "pool2", t, kernel_size=3)
+    t = b.flatten("flat", t)
+    t = b.dense("fc", t, _w(rng, 4, 3))
+    b.output("y", t)
+    return b.build(default=fmt)
+
+
+def _random_format(rng, narrow=True) -> FixedFormat:
+    w = int(rng.integers(4, 13))
+    return FixedFormat(w, int(rng.integers(1, 6)), bool(rng.integers(0, 4) > 0),
+                       str(rng.choice(ROUNDING_MODES)), str(rng.choice(OVERFLOW_MODES)))
+
+
+def random_graph(seed: int, max_layers: int = 5) -> Graph:
+    """A random chain (with residual adds and concats) of dense, conv-free elementwise and
+    activation layers with random result formats and modes: for cross-checking backends."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(f"random{seed}")
+    width = int(rng.integers(2, 9))
+    t = b.input("x", (width,), FixedFormat(int(rng.integers(4, 11)), int(rng.integers(1, 5))))
+    for i in range(int(rng.integers(2, max_layers + 1))):
+        kind = rng.choice(["dense", "dense", "relu", "clip", "shift", "add", "concat", "relu6"])
+        fmts = {"result": _random_format(rng)} if rng.random() < 0.6 else None
+        name = f"l{i}_{kind}"
+        if kind == "dense":
+            m = int(rng.integers(2, 9))
+            dfm = {"weight": FixedFormat(int(rng.integers(3, 9)), int(rng.integers(0, 3)))}
+            if fmts:
+                dfm.update(fmts)
+            if rng.random() < 0.3:
+                dfm["accum"] = _random_format(rng)
+            t = b.dense(name, t, rng.standard_normal((width, m)), rng.standard_normal(m) * 0.5,
+                        formats=dfm, product_cast=bool(rng.random() < 0.3))
+            width = m
+        elif kind == "relu":
+            t = b.relu(name, t, fmts)
+        elif kind == "relu6":
+            t = b.relu6(name, t, fmts)
+        elif kind == "clip":
+            t = b.clip(name, t, float(-rng.random() * 2), float(rng.random() * 2), fmts)
+        elif kind == "shift":
+            t = b.shift(name, t, int(rng.integers(-3, 4)), fmts)
+        elif kind == "add":
+            t = b.add(name, t, b.relu(name + "_skip", t), fmts)
+        else:
+            t = b.concat(name, [t, b.relu(name + "_r", t)], formats=fmts)
+            width *= 2
+    b.output("y", t)
+    return b.build(default=FixedFormat(12, 4))
+
+
+def random_inputs(graph: Graph, n: int, seed: int = 0, edges: bool = True) -> dict[str, np.ndarray]:
+    """Raw input codes: random, plus each input's extremes (min, max, 0) when ``edges``."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in graph.input_names:
+        node = graph.node(name)
+        fmt, shape = node.formats["result"], tuple(node.shape)
+        raw = rng.integers(fmt.raw_min, fmt.raw_max, size=(n,) + shape, endpoint=True)
+        if edges and n >= 3:
+            raw[0], raw[1], raw[2] = fmt.raw_min, fmt.raw_max, 0
+        out[name] = raw
+    return out

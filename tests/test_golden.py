@@ -1,0 +1,71 @@
+"""The golden model against the independent scalar reference, float agreement, and shapes."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qhw import golden
+from qhw.fixed import FixedFormat
+from qhw.testing import models
+
+import golden_reference
+
+
+def _check_against_reference(graph, n=12, seed=0):
+    x = models.random_inputs(graph, n, seed=seed)
+    res = golden.run_raw(graph, x, keep_all=True)
+    for s in range(n):
+        sample = {k: v[s].ravel() for k, v in x.items()}
+        ref = golden_reference.run_sample(graph, sample)
+        for name, want in ref.items():
+            got = res.tensors[name][s].ravel().tolist()
+            assert got == want, f"{graph.name}: node {name} sample {s}: golden {got} reference {want}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_random_graphs_equal_scalar_reference(seed):
+    _check_against_reference(models.random_graph(seed), n=6, seed=seed)
+
+
+def test_mlp_equals_scalar_reference():
+    _check_against_reference(models.mlp(widths=(16, 12, 5)), n=8)
+
+
+@pytest.mark.parametrize("acc", ["ap_fixed<16,6>", "ap_fixed<14,5,AP_RND,AP_SAT>",
+                                 "ap_fixed<18,7,AP_RND_CONV,AP_SAT_SYM>"])
+@pytest.mark.parametrize("product_cast", [False, True])
+def test_narrow_accumulators_equal_scalar_reference(acc, product_cast):
+    rng = np.random.default_rng(3)
+    from qhw.graph import GraphBuilder
+    b = GraphBuilder("narrow")
+    x = b.input("x", (10,), "ap_fixed<10,4>")
+    d = b.dense("fc", x, rng.standard_normal((10, 4)) * 2, rng.standard_normal(4),
+                formats={"accum": acc, "weight": "ap_fixed<8,3>", "result": "ap_fixed<8,3,AP_RND,AP_SAT>"},
+                product_cast=product_cast)
+    b.output("y", d)
+    _check_against_reference(b.build(), n=20)
+
+
+@pytest.mark.parametrize("bits", [6, 8, 12, 16])
+def test_error_vs_float_shrinks_with_bits(bits, request):
+    errs = {}
+    for b in (bits, bits + 4):
+        g = models.mlp(fmt=f"ap_fixed<{b},6>", seed=4)
+        x = np.random.default_rng(0).standard_normal((400, 16))
+        q = golden.to_float(g, golden.run(g, x))["y"]
+        f = golden.run(g, x, float_mode=True).outputs["y"]
+        errs[b] = float(np.abs(q - f).mean())
+    assert errs[bits + 4] < errs[bits]
+
+
+def test_overflow_counts_and_keep_all():
+    from qhw.graph import GraphBuilder
+    b = GraphBuilder("ovf")
+    x = b.input("x", (4,), "ap_fixed<8,4>")
+    b.output("y", b.shift("s", x, 2, formats={"result": "ap_fixed<8,4,AP_TRN,AP_SAT>"}))
+    g = b.build()
+    r = golden.run(g, np.array([[1.0, 2.5, -3.0, 7.0]]), keep_all=True)
+    assert r.overflow["s"].saturated == 3 and r.overflow["s"].total == 4
+    assert r.output().tolist() == [[64, 127, -128, 127]]
+    assert set(r.tensors) == {"x", "s", "y"}
