@@ -1,0 +1,123 @@
+"""Uniform affine quantization: x_int = clamp(round(x / s) + z, qmin, qmax), x^ = s (x_int - z).
+
+Granularity follows the shape of scale/zero_point: scalars are per tensor; 1-D arrays with
+``axis`` are per channel; with ``group_size`` too, one value per group of that many consecutive
+elements along ``axis``.
+
+float32 inputs follow PyTorch's recipe bit for bit (x * (1/s) in float32, round half to even, the
+zero point added in float32); float64 inputs are computed in float64 as x / s.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+ROUNDINGS = ("half_even", "half_up", "half_down", "half_away", "floor", "ceil", "trunc")
+
+
+def round_values(y: np.ndarray, rounding: str = "half_even") -> np.ndarray:
+    """Round to integers (same float dtype) by a named mode."""
+    if rounding == "half_even":
+        return np.rint(y)
+    if rounding == "half_up":
+        return np.floor(y + y.dtype.type(0.5))
+    if rounding == "half_down":
+        return np.ceil(y - y.dtype.type(0.5))
+    if rounding == "half_away":
+        return np.copysign(np.floor(np.abs(y) + y.dtype.type(0.5)), y)
+    if rounding == "floor":
+        return np.floor(y)
+    if rounding == "ceil":
+        return np.ceil(y)
+    if rounding == "trunc":
+        return np.trunc(y)
+    raise ValueError(f"unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
+
+
+def _check_range(qmin: int, qmax: int) -> None:
+    if int(qmin) >= int(qmax):
+        raise ValueError(f"qmin must be below qmax, got qmin={qmin}, qmax={qmax}")
+
+
+def _expand(param, name: str, x_shape, axis, group_size, dtype):
+    """Broadcast a per-tensor/channel/group parameter against an array of shape x_shape."""
+    p = np.asarray(param, dtype=dtype)
+    if p.ndim == 0:
+        if axis is not None and group_size is None:
+            pass  # a scalar with an axis is still per tensor
+        return p
+    if p.ndim != 1:
+        raise ValueError(f"{name} must be a scalar or 1-D, got shape {p.shape}")
+    if axis is None:
+        if p.size == 1:
+            return p.reshape(())
+        raise ValueError(f"{name} has {p.size} values: give the axis they run along")
+    ndim = len(x_shape)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for an array of {ndim} dimensions")
+    axis %= ndim
+    n = x_shape[axis]
+    if group_size is not None:
+        if group_size < 1 or n % group_size:
+            raise ValueError(f"group_size {group_size} does not divide axis {axis} of length {n}")
+        if p.size != n // group_size:
+            raise ValueError(f"{name} has {p.size} values, expected {n // group_size} groups")
+        p = np.repeat(p, group_size)
+    elif p.size != n:
+        raise ValueError(f"{name} has {p.size} values, axis {axis} has {n}")
+    shape = [1] * ndim
+    shape[axis] = n
+    return p.reshape(shape)
+
+
+def _check_scale(scale) -> None:
+    s = np.asarray(scale, dtype=np.float64)
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(f"scale must be finite and > 0, got {scale!r}")
+
+
+def quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None,
+             group_size: int | None = None, rounding: str = "half_even") -> np.ndarray:
+    """Float array -> int64 codes in [qmin, qmax]."""
+    _check_scale(scale)
+    _check_range(qmin, qmax)
+    x = np.asarray(x)
+    if x.dtype == np.float32:
+        s = _expand(scale, "scale", x.shape, axis, group_size, np.float32)
+        z = _expand(zero_point, "zero_point", x.shape, axis, group_size, np.float32)
+        y = x * (np.float32(1.0) / s)
+        q = round_values(y, rounding) + z
+    else:
+        x = x.astype(np.float64, copy=False)
+        s = _expand(scale, "scale", x.shape, axis, group_size, np.float64)
+        z = _expand(zero_point, "zero_point", x.shape, axis, group_size, np.float64)
+        q = round_values(x / s, rounding) + z
+    return np.clip(q, qmin, qmax).astype(np.int64)
+
+
+def dequantize(q, scale, zero_point, axis: int | None = None, group_size: int | None = None,
+               dtype=np.float32) -> np.ndarray:
+    """int codes -> float values s * (q - z) (float32 like PyTorch, or dtype=np.float64)."""
+    _check_scale(scale)
+    q = np.asarray(q)
+    s = _expand(scale, "scale", q.shape, axis, group_size, dtype)
+    z = _expand(zero_point, "zero_point", q.shape, axis, group_size, np.int64)
+    return ((q.astype(np.int64) - z).astype(dtype) * s).astype(dtype, copy=False)
+
+
+def fake_quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None,
+                  group_size: int | None = None, rounding: str = "half_even") -> np.ndarray:
+    """quantize then dequantize, in the input's float type."""
+    x = np.asarray(x)
+    dtype = np.float32 if x.dtype == np.float32 else np.float64
+    q = quantize(x, scale, zero_point, qmin, qmax, axis, group_size, rounding)
+    return dequantize(q, scale, zero_point, axis, group_size, dtype)
+
+
+def qrange(bits: int, signed: bool, narrow_range: bool = False) -> tuple[int, int]:
+    """(qmin, qmax) of a bits-wide integer; narrow_range drops the most negative code."""
+    if int(bits) < 1:
+        raise ValueError(f"bits must be >= 1, got {bits}")
+    if signed:
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        return (lo + 1 if narrow_range else lo), hi
+    return (1 if narrow_range else 0), (1 << bits) - 1
