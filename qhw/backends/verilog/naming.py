@@ -1,0 +1,55 @@
+"""Verilog identifiers from graph names: sanitized, keyword-safe and unique within a design."""
+from __future__ import annotations
+
+import re
+
+#: Verilog-2005 and SystemVerilog keywords a node name could collide with.
+KEYWORDS = frozenset("""
+always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign
+default defparam design disable edge else end endcase endconfig endfunction endgenerate endmodule
+endprimitive endspecify endtable endtask event for force forever fork function generate genvar
+highz0 highz1 if ifnone incdir include initial inout input instance integer join large liblist
+library localparam macromodule medium module nand negedge nmos nor noshowcancelled not notif0
+notif1 or output parameter pmos posedge primitive pull0 pull1 pulldown pullup
+pulsestyle_onevent pulsestyle_ondetect rcmos real realtime reg release repeat rnmos rpmos rtran
+rtranif0 rtranif1 scalared showcancelled signed small specify specparam strong0 strong1 supply0
+supply1 table task time tran tranif0 tranif1 tri tri0 tri1 triand trior trireg unsigned use
+uwire vectored wait wand weak0 weak1 while wire wor xnor xor logic bit byte int shortint longint
+always_ff always_comb always_latch interface endinterface package endpackage import export
+typedef struct union enum const var void return break continue do foreach unique priority final
+program endprogram class endclass virtual static string type assert assume cover property
+sequence clocking endclocking chandle alias bind let matches wildcard tagged
+""".split())
+
+_BAD = re.compile(r"[^A-Za-z0-9_]")
+
+
+def sanitize(name: str) -> str:
+    """A legal, keyword-free identifier: other characters become ``_``; a leading digit or
+    underscore gets an ``n`` prefix; keywords get a ``_q`` suffix."""
+    s = _BAD.sub("_", str(name)) or "n"
+    if s[0].isdigit() or s[0] == "_":
+        s = "n" + s
+    if s in KEYWORDS:
+        s += "_q"
+    return s
+
+
+class Namer:
+    """Hands out unique sanitized identifiers, deterministic in call order."""
+
+    def __init__(self, reserved: tuple[str, ...] = ()) -> None:
+        self._used: set[str] = set(reserved)
+        self._given: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        if name in self._given:
+            return self._given[name]
+        base = sanitize(name)
+        ident, i = base, 1
+        while ident in self._used:
+            ident = f"{base}_{i}"
+            i += 1
+        self._used.add(ident)
+        self._given[name] = ident
+        return ident

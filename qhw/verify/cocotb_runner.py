@@ -1,0 +1,79 @@
+"""Running cocotb testbenches (from ``sim/``) against a cached Verilator build.
+
+``cocotb_tools.runner`` would rebuild per call; here the build comes from :func:`build_cocotb`
+(once per design content) and only ``Runner.test`` runs, with the build folder pointed at the
+cache. Testbenches report through a JSON file whose path is passed in ``QHW_RESULT``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Mapping
+
+from qhw._resources import sim_dir
+from qhw.errors import MissingToolError
+from qhw.tools.verilator import INSTALL_HINT, verilator_env
+from qhw.verify.build import VerilatedBuild
+
+
+def make_runner():
+    """A cocotb Verilator runner (cocotb 2.x)."""
+    try:
+        from cocotb_tools.runner import get_runner
+    except ImportError:
+        raise MissingToolError(f"cocotb is not installed; {INSTALL_HINT}") from None
+    return get_runner("verilator")
+
+
+@contextmanager
+def _patched_env(extra: Mapping[str, str]):
+    """Verilator on PATH, the testbench folder importable, and pytest's per-test variable hidden
+    (under pytest the runner would ``sys.exit`` on a failed test instead of returning)."""
+    saved = dict(os.environ)
+    saved_path = list(sys.path)
+    os.environ.update(verilator_env())
+    os.environ.update(extra)
+    os.environ.pop("PYTEST_CURRENT_TEST", None)
+    sys.path.insert(0, str(sim_dir()))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sys.path[:] = saved_path
+
+
+def run_cocotb(build: VerilatedBuild, test_module: str, test_dir: os.PathLike,
+               env: Mapping[str, str] | None = None, waves: bool = False,
+               seed: int = 1) -> dict:
+    """Run the cocotb module ``test_module`` (a file in ``sim/``) against ``build``.
+
+    The testbench writes its result JSON to ``$QHW_RESULT``; that dict is returned, with
+    ``waves`` set to the VCD path when tracing was on.
+    """
+    test_dir = Path(test_dir)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    result_path = test_dir / "result.json"
+    result_path.unlink(missing_ok=True)
+    extra = {k: str(v) for k, v in (env or {}).items()}
+    extra["QHW_RESULT"] = str(result_path)
+    runner = make_runner()
+    with _patched_env(extra):
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=build.top,
+                        build_dir=str(build.exe.parent), test_dir=str(test_dir), waves=waves,
+                        seed=seed, extra_env=extra, results_xml=str(test_dir / "results.xml"),
+                        log_file=str(test_dir / "sim.log"))
+        except SystemExit:
+            pass  # the result file (or its absence) tells what happened
+    if not result_path.is_file():
+        log = (test_dir / "sim.log").read_text() if (test_dir / "sim.log").is_file() else ""
+        raise RuntimeError(f"cocotb test {test_module!r} wrote no result; log tail:\n"
+                           + "\n".join(log.splitlines()[-30:]))
+    result = json.loads(result_path.read_text())
+    vcd = test_dir / "dump.vcd"
+    result["waves"] = str(vcd) if waves and vcd.is_file() else None
+    return result
