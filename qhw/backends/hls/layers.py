@@ -15,7 +15,7 @@ import numpy as np
 from qhw.backends.hls.naming import type_name
 from qhw.backends.hls.render import c_initializer
 from qhw.errors import ModelError
-from qhw.fixed import FixedFormat
+from qhw.fixed import FixedFormat, cpp_literal
 
 
 @dataclass
@@ -111,6 +111,14 @@ def const_array(node, name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- dense
+def _bias(node, ctx: LayerContext) -> dict:
+    """The optional bias: the accumulator starts from it (assigned to accum), else from 0."""
+    if "bias" not in node.params:
+        return {"has_bias": False, "bias_t": "", "bias": ""}
+    return {"has_bias": True, "bias_t": ctx.use_type(slot(node, "bias"), f"{node.name} bias"),
+            "bias": const_array(node, "bias")}
+
+
 @emitter("dense", "dense.h.j2")
 def _dense(node, ctx: LayerContext) -> dict:
     v = common(node, ctx)
@@ -122,10 +130,9 @@ def _dense(node, ctx: LayerContext) -> dict:
     v.update(
         k=k, m=m, in_t=v["in_t"][0],
         weight_t=ctx.use_type(slot(node, "weight"), f"{node.name} weight"),
-        bias_t=ctx.use_type(slot(node, "bias"), f"{node.name} bias"),
         accum_t=ctx.use_type(accum, f"{node.name} accum"),
         weights=c_initializer(w, slot(node, "weight")),
-        bias=const_array(node, "bias"),
+        **_bias(node, ctx),
         n_mult=math.ceil(k * m / rf),
         partition=math.ceil(k / rf),
         product_cast=bool(node.attrs.get("product_cast", False)),
@@ -146,16 +153,80 @@ def _elementwise(node, ctx: LayerContext, summary: str, body: list[str],
     return v
 
 
-@emitter("relu", "elementwise.h.j2")
-def _relu(node, ctx: LayerContext) -> dict:
-    return _elementwise(node, ctx, "y = max(x, 0), then cast to the result format.",
-                        ["if (x0[i] > 0) y[i] = x0[i];", "else y[i] = 0;"])
+def _clamp(node, ctx: LayerContext) -> dict:
+    """relu / relu6 / clip: clamp to the bounds' codes in the input format, then assign."""
+    from qhw.ops import get as get_op
+
+    fmt = ctx.in_fmts[0]
+    lo, hi = get_op(node.op, node.name).limits(node)
+    # lo rounded up and hi rounded down onto the input grid, kept inside the input's range
+    rlo = fmt.raw_min if lo is None else max(fmt.raw_min, math.ceil(lo / fmt.lsb))
+    rhi = fmt.raw_max if hi is None else min(fmt.raw_max, math.floor(hi / fmt.lsb))
+    in_t = ctx.use_type(fmt, f"input of {node.name}")
+    constants, body = [], [f"{in_t} v = x0[i];"]
+    if rlo > fmt.raw_min:
+        constants.append({"type": in_t, "name": f"{ctx.fn}_lo", "value": cpp_literal(rlo, fmt),
+                          "what": f"lower bound {lo} on the input grid"})
+        body.append(f"if (v < {ctx.fn}_lo) v = {ctx.fn}_lo;")
+    if rhi < fmt.raw_max:
+        constants.append({"type": in_t, "name": f"{ctx.fn}_hi", "value": cpp_literal(rhi, fmt),
+                          "what": f"upper bound {hi} on the input grid"})
+        body.append(f"if (v > {ctx.fn}_hi) v = {ctx.fn}_hi;")
+    body.append("y[i] = v;")
+    return _elementwise(node, ctx, f"y = clamp(x, {lo}, {hi}) in the input format, then cast "
+                        "to the result format.", body, constants)
+
+
+for _op in ("relu", "relu6", "clip"):
+    emitter(_op, "elementwise.h.j2")(_clamp)
+
+
+@emitter("output", "elementwise.h.j2")
+def _output(node, ctx: LayerContext) -> dict:
+    return _elementwise(node, ctx, "graph output: y = x assigned to the output format.",
+                        ["y[i] = x0[i];"])
+
+
+@emitter("shift", "elementwise.h.j2")
+def _shift(node, ctx: LayerContext) -> dict:
+    from qhw.ops.shift import moved
+
+    s = int(node.attrs["shift"])
+    moved_t = ctx.use_type(moved(ctx.in_fmts[0], s), f"{node.name} shifted input")
+    w = ctx.in_fmts[0].width
+    return _elementwise(node, ctx, f"y = x * 2^{s}: the same bits read as {moved_t} (the binary "
+                        "point moves), then cast to the result format.",
+                        [f"{moved_t} v;", f"v.range({w - 1}, 0) = x0[i].range({w - 1}, 0);",
+                         "y[i] = v;"])
 
 
 @emitter("requantize", "elementwise.h.j2")
 def _requantize(node, ctx: LayerContext) -> dict:
-    return _elementwise(node, ctx, "y = x assigned to the result format (its rounding, overflow).",
-                        ["y[i] = x0[i];"])
+    from qhw.ops import get as get_op
+    from qhw.ops.requantize import multiplier_format
+
+    fmt = ctx.in_fmts[0]
+    mf = multiplier_format(node)
+    prod = get_op("requantize", node.name).product_format(node, fmt)
+    prod_t = ctx.use_type(prod, f"{node.name} product")
+    m = np.asarray(node.attrs["multiplier"], np.int64)
+    shift = int(node.attrs["shift"])
+    xw, pw = fmt.width, prod.width
+    xint = f"ap_{'' if fmt.signed else 'u'}int<{xw}>"
+    constants, idx = [], ""
+    if m.ndim == 0:
+        mult = f"ap_int<{mf.width}>({int(m)})"
+    else:
+        constants.append({"type": f"ap_int<{mf.width}>", "name": f"{ctx.fn}_m[{m.size}]",
+                          "value": "{" + ", ".join(str(int(v)) for v in m) + "}",
+                          "what": "multiplier per channel (last axis)"})
+        mult = f"{ctx.fn}_m[i % {m.size}]"
+    body = [f"{xint} xr;", f"xr.range({xw - 1}, 0) = x0[i].range({xw - 1}, 0);",
+            f"ap_int<{pw}> pr = xr * {mult};  // exact integer product",
+            f"{prod_t} p;", f"p.range({pw - 1}, 0) = pr.range({pw - 1}, 0);  // value x * m * 2^-{shift}",
+            "y[i] = p;"]
+    return _elementwise(node, ctx, f"y = x * m * 2^-{shift} (exact), then cast to the result "
+                        "format (its rounding mode rounds the shift).", body, constants)
 
 
 @emitter("add", "elementwise.h.j2")
@@ -171,58 +242,46 @@ def _mul(node, ctx: LayerContext) -> dict:
 
 
 # ----------------------------------------------------------------------------- conv
-def _conv(node, ctx: LayerContext, one_d: bool) -> dict:
-    v = common(node, ctx)
-    shape_in, shape_out = ctx.in_shapes[0], tuple(node.output.shape)
-    if one_d:
-        (in_h, in_w, cin), (out_h, out_w, cout) = (1, *shape_in), (1, *shape_out)
-    else:
-        (in_h, in_w, cin), (out_h, out_w, cout) = shape_in, shape_out
+def _geometry(node, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> dict:
+    """Spatial parameters in 2-D form (a 1-D op is a 2-D one of height 1): in_h/in_w/cin,
+    out_h/out_w, kh/kw, sh/sw (stride, default the kernel for pools), dh/dw, pt/pl (leading
+    zero padding; the trailing padding is implied by the output size)."""
+    dims = len(in_shape) - 1
     a = node.attrs
-    lift = (lambda x: (1, x[0]) if len(x) == 1 else x) if one_d else (lambda x: x)
-    kh, kw = lift(_pair1(a["kernel_size"], one_d))
-    sh, sw = lift(_pair1(a.get("stride", 1), one_d))
-    dh, dw = lift(_pair1(a.get("dilation", 1), one_d))
-    pt, pl = lift(_pads(a.get("padding", 0), one_d))
-    w = node.param_raw("weight").reshape(kh * kw * cin, cout)
-    rf, taps = v["rf"], kh * kw * cin
-    accum = slot(node, "accum")
+
+    def hw(value, fill: int) -> tuple[int, int]:
+        t = (int(value),) * dims if isinstance(value, (int, np.integer)) else \
+            tuple(int(x) for x in value)[:dims]
+        return (fill, *t) if dims == 1 else t
+
+    (in_h, in_w), (out_h, out_w) = hw(in_shape[:-1], 1), hw(out_shape[:-1], 1)
+    (kh, kw) = hw(a["kernel_size"], 1)
+    (sh, sw) = hw(a.get("stride") or a["kernel_size"], 1) if node.op.startswith(("max", "avg")) \
+        else hw(a.get("stride", 1), 1)
+    (dh, dw) = hw(a.get("dilation", 1), 1)
+    (pt, pl) = hw(a.get("padding", 0), 0)
+    return dict(in_h=in_h, in_w=in_w, cin=in_shape[-1], out_h=out_h, out_w=out_w,
+                cout=out_shape[-1], kh=kh, kw=kw, sh=sh, sw=sw, dh=dh, dw=dw, pt=pt, pl=pl)
+
+
+def _conv(node, ctx: LayerContext) -> dict:
+    v = common(node, ctx)
+    v.update(_geometry(node, ctx.in_shapes[0], tuple(node.output.shape)))
+    taps, cout, rf = v["kh"] * v["kw"] * v["cin"], v["cout"], v["rf"]
+    w = node.param_raw("weight").reshape(taps, cout)
     v.update(
-        in_t=v["in_t"][0], in_h=in_h, in_w=in_w, cin=cin, out_h=out_h, out_w=out_w, cout=cout,
-        kh=kh, kw=kw, sh=sh, sw=sw, dh=dh, dw=dw, pt=pt, pl=pl, taps=taps,
+        in_t=v["in_t"][0], taps=taps,
         weight_t=ctx.use_type(slot(node, "weight"), f"{node.name} weight"),
-        bias_t=ctx.use_type(slot(node, "bias"), f"{node.name} bias"),
-        accum_t=ctx.use_type(accum, f"{node.name} accum"),
-        weights=c_initializer(w, slot(node, "weight")), bias=const_array(node, "bias"),
+        accum_t=ctx.use_type(slot(node, "accum"), f"{node.name} accum"),
+        weights=c_initializer(w, slot(node, "weight")), **_bias(node, ctx),
         n_mult=math.ceil(taps * cout / rf), partition=math.ceil(taps / rf),
-        product_cast=bool(a.get("product_cast", False)),
+        product_cast=bool(node.attrs.get("product_cast", False)),
     )
     return v
 
 
-def _pair1(value, one_d: bool) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) if one_d else (value, value)
-    return tuple(int(x) for x in value)
-
-
-def _pads(value, one_d: bool) -> tuple[int, ...]:
-    """Leading (top/left) zero padding; trailing padding is implied by the output shape."""
-    if isinstance(value, int):
-        return (value,) if one_d else (value, value)
-    value = [int(x) for x in value]
-    dims = 1 if one_d else 2
-    return tuple(value[:dims])
-
-
-@emitter("conv1d", "conv.h.j2")
-def _conv1d(node, ctx: LayerContext) -> dict:
-    return _conv(node, ctx, one_d=True)
-
-
-@emitter("conv2d", "conv.h.j2")
-def _conv2d(node, ctx: LayerContext) -> dict:
-    return _conv(node, ctx, one_d=False)
+for _op in ("conv1d", "conv2d"):
+    emitter(_op, "conv.h.j2")(_conv)
 
 
 # ----------------------------------------------------------------------------- data movement
@@ -257,33 +316,42 @@ def _concat(node, ctx: LayerContext) -> dict:
 
 
 # ----------------------------------------------------------------------------- pooling
-def _pool(node, ctx: LayerContext, kind: str, one_d: bool) -> dict:
+def _pool(node, ctx: LayerContext, kind: str) -> dict:
     v = common(node, ctx)
-    shape_in, shape_out = ctx.in_shapes[0], tuple(node.output.shape)
-    if one_d:
-        shape_in, shape_out = (1, *shape_in), (1, *shape_out)
-    a = node.attrs
-    lift = (lambda x: (1, x[0]) if len(x) == 1 else x) if one_d else (lambda x: x)
-    kh, kw = lift(_pair1(a["kernel_size"], one_d))
-    sh, sw = lift(_pair1(a.get("stride", a["kernel_size"]), one_d))
-    pt, pl = lift(_pads(a.get("padding", 0), one_d))
-    v.update(in_t=v["in_t"][0], in_h=shape_in[0], in_w=shape_in[1], c=shape_in[2],
-             out_h=shape_out[0], out_w=shape_out[1], kh=kh, kw=kw, sh=sh, sw=sw, pt=pt, pl=pl,
-             kind=kind)
+    v.update(_geometry(node, ctx.in_shapes[0], tuple(node.output.shape)))
+    v.update(in_t=v["in_t"][0], c=v["cin"], kind=kind)
     return v
 
 
-@emitter("maxpool2d", "pool.h.j2")
-def _maxpool2d(node, ctx: LayerContext) -> dict:
-    v = _pool(node, ctx, "max", one_d=False)
-    v.update(acc_t=v["in_t"], finish=["y[(oh * %d + ow) * %d + ch] = acc;" % (v["out_w"], v["c"])],
+def _maxpool(node, ctx: LayerContext) -> dict:
+    v = _pool(node, ctx, "max")
+    v.update(acc_t=v["in_t"], constants=[],
+             finish=["y[(oh * %d + ow) * %d + ch] = acc;" % (v["out_w"], v["c"])],
+             pad_note="the golden pads with the smallest code, which never wins",
              summary="y = the largest input of the window (exact), cast to the result format.")
     return v
 
 
-@emitter("maxpool1d", "pool.h.j2")
-def _maxpool1d(node, ctx: LayerContext) -> dict:
-    v = _pool(node, ctx, "max", one_d=True)
-    v.update(acc_t=v["in_t"], finish=["y[(oh * %d + ow) * %d + ch] = acc;" % (v["out_w"], v["c"])],
-             summary="y = the largest input of the window (exact), cast to the result format.")
+def _avgpool(node, ctx: LayerContext) -> dict:
+    from qhw.ops import get as get_op
+
+    v = _pool(node, ctx, "sum")
+    taps = v["kh"] * v["kw"]
+    sum_fmt = get_op(node.op, node.name).sum_format(node, ctx.in_fmts[0])
+    scale, accum = slot(node, "scale"), slot(node, "accum")
+    scale_t = ctx.use_type(scale, f"{node.name} scale")
+    recip = int(scale.quantize(1.0 / taps))
+    v.update(
+        acc_t=ctx.use_type(sum_fmt, f"{node.name} window sum"), pad_note="they add zero",
+        constants=[{"type": scale_t, "name": f"{ctx.fn}_recip", "value": cpp_literal(recip, scale),
+                    "what": f"1/{taps} in the scale format"}],
+        finish=[f"const {ctx.use_type(accum, node.name + ' accum')} a = acc;  // exact sum -> accum",
+                "y[(oh * %d + ow) * %d + ch] = a * %s_recip;" % (v["out_w"], v["c"], ctx.fn)],
+        summary=f"y = (window sum assigned to accum) * 1/{taps} (exact product), cast to the result.")
     return v
+
+
+for _op in ("maxpool1d", "maxpool2d"):
+    emitter(_op, "pool.h.j2")(_maxpool)
+for _op in ("avgpool1d", "avgpool2d"):
+    emitter(_op, "pool.h.j2")(_avgpool)
