@@ -4,8 +4,9 @@ Granularity follows the shape of scale/zero_point: scalars are per tensor; 1-D a
 ``axis`` are per channel; with ``group_size`` too, one value per group of that many consecutive
 elements along ``axis``.
 
-float32 inputs follow PyTorch's recipe bit for bit (x * (1/s) in float32, round half to even, the
-zero point added in float32); float64 inputs are computed in float64 as x / s.
+float32 inputs follow PyTorch's CPU kernels bit for bit: inv = 1/s in float32, then
+round(fma(x, inv, z)) (one float32 rounding of x * inv + z, then round half to even on the final
+code); float64 inputs are computed in float64 as round(x / s) + z.
 """
 from __future__ import annotations
 
@@ -84,8 +85,10 @@ def quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None
     if x.dtype == np.float32:
         s = _expand(scale, "scale", x.shape, axis, group_size, np.float32)
         z = _expand(zero_point, "zero_point", x.shape, axis, group_size, np.float32)
-        y = x * (np.float32(1.0) / s)
-        q = round_values(y, rounding) + z
+        inv = (np.float32(1.0) / s).astype(np.float64)
+        # float64 holds the exact float32 product (24 + 24 bits): one rounding, like an FMA
+        y = (x.astype(np.float64) * inv + z).astype(np.float32)
+        q = round_values(y, rounding)
     else:
         x = x.astype(np.float64, copy=False)
         s = _expand(scale, "scale", x.shape, axis, group_size, np.float64)
@@ -96,21 +99,36 @@ def quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None
 
 def dequantize(q, scale, zero_point, axis: int | None = None, group_size: int | None = None,
                dtype=np.float32) -> np.ndarray:
-    """int codes -> float values s * (q - z) (float32 like PyTorch, or dtype=np.float64)."""
+    """int codes -> float values s * (q - z) (float32 like PyTorch, or dtype=np.float64).
+
+    As in PyTorch, a per-tensor scale is a float32 and the product is a float32 multiply; per-channel
+    scales are float64 and the float64 product is rounded once to the output type."""
     _check_scale(scale)
     q = np.asarray(q)
-    s = _expand(scale, "scale", q.shape, axis, group_size, dtype)
+    per_tensor = np.ndim(scale) == 0 or np.size(scale) == 1
+    s = _expand(scale, "scale", q.shape, axis, group_size, dtype if per_tensor else np.float64)
     z = _expand(zero_point, "zero_point", q.shape, axis, group_size, np.int64)
-    return ((q.astype(np.int64) - z).astype(dtype) * s).astype(dtype, copy=False)
+    d = q.astype(np.int64) - z
+    return (d.astype(s.dtype) * s).astype(dtype, copy=False)
 
 
 def fake_quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None,
                   group_size: int | None = None, rounding: str = "half_even") -> np.ndarray:
-    """quantize then dequantize, in the input's float type."""
+    """quantize then dequantize, in the input's float type.
+
+    float32 follows PyTorch's fake-quant kernels, which differ from its quantize_per_tensor:
+    round(x * (1/s)) is taken in float32 before z is added, and s * (q - z) is a float32 product.
+    """
     x = np.asarray(x)
-    dtype = np.float32 if x.dtype == np.float32 else np.float64
-    q = quantize(x, scale, zero_point, qmin, qmax, axis, group_size, rounding)
-    return dequantize(q, scale, zero_point, axis, group_size, dtype)
+    if x.dtype != np.float32:
+        q = quantize(x, scale, zero_point, qmin, qmax, axis, group_size, rounding)
+        return dequantize(q, scale, zero_point, axis, group_size, np.float64)
+    _check_scale(scale)
+    _check_range(qmin, qmax)
+    s = _expand(scale, "scale", x.shape, axis, group_size, np.float32)
+    z = _expand(zero_point, "zero_point", x.shape, axis, group_size, np.int64)
+    q = round_values(x * (np.float32(1.0) / s), rounding).astype(np.int64) + z
+    return ((np.clip(q, qmin, qmax) - z).astype(np.float32) * s).astype(np.float32)
 
 
 def qrange(bits: int, signed: bool, narrow_range: bool = False) -> tuple[int, int]:
