@@ -126,3 +126,22 @@ def test_lsq_matches_torch_autograd():
         np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(gs, st.grad.item(), rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(gb, bt.grad.item(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype,qscheme", [("quint8", "per_tensor_affine"), ("qint8", "per_tensor_symmetric")])
+def test_histogram_observer_within_one_lsb_of_torch(dtype, qscheme):
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for i in range(N):
+        ours = qo.HistogramObserver(bins=256, dtype=dtype, qscheme=qscheme)
+        theirs = torch.ao.quantization.observer.HistogramObserver(
+            bins=256, dtype=getattr(torch, dtype), qscheme=getattr(torch, qscheme))
+        _feed(ours, theirs, rng, 1 + i % 3, shape=(8, 64))
+        s, z = ours.calculate_qparams()
+        ts, tz = theirs.calculate_qparams()
+        # "one LSB of scale": the scales differ by less than one quantization step of the scale
+        # itself at 8 bits, i.e. the ranges agree to within one output code
+        rel = abs(float(s[0]) - float(ts[0])) / float(ts[0])
+        worst = max(worst, rel)
+        assert rel <= 1 / 255, (i, s, ts)
+        assert abs(int(z[0]) - int(tz[0])) <= 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+_BLOCK = 1 << 16  # elements per block of the float32 path
 ROUNDINGS = ("half_even", "half_up", "half_down", "half_away", "floor", "ceil", "trunc")
 
 
@@ -76,9 +77,18 @@ def _check_scale(scale) -> None:
         raise ValueError(f"scale must be finite and > 0, got {scale!r}")
 
 
+def code_dtype(qmin: int, qmax: int) -> np.dtype:
+    """The smallest integer dtype holding [qmin, qmax] (int8 for qint8, uint8 for quint8 ...)."""
+    for dt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64):
+        info = np.iinfo(dt)
+        if info.min <= qmin and qmax <= info.max:
+            return np.dtype(dt)
+    raise ValueError(f"no integer type holds [{qmin}, {qmax}]")
+
+
 def quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None,
              group_size: int | None = None, rounding: str = "half_even") -> np.ndarray:
-    """Float array -> int64 codes in [qmin, qmax]."""
+    """Float array -> integer codes in [qmin, qmax], in the smallest integer dtype holding them."""
     _check_scale(scale)
     _check_range(qmin, qmax)
     x = np.asarray(x)
@@ -86,15 +96,30 @@ def quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None
         s = _expand(scale, "scale", x.shape, axis, group_size, np.float32)
         z = _expand(zero_point, "zero_point", x.shape, axis, group_size, np.float32)
         inv = (np.float32(1.0) / s).astype(np.float64)
-        # float64 holds the exact float32 product (24 + 24 bits): one rounding, like an FMA
-        y = (x.astype(np.float64) * inv + z).astype(np.float32)
-        q = round_values(y, rounding)
+        out = np.empty(x.shape, code_dtype(int(qmin), int(qmax)))
+        # Blocks of rows keep the float64 temporaries in cache.
+        rows = max(1, _BLOCK // max(1, x[0].size)) if x.ndim > 1 else x.shape[0] or 1
+        for i in range(0, x.shape[0] if x.ndim else 1, rows):
+            sl = (slice(i, i + rows),) if x.ndim else ()
+            inv_b = inv[sl] if inv.ndim and inv.shape[0] > 1 else inv
+            z_b = z[sl] if z.ndim and z.shape[0] > 1 else z
+            # float64 holds the exact float32 product (24 + 24 bits): one rounding, like an FMA
+            y = x[sl].astype(np.float64)
+            y *= inv_b
+            y += z_b
+            q = y.astype(np.float32)
+            q = np.rint(q, out=q) if rounding == "half_even" else round_values(q, rounding)
+            np.clip(q, qmin, qmax, out=q)
+            out[sl] = q
+        return out
     else:
         x = x.astype(np.float64, copy=False)
         s = _expand(scale, "scale", x.shape, axis, group_size, np.float64)
         z = _expand(zero_point, "zero_point", x.shape, axis, group_size, np.float64)
-        q = round_values(x / s, rounding) + z
-    return np.clip(q, qmin, qmax).astype(np.int64)
+        q = round_values(x / s, rounding)
+        q += z
+    np.clip(q, qmin, qmax, out=q)
+    return q.astype(code_dtype(int(qmin), int(qmax)))
 
 
 def dequantize(q, scale, zero_point, axis: int | None = None, group_size: int | None = None,

@@ -191,3 +191,113 @@ class SigmaObserver(MinMaxObserver):
         self.min_val = np.array(max(self.true_min, mean - self.k * std), _F32)
         self.max_val = np.array(min(self.true_max, mean + self.k * std), _F32)
         return x
+
+
+class HistogramObserver(_Observer):
+    """A running histogram of values; qparams from the range that minimises the L2 quantization
+    error (PyTorch's method: grow a trimmed range from both ends while the error falls).
+
+    The running histogram is re-binned onto the widened range when new data exceeds it (each old
+    bin spread over ``upsample_rate`` sub-bins), so the result depends on the order of calls, as
+    PyTorch's does. Scales agree with PyTorch's within one LSB.
+    """
+
+    def __init__(self, bins: int = 2048, upsample_rate: int = 16, **kw) -> None:
+        super().__init__(**kw)
+        self.bins, self.upsample_rate = int(bins), int(upsample_rate)
+        self.histogram = np.zeros(self.bins, np.float64)
+        self.dst_nbins = 1 << int(np.log2(self.quant_max - self.quant_min + 1) + 0.5)
+
+    def _hist(self, x, lo, hi):
+        if hi == lo:
+            h = np.zeros(self.bins)
+            h[0 if self.bins == 1 else 0] = x.size
+            return h
+        return np.histogram(x, bins=self.bins, range=(float(lo), float(hi)))[0].astype(np.float64)
+
+    def _rebin(self, hist, lo, hi, new_lo, new_hi):
+        """Spread each old bin over upsample_rate sub-bins and reassign their mid-points."""
+        n = self.bins * self.upsample_rate
+        sub = np.repeat(hist / self.upsample_rate, self.upsample_rate)
+        width = (float(hi) - float(lo)) / n
+        mids = float(lo) + (np.arange(n) + 0.5) * width
+        edges = np.linspace(float(new_lo), float(new_hi), self.bins + 1)
+        idx = np.clip(np.searchsorted(edges, mids, side="right") - 1, 0, self.bins - 1)
+        return np.bincount(idx, weights=sub, minlength=self.bins)
+
+    def __call__(self, x):
+        x = np.asarray(x, _F32).ravel()
+        x = x[np.isfinite(x)]
+        if not x.size:
+            return x
+        lo, hi = x.min(), x.max()
+        if np.isinf(self.min_val):
+            self.min_val, self.max_val = np.array(lo, _F32), np.array(hi, _F32)
+            self.histogram = self._hist(x, lo, hi)
+            return x
+        new_lo, new_hi = np.minimum(self.min_val, lo), np.maximum(self.max_val, hi)
+        update = self._hist(x, new_lo, new_hi)
+        if new_lo == self.min_val and new_hi == self.max_val:
+            self.histogram = self.histogram + update
+        elif self.min_val == self.max_val:
+            old = np.zeros(self.bins)
+            pos = int((float(self.min_val) - float(new_lo)) / (float(new_hi) - float(new_lo)) * self.bins)
+            old[min(pos, self.bins - 1)] = self.histogram.sum()
+            self.histogram = old + update
+        else:
+            self.histogram = update + self._rebin(self.histogram, self.min_val, self.max_val, new_lo, new_hi)
+        self.min_val, self.max_val = np.array(new_lo, _F32), np.array(new_hi, _F32)
+        return x
+
+    def _error(self, start: int, end: int) -> float:
+        """L2 error of quantizing the histogram with [start, end] bins as the range."""
+        bin_width = (float(self.max_val) - float(self.min_val)) / self.bins
+        dst_width = bin_width * (end - start + 1) / self.dst_nbins
+        if dst_width == 0.0:
+            return 0.0
+        src = np.arange(self.bins)
+        begin = (src - start) * bin_width
+        stop = begin + bin_width
+        dst_begin = np.clip(np.floor(begin / dst_width), 0, self.dst_nbins - 1)
+        dst_end = np.clip(np.floor(stop / dst_width), 0, self.dst_nbins - 1)
+        density = self.histogram / bin_width
+
+        def norm(a, b):  # density * integral of x^2 over [a, b]
+            return density * (b * b * b - a * a * a) / 3
+
+        half = dst_width / 2
+        total = norm(begin - (dst_begin + 0.5) * dst_width, np.full(self.bins, half))
+        total += (dst_end - dst_begin - 1) * norm(-half, half)
+        total += norm(-half, stop - (dst_end * dst_width + half))
+        return float(total.sum())
+
+    def _search(self):
+        cum = np.cumsum(self.histogram)
+        total = float(cum[-1])
+        step, alpha, beta = 1e-5, 0.0, 1.0
+        start, end = 0, self.bins - 1
+        best = np.inf
+        while alpha < beta:
+            na, nb = alpha + step, beta - step
+            l = int(np.searchsorted(cum[start:end], na * total, side="left")) + start
+            r = end
+            while r > start and cum[r] > nb * total:
+                r -= 1
+            ns, ne = start, end
+            if (l - start) > (end - r):
+                ns, alpha = l, na
+            else:
+                ne, beta = r, nb
+            if ns == start and ne == end:
+                continue
+            err = self._error(ns, ne)
+            if err > best:
+                break
+            best, start, end = err, ns, ne
+        width = (self.max_val - self.min_val) / _F32(self.bins)
+        return self.min_val + width * _F32(start), self.min_val + width * _F32(end + 1)
+
+    def calculate_qparams(self):
+        if np.isinf(self.min_val):
+            return np.array([1.0], _F32), np.array([0], np.int64)
+        return self._qparams(*self._search())
