@@ -19,10 +19,21 @@ def test_per_row_embedding_example_from_the_spec():
 def test_sigmoid_node_values_give_one_lsb_of_256():
     x = np.array([0, 0.25, 0.5, 0.75, 1, 2, 2.5, 3, 4, 5, 6])
     v = 1 / (1 + np.exp(-x))
-    obs = qo.MinMaxObserver(dtype="quint8", qscheme="per_tensor_affine")
-    obs(v)
-    s, z = obs.calculate_qparams()
-    assert abs(float(s[0]) - 0.0039) < 1e-4 and int(z[0]) == 0
+    for obs in (qo.MinMaxObserver(dtype="quint8", qscheme="per_tensor_affine"),
+                qo.HistogramObserver(bins=2048, dtype="quint8", qscheme="per_tensor_affine")):
+        obs(v)
+        s, z = obs.calculate_qparams()
+        assert abs(float(s[0]) - 0.0039) < 1e-4 and int(z[0]) == 0, type(obs).__name__
+
+
+def test_channel_mean_extrema_ignore_one_outlier_channel():
+    x = np.ones((4, 10)) * np.array([[1.0], [2.0], [3.0], [100.0]])
+    x[:, 0] = -x[:, 0]
+    plain, mean = qo.MinMaxObserver(), qo.MinMaxObserver(channel_mean=True, ch_axis=0)
+    plain(x)
+    mean(x)
+    assert float(plain.max_val) == 100.0 and float(mean.max_val) == 26.5
+    assert float(mean.min_val) == -26.5
 
 
 def test_per_group_equals_per_channel_with_repeated_scales():

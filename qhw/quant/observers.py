@@ -66,13 +66,27 @@ class _Observer:
 
 
 class MinMaxObserver(_Observer):
-    """Running min and max of everything observed."""
+    """Running min and max of everything observed.
+
+    channel_mean: take each batch's extrema as the mean over channels (along ``ch_axis``) of the
+    per-channel minima and maxima, so that one outlier channel does not stretch a per-tensor
+    range.
+    """
+
+    def __init__(self, channel_mean: bool = False, ch_axis: int = 0, **kw) -> None:
+        super().__init__(**kw)
+        self.channel_mean, self.ch_axis = channel_mean, ch_axis
 
     def __call__(self, x):
         x = np.asarray(x, _F32)
         if x.size:
-            self.min_val = np.minimum(x.min(), self.min_val)
-            self.max_val = np.maximum(x.max(), self.max_val)
+            if self.channel_mean:
+                lo, hi = _channel_minmax(x, self.ch_axis)
+                lo, hi = _F32(lo.mean(dtype=np.float64)), _F32(hi.mean(dtype=np.float64))
+            else:
+                lo, hi = x.min(), x.max()
+            self.min_val = np.minimum(lo, self.min_val)
+            self.max_val = np.maximum(hi, self.max_val)
         return x
 
 
