@@ -1,0 +1,103 @@
+"""Side-by-side with hls4ml 1.3.0 (the run behind docs/hls_vs_hls4ml.md).
+
+The same MLP and formats go through hls4ml (PyTorch frontend, Vitis backend, C simulation via
+``compile()``/``predict()``) and through qhw's HLS backend (g++ C simulation). Skipped unless
+``import hls4ml`` works; to run it without touching the environment's numpy/torch:
+
+    pip install --no-deps --target /tmp/h4lib hls4ml==1.3.0 pydigitalwavetools==1.1 quantizers h5py
+    PYTHONPATH=/tmp/h4lib python -m pytest tests/test_hls_vs_hls4ml.py -q -rs
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import report
+from qhw.backends.hls import run_raw, write_hls
+from qhw.fixed import FixedFormat
+from qhw.golden import run_raw as golden_raw
+from qhw.graph import GraphBuilder
+
+hls4ml = pytest.importorskip("hls4ml")
+torch = pytest.importorskip("torch")
+
+WIDTHS = (16, 64, 32, 32, 5)
+FIN, FW, FB = FixedFormat(8, 3), FixedFormat(8, 1), FixedFormat(8, 2)
+FRES, FRELU = FixedFormat(12, 6), FixedFormat(8, 4, False, "TRN", "SAT")
+ACCUMS = {"trn_wrap": FixedFormat(18, 8), "rnd_zero_sat": FixedFormat(14, 6, True, "RND_ZERO", "SAT")}
+N = 5000
+
+
+def _weights():
+    rng = np.random.default_rng(0)
+    return [(FW.to_float(rng.integers(FW.raw_min, FW.raw_max + 1, (k, m))),
+             FB.to_float(rng.integers(FB.raw_min, FB.raw_max + 1, m)))
+            for k, m in zip(WIDTHS[:-1], WIDTHS[1:])]
+
+
+def _qhw_graph(accum: FixedFormat, product_cast: bool):
+    b = GraphBuilder("mlp_vs_hls4ml")
+    t = b.input("x", (WIDTHS[0],), FIN)
+    layers = _weights()
+    for i, (w, bias) in enumerate(layers):
+        t = b.dense(f"fc{i}", t, w, bias, formats={"weight": FW, "bias": FB, "accum": accum,
+                                                   "result": FRES}, product_cast=product_cast)
+        if i < len(layers) - 1:
+            t = b.relu(f"relu{i}", t, {"result": FRELU})
+    b.output("y", t, FRES)
+    return b.build()
+
+
+def _hls4ml_predict(accum: FixedFormat, io_type: str, out_dir, x_float):
+    layers = _weights()
+    mods = []
+    for i, (w, bias) in enumerate(layers):
+        lin = torch.nn.Linear(*w.shape)
+        lin.weight.data = torch.tensor(w.T, dtype=torch.float32)
+        lin.bias.data = torch.tensor(bias, dtype=torch.float32)
+        mods.append(lin)
+        if i < len(layers) - 1:
+            mods.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*mods)
+    cfg = hls4ml.utils.config_from_pytorch_model(model, input_shape=(WIDTHS[0],),
+                                                 granularity="name", backend="Vitis")
+    for name, layer in cfg["LayerName"].items():
+        if name == "input_1":
+            layer["Precision"]["result"] = str(FIN)
+        elif isinstance(model[int(name[1:])], torch.nn.Linear):
+            layer["Precision"] = {"weight": str(FW), "bias": str(FB), "accum": str(accum),
+                                  "result": str(FRES)}
+        else:
+            layer["Precision"] = {"result": str(FRELU)}
+    hm = hls4ml.converters.convert_from_pytorch_model(
+        model, hls_config=cfg, output_dir=str(out_dir), backend="Vitis", io_type=io_type)
+    hm.compile()
+    return FRES.quantize(np.asarray(hm.predict(x_float.astype(np.float32)), np.float64))
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return np.random.default_rng(1).integers(FIN.raw_min, FIN.raw_max + 1, (N, WIDTHS[0]))
+
+
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
+@pytest.mark.parametrize("acc_name", sorted(ACCUMS))
+def test_qhw_hls_against_hls4ml(acc_name, io_type, inputs, tmp_path, request):
+    accum = ACCUMS[acc_name]
+    theirs = _hls4ml_predict(accum, io_type, tmp_path / "hls4ml", FIN.to_float(inputs))
+    mismatches = {}
+    for product_cast in (True, False):
+        g = _qhw_graph(accum, product_cast)
+        write_hls(g, tmp_path / f"qhw_pc{int(product_cast)}",
+                  interface="stream" if io_type == "io_stream" else "array")
+        ours = run_raw(tmp_path / f"qhw_pc{int(product_cast)}", inputs)["y"]
+        np.testing.assert_array_equal(ours, golden_raw(g, inputs).outputs["y"])
+        mismatches[product_cast] = int((ours != theirs).any(axis=1).sum())
+        report.add(f"qhw hls vs hls4ml 1.3.0 ({io_type}, accum {accum}, product_cast="
+                   f"{product_cast}): {mismatches[product_cast]} of {N} samples differ", request)
+    # hls4ml casts every product to accum_t: with product_cast qhw must match it exactly.
+    assert mismatches[True] == 0
+    if accum.rounding == "TRN" and accum.overflow == "WRAP":
+        assert mismatches[False] == 0  # separable modes: the cast of each product changes nothing
+    else:
+        assert mismatches[False] > 0  # non-separable: the two conventions really differ
