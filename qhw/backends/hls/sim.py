@@ -68,13 +68,15 @@ def manifest(hls_dir: str | Path) -> dict:
     return json.loads((project_dir(hls_dir) / MANIFEST).read_text())
 
 
-def build(hls_dir: str | Path) -> gxx.GxxBuild:
-    """Compile the project's sources and testbench (cached by content hash)."""
+def build(hls_dir: str | Path, extra_flags: tuple[str, ...] = ()) -> gxx.GxxBuild:
+    """Compile the project's sources and testbench (cached by content hash of sources, headers
+    and flags; ``extra_flags`` are appended to :data:`CSIM_FLAGS`)."""
     hls_dir = project_dir(hls_dir)
     man = manifest(hls_dir)
     sources = {rel: (hls_dir / rel).read_text() for rel in man["files"]
                if rel.endswith((".cpp", ".h"))}
-    return gxx.build_cached(sources, [ap_types_include_dir()], CSIM_FLAGS, name="csim_" + man["top"])
+    return gxx.build_cached(sources, [ap_types_include_dir()], CSIM_FLAGS + tuple(extra_flags),
+                            name="csim_" + man["top"])
 
 
 def read_codes(path: str | Path, width: int) -> np.ndarray:
