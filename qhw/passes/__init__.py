@@ -5,6 +5,7 @@ from typing import Any
 
 from qhw.graph import Graph
 from qhw.passes.formats import infer_formats
+from qhw.passes.hardware import apply_config
 from qhw.passes.shapes import infer_shapes
 
 
@@ -13,18 +14,26 @@ def validate(graph: Graph) -> Graph:
     return graph
 
 
-#: What `prepare` runs, in order: structure, shapes, formats.
-DEFAULT_PIPELINE = (validate, infer_shapes, infer_formats)
+#: What `prepare` runs, in order: structure, shapes, hardware options, formats.
+DEFAULT_PIPELINE = (validate, infer_shapes, apply_config, infer_formats)
 
 
 def prepare(graph: Graph, config: Any = None, default=None) -> Graph:
     """A validated copy of ``graph`` with shapes and formats inferred (``graph.notes``: every
-    slot narrower than lossless)."""
+    slot narrower than lossless). config: a qhw.config.ModelConfig (hls4ml layout), a path to
+    one, or a dict {layer: {slot: format}}; its Model precision is the default unless given."""
+    if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
+        from qhw.config import load_config
+
+        config = load_config(config)
+    if default is None and getattr(config, "default", None) is not None:
+        default = config.default
     g = graph.copy()
     validate(g)
     infer_shapes(g)
+    apply_config(g, config)
     infer_formats(g, config=config, default=default)
     return g
 
 
-__all__ = ["DEFAULT_PIPELINE", "prepare", "validate", "infer_shapes", "infer_formats"]
+__all__ = ["DEFAULT_PIPELINE", "prepare", "validate", "infer_shapes", "apply_config", "infer_formats"]

@@ -26,7 +26,8 @@ def mlp(widths=(16, 64, 32, 32, 5), fmt="ap_fixed<16,6>", seed=0, config=None,
         if i < len(widths) - 2:
             t = b.relu(f"relu{i + 1}", t)
     b.output("y", t)
-    return b.build(config=config, default=fmt)
+    # a config's Model precision, when it has one, is the default
+    return b.build(config=config, default=None if getattr(config, "default", None) else fmt)
 
 
 def conv1d_net(length=32, channels=3, fmt="ap_fixed<12,4>", seed=1) -> Graph:
