@@ -21,7 +21,8 @@ RANDOM_SEEDS = range(8)
 
 
 def coverage_graph():
-    """Ops the test models leave out: requantize (scalar and per channel), mul, reshape,
+    """Ops the test models leave out: requantize (scalar and per channel), mul, reshape, dense
+    over the last axis of a rank-2 tensor,
     avgpool1d/maxpool2d with padding, dilated conv, product_cast, no bias, two inputs and two
     outputs, saturating and convergent-rounding formats."""
     rng = np.random.default_rng(7)
@@ -35,6 +36,7 @@ def coverage_graph():
     r = b.reshape("to_1d", c, (-1, 3))
     r = b.pool("avgpool1d", "ap", r, kernel_size=3, stride=2, padding=1,
                formats={"result": "ap_fixed<9,3,AP_RND,AP_SAT>"})
+    r = b.dense("per_row", r, rng.standard_normal((3, 3)), None, reuse_factor=2)
     r = b.requantize("rq", r, [3, -5, 7], shift=3,
                      formats={"result": "ap_fixed<8,2,AP_RND_ZERO,AP_SAT_SYM>"})
     f = b.flatten("flat", r)

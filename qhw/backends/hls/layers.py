@@ -7,7 +7,7 @@ function calls them in topological order. Registering an op here is all the back
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -30,7 +30,6 @@ class LayerContext:
     in_fmts: list[FixedFormat]
     in_shapes: list[tuple[int, ...]]
     use_type: Callable[[FixedFormat, str], str]
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,16 +121,14 @@ def _bias(node, ctx: LayerContext) -> dict:
 @emitter("dense", "dense.h.j2")
 def _dense(node, ctx: LayerContext) -> dict:
     v = common(node, ctx)
-    (k,) = ctx.in_shapes[0] if len(ctx.in_shapes[0]) == 1 else (size(ctx.in_shapes[0]),)
-    m = v["n"]
-    w = node.param_raw("weight").reshape(k, m)
-    rf = v["rf"]
-    accum = slot(node, "accum")
+    k, m = node.params["weight"].shape
+    rows, rf = size(ctx.in_shapes[0][:-1]), v["rf"]
     v.update(
-        k=k, m=m, in_t=v["in_t"][0],
+        k=k, m=m, rows=rows, in_t=v["in_t"][0],
+        x_at=f"r * {k} + i" if rows > 1 else "i", y_at=f"r * {m} + j" if rows > 1 else "j",
         weight_t=ctx.use_type(slot(node, "weight"), f"{node.name} weight"),
-        accum_t=ctx.use_type(accum, f"{node.name} accum"),
-        weights=c_initializer(w, slot(node, "weight")),
+        accum_t=ctx.use_type(slot(node, "accum"), f"{node.name} accum"),
+        weights=c_initializer(node.param_raw("weight"), slot(node, "weight")),
         **_bias(node, ctx),
         n_mult=math.ceil(k * m / rf),
         partition=math.ceil(k / rf),
