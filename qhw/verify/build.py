@@ -101,7 +101,7 @@ def build_harness(sources: Mapping[str, str], top: str, harness_cpp: str,
         obj = tmp / "obj"
         args = ["--cc", "--exe", "--build", "-j", jobs, "--top-module", top, "-Mdir", str(obj),
                 "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
-                "-Wno-fatal", "-CFLAGS", "-O1 -std=c++17", "-o", "Vharness"]
+                "-Wno-fatal", "-CFLAGS", "-O1", "-o", "Vharness"]
         if trace:
             args.append("--trace")
         res = run_verilator([*args, str(tmp / "harness.cpp"), *map(str, files)], cwd=tmp)

@@ -1,0 +1,380 @@
+"""dense / conv1d / conv2d as multiply-accumulate arrays with constant weights.
+
+Every output is ``acc = bias; acc = accum.cast(acc + x[idx] * w)`` over its terms in golden
+order (conv taps (kh, kw, cin) found by running the op's own im2col on index codes, padded taps
+dropped; zero weights dropped: adding 0 to a value already in ``accum`` changes nothing).
+
+Three exact implementations, chosen per node:
+
+* ``tree``: terms land on the accumulator grid and every partial sum provably fits ``accum``
+  (or ``accum`` wraps, and wrapping commutes with addition): an exact adder tree in a wide signed
+  width, then (if needed) one wrap into ``accum``, then the cast to ``result``.
+* ``tree`` with per-term casts: products that must be rounded onto the accumulator grid with a
+  separable rounding mode (TRN, RND, RND_MIN_INF) or cast by ``product_cast``: each product goes
+  through its own unary block first.
+* ``chain``: anything else (saturating ``accum`` that may overflow mid-sum, non-separable
+  rounding): the literal per-step sequence of adders and casts (combinational, R = 1 only).
+
+Folding by the reuse factor R (``attrs["reuse_factor"]``): the terms of every output are split
+into R ordered chunks; one chunk per cycle is multiplied (weights muxed by a counter) and added
+into an accumulator register, so each multiplier is used R times and II = R.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from qhw.backends.verilog.datapath import Datapath, sext
+from qhw.backends.verilog.render import signed_literal
+from qhw.backends.verilog.requant import UnarySpec, signed_bits
+from qhw.errors import ConfigError
+from qhw.fixed import FixedFormat, mul_format
+from qhw.ops import get as get_op
+
+_SEPARABLE = {"TRN", "RND", "RND_MIN_INF"}
+
+
+def mac_terms(node, in_shape: tuple[int, ...]) -> tuple[list[list[tuple[int, int]]], np.ndarray]:
+    """Per output element (flattened channels-last): the ordered list of (input index, weight
+    code) with non-zero weight; and the weight codes array for reporting."""
+    w = node.param_raw("weight")
+    n_in = int(np.prod(in_shape))
+    if node.op == "dense":
+        k, m = w.shape
+        lead = n_in // k
+        idx = np.arange(n_in).reshape(lead, k)
+        wmat = w
+        cols = idx  # (lead, K)
+    else:
+        op = get_op(node.op, node.name)
+        codes = (np.arange(n_in, dtype=np.int64) + 1).reshape((1,) + tuple(in_shape))
+        cols = op._im2col(node, codes)[0] - 1  # (*out_spatial, T), -1 = padding
+        cols = cols.reshape(-1, cols.shape[-1])
+        wmat = w.reshape(-1, w.shape[-1])
+    terms = []
+    for p in range(cols.shape[0]):
+        for j in range(wmat.shape[1]):
+            terms.append([(int(cols[p, t]), int(wmat[t, j])) for t in range(wmat.shape[0])
+                          if cols[p, t] >= 0 and wmat[t, j] != 0])
+    return terms, wmat
+
+
+def _csd(c: int) -> list[tuple[int, int]]:
+    """Canonical signed digits of c: [(sign, shift)], no two adjacent non-zero digits."""
+    out, k = [], 0
+    while c:
+        if c & 1:
+            d = 2 - (c & 3)  # +1 or -1
+            out.append((d, k))
+            c -= d
+        c >>= 1
+        k += 1
+    return out
+
+
+def const_product(xs: str, c: int, width: int, multipliers: str) -> tuple[str, str]:
+    """Verilog expression for xs * c (both ``width``-bit signed), and its kind (shift, csd, mul)."""
+    if c == 0:
+        return f"{width}'sd0", "zero"
+    a = abs(c)
+    if a & (a - 1) == 0:
+        k = a.bit_length() - 1
+        e = f"({xs} <<< {k})" if k else xs
+        return (e if c > 0 else f"(-{e})"), "shift"
+    if multipliers == "csd":
+        parts = []
+        for sign, k in _csd(c):
+            e = f"({xs} <<< {k})" if k else xs
+            parts.append(("+ " if sign > 0 else "- ") + e)
+        expr = " ".join(parts)
+        return "(" + (expr[2:] if expr.startswith("+ ") else f"{width}'sd0 " + expr) + ")", "csd"
+    return f"({xs} * {signed_literal(c, width)})", "mul"
+
+
+class MacPlan:
+    """Formats, bounds and the chosen implementation for one dense/conv node."""
+
+    def __init__(self, node, in_fmt: FixedFormat, terms: list[list[tuple[int, int]]]) -> None:
+        f = node.formats
+        self.node, self.x, self.w, self.acc, self.res = node, in_fmt, f["weight"], f["accum"], f["result"]
+        self.p = mul_format(in_fmt, self.w)
+        self.product_cast = bool(node.attrs.get("product_cast"))
+        self.terms = terms
+        acc = self.acc
+        if "bias" in node.params:
+            b = acc.cast(node.param_raw("bias"), f["bias"])
+            lead = len(terms) // b.size
+            self.b0 = [int(v) for v in np.tile(b, lead)]
+        else:
+            self.b0 = [0] * len(terms)
+        self.term_cast: UnarySpec | None = None
+        if self.product_cast and not _holds(acc, self.p):
+            self.term_cast = lambda wc: UnarySpec(in_fmt, acc, self.p, multiplier=wc)  # noqa: E731
+            grid_ok, tfmt = True, acc
+        elif self.p.frac_bits <= acc.frac_bits:
+            grid_ok, tfmt = True, None
+        elif acc.rounding in _SEPARABLE:
+            grid = FixedFormat(min(64, self.p.width + 2), min(64, self.p.width + 2) - acc.frac_bits,
+                               True, acc.rounding, "WRAP")
+            self.term_cast = lambda wc: UnarySpec(in_fmt, grid, self.p, multiplier=wc)  # noqa: E731
+            grid_ok, tfmt = True, grid
+        else:
+            grid_ok, tfmt = False, None
+        self.tfmt = tfmt
+        self.shift = acc.frac_bits - (self.p.frac_bits if tfmt is None else tfmt.frac_bits)
+        # exact range of every partial sum on the accumulator grid
+        lo_all, hi_all, big = 0, 0, 0
+        for j, tl in enumerate(terms):
+            lo = hi = self.b0[j]
+            for _, wc in tl:
+                a, b = self._term_range(wc)
+                lo += min(0, a)
+                hi += max(0, b)
+                big = max(big, abs(a), abs(b))
+            lo_all, hi_all = min(lo_all, lo), max(hi_all, hi)
+        fits = acc.raw_min <= lo_all and hi_all <= acc.raw_max
+        if acc.overflow == "SAT_SYM" and acc.signed:
+            fits = fits and lo_all > acc.raw_min
+        self.fits = fits
+        self.mode = "tree" if grid_ok and (fits or acc.overflow == "WRAP") else "chain"
+        self.sum_width = signed_bits(min(lo_all, -big, acc.raw_min), max(hi_all, big, acc.raw_max)) + 1
+
+    def _term_range(self, wc: int) -> tuple[int, int]:
+        ends = [self.x.raw_min * wc, self.x.raw_max * wc]
+        if self.term_cast is not None:
+            spec = self.term_cast(wc)
+            v = spec.dst.cast(np.array(ends, np.int64), self.p)
+            v = v << max(0, self.acc.frac_bits - spec.dst.frac_bits)
+            return int(v.min()), int(v.max())
+        ends = [e << self.shift for e in ends] if self.shift >= 0 else ends
+        return min(ends), max(ends)
+
+    def sum_format(self) -> FixedFormat:
+        w = self.sum_width
+        return FixedFormat(w, w - self.acc.frac_bits, True)
+
+
+def _holds(outer: FixedFormat, inner: FixedFormat) -> bool:
+    from qhw.ops.base import holds
+
+    return holds(outer, inner)
+
+
+def lower_mac(node, in_fmt: FixedFormat, in_shape, module: str, prefix: str,
+              options: dict) -> Datapath:
+    """The Datapath of a dense/conv node (see module docstring)."""
+    terms, _ = mac_terms(node, tuple(in_shape))
+    plan = MacPlan(node, in_fmt, terms)
+    r = int(node.attrs.get("reuse_factor", 1) or 1)
+    if r < 1:
+        raise ConfigError(f"node {node.name!r}: reuse_factor must be >= 1, got {r}")
+    n_in = int(np.prod(in_shape))
+    res = plan.res
+    dp = Datapath(module, f"{node.op} {node.name!r}", n_in * in_fmt.width, len(terms) * res.width)
+    dp.header += [f"node: {node.name} ({node.op}), {len(terms)} outputs, mode {plan.mode}, reuse {r}",
+                  f"in: {in_fmt}  weight: {plan.w}  accum: {plan.acc}  result: {res}",
+                  f"product: {plan.p}  exact sum width: {plan.sum_width} bits"]
+    if plan.mode == "chain":
+        if r > 1:
+            raise ConfigError(
+                f"node {node.name!r}: reuse_factor {r} needs an accumulator whose per-step casts "
+                f"are exact or wrapping (accum {plan.acc} is not); use reuse_factor 1")
+        _chain(dp, plan, in_fmt, n_in, prefix)
+    elif r == 1:
+        _tree_parallel(dp, plan, in_fmt, n_in, prefix, options)
+    else:
+        _tree_folded(dp, plan, in_fmt, n_in, prefix, r)
+    dp.header.append("multipliers: " + ", ".join(f"{k} {v}" for k, v in sorted(dp_stats(dp).items())))
+    return dp
+
+
+def dp_stats(dp: Datapath) -> dict[str, int]:
+    return getattr(dp, "stats", {})
+
+
+def _count(dp: Datapath, kind: str) -> None:
+    if not hasattr(dp, "stats"):
+        dp.stats = {}
+    dp.stats[kind] = dp.stats.get(kind, 0) + 1
+
+
+def _input_wire(dp: Datapath, in_fmt: FixedFormat, i: int, width: int, cache: dict) -> str:
+    """Input element i sign-extended (or zero-extended) to ``width`` signed bits."""
+    if i in cache:
+        return cache[i]
+    w = in_fmt.width
+    part = f"x[{i * w + w - 1}:{i * w}]"
+    if in_fmt.signed:
+        expr = f"{{{{{width - w}{{x[{i * w + w - 1}]}}}}, {part}}}" if width > w else part
+    else:
+        expr = f"{{{width - w}'d0, {part}}}"
+    cache[i] = dp.wire(f"xs{i}", width, expr)
+    return cache[i]
+
+
+def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> str:
+    """One term on the accumulator grid, ``ws`` bits signed."""
+    name = f"t{j}_{n}"
+    if plan.term_cast is None:
+        xs = _input_wire(dp, in_fmt, i, ws, xcache)
+        expr, kind = const_product(xs, wc << plan.shift, ws, options.get("multipliers", "auto"))
+        _count(dp, kind)
+        return dp.wire(name, ws, expr)
+    spec = plan.term_cast(wc)
+    w = in_fmt.width
+    dp.unary(spec, f"x[{i * w + w - 1}:{i * w}]", name + "_c", prefix)
+    _count(dp, "mul")
+    d = spec.dst
+    ext = (sext(name + "_c", d.width, ws) if d.signed else f"{{{ws - d.width}'d0, {name}_c}}")
+    sh = plan.acc.frac_bits - d.frac_bits
+    return dp.wire(name, ws, f"({ext} <<< {sh})" if sh else ext)
+
+
+def _finish(dp: Datapath, plan: MacPlan, j: int, sum_expr: str, prefix: str) -> str:
+    """Cast an exact sum (sum_width bits on the accum grid) into accum (if it may wrap) and then
+    into result; returns the result wire."""
+    sf = plan.sum_format()
+    acc, res = plan.acc, plan.res
+    if plan.fits:
+        src = FixedFormat(sf.width, sf.integer_bits, acc.signed)
+        return dp.unary(UnarySpec(sf, res, src), sum_expr, f"r{j}", prefix)
+    a = dp.unary(UnarySpec(sf, acc, sf), sum_expr, f"a{j}", prefix)
+    return dp.unary(UnarySpec.requant(acc, res), a, f"r{j}", prefix)
+
+
+def _tree(dp: Datapath, leaves: list[str], ws: int, name: str, reg_levels: set[int],
+          depth: int) -> str:
+    """Pairwise adder tree padded to ``depth`` levels; registers after levels in reg_levels."""
+    level = list(leaves) or [f"{ws}'sd0"]
+    for lv in range(1, depth + 1):
+        nxt = []
+        for k in range(0, len(level), 2):
+            expr = f"{level[k]} + {level[k + 1]}" if k + 1 < len(level) else level[k]
+            nm = f"{name}_l{lv}_{k // 2}"
+            if lv in reg_levels:
+                dp.reg(nm, ws, expr)
+            else:
+                dp.wire(nm, ws, expr)
+            nxt.append(nm)
+        level = nxt
+    return level[0]
+
+
+def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
+    ws = plan.sum_width
+    every = int(options.get("tree_stage_levels", 0) or 0)
+    xcache: dict = {}
+    leaves_all = []
+    for j, tl in enumerate(plan.terms):
+        leaves = [_term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options)
+                  for n, (i, wc) in enumerate(tl)]
+        if plan.b0[j]:
+            leaves.append(signed_literal(plan.b0[j], ws))
+        leaves_all.append(leaves)
+    depth = max((math.ceil(math.log2(len(lv))) if len(lv) > 1 else 0) for lv in leaves_all)
+    depth = max(depth, 1)
+    reg_levels = {lv for lv in range(1, depth + 1) if every and lv % every == 0}
+    for j, leaves in enumerate(leaves_all):
+        s = _tree(dp, leaves, ws, f"s{j}", reg_levels, depth)
+        r = _finish(dp, plan, j, s, prefix)
+        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, r, signed=False))
+    dp.latency = 1 + len(reg_levels)
+    dp.ii = 1
+
+
+def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
+    ws = plan.sum_width
+    cb = max(1, (r - 1).bit_length())
+    maxt = max((len(t) for t in plan.terms), default=0)
+    chunk = max(1, math.ceil(maxt / r))
+    dp.reg("busy", 1, "1'b1", cond="start", signed=False, reset="1'b0")
+    dp.regs[-1]["next"] = "start ? 1'b1 : (last ? 1'b0 : busy)"
+    dp.regs[-1]["cond"] = ""
+    dp.wire("last", 1, f"busy && (cnt == {cb}'d{r - 1})", signed=False)
+    dp.reg("cnt", cb, f"(start || last) ? {cb}'d0 : (busy ? cnt + {cb}'d1 : cnt)", signed=False,
+           reset=f"{cb}'d0")
+    dp.reg("xr", n_in * in_fmt.width, "x", cond="start", signed=False)
+    w = in_fmt.width
+    xsel_cache: dict = {}
+    for j, tl in enumerate(plan.terms):
+        padded = list(tl) + [(-1, 0)] * (chunk * r - len(tl))
+        prods = []
+        for s in range(chunk):
+            slots = [padded[c * chunk + s] for c in range(r)]
+            if all(wc == 0 for _, wc in slots):
+                continue
+            idxs = tuple(i for i, _ in slots)
+            if idxs not in xsel_cache:
+                parts = []
+                for i in idxs:
+                    if i < 0:
+                        parts.append(f"{ws}'sd0")
+                        continue
+                    seg = f"xr[{i * w + w - 1}:{i * w}]"
+                    if in_fmt.signed:
+                        parts.append(f"{{{{{ws - w}{{xr[{i * w + w - 1}]}}}}, {seg}}}" if ws > w else seg)
+                    else:
+                        parts.append(f"{{{ws - w}'d0, {seg}}}")
+                expr = parts[-1]
+                for c in range(r - 2, -1, -1):
+                    expr = f"(cnt == {cb}'d{c}) ? {parts[c]} : {expr}"
+                xsel_cache[idxs] = dp.wire(f"xsel{len(xsel_cache)}", ws, expr)
+            wexpr = signed_literal(slots[-1][1] << plan.shift, ws)
+            for c in range(r - 2, -1, -1):
+                wexpr = f"(cnt == {cb}'d{c}) ? {signed_literal(slots[c][1] << plan.shift, ws)} : {wexpr}"
+            wsel = dp.wire(f"w{j}_{s}", ws, wexpr)
+            prods.append(dp.wire(f"p{j}_{s}", ws, f"{xsel_cache[idxs]} * {wsel}"))
+            _count(dp, "mul")
+        depth = max(1, math.ceil(math.log2(len(prods))) if len(prods) > 1 else 0)
+        cs = _tree(dp, prods, ws, f"c{j}", set(), depth)
+        dp.decls.append(dict(kind="reg", name=f"acc{j}", width=ws, signed=True))
+        dp.regs.append(dict(name=f"acc{j}", cond="",
+                            next=f"start ? {signed_literal(plan.b0[j], ws)} : (busy ? acc{j} + {cs} : acc{j})"))
+        nxt = dp.wire(f"an{j}", ws, f"acc{j} + {cs}")
+        rr = _finish(dp, plan, j, nxt, prefix)
+        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, rr, cond="last", signed=False))
+    dp.latency = r + 1
+    dp.ii = r
+
+
+def _chain(dp, plan, in_fmt, n_in, prefix) -> None:
+    """acc = accum.cast(acc + t) step by step (combinational), then the result cast."""
+    from qhw.fixed import add_format
+
+    acc, w = plan.acc, in_fmt.width
+    for j, tl in enumerate(plan.terms):
+        a_name = dp.wire(f"a{j}_0", acc.width, f"{acc.width}'h{plan.b0[j] & ((1 << acc.width) - 1):x}",
+                         signed=False)
+        for n, (i, wc) in enumerate(tl):
+            if plan.product_cast:
+                tspec = UnarySpec(in_fmt, acc, plan.p, multiplier=wc)
+                t = dp.unary(tspec, f"x[{i * w + w - 1}:{i * w}]", f"t{j}_{n}", prefix)
+                tfmt = acc
+            else:
+                pw = plan.p.width + 1
+                xs_name = f"xq{j}_{n}"
+                xs = dp.wire(xs_name, pw, (f"{{{{{pw - w}{{x[{i * w + w - 1}]}}}}, x[{i * w + w - 1}:{i * w}]}}"
+                                           if in_fmt.signed else f"{{{pw - w}'d0, x[{i * w + w - 1}:{i * w}]}}"))
+                t = dp.wire(f"t{j}_{n}", pw, f"{xs} * {signed_literal(wc, pw)}")
+                tfmt = FixedFormat(pw, pw - plan.p.frac_bits, True)
+                _count(dp, "mul")
+            sfmt = add_format(acc, tfmt)
+            f = sfmt.frac_bits
+            ws = sfmt.width + 1
+
+            def ext(nm, fmt, ws=ws, f=f):
+                base = nm if fmt.signed else f"{{1'b0, {nm}}}"
+                sign = f"{nm}[{fmt.width - 1}]" if fmt.signed else "1'b0"
+                sh = f - fmt.frac_bits
+                pad = ws - fmt.width - (0 if fmt.signed else 1) - sh
+                parts = ([f"{{{pad}{{{sign}}}}}"] if pad else []) + [base] + ([f"{sh}'d0"] if sh else [])
+                return "{" + ", ".join(parts) + "}" if len(parts) > 1 else base
+
+            s_name = dp.wire(f"sum{j}_{n}", ws, f"{ext(a_name, acc)} + {ext(t, tfmt)}")
+            sf = FixedFormat(ws, ws - f, True)
+            src = FixedFormat(ws, ws - f, sfmt.signed)
+            a_name = dp.unary(UnarySpec(sf, acc, src), s_name, f"a{j}_{n + 1}", prefix)
+        r = dp.unary(UnarySpec.requant(acc, plan.res), a_name, f"r{j}", prefix)
+        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, r, signed=False))
+    dp.latency, dp.ii = 1, 1

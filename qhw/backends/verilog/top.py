@@ -1,0 +1,166 @@
+"""Lowering a whole graph: one module per layer, a streaming AXI-Stream top, and a manifest.
+
+Schedule: every layer has a fixed latency in clock-enabled cycles, so a node's output time is
+``max(input times) + latency``; inputs that arrive early pass through delay lines. The whole
+pipeline shares one clock enable (``ce``), low only while an output beat waits for
+``m_axis_tready`` (full backpressure, nothing dropped). The initiation interval is the largest
+layer II (a folded layer's reuse factor); the top spaces accepted beats by it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qhw.backends.verilog.datapath import Datapath
+from qhw.backends.verilog.elementwise import lower_elementwise
+from qhw.backends.verilog.mac import lower_mac
+from qhw.backends.verilog.naming import Namer, sanitize
+from qhw.backends.verilog.render import render
+from qhw.errors import ModelError
+
+MAC_OPS = ("dense", "conv1d", "conv2d")
+ELEMENTWISE_OPS = ("relu", "relu6", "clip", "shift", "requantize", "flatten", "reshape", "output",
+                   "concat", "add", "mul", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
+
+
+def supported_ops() -> tuple[str, ...]:
+    return ("input",) + MAC_OPS + ELEMENTWISE_OPS
+
+
+@dataclass
+class VerilogDesign:
+    """What :func:`write_verilog` produced: folder, top module, files (relative to the folder,
+    dependencies first, top last), latency and II in cycles, stream layout and per-layer info."""
+
+    rtl_dir: Path
+    top: str
+    files: list[str]
+    latency: int
+    ii: int
+    inputs: list[dict]
+    outputs: list[dict]
+    layers: list[dict] = field(default_factory=list)
+
+    def manifest(self) -> dict:
+        return dict(top=self.top, files=self.files, latency=self.latency, ii=self.ii,
+                    inputs=self.inputs, outputs=self.outputs, layers=self.layers)
+
+
+def _lower(node, graph, module: str, prefix: str, options: dict) -> Datapath:
+    srcs = [graph.node(s) for s in node.inputs]
+    fmts = [s.formats["result"] for s in srcs]
+    shapes = [tuple(s.shape) for s in srcs]
+    if node.op in MAC_OPS:
+        return lower_mac(node, fmts[0], shapes[0], module, prefix, options)
+    if node.op in ELEMENTWISE_OPS:
+        return lower_elementwise(node, fmts, shapes, module, prefix)
+    raise ModelError(f"node {node.name!r}: op {node.op!r} has no Verilog lowering yet; "
+                     f"supported: {', '.join(supported_ops())}")
+
+
+def _layout(graph, names: list[str]) -> tuple[list[dict], int]:
+    out, lo = [], 0
+    for n in names:
+        node = graph.node(n)
+        fmt = node.formats["result"]
+        size = int(np.prod(node.shape))
+        out.append(dict(name=n, shape=list(node.shape), format=str(fmt), width=fmt.width,
+                        signed=fmt.signed, elements=size, lo=lo, bits=size * fmt.width))
+        lo += size * fmt.width
+    return out, lo
+
+
+def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
+                  options: dict | None = None) -> VerilogDesign:
+    """Write ``out_dir`` (the ``rtl/`` folder): one ``.v`` per module, ``filelist.f`` and
+    ``design.json``. ``options``: ``top`` (module name, default the sanitized graph name),
+    ``multipliers`` ("auto": shifts for powers of two, else ``*``; "csd": shift-add from canonical
+    signed digits), ``tree_stage_levels`` (adder-tree levels per pipeline register; 0 = none),
+    ``reuse_factor`` (default for dense/conv nodes without their own ``reuse_factor``)."""
+    options = dict(options or {})
+    graph.validate()
+    top = sanitize(top or options.get("top") or graph.name or "qhw_top")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    namer = Namer(reserved=(top, f"{top}_delay"))
+    files: dict[str, str] = {}
+    times: dict[str, int] = {}
+    wires: dict[str, str] = {}
+    layers, tensors, delays, layer_info = [], [], [], []
+    inputs, in_bits = _layout(graph, graph.input_names)
+    outputs, out_bits = _layout(graph, graph.output_names)
+    default_r = options.get("reuse_factor")
+    for node in graph.nodes():
+        ident = namer(node.name)
+        wire = f"t_{ident}"
+        wires[node.name] = wire
+        bits = int(np.prod(node.shape)) * node.formats["result"].width
+        tensors.append(dict(wire=wire, bits=bits))
+        if node.op == "input":
+            times[node.name] = 0
+            continue
+        if default_r and node.op in MAC_OPS and "reuse_factor" not in node.attrs:
+            node = node.copy()
+            node.attrs["reuse_factor"] = int(default_r)
+        module = f"{top}_{ident}"
+        dp = _lower(node, graph, module, top, options)
+        files[f"{module}.v"] = dp.text()
+        for mod, text in dp.units.items():
+            files[f"{mod}.v"] = text
+        start = max(times[s] for s in node.inputs)
+        parts = []
+        for s in node.inputs:
+            lag = start - times[s]
+            src = wires[s]
+            if lag:
+                name = f"d_{sanitize(s)}_{lag}"
+                if not any(d["out"] == name for d in delays):
+                    sbits = int(np.prod(graph.node(s).shape)) * graph.node(s).formats["result"].width
+                    delays.append(dict(out=name, bits=sbits, n=lag, src=src, inst=f"u_{name}"))
+                src = name
+            parts.append(src)
+        x = parts[0] if len(parts) == 1 else "{" + ", ".join(reversed(parts)) + "}"
+        times[node.name] = start + dp.latency
+        layers.append(dict(node=node.name, op=node.op, module=module, inst=ident, start=start,
+                           latency=dp.latency, ii=dp.ii, x=x, y=wire))
+        layer_info.append(dict(node=node.name, op=node.op, module=module, start=start,
+                               latency=dp.latency, ii=dp.ii,
+                               reuse_factor=int(node.attrs.get("reuse_factor", 1) or 1),
+                               formats={k: str(v) for k, v in sorted(node.formats.items())},
+                               multipliers=dict(sorted(getattr(dp, "stats", {}).items()))))
+    latency = max(max(times[n] for n in graph.output_names), 1)
+    out_parts = []
+    for n in graph.output_names:
+        src, lag = wires[n], latency - times[n]
+        if lag:
+            name = f"d_{sanitize(n)}_{lag}"
+            bits = int(np.prod(graph.node(n).shape)) * graph.node(n).formats["result"].width
+            delays.append(dict(out=name, bits=bits, n=lag, src=src, inst=f"u_{name}"))
+            src = name
+        out_parts.append(src)
+    ii = max([l["ii"] for l in layers] + [1])
+    in_wires = [dict(wire=wires[t["name"]], lo=t["lo"], hi=t["lo"] + t["bits"] - 1) for t in inputs]
+    files[f"{top}_delay.v"] = render("delay.v.j2", name=f"{top}_delay")
+    files[f"{top}.v"] = render(
+        "top.v.j2", top=top, graph_name=graph.name, latency=latency, ii=ii,
+        gap_bits=max(1, (ii - 1).bit_length()), in_bits=in_bits, out_bits=out_bits,
+        in_layout=_layout_text(inputs), out_layout=_layout_text(outputs),
+        tensors=tensors, inputs=in_wires, delays=delays if any(delays) else [],
+        delay_module=f"{top}_delay", layers=layers,
+        out_expr=out_parts[0] if len(out_parts) == 1 else "{" + ", ".join(reversed(out_parts)) + "}")
+    order = sorted(f for f in files if f != f"{top}.v") + [f"{top}.v"]
+    for f in order:
+        (out_dir / f).write_text(files[f])
+    (out_dir / "filelist.f").write_text("".join(f + "\n" for f in order))
+    design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info)
+    (out_dir / "design.json").write_text(json.dumps(design.manifest(), indent=2, sort_keys=True) + "\n")
+    return design
+
+
+def _layout_text(items: list[dict]) -> str:
+    return "; ".join(f"{t['name']} {t['shape']} x {t['format']} at bits [{t['lo'] + t['bits'] - 1}:{t['lo']}]"
+                     for t in items)
