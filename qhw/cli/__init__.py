@@ -33,6 +33,13 @@ def cli() -> None:
     """
 
 
+from qhw.cli.inspect import inspect  # noqa: E402
+from qhw.cli.predict import predict  # noqa: E402
+
+cli.add_command(predict)
+cli.add_command(inspect)
+
+
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="qhw")
 

@@ -32,12 +32,10 @@ class FormatContext:
 
     def choose(self, node, slot: str, lossless: FixedFormat | None,
                fallback: FixedFormat | None = None) -> FixedFormat:
-        """The format for ``slot``: the node's own, then the user's config, then ``fallback``,
-        then ``lossless``, then the default. Narrower than lossless is noted."""
-        if slot in node.formats:
-            chosen = node.formats[slot]
-        else:
-            chosen = self.lookup(node, slot) or fallback or lossless or self.default
+        """The format for ``slot``: the user's config (the latest, most specific instruction),
+        then the node's own (given in code or stored in the model file), then ``fallback``, then
+        ``lossless``, then the default. Narrower than lossless is noted."""
+        chosen = self.lookup(node, slot) or node.formats.get(slot) or fallback or lossless or self.default
         if lossless is not None and not holds(chosen, lossless):
             self.notes.append(f"{node.name}.{slot}: {chosen} is narrower than lossless {lossless}")
         return chosen

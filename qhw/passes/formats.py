@@ -2,8 +2,8 @@
 
 Lossless by default where bit growth is finite (accumulators, sums, clamps, shifts); results after
 a multiply-accumulate and constants take the default precision (hls4ml's ``ap_fixed<16,6>``) or
-the user's. An explicit format on the node always wins, then the config. Every slot narrower than
-lossless is recorded in ``graph.notes``.
+the user's. A config's format wins over the node's own (set in code or stored in the model file),
+which wins over inference. Every slot narrower than lossless is recorded in ``graph.notes``.
 """
 from __future__ import annotations
 
