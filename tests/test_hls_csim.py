@@ -105,9 +105,9 @@ def test_coverage_graph_exercises_saturation_and_rounding():
 
 
 def test_unary_ops_exhaustive_over_every_input_code(tmp_path):
-    """Every 10-bit input code through each unary block (clamps, shift, requantize)."""
+    """Every 16-bit input code through each unary block (clamps, shift, requantize)."""
     b = GraphBuilder("unary")
-    x = b.input("x", (1,), "ap_fixed<10,3>")
+    x = b.input("x", (1,), "ap_fixed<16,5>")
     outs = [
         b.relu("relu", x, {"result": "ap_ufixed<6,2,AP_RND,AP_SAT>"}),
         b.relu6("relu6", x, {"result": "ap_fixed<5,4,AP_RND_CONV,AP_WRAP>"}),
@@ -119,7 +119,7 @@ def test_unary_ops_exhaustive_over_every_input_code(tmp_path):
     for o in outs:
         b.output("out_" + o, o)
     g = b.build()
-    raw = np.arange(-512, 512).reshape(-1, 1)
+    raw = np.arange(-2**15, 2**15).reshape(-1, 1)
     write_hls(g, tmp_path / "hls")
     got = run_raw(tmp_path / "hls", raw)
     want = golden_raw(g, raw).outputs
