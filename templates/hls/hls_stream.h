@@ -19,6 +19,7 @@ class stream {
  public:
   stream() : name_("hls::stream") {}
   explicit stream(const char* name) : name_(name) {}
+  explicit stream(const std::string& name) : name_(name) {}
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
 

@@ -138,7 +138,7 @@ def write_hls(graph, out_dir: str | Path, *, interface: str = "stream", top: str
     top_ctx = dict(
         top=top, signature=_signature(top, interface, in_ports, out_ports), interface=interface, inputs=in_ports, outputs=out_ports, calls=calls,
         layer_headers=[f"layers/{c['fn']}.h" for c in calls], dataflow=dataflow,
-        fully_parallel=fully_parallel, input_names=set(inputs),
+        fully_parallel=fully_parallel,
         guard=f"QHW_{top.upper()}_H",
     )
     files["types.h"] = render("types.h.j2", types=types.entries(), guard="QHW_TYPES_H")
