@@ -46,3 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+from qhw.cli.compile import compile_cmd  # noqa: E402
+cli.add_command(compile_cmd)
+from qhw.cli.simulate import simulate  # noqa: E402
+cli.add_command(simulate)

@@ -1,0 +1,47 @@
+"""``qhw compile MODEL [--config CONFIG] -o OUT``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from qhw.cli.common import config_option, emit_json, input_format_option, json_option, load, model_argument
+
+
+@click.command("compile")
+@model_argument
+@config_option
+@input_format_option
+@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (replaced atomically).")
+@click.option("--reuse-factor", type=int, default=None,
+              help="Default reuse factor R for dense/conv layers without their own (II = R).")
+@click.option("--multipliers", type=click.Choice(["auto", "csd"]), default="auto", show_default=True,
+              help="Constant multipliers: '*' (shifts for powers of two) or CSD shift-add.")
+@click.option("--vectors", "n_vectors", type=int, default=200, show_default=True,
+              help="Number of test vectors (golden model outputs) to write.")
+@click.option("--backend", "backends", multiple=True, default=("rtl", "hls"), show_default=True,
+              help="Backends to run (registered: rtl, hls).")
+@json_option
+def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, n_vectors, backends,
+                as_json) -> None:
+    """Write OUT/rtl (Verilog), OUT/hls (HLS C++), OUT/vectors and OUT/report.json.
+
+    \b
+    Example:
+      qhw compile model.yaml --config cfg.yaml -o build/model
+      qhw simulate build/model
+    """
+    from qhw.verify.compile import compile_graph
+
+    graph = load(model, config, input_format)
+    rtl = {"multipliers": multipliers}
+    if reuse_factor:
+        rtl["reuse_factor"] = reuse_factor
+    report = compile_graph(graph, out, tuple(backends), {"rtl": rtl}, n_vectors=n_vectors)
+    if as_json:
+        emit_json(report)
+        return
+    click.echo(f"wrote {out}: top {report.get('top')}, latency {report.get('latency')} cycles, "
+               f"II {report.get('ii')}, backends {', '.join(report['backends'])}, "
+               f"{n_vectors} vectors")

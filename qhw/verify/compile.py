@@ -1,0 +1,42 @@
+"""``qhw compile``: RTL (and other registered backends), test vectors and report.json, written
+atomically (built in a temporary folder beside OUT, renamed into place; nothing on error)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from qhw.verify.vectors import golden_vectors, write_vectors
+
+DEFAULT_VECTORS = 200
+
+
+def compile_graph(graph, out: os.PathLike, backends: tuple[str, ...] = ("rtl", "hls"),
+                  options: dict | None = None, n_vectors: int = DEFAULT_VECTORS,
+                  seed: int = 0) -> dict:
+    """Write ``OUT/rtl``, ``OUT/<backend>`` for the other registered backends, ``OUT/vectors``
+    and ``OUT/report.json``; returns the report."""
+    from qhw import backends as registry
+    from qhw.io.atomic import atomic_dir
+
+    options = dict(options or {})
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        report: dict = {"graph": graph.name, "backends": {}}
+        for name in backends:
+            if name not in registry.names():
+                continue
+            be = registry.get(name)
+            sub = getattr(be, "subdir", name)
+            result = be.write(graph, tmp / sub, options.get(name, {}))
+            if name == "rtl":
+                man = result.manifest()
+                report.update(latency=man["latency"], ii=man["ii"], top=man["top"],
+                              inputs=man["inputs"], outputs=man["outputs"], layers=man["layers"])
+            report["backends"][name] = sub
+        ins, exp = golden_vectors(graph, n_vectors, seed=seed)
+        write_vectors(tmp / "vectors", ins, exp)
+        report["vectors"] = dict(samples=n_vectors, seed=seed, input="vectors/input.txt",
+                                 expected="vectors/expected.txt")
+        (tmp / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report

@@ -1,0 +1,53 @@
+"""Simulating a ``qhw compile`` output folder, and ``verify(graph)`` end to end."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from qhw.verify.stream import SimResult, run_cocotb_stream, run_harness
+from qhw.verify.vectors import read_vectors, write_matrix
+
+
+def _subset(out: Path, n: int | None) -> Path:
+    vec = out / "vectors"
+    if n is None:
+        return vec
+    ins, exp = read_vectors(vec)
+    tmp = Path(tempfile.mkdtemp(prefix="qhw_vec_"))
+    write_matrix(tmp / "input.txt", ins[:n])
+    write_matrix(tmp / "expected.txt", exp[:n])
+    return tmp
+
+
+def simulate_out(out: os.PathLike, backend: str = "rtl", engine: str = "harness",
+                 n: int | None = None, gap: float = 0.2, stall: float = 0.2, seed: int = 1,
+                 waves: bool = False):
+    """Run the vectors of a compile output through one backend; a SimResult (rtl) or the HLS
+    backend's CsimResult."""
+    out = Path(out)
+    if backend == "hls":
+        from qhw.backends.hls import csim
+
+        return csim(out)
+    vec = _subset(out, n)
+    work = out / "sim"
+    if work.exists():
+        shutil.rmtree(work)
+    if engine == "cocotb":
+        return run_cocotb_stream(out / "rtl", vec, seed=seed, gap=gap, stall=stall, waves=waves,
+                                 work_dir=work)
+    return run_harness(out / "rtl", vec, seed=seed, gap=gap, stall=stall, trace=waves, work_dir=work)
+
+
+def verify(graph, n: int = 200, backend: str = "rtl", engine: str = "harness",
+           options: dict | None = None, gap: float = 0.2, stall: float = 0.2, seed: int = 1,
+           out: os.PathLike | None = None) -> SimResult:
+    """Compile ``graph`` (into ``out`` or a temporary folder), simulate ``n`` vectors with random
+    input gaps and output stalls, and return the comparison with the golden model."""
+    from qhw.verify.compile import compile_graph
+
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="qhw_verify_")) / "out"
+    compile_graph(graph, out, (backend,), {backend: options or {}}, n_vectors=n, seed=seed)
+    return simulate_out(out, backend=backend, engine=engine, gap=gap, stall=stall, seed=seed)
