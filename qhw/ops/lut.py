@@ -1,0 +1,104 @@
+"""sigmoid and tanh through a ROM or piecewise-linear function (qhw.tables), and hard_sigmoid.
+
+attrs: variant ("rom", "half_rom", "pwl", "hls4ml"), table_size, input_range, breakpoints,
+pow2_slopes. Slots: result, and ``table`` (the stored entries; hls4ml's table_t).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from qhw.errors import ModelError
+from qhw.fixed import FixedFormat
+from qhw.ops.activation import _bound_codes
+from qhw.ops.base import OpDef
+from qhw.ops.registry import register
+from qhw.tables import DEFAULT_BREAKPOINTS, build_pwl, build_rom, evaluate
+
+VARIANTS = ("rom", "half_rom", "pwl", "hls4ml")
+
+
+class _Lut(OpDef):
+    function = ""
+    attrs = {"variant": "rom", "table_size": 1024, "input_range": None, "breakpoints": None,
+             "pow2_slopes": False}
+
+    def check(self, node):
+        super().check(node)
+        if node.attrs["variant"] not in VARIANTS:
+            raise ModelError(f"{self.name} {node.name!r}: variant {node.attrs['variant']!r} is not one of {VARIANTS}")
+
+    def default_result(self, width: int) -> FixedFormat:
+        return FixedFormat(width, 0, False) if self.function == "sigmoid" else FixedFormat(width, 1, True)
+
+    def infer_formats(self, node, in_fmts, ctx):
+        result = ctx.choose(node, "result", None, self.default_result(ctx.default.width))
+        fallback = FixedFormat(18, 8) if node.attrs["variant"] == "hls4ml" else result
+        node.formats["table"] = ctx.choose(node, "table", None, fallback)
+        node.formats["result"] = result
+
+    def table(self, node, in_fmt: FixedFormat):
+        """The ROM or PWL object of this node (cached on the node)."""
+        a = node.attrs
+        key = ("lut", in_fmt, node.formats["table"], node.formats["result"], repr(sorted(a.items())))
+        cache = node._raw_cache
+        if key not in cache:
+            rng = tuple(a["input_range"] or ((-8.0, 8.0) if self.function == "sigmoid" else (-4.0, 4.0)))
+            try:
+                if a["variant"] == "pwl":
+                    obj = build_pwl(self.function, in_fmt, node.formats["result"],
+                                    breakpoints=a["breakpoints"] or DEFAULT_BREAKPOINTS,
+                                    pow2_slopes=bool(a["pow2_slopes"]))
+                else:
+                    obj = build_rom(self.function, in_fmt, node.formats["result"],
+                                    table_size=int(a["table_size"]), input_range=rng,
+                                    half=a["variant"] == "half_rom",
+                                    convention="hls4ml" if a["variant"] == "hls4ml" else "qhw",
+                                    table_fmt=node.formats["table"])
+            except ValueError as exc:
+                raise ModelError(f"{self.name} {node.name!r}: {exc}") from None
+            cache[key] = obj
+        return cache[key]
+
+    def golden(self, node, inputs, in_fmts, ctx):
+        t = self.table(node, in_fmts[0])
+        return t.evaluate(inputs[0]) if node.attrs["variant"] == "pwl" else t.lookup(inputs[0])
+
+    def float_eval(self, node, inputs):
+        return evaluate(self.function, inputs[0])
+
+
+@register
+class Sigmoid(_Lut):
+    name = function = "sigmoid"
+
+
+@register
+class Tanh(_Lut):
+    name = function = "tanh"
+
+
+@register
+class HardSigmoid(OpDef):
+    """y = clip(slope * x + offset, 0, 1) (Keras' 0.2 / 0.5 by default); slope and offset are
+    constants of the ``scale`` slot format (default 17 fraction bits, rounded to nearest)."""
+
+    name = "hard_sigmoid"
+    attrs = {"slope": 0.2, "offset": 0.5}
+
+    def infer_formats(self, node, in_fmts, ctx):
+        node.formats["scale"] = ctx.choose(node, "scale", None, FixedFormat(18, 1, True, "RND"))
+        node.formats["result"] = ctx.choose(node, "result", None, FixedFormat(ctx.default.width, 1, False))
+
+    def golden(self, node, inputs, in_fmts, ctx):
+        import qhw.fixed as qf
+
+        sf = node.formats["scale"]
+        slope = sf.quantize(node.attrs["slope"])
+        offset = sf.quantize(node.attrs["offset"])
+        prod, pf = qf.mul(inputs[0], in_fmts[0], slope, sf)
+        s, sfmt = qf.add(prod, pf, offset, sf)
+        lo, hi = _bound_codes(sfmt, 0.0, 1.0)
+        return ctx.assign(node.name, node.formats["result"], np.clip(s, lo, hi), sfmt)
+
+    def float_eval(self, node, inputs):
+        return np.clip(node.attrs["slope"] * inputs[0] + node.attrs["offset"], 0.0, 1.0)
