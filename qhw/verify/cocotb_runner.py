@@ -63,7 +63,7 @@ def run_cocotb(build: VerilatedBuild, test_module: str, test_dir: os.PathLike,
     runner = make_runner()
     with _patched_env(extra):
         try:
-            runner.test(test_module=test_module, hdl_toplevel=build.top,
+            runner.test(test_module=test_module, hdl_toplevel=build.top, hdl_toplevel_lang="verilog",
                         build_dir=str(build.exe.parent), test_dir=str(test_dir), waves=waves,
                         seed=seed, extra_env=extra, results_xml=str(test_dir / "results.xml"),
                         log_file=str(test_dir / "sim.log"))
