@@ -18,6 +18,10 @@ class Graph:
     def __init__(self, name: str = "model") -> None:
         self.name = name
         self.nx = nx.DiGraph()
+        #: the default precision format inference used (set by infer_formats)
+        self.default_format = None
+        #: slots narrower than lossless, as reported by format inference
+        self.notes: list[str] = []
 
     # -------------------------------------------------------------- building
     def add(self, node: Node) -> Node:
@@ -81,6 +85,7 @@ class Graph:
 
     def copy(self) -> "Graph":
         g = Graph(self.name)
+        g.default_format, g.notes = self.default_format, list(self.notes)
         for n in self.nx.nodes:
             g.add(self.node(n).copy())
         return g

@@ -28,6 +28,8 @@ class Node:
     formats: dict[str, FixedFormat] = field(default_factory=dict)
     shape: tuple[int, ...] | None = None
     qparams: Any = None
+    #: slots whose format came from inference (re-inferred on every prepare, unlike given ones)
+    inferred: set[str] = field(default_factory=set)
     _raw_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -52,4 +54,4 @@ class Node:
     def copy(self) -> "Node":
         return Node(self.name, self.op, list(self.inputs), dict(self.attrs),
                     {k: v.copy() for k, v in self.params.items()}, dict(self.formats),
-                    self.shape, self.qparams)
+                    self.shape, self.qparams, set(self.inferred))

@@ -20,8 +20,8 @@ from qhw.graph import Graph, Node
 from qhw.io.atomic import atomic_file
 
 VERSION = 1
-_NODE_KEYS = {"name", "op", "inputs", "attrs", "params", "formats", "qparams"}
-_TOP_KEYS = {"qhw_model", "name", "weights", "nodes"}
+_NODE_KEYS = {"name", "op", "inputs", "attrs", "params", "formats", "inferred", "qparams"}
+_TOP_KEYS = {"qhw_model", "name", "default", "weights", "nodes"}
 _QP_KEYS = {"scale", "zero_point", "bits", "signed", "narrow_range", "axis", "group_size"}
 
 
@@ -48,10 +48,14 @@ def save(graph: Graph, path: str | Path) -> Path:
                 arrays[f"{node.name}/{k}"] = np.asarray(v, np.float64)
         if node.formats:
             entry["formats"] = {k: str(v) for k, v in sorted(node.formats.items())}
+        if node.inferred:
+            entry["inferred"] = sorted(node.inferred)
         if node.qparams is not None:
             entry["qparams"] = _qparams_dict(node.qparams)
         nodes.append(entry)
     doc = {"qhw_model": VERSION, "name": graph.name, "weights": npz.name, "nodes": nodes}
+    if graph.default_format is not None:
+        doc["default"] = str(graph.default_format)
     with atomic_file(npz, "wb") as fh:
         np.savez(fh, **arrays)
     with atomic_file(path) as fh:
@@ -92,6 +96,11 @@ def load(path: str | Path) -> Graph:
     doc = _read_doc(path)
     arrays = _read_arrays(path.parent / doc["weights"]) if doc.get("weights") else {}
     g = Graph(str(doc.get("name", path.stem)))
+    if doc.get("default") is not None:
+        try:
+            g.default_format = FixedFormat.parse(doc["default"])
+        except ValueError as exc:
+            raise ModelError(f"model file {str(path)!r}: default: {exc}") from None
     for i, entry in enumerate(doc["nodes"] or []):
         if not isinstance(entry, dict) or "name" not in entry or "op" not in entry:
             raise ModelError(f"model file {str(path)!r}: node #{i} needs 'name' and 'op'")
@@ -119,6 +128,7 @@ def load(path: str | Path) -> Graph:
                 qp = QuantParams(**qp)
             except (TypeError, ValueError) as exc:
                 raise ModelError(f"{where}: bad qparams: {exc}") from None
+        inferred = {str(s) for s in entry.get("inferred", [])} & set(formats)
         g.add(Node(str(entry["name"]), str(entry["op"]), [str(s) for s in entry.get("inputs", [])],
-                   dict(entry.get("attrs") or {}), params, formats, None, qp))
+                   dict(entry.get("attrs") or {}), params, formats, None, qp, inferred))
     return g

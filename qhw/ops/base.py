@@ -35,7 +35,10 @@ class FormatContext:
         """The format for ``slot``: the user's config (the latest, most specific instruction),
         then the node's own (given in code or stored in the model file), then ``fallback``, then
         ``lossless``, then the default. Narrower than lossless is noted."""
-        chosen = self.lookup(node, slot) or node.formats.get(slot) or fallback or lossless or self.default
+        chosen = self.lookup(node, slot) or node.formats.get(slot)
+        if chosen is None:
+            chosen = fallback or lossless or self.default
+            node.inferred.add(slot)
         if lossless is not None and not holds(chosen, lossless):
             self.notes.append(f"{node.name}.{slot}: {chosen} is narrower than lossless {lossless}")
         return chosen

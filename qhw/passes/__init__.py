@@ -6,6 +6,7 @@ from typing import Any
 from qhw.graph import Graph
 from qhw.passes.formats import infer_formats
 from qhw.passes.hardware import apply_config
+from qhw.passes.profile import fit_integer_bits, profile, propose_integer_bits
 from qhw.passes.shapes import infer_shapes
 
 
@@ -36,4 +37,5 @@ def prepare(graph: Graph, config: Any = None, default=None) -> Graph:
     return g
 
 
-__all__ = ["DEFAULT_PIPELINE", "prepare", "validate", "infer_shapes", "apply_config", "infer_formats"]
+__all__ = ["DEFAULT_PIPELINE", "prepare", "validate", "infer_shapes", "apply_config", "infer_formats",
+           "profile", "propose_integer_bits", "fit_integer_bits"]

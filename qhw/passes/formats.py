@@ -35,8 +35,14 @@ def config_lookup(config: Any):
 
 def infer_formats(graph: Graph, config: Any = None, default: FixedFormat | str | None = None) -> Graph:
     ctx = FormatContext(lookup=config_lookup(config))
+    default = default if default is not None else graph.default_format
     if default is not None:
         ctx.default = FixedFormat.parse(default) if isinstance(default, str) else default
+    graph.default_format = ctx.default
+    for node in graph.nodes():  # inferred slots are inferred again (inputs may have changed)
+        for slot in node.inferred:
+            node.formats.pop(slot, None)
+        node.inferred.clear()
     for node in graph.nodes():
         in_fmts = [graph.node(s).formats["result"] for s in node.inputs]
         get(node.op, node.name).infer_formats(node, in_fmts, ctx)
