@@ -28,16 +28,20 @@ def cli() -> None:
     """qhw — compile quantized neural networks into bit-exact FPGA hardware.
 
     \b
-    Example:
-      qhw --version
+    Example (the bundled jet-tagging MLP):
+      qhw inspect  examples/jet_mlp/model.yaml --data examples/jet_mlp/x_val.npy
+      qhw compile  examples/jet_mlp/model.yaml -o build/jet_mlp
+      qhw simulate build/jet_mlp
     """
 
 
+from qhw.cli.compile import compile_cmd  # noqa: E402
 from qhw.cli.inspect import inspect  # noqa: E402
 from qhw.cli.predict import predict  # noqa: E402
+from qhw.cli.simulate import simulate  # noqa: E402
 
-cli.add_command(predict)
-cli.add_command(inspect)
+for _command in (compile_cmd, simulate, predict, inspect):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,7 +50,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-from qhw.cli.compile import compile_cmd  # noqa: E402
-cli.add_command(compile_cmd)
-from qhw.cli.simulate import simulate  # noqa: E402
-cli.add_command(simulate)
