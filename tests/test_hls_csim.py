@@ -135,3 +135,37 @@ def test_product_cast_case_depends_on_the_flag():
     for n in g.nodes():
         n.attrs.pop("product_cast", None)
     assert (golden_raw(g, raw).output() != with_cast).any()
+
+
+LUT_CASES = [
+    ("sigmoid", "rom", "ap_fixed<12,4>", {}),
+    ("sigmoid", "half_rom", "ap_fixed<12,4,AP_RND,AP_SAT>", {"table_size": 256}),
+    ("sigmoid", "hls4ml", "ap_fixed<16,6>", {}),
+    ("sigmoid", "pwl", "ap_ufixed<10,0,AP_RND,AP_SAT>", {}),
+    ("sigmoid", "pwl", "ap_ufixed<8,0>", {"pow2_slopes": True}),
+    ("tanh", "rom", "ap_fixed<10,1,AP_RND_CONV,AP_SAT>", {"table_size": 512, "input_range": [-4.0, 4.0]}),
+    ("tanh", "half_rom", "ap_fixed<9,1>", {"table_size": 2048}),
+    ("tanh", "hls4ml", "ap_fixed<12,2>", {}),
+    ("tanh", "pwl", "ap_fixed<10,1,AP_RND,AP_SAT>", {}),
+]
+
+
+@pytest.mark.parametrize("in_fmt", ["ap_fixed<16,5>", "ap_ufixed<11,4>"])
+def test_tables_exhaustive_over_every_input_code(in_fmt, tmp_path, request):
+    """Sigmoid/tanh ROM (full, half, hls4ml convention), PWL and hard_sigmoid on every input code."""
+    b = GraphBuilder("tables")
+    x = b.input("x", (1,), in_fmt)
+    for k, (fn, variant, out, extra) in enumerate(LUT_CASES):
+        y = b.unary(fn, f"{fn}_{variant}_{k}", x, {"result": out}, variant=variant, **extra)
+        b.output(f"y{k}", y)
+    b.output("y_hard", b.unary("hard_sigmoid", "hard", x, {"result": "ap_ufixed<8,1,AP_RND,AP_SAT>"}))
+    g = b.build()
+    fmt = FixedFormat.parse(in_fmt)
+    raw = np.arange(fmt.raw_min, fmt.raw_max + 1).reshape(-1, 1)
+    write_hls(g, tmp_path / "hls")
+    got = run_raw(tmp_path / "hls", raw)
+    want = golden_raw(g, raw).outputs
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    report.add(f"hls csim == golden: sigmoid/tanh ROM, half ROM, hls4ml table, PWL and hard_sigmoid "
+               f"over all {len(raw)} codes of {in_fmt}", request)

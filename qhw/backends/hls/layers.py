@@ -352,3 +352,133 @@ for _op in ("maxpool1d", "maxpool2d"):
     emitter(_op, "pool.h.j2")(_maxpool)
 for _op in ("avgpool1d", "avgpool2d"):
     emitter(_op, "pool.h.j2")(_avgpool)
+
+
+# ----------------------------------------------------------------------------- tables
+def _raw_lines(fmt: FixedFormat, var: str = "r") -> list[str]:
+    """C++ lines putting the raw code of ``x0[i]`` (format ``fmt``) into ``long long var``."""
+    w = fmt.width
+    kind = "ap_int" if fmt.signed else "ap_uint"
+    return [f"{kind}<{w}> {var}_bits;", f"{var}_bits.range({w - 1}, 0) = x0[i].range({w - 1}, 0);",
+            f"const long long {var} = {var}_bits.to_int64();  // raw code of x"]
+
+
+def _table_constant(ctx: LayerContext, name: str, raw: np.ndarray, fmt: FixedFormat,
+                    what: str) -> dict:
+    return {"type": ctx.use_type(fmt, f"{ctx.fn} {what}"), "name": f"{ctx.fn}_{name}[{raw.size}]",
+            "value": "{\n" + c_initializer(raw, fmt) + "\n}", "what": what}
+
+
+def _shift_expr(var: str, k: int) -> str:
+    return f"({var} >> {k})" if k >= 0 else f"({var} << {-k})"
+
+
+def _rom(node, ctx: LayerContext, t) -> dict:
+    """RomTable → index arithmetic on the raw input code (as qhw.tables.RomTable.address)."""
+    fn, tf = ctx.fn, t.table_fmt
+    body = _raw_lines(ctx.in_fmts[0])
+    consts = [_table_constant(ctx, "table", t.values, tf, f"{t.function} table ({t.convention})")]
+    if t.convention == "hls4ml":
+        span = 16 if t.function == "sigmoid" else 8
+        f = t.in_fmt.frac_bits
+        mult, den = (t.size, span << f) if f >= 0 else (t.size << -f, span)
+        body += [f"long long idx = (r * {mult}) / {den} + {t.size // 2};  // C++ '/' truncates "
+                 "toward zero, as hls4ml's index"]
+        n = t.size
+        how = f"index = trunc(x * {t.size} / {span}) + {t.size // 2} (hls4ml convention)"
+    else:
+        n = t.size // 2 if t.half else t.size
+        src = "(r < 0 ? -r : r)" if t.half else f"(r - ({t.lo_raw}LL))"
+        body += [f"long long idx = {_shift_expr(src, t.shift)};"]
+        how = (f"index = |raw| {'>>' if t.shift >= 0 else '<<'} {abs(t.shift)}, half table"
+               if t.half else
+               f"index = (raw - {t.lo_raw}) {'>>' if t.shift >= 0 else '<<'} {abs(t.shift)}")
+    body += ["if (idx < 0) idx = 0;", f"if (idx > {n - 1}) idx = {n - 1};"]
+    if not t.half:
+        body += [f"y[i] = {fn}_table[idx];"]
+    else:
+        ww = tf.width + 2
+        if ww > 64:
+            raise ModelError(f"node {node.name!r}: half table of {tf} needs {ww} > 64 bits")
+        wide = FixedFormat(ww, tf.integer_bits + 2, True)
+        wide_t = ctx.use_type(wide, f"{node.name} mirrored entry")
+        one = (1 << tf.frac_bits) if (t.function == "sigmoid" and tf.frac_bits >= 0) else 0
+        kind = "ap_int" if tf.signed else "ap_uint"
+        mirror = f"{one}LL - e" if t.function == "sigmoid" else "-e"
+        body += [f"{kind}<{tf.width}> e_bits;",
+                 f"e_bits.range({tf.width - 1}, 0) = {fn}_table[idx].range({tf.width - 1}, 0);",
+                 "const long long e = e_bits.to_int64();  // raw code of the entry",
+                 f"ap_int<{ww}> v_bits = r < 0 ? ({mirror}) : e;  // f(-x) from f(|x|)",
+                 f"{wide_t} v;", f"v.range({ww - 1}, 0) = v_bits.range({ww - 1}, 0);",
+                 "y[i] = v;"]
+    return _elementwise(node, ctx, f"{t.function} ROM, {t.values.size} entries of {tf}; {how}, "
+                        "clamped; entry assigned to the result format.", body, consts)
+
+
+def _pwl(node, ctx: LayerContext, p) -> dict:
+    """PwlFunction → compare chain, one multiply, one add (as PwlFunction.evaluate)."""
+    fn = ctx.fn
+    b, s, c = p.breakpoints_raw, p.slopes_raw, p.intercepts_raw
+    sf = p.sum_format()
+    sum_t = ctx.use_type(sf, f"{node.name} segment value")
+    prod_f = p.in_fmt.frac_bits + p.slope_fmt.frac_bits
+    consts = [
+        {"type": "long long", "name": f"{fn}_b[{b.size}]", "what": "breakpoints (input codes)",
+         "value": "{" + ", ".join(f"{int(v)}LL" for v in b) + "}"},
+        {"type": "long long", "name": f"{fn}_m[{s.size}]", "what": f"slopes (codes of {p.slope_fmt})",
+         "value": "{" + ", ".join(f"{int(v)}LL" for v in s) + "}"},
+        {"type": "long long", "name": f"{fn}_c[{c.size}]",
+         "what": f"values at the breakpoints (codes of {p.intercept_fmt})",
+         "value": "{" + ", ".join(f"{int(v)}LL" for v in c) + "}"},
+    ]
+    last = b.size - 1
+    body = _raw_lines(ctx.in_fmts[0]) + [
+        "const long long a = r < 0 ? -r : r;",
+        "int seg = 0;",
+        f"for (int j = 1; j < {b.size}; j++) if (a >= {fn}_b[j]) seg = j;",
+        f"const long long t = seg == {last} ? 0 : a - {fn}_b[seg];",
+        f"const long long prod = t * {fn}_m[seg < {s.size - 1} ? seg : {s.size - 1}];",
+        f"long long v = ({fn}_c[seg] << {sf.frac_bits - p.intercept_fmt.frac_bits}) + "
+        f"(prod << {sf.frac_bits - prod_f});  // on the {sum_t} grid",
+        f"if (r < 0) v = {f'({1 << sf.frac_bits}LL - v)' if p.function == 'sigmoid' else '-v'};",
+        f"{sum_t} s;", f"s.range({sf.width - 1}, 0) = ap_int<{sf.width}>(v).range({sf.width - 1}, 0);",
+        "y[i] = s;",
+    ]
+    return _elementwise(node, ctx, f"piecewise-linear {p.function}, {b.size} breakpoints, "
+                        f"mirrored for x < 0; segment value assigned to the result format.",
+                        body, consts)
+
+
+def _lut(node, ctx: LayerContext) -> dict:
+    from qhw.ops import get as get_op
+
+    obj = get_op(node.op, node.name).table(node, ctx.in_fmts[0])
+    return _pwl(node, ctx, obj) if node.attrs.get("variant") == "pwl" else _rom(node, ctx, obj)
+
+
+for _op in ("sigmoid", "tanh"):
+    emitter(_op, "elementwise.h.j2")(_lut)
+
+
+@emitter("hard_sigmoid", "elementwise.h.j2")
+def _hard_sigmoid(node, ctx: LayerContext) -> dict:
+    import qhw.fixed as qf
+
+    x, sf = ctx.in_fmts[0], slot(node, "scale")
+    sum_fmt = qf.add_format(qf.mul_format(x, sf), sf)
+    sum_t = ctx.use_type(sum_fmt, f"{node.name} slope * x + offset")
+    scale_t = ctx.use_type(sf, f"{node.name} scale")
+    rhi = min(sum_fmt.raw_max, math.floor(1.0 / sum_fmt.lsb))
+    fn = ctx.fn
+    consts = [
+        {"type": scale_t, "name": f"{fn}_slope", "value": cpp_literal(int(sf.quantize(node.attrs["slope"])), sf),
+         "what": f"slope {node.attrs['slope']}"},
+        {"type": scale_t, "name": f"{fn}_offset", "value": cpp_literal(int(sf.quantize(node.attrs["offset"])), sf),
+         "what": f"offset {node.attrs['offset']}"},
+        {"type": sum_t, "name": f"{fn}_one", "value": cpp_literal(rhi, sum_fmt),
+         "what": "upper bound 1 on the sum grid"},
+    ]
+    body = [f"{sum_t} s = x0[i] * {fn}_slope + {fn}_offset;  // exact",
+            "if (s < 0) s = 0;", f"if (s > {fn}_one) s = {fn}_one;", "y[i] = s;"]
+    return _elementwise(node, ctx, "y = clip(slope * x + offset, 0, 1), exact, then cast to the "
+                        "result format.", body, consts)
