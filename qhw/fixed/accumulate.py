@@ -134,7 +134,7 @@ def _blas_exact_sum(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (x.view(np.uint64) @ w.view(np.uint64)).view(np.int64)
 
 
-def _interval_bound(x: np.ndarray, w: np.ndarray, init: np.ndarray, shift: int):
+def _interval_bound(x: np.ndarray, w: np.ndarray, init: tuple[float, float], shift: int):
     """Lower/upper bounds (floats, accumulator LSBs) of every partial sum of x @ w + init."""
     xlo, xhi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
     wlo, whi = w.min(axis=1).astype(np.float64), w.max(axis=1).astype(np.float64)
@@ -142,7 +142,7 @@ def _interval_bound(x: np.ndarray, w: np.ndarray, init: np.ndarray, shift: int):
     scale = 2.0**shift
     up = np.maximum(corners.max(axis=0), 0).sum() * scale
     down = np.minimum(corners.min(axis=0), 0).sum() * scale
-    return float(init.min(initial=0)) + down, float(init.max(initial=0)) + up
+    return min(init[0], 0.0) + down, max(init[1], 0.0) + up
 
 
 def matmul(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, init=None,
@@ -171,11 +171,23 @@ def matmul(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, i
     shift = accumulator.frac_bits - pfmt.frac_bits
     if (lossless_terms and shift >= 0 and x.dtype == np.int64 and w.dtype == np.int64
             and shift < 63):
-        lo, hi = _interval_bound(x2, w, init2, shift)
+        # Bounds from the formats alone cost no pass over the data; fall back to the data's range.
+        init_range = (float(init2.min(initial=0)), float(init2.max(initial=0)))
+        lo, hi = _interval_bound(np.array([[fa.raw_min], [fa.raw_max]], np.float64).repeat(k, 1),
+                                 w, init_range, shift)
+        if not (accumulator.raw_min < lo and hi <= accumulator.raw_max and max(-lo, hi) < 2.0**53):
+            lo, hi = _interval_bound(x2, w, init_range, shift)
         fits = accumulator.raw_min <= lo and hi <= accumulator.raw_max
         if accumulator.overflow == "SAT_SYM" and accumulator.signed:
             fits = fits and accumulator.raw_min < lo
-        if fits or accumulator.overflow == "WRAP":
+        if fits and max(-lo, hi) < 2.0**53:
+            # Every partial sum (any order, init included) is an integer below 2**53 on the
+            # accumulator grid: float64 BLAS with the shift folded into w is exact.
+            wf = np.ldexp(w.astype(np.float64), shift)
+            total = x2.astype(np.float64) @ wf
+            total += init2
+            out = total.astype(np.int64)
+        elif fits or accumulator.overflow == "WRAP":
             total = _blas_exact_sum(x2, w).view(np.uint64) << np.uint64(shift)
             total = (total + init2.view(np.uint64)).view(np.int64)
             out = total if fits else accumulator.cast(total, _grid_format(accumulator))

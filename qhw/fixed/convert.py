@@ -80,6 +80,10 @@ def round_shift_right(v: np.ndarray, k: int, rounding: str) -> np.ndarray:
     if k <= 0:
         raise ValueError(f"round_shift_right needs k >= 1, got {k}")
     signed = v.dtype == np.int64
+    if k < 64 and rounding == "TRN":  # the common case: a plain arithmetic shift
+        return v >> v.dtype.type(k)
+    if k < 64 and rounding == "RND":  # floor(v / 2**k + 1/2), without a carry out of 64 bits
+        return (v >> v.dtype.type(k)) + ((v >> v.dtype.type(k - 1)) & v.dtype.type(1))
     if k < 64:
         q = v >> v.dtype.type(k)
         half = (v >> v.dtype.type(k - 1)) & v.dtype.type(1)
@@ -206,8 +210,8 @@ def _fast_overflow(fmt: FixedFormat, r: np.ndarray, source_signed: bool):
             if w == 64 or not (np.abs(r).max(initial=0.0) < 2.0**62):
                 return None
             r = r.astype(np.int64)
-        if w == 64:
-            return r
+        if w == 64 or (r.size and fmt.raw_min <= r.min() and r.max() <= fmt.raw_max):
+            return r  # nothing wraps (two read-only passes are cheaper than the shifts)
         sh = np.int64(64 - w)
         if fmt.signed:
             return (r << sh) >> sh
@@ -226,9 +230,10 @@ def _fast_overflow(fmt: FixedFormat, r: np.ndarray, source_signed: bool):
 def quantize(fmt: FixedFormat, x) -> np.ndarray:
     """Raw codes of ``fmt`` for float values, as assigning a ``double`` to that ap_fixed type."""
     x = np.asarray(x, dtype=np.float64)
-    if np.isnan(x).any():
+    finite = bool(np.isfinite(x).all())
+    if not finite and np.isnan(x).any():
         raise ValueError(f"cannot quantize NaN to {fmt}")
-    if fmt.overflow == "WRAP" and np.isinf(x).any():
+    if not finite and fmt.overflow == "WRAP" and np.isinf(x).any():
         raise ValueError(f"cannot quantize +-inf to {fmt}: it has no value under AP_WRAP")
     f = fmt.frac_bits
     with np.errstate(over="ignore", under="ignore"):
@@ -284,7 +289,12 @@ def cast(fmt: FixedFormat, raw, src: FixedFormat) -> np.ndarray:
         in_range = lambda: to_stored(np.where(over | under, v.dtype.type(0), v))  # noqa: E731
         low_bits = lambda: v.view(np.uint64) if v.dtype == np.int64 else v  # noqa: E731
         return _finish(fmt, in_range, over, under, sym, low_bits)
-    # d >= 0: exact scaling by 2**d; detect range against thresholds scaled down instead.
+    # d >= 0: exact scaling by 2**d.
+    if v.dtype == np.int64 and src.width + d <= 63:  # the scaled value still fits int64
+        fast = _fast_overflow(fmt, v << np.int64(d) if d else v, src.signed)
+        if fast is not None:
+            return fast
+    # Otherwise detect range against thresholds scaled down instead.
     over = _gt(v, fmt.raw_max >> d)
     under = _lt(v, -((-fmt.raw_min) >> d))
     if src.signed and fmt.signed and (-fmt.raw_min) % (1 << d) == 0:

@@ -74,22 +74,47 @@ def _execute(graph: Graph, feeds: dict[str, np.ndarray], float_mode: bool, keep_
     return GoldenResult(outs, values if keep_all else {}, ctx.overflow)
 
 
+#: Samples per block: the whole graph runs block by block so intermediate tensors stay in cache.
+BLOCK_ROWS = 2048
+
+
+def _execute_blocks(graph: Graph, feeds: dict[str, np.ndarray], float_mode: bool, keep_all: bool,
+                    count_overflow: bool, block_rows: int) -> GoldenResult:
+    """:func:`_execute` over blocks of samples (every op is independent across the batch),
+    results concatenated and overflow counts merged."""
+    n = len(next(iter(feeds.values()))) if feeds else 0
+    if any(len(v) != n for v in feeds.values()):
+        raise ModelError(f"inputs have different batch sizes: { {k: len(v) for k, v in feeds.items()} }")
+    if n <= block_rows:
+        return _execute(graph, feeds, float_mode, keep_all, count_overflow)
+    parts = [_execute(graph, {k: v[s:s + block_rows] for k, v in feeds.items()}, float_mode,
+                      keep_all, count_overflow) for s in range(0, n, block_rows)]
+    overflow: dict[str, OverflowCount] = {}
+    for p in parts:
+        for name, c in p.overflow.items():
+            overflow.setdefault(name, OverflowCount()).add(c)
+    cat = lambda key: {k: np.concatenate([getattr(p, key)[k] for p in parts])  # noqa: E731
+                       for k in getattr(parts[0], key)}
+    return GoldenResult(cat("outputs"), cat("tensors"), overflow)
+
+
 def run(graph: Graph, inputs, *, float_mode: bool = False, keep_all: bool = False,
-        count_overflow: bool = True) -> GoldenResult:
+        count_overflow: bool = True, block_rows: int = BLOCK_ROWS) -> GoldenResult:
     """Run on float inputs: quantized to each input's format (raw-code results), or evaluated in
-    float64 throughout with ``float_mode``."""
+    float64 throughout with ``float_mode``. ``block_rows``: samples processed at a time."""
     feeds = _named_inputs(graph, inputs)
     if not float_mode:
         feeds = {n: graph.node(n).formats["result"].quantize(x) for n, x in feeds.items()}
     else:
         feeds = {n: np.asarray(x, np.float64) for n, x in feeds.items()}
-    return _execute(graph, feeds, float_mode, keep_all, count_overflow)
+    return _execute_blocks(graph, feeds, float_mode, keep_all, count_overflow, block_rows)
 
 
-def run_raw(graph: Graph, raw_inputs, *, keep_all: bool = False, count_overflow: bool = False) -> GoldenResult:
+def run_raw(graph: Graph, raw_inputs, *, keep_all: bool = False, count_overflow: bool = False,
+            block_rows: int = BLOCK_ROWS) -> GoldenResult:
     """Run on raw input codes (test vectors); outputs are raw codes."""
     feeds = {n: np.asarray(x, np.int64) for n, x in _named_inputs(graph, raw_inputs).items()}
-    return _execute(graph, feeds, False, keep_all, count_overflow)
+    return _execute_blocks(graph, feeds, False, keep_all, count_overflow, block_rows)
 
 
 def to_float(graph: Graph, result: GoldenResult) -> dict[str, np.ndarray]:
