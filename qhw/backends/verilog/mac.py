@@ -378,3 +378,13 @@ def _chain(dp, plan, in_fmt, n_in, prefix) -> None:
         r = dp.unary(UnarySpec.requant(acc, plan.res), a_name, f"r{j}", prefix)
         dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, r, signed=False))
     dp.latency, dp.ii = 1, 1
+
+
+def shift_add_cost(terms: list[list[tuple[int, int]]], plan: MacPlan, x_width: int) -> int:
+    """Adder bits (adders x ``plan.sum_width``) of the ``multipliers="csd"`` lowering of all
+    outputs: every non-zero CSD digit of every weight is one adder-tree leaf."""
+    leaves = 0
+    for j, tl in enumerate(terms):
+        n = sum(len(_csd(wc << plan.shift)) for _, wc in tl) + (1 if plan.b0[j] else 0)
+        leaves += max(0, n - 1)
+    return leaves * plan.sum_width
