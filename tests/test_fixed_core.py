@@ -137,6 +137,28 @@ def test_matmul_fast_path_equals_sequential_on_large_data():
         np.testing.assert_array_equal(got, seq)
 
 
+@pytest.mark.parametrize("rounding", ["TRN", "RND"])
+def test_narrow_wrapping_accumulators_match_reference(rounding):
+    """hls4ml-style narrow accumulators (int32 block path): per-product rounding, modulo 2**W."""
+    rng = np.random.default_rng(23)
+    for trial in range(12):
+        fa = FixedFormat(int(rng.integers(4, 17)), int(rng.integers(-1, 7)), bool(trial % 3))
+        fb = FixedFormat(int(rng.integers(4, 16)), int(rng.integers(-1, 4)), True)
+        acc = FixedFormat(int(rng.integers(8, 33)), int(rng.integers(2, 10)), True, rounding, "WRAP")
+        pf = [None, acc, FixedFormat(acc.width + 3, acc.integer_bits + 1, True, rounding, "WRAP"),
+              FixedFormat(acc.width - 2, acc.integer_bits, True, "RND", "WRAP")][trial % 4]
+        k, n, m = int(rng.integers(1, 40)), 9, 4
+        a = rng.integers(fa.raw_min, fa.raw_max + 1, size=(n, k))
+        b = rng.integers(fb.raw_min, fb.raw_max + 1, size=(k, m))
+        init = rng.integers(acc.raw_min, acc.raw_max + 1, size=m)
+        got = qf.matmul(a, fa, b, fb, acc, init=init, product_format=pf)
+        for i in range(n):
+            for j in range(m):
+                want = ref.dot([int(v) for v in a[i]], fa, [int(v) for v in b[:, j]], fb, acc,
+                               int(init[j]), pf)
+                assert got[i, j] == want, (fa, fb, acc, pf, i, j)
+
+
 def test_shifts_keep_the_type():
     f = FixedFormat(8, 3)
     raw = np.array([0b0101_0011, -100, -1, 127])

@@ -192,6 +192,8 @@ def matmul(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, i
             total = (total + init2.view(np.uint64)).view(np.int64)
             out = total if fits else accumulator.cast(total, _grid_format(accumulator))
     if out is None:
+        out = _wrap_int32(x2, fa, w, fb, accumulator, init2, product_format)
+    if out is None:
         out = np.empty((n, m), np.int64)
         rows = max(1, _CHUNK_ELEMENTS // max(1, k * m))
         from qhw.fixed.arith import mul
@@ -203,6 +205,68 @@ def matmul(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, i
                                            product_format)
     out = out.reshape(lead + (m,))
     return out[..., 0] if vector else out
+
+
+def _shift_round(t: np.ndarray, k: int, rounding: str) -> np.ndarray:
+    """t * 2**-k rounded (TRN or RND) for k > 0, or t * 2**-k exactly for k <= 0, in place."""
+    if k > 0:
+        if rounding == "RND":
+            half = (t >> (k - 1)) & 1
+            t >>= k
+            t += half
+        else:
+            t >>= k
+    elif k < 0:
+        t <<= -k
+    return t
+
+
+def _wrap_int32(x2, fa: FixedFormat, w, fb: FixedFormat, accumulator: FixedFormat, init2,
+                product_format: FixedFormat | None):
+    """The narrow wrapping accumulator (hls4ml's ``ap_fixed<16,6>`` accum_t) in int32.
+
+    Applies when every product fits int32, the accumulator wraps at W <= 32 bits and each term's
+    rounding onto the accumulator grid is TRN or RND (separable, see the module docstring): the
+    terms are then summed modulo 2**32, which is congruent modulo 2**W. Products are formed in
+    cache-sized blocks, so a per-product rounding costs three passes over an int32 block.
+    Returns None when the formats ask for the general path.
+    """
+    acc = accumulator
+    if acc.overflow != "WRAP" or acc.width > 32:
+        return None
+    if fa.width + fb.width + (not fa.signed and not fb.signed) > 32:
+        return None
+    pfmt = mul_format(fa, fb)
+    steps = []  # (shift right by k, rounding) applied to each product in turn
+    if product_format is not None and not _holds(product_format, pfmt):
+        pf = product_format
+        k = pfmt.frac_bits - pf.frac_bits
+        if (pf.overflow != "WRAP" or pf.frac_bits > acc.frac_bits
+                or pf.width + acc.frac_bits - pf.frac_bits < acc.width
+                or (k > 0 and pf.rounding not in ("TRN", "RND"))):
+            return None
+        steps += [(k, pf.rounding), (pf.frac_bits - acc.frac_bits, "TRN")]
+    else:
+        k = pfmt.frac_bits - acc.frac_bits
+        if k > 0 and acc.rounding not in ("TRN", "RND"):
+            return None
+        steps.append((k, acc.rounding))
+    n, kk = x2.shape
+    m = w.shape[1]
+    xs32 = x2.astype(np.int32)
+    wt = np.ascontiguousarray(w.T.astype(np.int32))
+    out = np.empty((n, m), np.int32)
+    rows = max(1, (1 << 16) // max(1, kk * m))
+    buf = np.empty((rows, m, kk), np.int32)
+    for s in range(0, n, rows):
+        b = buf[: min(rows, n - s)]
+        np.multiply(xs32[s:s + rows, None, :], wt[None], out=b)
+        for k, rnd in steps:
+            _shift_round(b, k, rnd)
+        b.sum(axis=-1, dtype=np.int32, out=out[s:s + rows])
+    with np.errstate(over="ignore"):
+        out += init2.astype(np.int32)  # modulo 2**32
+    return acc.cast(out.astype(np.int64), FixedFormat(32, 32 - acc.frac_bits, True))
 
 
 def _holds(outer: FixedFormat, inner: FixedFormat) -> bool:
