@@ -32,3 +32,20 @@ def test_profile_counts_and_fit_removes_overflow():
     f = golden.run(fitted, data, float_mode=True).output()
     q = golden.to_float(fitted, golden.run(fitted, data))["y"]
     assert np.abs(q - f).max() < 2 * fitted.node("fc").formats["result"].lsb + 0.1
+
+
+def test_fit_sees_through_an_upstream_overflow():
+    """A wrapping dense makes the relu after it look small; the fit must still cover the true range."""
+    rng = np.random.default_rng(3)
+    b = GraphBuilder("chain")
+    x = b.input("x", (8,), "ap_fixed<12,4>")
+    h = b.dense("fc1", x, rng.standard_normal((8, 6)) * 3, formats={"result": "ap_fixed<10,2>"})
+    h = b.relu("relu", h, {"result": "ap_ufixed<10,1>"})
+    b.output("y", b.dense("fc2", h, rng.standard_normal((6, 2)), formats={"result": "ap_fixed<10,2>"}))
+    g = b.build()
+    data = rng.standard_normal((400, 8)) * 2
+    fitted = fit_integer_bits(g, data)
+    prof = profile(fitted, data)
+    assert all(c.wrapped == 0 and c.saturated == 0 for c in prof.values()), prof
+    true_max = golden.run(g, data, float_mode=True, keep_all=True).tensors["relu"].max()
+    assert fitted.node("relu").formats["result"].max >= true_max

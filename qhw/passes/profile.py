@@ -3,7 +3,7 @@
 ``profile`` runs the golden model on data and returns, per node, the range of the exact values
 before assignment and how many left the node's result format. ``propose_integer_bits`` turns a
 profile into a config keeping each result's width but giving it just enough integer bits (plus a
-margin) for the observed range; ``fit_integer_bits`` applies it.
+margin) for the observed range; ``fit_integer_bits`` applies it until the ranges settle.
 """
 from __future__ import annotations
 
@@ -48,7 +48,21 @@ def propose_integer_bits(graph: Graph, prof: dict[str, OverflowCount], margin: i
 
 
 def fit_integer_bits(graph: Graph, data, margin: int = 0) -> Graph:
-    """The graph with result integer bits fitted to ``data`` (one profiling run)."""
+    """The graph with result integer bits fitted to ``data``.
+
+    A node that overflows distorts every range measured after it (a wrapped conv output makes
+    the following relu look small), so profiling repeats until no result changes: each round
+    fixes at least the first overflowing node, hence at most one round per node.
+    """
     from qhw.passes import prepare
 
-    return prepare(graph, config=propose_integer_bits(graph, profile(graph, data), margin))
+    config: dict = {}
+    g = prepare(graph)
+    for _ in range(len(list(graph.nodes())) + 1):
+        proposal = propose_integer_bits(g, profile(g, data), margin)
+        if not proposal:
+            break
+        for name, slots in proposal.items():
+            config.setdefault(name, {}).update(slots)
+        g = prepare(graph, config=config)
+    return g

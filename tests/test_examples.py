@@ -1,0 +1,18 @@
+"""Every bundled example runs with its one command and does what its docstring promises."""
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def _main(rel: str):
+    return runpy.run_path(str(EXAMPLES / rel), run_name="not_main")["main"]
+
+
+def test_conv_net_example_trains_quantizes_and_simulates():
+    res = _main("conv_net/run.py")(["--bits", "10", "--vectors", "100"])
+    assert res["float_accuracy"] > 0.9  # the task is learnable: 4 classes, chance is 0.25
+    assert res["fixed_accuracy"] > res["float_accuracy"] - 0.02
+    assert res["rtl_mismatches"] == 0
