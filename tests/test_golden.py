@@ -59,6 +59,48 @@ def test_error_vs_float_shrinks_with_bits(bits, request):
     assert errs[bits + 4] < errs[bits]
 
 
+def _sigmoid_tanh_net(fmt: str):
+    from qhw.graph import GraphBuilder
+
+    rng = np.random.default_rng(9)
+    width = FixedFormat.parse(fmt).width
+    b = GraphBuilder("sigmoid_tanh")
+    t = b.input("x", (8,), fmt)
+    t = b.dense("fc1", t, rng.standard_normal((8, 12)) * 0.5, rng.standard_normal(12) * 0.1)
+    t = b.unary("sigmoid", "sig", t, {"result": f"ap_ufixed<{width},0>"}, variant="rom",
+                table_size=2 ** min(width, 14))
+    t = b.dense("fc2", t, rng.standard_normal((12, 4)), rng.standard_normal(4) * 0.1)
+    t = b.unary("tanh", "tanh", t, {"result": f"ap_fixed<{width},1>"}, variant="half_rom",
+                table_size=2 ** min(width, 14))
+    b.output("y", t)
+    return b.build(default=fmt)
+
+
+NETS = {
+    "conv1d": lambda fmt: models.conv1d_net(fmt=fmt),
+    "conv2d": lambda fmt: models.conv2d_net(fmt=fmt),
+    "sigmoid_tanh": _sigmoid_tanh_net,
+}
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+def test_error_vs_float_shrinks_with_bits_on_every_test_net(net):
+    """Integer bits fitted on the data at each width; the mean error then falls as width grows."""
+    from qhw.passes import fit_integer_bits
+
+    errs = []
+    for bits in (6, 8, 10, 12, 16):
+        g = NETS[net](f"ap_fixed<{bits},4>")
+        x = models.random_inputs(g, 300, seed=1, edges=False)
+        xf = {k: g.node(k).formats["result"].to_float(v) for k, v in x.items()}
+        g = fit_integer_bits(g, xf, margin=1)
+        q = golden.to_float(g, golden.run(g, xf))["y"]
+        f = golden.run(g, xf, float_mode=True).outputs["y"]
+        errs.append(float(np.abs(q - f).mean()))
+    assert all(b < a for a, b in zip(errs, errs[1:])), errs
+    assert errs[-1] < errs[0] / 20, errs
+
+
 def test_overflow_counts_and_keep_all():
     from qhw.graph import GraphBuilder
     b = GraphBuilder("ovf")
