@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from qhw.errors import ConfigError
 from qhw.verify.vectors import golden_vectors, write_vectors
 
 DEFAULT_VECTORS = 200
@@ -25,7 +26,7 @@ def compile_graph(graph, out: os.PathLike, backends: tuple[str, ...] = ("rtl", "
         report: dict = {"graph": graph.name, "backends": {}}
         for name in backends:
             if name not in registry.names():
-                continue
+                raise ConfigError(f"unknown backend {name!r}; registered: {', '.join(registry.names())}")
             be = registry.get(name)
             sub = getattr(be, "subdir", name)
             result = be.write(graph, tmp / sub, options.get(name, {}))
