@@ -443,7 +443,7 @@ def trace(module, example_input_shape, *, input_dtype=None):
                          "load_torch imports single-input modules")
     embeds = [u for u in placeholders[0].users if u.op == "call_module"
               and isinstance(gm.get_submodule(u.target), torch.nn.Embedding)]
-    example = torch.zeros((1,) + shape, dtype=input_dtype or (torch.long if embeds else torch.float32))
+    example = torch.zeros((2,) + shape, dtype=input_dtype or (torch.long if embeds else torch.float32))
     try:
         with torch.no_grad():
             ShapeProp(gm).propagate(example)
