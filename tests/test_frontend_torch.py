@@ -62,6 +62,20 @@ class ConvNet(nn.Module):
         return self.head(h + torch.tanh(self.fc2(h)))
 
 
+class FunctionalNet(nn.Module):
+    """Activations and flattening called as functions and tensor methods."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 4, 3)
+        self.fc = nn.Linear(16, 6)
+
+    def forward(self, x):
+        x = torch.flatten(F.relu6(self.conv(x)), 1)
+        x = self.fc(x.relu())
+        return F.hardsigmoid(x) + x.sigmoid() + torch.relu(x).reshape(-1, 6)
+
+
 def _conv1d_net():
     torch.manual_seed(3)
     return _randomize_bn(nn.Sequential(
@@ -77,10 +91,11 @@ def _cl(x):
 
 
 # ------------------------------------------------------------------ float semantics
-@pytest.mark.parametrize("case", ["mlp", "mlp_sigmoid", "conv2d", "conv1d"])
+@pytest.mark.parametrize("case", ["mlp", "mlp_sigmoid", "conv2d", "conv1d", "functional"])
 def test_float_mode_equals_torch(case):
     model, shape = {"mlp": (_mlp(), (16,)), "mlp_sigmoid": (_mlp(1, nn.Sigmoid), (16,)),
-                    "conv2d": (ConvNet().eval(), (3, 8, 8)), "conv1d": (_conv1d_net(), (2, 17))}[case]
+                    "conv2d": (ConvNet().eval(), (3, 8, 8)), "conv1d": (_conv1d_net(), (2, 17)),
+                    "functional": (FunctionalNet().eval(), (3, 6))}[case]
     torch.manual_seed(5)
     _randomize_bn(model, 5)
     g = load_torch(model, shape)
