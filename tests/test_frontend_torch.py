@@ -263,3 +263,20 @@ def test_missing_torch_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(MissingToolError, match=r"pip install 'qhw\[torch\]'"):
         load_torch(object(), (3,))
+
+
+def test_embedding_maps_to_the_embedding_op_or_says_it_is_missing():
+    from qhw.ops import names
+
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 3)).eval()
+    if "embedding" not in names():
+        with pytest.raises(ModelError, match=r"module '0' \(Embedding\).*no 'embedding' op"):
+            load_torch(model, (3,))
+        return
+    g = load_torch(model, (3,))
+    assert g.node("input_1").formats["result"] == FixedFormat(4, 4, False)
+    idx = np.random.default_rng(6).integers(0, 10, size=(30, 3))
+    with torch.no_grad():
+        want = model.double()(torch.from_numpy(idx)).numpy()
+    np.testing.assert_allclose(golden.run(g, idx, float_mode=True).output(), want, rtol=0, atol=1e-9)

@@ -184,12 +184,11 @@ class _Importer:
 
     def placeholder(self, n) -> None:
         shape = self.shape(n)
-        cf = len(shape) >= 2 and self.input_layout == "channels_first"
+        indices = self.feeds_embedding(n)
+        cf = len(shape) >= 2 and self.input_layout == "channels_first" and not indices
         qshape = shape[1:] + shape[:1] if cf else shape
         name = self.name(n.name)
-        fmt = self.input_format
-        if self.feeds_embedding(n):
-            fmt = _index_format(self.embedding_rows(n))
+        fmt = _index_format(self.embedding_rows(n)) if indices else self.input_format
         self.b.input(name, qshape, fmt)
         self.vals[n] = _T(name, shape, cf)
         self.report.rows.append(MappingRow(n.name, "input", name, "input"))

@@ -58,6 +58,8 @@ def _fold_into_producer(g: Graph, bn: Node) -> bool:
     if prev.op not in _MAC_OPS or not _only_consumer(g, prev.name, bn.name):
         return False
     k, c = affine_terms(bn)
+    if prev.params["weight"].shape[-1] != k.shape[0]:
+        return False  # shape inference names the mismatch
     prev.params["weight"] = prev.params["weight"] * k  # output channels are the last axis
     prev.params["bias"] = prev.params.get("bias", np.zeros_like(k)) * k + c
     _forget(prev)
