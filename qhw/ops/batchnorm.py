@@ -53,5 +53,5 @@ class BatchNorm(OpDef):
                          "dense/conv next to it first (qhw.passes.fold.fold_batchnorm)")
 
     def float_eval(self, node, inputs):
-        p = node.params
-        return (inputs[0] - p["mean"]) / np.sqrt(p["var"] + float(node.attrs["epsilon"])) * p["gamma"] + p["beta"]
+        p, eps = node.params, float(node.attrs["epsilon"])
+        return (inputs[0] - p["mean"]) / np.sqrt(p["var"] + eps) * p["gamma"] + p["beta"]
