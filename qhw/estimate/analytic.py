@@ -63,7 +63,8 @@ def _digits(c: np.ndarray, csd: bool) -> np.ndarray:
 
 def _mac_features(node, in_fmt, in_shape, options: dict, nodsp: bool) -> tuple[dict, int]:
     """Feature counts and DSPs of one dense/conv node, from the backend's own MAC plan."""
-    from qhw.backends.verilog.mac import MacPlan, mac_terms, shift_add_cost
+    from qhw.backends.verilog.mac import MacPlan, mac_terms, shift_add_network
+    from qhw.backends.verilog.shiftadd import Adder
 
     terms, _ = mac_terms(node, tuple(in_shape))
     plan = MacPlan(node, in_fmt, terms)
@@ -91,7 +92,10 @@ def _mac_features(node, in_fmt, in_shape, options: dict, nodsp: bool) -> tuple[d
         mult = options.get("multipliers", "auto")
         wcs = [np.array([wc << plan.shift for _, wc in t], np.int64) for t in terms]
         if mult == "csd":
-            f["add_bits"] += shift_add_cost(terms, plan, bx)
+            net = shift_add_network(plan, in_fmt, options)
+            f["add_bits"] += net.cost_bits() + sum(ws for b in plan.b0 if b)
+            f["reg_bits"] += sum(net.width(p.out) for p in net.steps if not isinstance(p, Adder)) + \
+                sum(a.width for a in net.adders if a.level in net.reg_levels)
             return f, dsp
         for w in wcs:
             if w.size == 0:

@@ -15,6 +15,10 @@ Three exact implementations, chosen per node:
 * ``chain``: anything else (saturating ``accum`` that may overflow mid-sum, non-separable
   rounding): the literal per-step sequence of adders and casts (combinational, R = 1 only).
 
+Constant products in ``tree`` mode are ``x * c`` (``multipliers="auto"``; shifts for powers of
+two; Yosys or a DSP builds the rest) or, with ``multipliers="csd"``, one shift-add network per
+layer whose common subexpressions are shared across outputs (:mod:`.shiftadd`).
+
 Folding by the reuse factor R (``attrs["reuse_factor"]``): the terms of every output are split
 into R ordered chunks; one chunk per cycle is multiplied (weights muxed by a counter) and added
 into an accumulator register, so each multiplier is used R times and II = R.
@@ -28,6 +32,7 @@ import numpy as np
 from qhw.backends.verilog.datapath import Datapath, sext
 from qhw.backends.verilog.render import signed_literal
 from qhw.backends.verilog.requant import UnarySpec, signed_bits
+from qhw.backends.verilog.shiftadd import Pass, ShiftAddNetwork, plan_shift_add
 from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat, mul_format
 from qhw.ops import get as get_op
@@ -60,21 +65,9 @@ def mac_terms(node, in_shape: tuple[int, ...]) -> tuple[list[list[tuple[int, int
     return terms, wmat
 
 
-def _csd(c: int) -> list[tuple[int, int]]:
-    """Canonical signed digits of c: [(sign, shift)], no two adjacent non-zero digits."""
-    out, k = [], 0
-    while c:
-        if c & 1:
-            d = 2 - (c & 3)  # +1 or -1
-            out.append((d, k))
-            c -= d
-        c >>= 1
-        k += 1
-    return out
-
-
-def const_product(xs: str, c: int, width: int, multipliers: str) -> tuple[str, str]:
-    """Verilog expression for xs * c (both ``width``-bit signed), and its kind (shift, csd, mul)."""
+def const_product(xs: str, c: int, width: int) -> tuple[str, str]:
+    """Verilog expression for xs * c (both ``width``-bit signed), and its kind (shift, mul).
+    Shift-add (``multipliers="csd"``) products are built by :mod:`.shiftadd` instead."""
     if c == 0:
         return f"{width}'sd0", "zero"
     a = abs(c)
@@ -82,13 +75,6 @@ def const_product(xs: str, c: int, width: int, multipliers: str) -> tuple[str, s
         k = a.bit_length() - 1
         e = f"({xs} <<< {k})" if k else xs
         return (e if c > 0 else f"(-{e})"), "shift"
-    if multipliers == "csd":
-        parts = []
-        for sign, k in _csd(c):
-            e = f"({xs} <<< {k})" if k else xs
-            parts.append(("+ " if sign > 0 else "- ") + e)
-        expr = " ".join(parts)
-        return "(" + (expr[2:] if expr.startswith("+ ") else f"{width}'sd0 " + expr) + ")", "csd"
     return f"({xs} * {signed_literal(c, width)})", "mul"
 
 
@@ -181,6 +167,8 @@ def lower_mac(node, in_fmt: FixedFormat, in_shape, module: str, prefix: str,
                 f"node {node.name!r}: reuse_factor {r} needs an accumulator whose per-step casts "
                 f"are exact or wrapping (accum {plan.acc} is not); use reuse_factor 1")
         _chain(dp, plan, in_fmt, n_in, prefix)
+    elif r == 1 and plan.term_cast is None and options.get("multipliers", "auto") == "csd":
+        _shift_add_parallel(dp, plan, in_fmt, prefix, options)
     elif r == 1:
         _tree_parallel(dp, plan, in_fmt, n_in, prefix, options)
     else:
@@ -218,7 +206,7 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> st
     name = f"t{j}_{n}"
     if plan.term_cast is None:
         xs = _input_wire(dp, in_fmt, i, ws, xcache)
-        expr, kind = const_product(xs, wc << plan.shift, ws, options.get("multipliers", "auto"))
+        expr, kind = const_product(xs, wc << plan.shift, ws)
         _count(dp, kind)
         return dp.wire(name, ws, expr)
     spec = plan.term_cast(wc)
@@ -380,11 +368,53 @@ def _chain(dp, plan, in_fmt, n_in, prefix) -> None:
     dp.latency, dp.ii = 1, 1
 
 
-def shift_add_cost(terms: list[list[tuple[int, int]]], plan: MacPlan, x_width: int) -> int:
-    """Adder bits (adders x ``plan.sum_width``) of the ``multipliers="csd"`` lowering of all
-    outputs: every non-zero CSD digit of every weight is one adder-tree leaf."""
-    leaves = 0
-    for j, tl in enumerate(terms):
-        n = sum(len(_csd(wc << plan.shift)) for _, wc in tl) + (1 if plan.b0[j] else 0)
-        leaves += max(0, n - 1)
-    return leaves * plan.sum_width
+
+def shift_add_network(plan: MacPlan, in_fmt: FixedFormat, options: dict) -> ShiftAddNetwork:
+    """The shared shift-add network of a ``multipliers="csd"`` node (weights on the accumulator
+    grid, inputs as raw codes); see :mod:`qhw.backends.verilog.shiftadd`."""
+    cols = [[(i, wc << plan.shift) for i, wc in tl] for tl in plan.terms]
+    every = int(options.get("tree_stage_levels", 0) or 0)
+    return plan_shift_add(cols, in_fmt.raw_min, in_fmt.raw_max, every=every)
+
+
+def _shift_add_parallel(dp: Datapath, plan: MacPlan, in_fmt: FixedFormat, prefix: str,
+                        options: dict) -> None:
+    """R = 1 with shift-add constant multipliers: the network's adders as exact-width wires
+    (registers at the tree levels ``tree_stage_levels`` asks for), then bias and result cast."""
+    net = shift_add_network(plan, in_fmt, options)
+    ws = plan.sum_width
+    xw = in_fmt.width + (0 if in_fmt.signed else 1)
+    name: dict[int, str] = {}
+    xcache: dict = {}
+    for v, i in enumerate(net.inputs):
+        name[v] = _input_wire(dp, in_fmt, i, xw, xcache)
+    for st in net.steps:
+        w = net.width(st.out)
+        nm = f"v{st.out}"
+        if isinstance(st, Pass):
+            name[st.out] = dp.reg(nm, w, name[st.src])
+            continue
+        left, right = name[st.left], name[st.right]
+        op = "+" if st.sign > 0 else "-"
+        lw = net.width(st.left)
+        if st.split(lw):
+            d = st.shift
+            hi = dp.wire(f"{nm}_h", w - d, f"({left} >>> {d}) {op} {right}")
+            expr = f"{{{hi}, {left}[{d - 1}:0]}}"
+        else:
+            expr = f"{left} {op} ({right} <<< {st.shift})" if st.shift else f"{left} {op} {right}"
+        name[st.out] = dp.reg(nm, w, expr) if st.level in net.reg_levels else dp.wire(nm, w, expr)
+        _count(dp, "adder")
+    for j, root in enumerate(net.roots):
+        parts = []
+        if root is not None:
+            v, sh, g = root
+            e = f"({name[v]} <<< {sh})" if sh else name[v]
+            parts.append(e if g > 0 else f"-{e}")
+        if plan.b0[j]:
+            parts.append(signed_literal(plan.b0[j], ws))
+        s = dp.wire(f"s{j}", ws, " + ".join(parts) if parts else f"{ws}'sd0")
+        r = _finish(dp, plan, j, s, prefix)
+        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, r, signed=False))
+    dp.latency = 1 + len(net.reg_levels)
+    dp.ii = 1
