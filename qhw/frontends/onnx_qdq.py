@@ -1,0 +1,392 @@
+"""Import quantized ONNX models (QDQ and QOperator formats) as integer qhw graphs.
+
+QDQ: QuantizeLinear/DequantizeLinear around float Gemm/MatMul/Conv/Add/Relu/Clip/MaxPool/
+Flatten/Reshape, weights and biases as DequantizeLinear of integer initializers (per tensor or
+per output channel, int8/uint8/int16/uint16, int32 biases). QOperator: QLinearConv,
+QLinearMatMul, com.microsoft QGemm and QLinearAdd between QuantizeLinear and DequantizeLinear,
+MaxPool/Flatten/Reshape on quantized tensors. Both are what ``onnxruntime.quantization.
+quantize_static`` writes.
+
+The importer builds an affine graph (float ops, QuantParams on tensors) and lowers it with
+:func:`qhw.passes.lower_affine.lower_affine` in onnxruntime's requantization mode (float32
+multiplier); the result computes on integer codes only. Anything it cannot map exactly raises a
+ModelError naming the ONNX node.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qhw.errors import ModelError
+from qhw.frontends.onnx_float import _Importer, _onnx, _Tensor
+from qhw.frontends.report import MappingReport
+from qhw.graph import Graph
+from qhw.passes.lower_affine import AffineGraph, lower_affine
+from qhw.quant import QuantParams
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd")
+SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", "Conv", "Flatten",
+                                       "Reshape", "MaxPool", "Identity", "Dropout")
+
+_INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
+              "int32": (32, True), "int4": (4, True), "uint4": (4, False)}
+
+
+def _int_kind(dtype) -> tuple[int, bool] | None:
+    return _INT_TYPES.get(str(np.dtype(dtype)) if not hasattr(dtype, "name") else dtype.name)
+
+
+class _QdqImporter(_Importer):
+    """The float importer's structure (channels-last, flatten permutations, names) plus
+    quantization: QuantParams on tensors, weight quantization per dense/conv node."""
+
+    def __init__(self, model) -> None:
+        super().__init__(model, "ap_int<8>")
+        onnx = self.onnx
+        from onnx import numpy_helper
+
+        self.ints = {t.name: numpy_helper.to_array(t) for t in self.g.initializer}
+        for node in self.g.node:
+            if node.op_type == "Constant":
+                self.ints[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        self.weights: dict[str, QuantParams] = {}
+        #: dense/conv node -> its int32 bias codes (used as given, as onnxruntime does)
+        self.bias_codes: dict[str, np.ndarray] = {}
+        #: ONNX value name -> integer codes of a dequantized int32 constant (a bias)
+        self.bias_ints: dict[str, np.ndarray] = {}
+        #: ONNX value name -> QuantParams of a dequantized constant and its ONNX axis
+        self.const_qp: dict[str, tuple[QuantParams, int | None]] = {}
+        self.onnx = onnx
+        self.qreport = MappingReport()
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> Graph:
+        try:
+            return super().run()
+        except ModelError as exc:
+            if "is not supported; supported:" in str(exc):
+                op = str(exc).split("op ")[1].split(" is not")[0]
+                node = str(exc).split("ONNX node ")[1].split(":")[0]
+                raise ModelError(f"ONNX node {node}: op {op} is not supported in a quantized model; "
+                                 f"supported: {', '.join(SUPPORTED)}") from None
+            raise
+
+    def _set(self, node, t: _Tensor, qhw_op: str) -> None:
+        self.vals[node.output[0]] = t
+        self.qreport.add(node.name, node.op_type, t.name, qhw_op)
+
+    # ------------------------------------------------------------------ quantization parameters
+    def qparams(self, node, scale_name: str, zp_name: str | None, axis: int | None = None,
+                default_kind: tuple[int, bool] = (8, False)) -> tuple[QuantParams, int | None]:
+        """QuantParams (ONNX axis kept aside) from a scale and an optional zero-point input."""
+        s = np.asarray(self.const(node, scale_name), np.float64)
+        if zp_name:
+            if zp_name not in self.ints:
+                raise ModelError(f"ONNX node {node.name!r} ({node.op_type}): zero point {zp_name!r} "
+                                 "must be a constant")
+            zp = self.ints[zp_name]
+            kind = _int_kind(zp.dtype)
+            if kind is None:
+                raise ModelError(f"ONNX node {node.name!r} ({node.op_type}): zero point type "
+                                 f"{zp.dtype} is not an integer type qhw maps; valid: {', '.join(_INT_TYPES)}")
+            z = zp.astype(np.int64)
+        else:
+            kind, z = default_kind, np.zeros(s.shape, np.int64)
+        bits, signed = kind
+        try:
+            if s.size == 1:
+                return QuantParams(float(s.ravel()[0]), int(z.ravel()[0]), bits, signed), None
+            return QuantParams(tuple(s.ravel()), tuple(np.broadcast_to(z, s.shape).ravel()), bits, signed,
+                               axis=-1), axis
+        except ValueError as exc:
+            raise ModelError(f"ONNX node {node.name!r} ({node.op_type}): bad quantization parameters: {exc}") from None
+
+    def axis_attr(self, node, ndim: int) -> int:
+        a = int(self.attr(node, "axis", 1))
+        return a % ndim if ndim else 0
+
+    def weight_qp(self, node, w_name: str, out_axis: int, ndim: int) -> QuantParams | None:
+        """The weight's QuantParams with per-axis scales on the output channel (qhw's last axis)."""
+        if w_name not in self.const_qp:
+            return None
+        qp, axis = self.const_qp[w_name]
+        if not qp.is_per_tensor and axis % ndim != out_axis:
+            raise ModelError(f"ONNX node {node.name!r}: weight {w_name!r} is quantized along axis {axis}, "
+                             f"not its output-channel axis {out_axis}; qhw cannot fold such scales")
+        return qp
+
+    def set_qparams(self, node, t: _Tensor, qp: QuantParams, only_reader: bool) -> _Tensor:
+        """Quantize tensor t with qp: on its own node when nothing else reads it in float, else
+        through a requantizing node (a clip without bounds)."""
+        target = self.b.graph.node(t.name)
+        if target.qparams == qp:
+            return t
+        if target.qparams is None and (only_reader or target.op == "input"):
+            target.qparams = qp
+            return t
+        name = self.b.node(self.name_for(node), "clip", [t.name], {"min_value": None, "max_value": None})
+        self.b.graph.node(name).qparams = qp
+        return _Tensor(name, t.channels_last, t.perm)
+
+    # ------------------------------------------------------------------ QDQ
+    def op_QuantizeLinear(self, node):
+        x = node.input[0]
+        rank = len(self.ints[x].shape) if x in self.ints else 0
+        qp, axis = self.qparams(node, node.input[1], node.input[2] if len(node.input) > 2 else None,
+                                self.axis_attr(node, max(rank, 1)))
+        if x in self.consts:  # a float constant quantized in the graph
+            q = qp.quantize(self.consts[x]) if qp.is_per_tensor else None
+            if q is None:
+                raise ModelError(f"ONNX node {node.name!r}: per-axis QuantizeLinear of a constant "
+                                 "is not supported; store the weights quantized")
+            self.ints[node.output[0]] = q.astype(np.int64)
+            self.const_qp[node.output[0]] = (qp, None)
+            self.qreport.add(node.name, node.op_type, None, "constant quantized")
+            return
+        if axis is not None:
+            raise ModelError(f"ONNX node {node.name!r}: per-axis quantization of an activation "
+                             "cannot be lowered; activations must be quantized per tensor")
+        t = self.tensor(node, x)
+        t2 = self.set_qparams(node, t, qp, self.consumers.get(x, 0) == 1)
+        self.vals[node.output[0]] = t2
+        self.qreport.add(node.name, node.op_type, t2.name,
+                         "requantize" if t2.name != t.name else f"qparams of {t.name}")
+
+    def op_DequantizeLinear(self, node):
+        q = node.input[0]
+        if q in self.ints and q not in self.vals:  # constant: weights, biases
+            codes = np.asarray(self.ints[q])
+            kind = _int_kind(codes.dtype) or (32, True)
+            axis = self.axis_attr(node, max(codes.ndim, 1))
+            qp, ax = self.qparams(node, node.input[1], node.input[2] if len(node.input) > 2 else None,
+                                  axis, kind)
+            shape = [1] * codes.ndim
+            if ax is not None:
+                shape[ax] = -1
+            s = np.asarray(qp.scale, np.float64).reshape(shape or ())
+            z = np.asarray(qp.zero_point, np.int64).reshape(shape or ())
+            self.consts[node.output[0]] = (codes.astype(np.int64) - z) * s
+            self.const_qp[node.output[0]] = (qp, ax)
+            if kind == (32, True) and np.all(z == 0):
+                self.bias_ints[node.output[0]] = codes.astype(np.int64)
+            self.qreport.add(node.name, node.op_type, None, "constant dequantized")
+            return
+        t = self.tensor(node, q)
+        qp, ax = self.qparams(node, node.input[1], node.input[2] if len(node.input) > 2 else None)
+        have = self.b.graph.node(t.name).qparams
+        if have is None:
+            raise ModelError(f"ONNX node {node.name!r}: DequantizeLinear of {q!r}, which is not a "
+                             "quantized tensor")
+        if have != qp:
+            raise ModelError(f"ONNX node {node.name!r}: DequantizeLinear parameters {qp} differ from "
+                             f"the quantization of {q!r} ({have})")
+        self.vals[node.output[0]] = t
+        self.qreport.add(node.name, node.op_type, None, f"real value of {t.name}")
+
+    # ------------------------------------------------------------------ float ops with quantized weights
+    def _weights_of(self, node, w_name: str, out_axis: int, ndim: int):
+        qp = self.weight_qp(node, w_name, out_axis, ndim)
+        return qp
+
+    def _mac_done(self, node, qp: QuantParams | None, bias_input: int) -> None:
+        name = self.vals[node.output[0]].name
+        if qp is not None:
+            self.weights[name] = qp
+        b = node.input[bias_input] if len(node.input) > bias_input else ""
+        if b in self.bias_ints:
+            self.bias_codes[name] = np.broadcast_to(self.bias_ints[b], self.b.graph.node(name).params["bias"].shape)
+
+    def op_Gemm(self, node):
+        if self.attr(node, "alpha", 1.0) != 1.0 or self.attr(node, "beta", 1.0) != 1.0:
+            raise ModelError(f"ONNX node {node.name!r}: Gemm with alpha/beta != 1 in a quantized model")
+        qp = self._weights_of(node, node.input[1], 0 if self.attr(node, "transB", 0) else 1, 2)
+        super().op_Gemm(node)
+        self._mac_done(node, qp, 2)
+
+    def op_MatMul(self, node):
+        qp = self._weights_of(node, node.input[1], 1, 2)
+        super().op_MatMul(node)
+        self._mac_done(node, qp, 2)
+
+    def op_Conv(self, node):
+        w = self.const(node, node.input[1])
+        qp = self._weights_of(node, node.input[1], 0, w.ndim)
+        super().op_Conv(node)
+        self._mac_done(node, qp, 2)
+
+    def op_Add(self, node):
+        a, b = node.input
+        if a in self.consts or b in self.consts:
+            x = self.tensor(node, b if a in self.consts else a)
+            if self.b.graph.node(x.name).qparams is not None:
+                raise ModelError(f"ONNX node {node.name!r}: Add of a constant to the quantized tensor "
+                                 f"{x.name!r} is not an integer operation qhw maps")
+        super().op_Add(node)
+
+    def _keep_qparams(self, node) -> None:
+        """maxpool/flatten/reshape of codes: the same codes, the same quantization."""
+        src = self.b.graph.node(self.tensor(node, node.input[0]).name)
+        out = self.b.graph.node(self.vals[node.output[0]].name)
+        if out.qparams is None:
+            out.qparams = src.qparams
+
+    def op_MaxPool(self, node):
+        super().op_MaxPool(node)
+        self._keep_qparams(node)
+
+    def op_Flatten(self, node):
+        super().op_Flatten(node)
+        self._keep_qparams(node)
+
+    def op_Reshape(self, node):
+        super().op_Reshape(node)
+        self._keep_qparams(node)
+
+    def op_BatchNormalization(self, node):
+        raise ModelError(f"ONNX node {node.name!r}: BatchNormalization in a quantized model; fold it "
+                         "into the convolution before quantizing")
+
+    # ------------------------------------------------------------------ QOperator
+    def expect(self, node, name: str, s_name: str, z_name: str) -> _Tensor:
+        t = self.tensor(node, name)
+        qp, _ = self.qparams(node, s_name, z_name)
+        have = self.b.graph.node(t.name).qparams
+        if have != qp:
+            raise ModelError(f"ONNX node {node.name!r}: input {name!r} is declared with {qp} but was "
+                             f"quantized with {have}")
+        return t
+
+    def weight_const(self, node, w: str, s: str, z: str, out_axis: int) -> tuple[np.ndarray, QuantParams]:
+        codes = np.asarray(self.ints.get(w)) if w in self.ints else None
+        if codes is None:
+            raise ModelError(f"ONNX node {node.name!r}: weight {w!r} must be a constant")
+        kind = _int_kind(codes.dtype)
+        qp, _ = self.qparams(node, s, z, out_axis, kind or (8, True))
+        shape = [1] * codes.ndim
+        if not qp.is_per_tensor:
+            shape[out_axis] = -1
+        real = (codes.astype(np.int64) - np.asarray(qp.zero_point, np.int64).reshape(shape)) * \
+            np.asarray(qp.scale, np.float64).reshape(shape)
+        return real, qp
+
+    def _qbias(self, node, name: str | None, sx: float, qw: QuantParams, n: int):
+        if not name:
+            return None
+        if name not in self.ints:
+            raise ModelError(f"ONNX node {node.name!r}: bias {name!r} must be a constant")
+        return np.asarray(self.ints[name], np.float64) * sx * np.broadcast_to(
+            np.asarray(qw.scale, np.float64), (n,))
+
+    def op_QLinearConv(self, node):
+        i = list(node.input) + [""] * (9 - len(node.input))
+        x = self.expect(node, i[0], i[1], i[2])
+        w, qw = self.weight_const(node, i[3], i[4], i[5], 0)
+        dims = w.ndim - 2
+        if dims not in (1, 2) or self.attr(node, "group", 1) != 1:
+            raise ModelError(f"ONNX node {node.name!r}: only 1-D/2-D convolutions with group=1 are supported")
+        attrs = self._spatial_attrs(node, dims, list(w.shape[2:]))
+        attrs["dilation"] = list(self.attr(node, "dilations", [1] * dims))
+        params = {"weight": np.transpose(w, tuple(range(2, 2 + dims)) + (1, 0))}
+        bias = self._qbias(node, i[8], float(self.b.graph.node(x.name).qparams.scale), qw, w.shape[0])
+        if bias is not None:
+            params["bias"] = bias
+        name = self.b.node(self.name_for(node), f"conv{dims}d", [x.name], attrs, params)
+        if bias is not None:
+            self.bias_codes[name] = np.asarray(self.ints[i[8]], np.int64)
+        self.b.graph.node(name).qparams, _ = self.qparams(node, i[6], i[7])
+        self.weights[name] = qw
+        self._set(node, _Tensor(name, True), f"conv{dims}d")
+
+    def _qdense(self, node, x: _Tensor, w: np.ndarray, qw: QuantParams, bias_name, y_s, y_z):
+        if x.perm is not None:
+            w = w[x.perm]
+        params = {"weight": w}
+        bias = self._qbias(node, bias_name, float(self.b.graph.node(x.name).qparams.scale), qw, w.shape[1])
+        if bias is not None:
+            params["bias"] = bias
+        name = self.b.node(self.name_for(node), "dense", [x.name], params=params)
+        if bias is not None:
+            self.bias_codes[name] = np.broadcast_to(np.asarray(self.ints[bias_name], np.int64), (w.shape[1],))
+        if y_s:
+            self.b.graph.node(name).qparams, _ = self.qparams(node, y_s, y_z)
+        self.weights[name] = qw
+        self._set(node, _Tensor(name), "dense")
+
+    def op_QLinearMatMul(self, node):
+        i = list(node.input)
+        x = self.expect(node, i[0], i[1], i[2])
+        w, qw = self.weight_const(node, i[3], i[4], i[5], 1)
+        if w.ndim != 2:
+            raise ModelError(f"ONNX node {node.name!r}: QLinearMatMul needs a 2-D constant weight")
+        self._qdense(node, x, w, qw, None, i[6], i[7])
+
+    def op_QGemm(self, node):
+        i = list(node.input) + [""] * (9 - len(node.input))
+        if self.attr(node, "transA", 0) or self.attr(node, "alpha", 1.0) != 1.0:
+            raise ModelError(f"ONNX node {node.name!r}: QGemm with transA or alpha != 1 is not supported")
+        x = self.expect(node, i[0], i[1], i[2])
+        tb = bool(self.attr(node, "transB", 0))
+        w, qw = self.weight_const(node, i[3], i[4], i[5], 0 if tb else 1)
+        self._qdense(node, x, w.T if tb else w, qw, i[6], i[7] or None, i[8] or None)
+
+    def op_QLinearAdd(self, node):
+        i = list(node.input)
+        a = self.expect(node, i[0], i[1], i[2])
+        b = self.expect(node, i[3], i[4], i[5])
+        name = self.b.add(self.name_for(node), a.name, b.name)
+        self.b.graph.node(name).qparams, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
+        self._set(node, _Tensor(name, a.channels_last, a.perm), "add")
+
+
+def is_quantized_onnx(model) -> bool:
+    """True when the model has QDQ or QOperator nodes."""
+    return any(n.op_type in QDQ_OPS + QOPERATOR_OPS for n in model.graph.node)
+
+
+def read_onnx(source: str | Path | Any):
+    """An onnx.ModelProto from a path (checked) or the proto itself; ModelError for a bad file."""
+    onnx, _ = _onnx()
+    if not isinstance(source, (str, Path)):
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise ModelError(f"ONNX file {str(path)!r} does not exist")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises several unrelated types for a bad file
+        raise ModelError(f"cannot read ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+    return model
+
+
+def import_qdq(source: str | Path | Any) -> tuple[Graph, MappingReport]:
+    """The lowered integer graph of a QDQ/QOperator ONNX model and its mapping report."""
+    imp = _QdqImporter(read_onnx(source))
+    affine = imp.run()
+    trace: dict[str, list[str]] = {}
+    graph = lower_affine(AffineGraph(affine, imp.weights, bias_codes=imp.bias_codes,
+                                            multiplier="float32"), trace)
+    imp.qreport.notes = [n for n in graph.notes if "narrower than lossless" not in n]
+    imp.qreport.describe(graph, trace)
+    return graph, imp.qreport
+
+
+def load_qdq(source: str | Path | Any, *, config=None, default=None,
+             report: MappingReport | None = None) -> Graph:
+    """:func:`import_qdq` as a prepared graph (config/default as for qhw.passes.prepare; a config
+    that narrows formats makes the graph differ from onnxruntime, and is noted)."""
+    graph, rep = import_qdq(source)
+    if report is not None:
+        report.rows.extend(rep.rows)
+        report.notes.extend(rep.notes)
+    if config is not None or default is not None:
+        from qhw.passes import prepare
+
+        graph = prepare(graph, config=config, default=default)
+    return graph
+
+
+__all__ = ["import_qdq", "load_qdq", "is_quantized_onnx", "read_onnx", "SUPPORTED"]

@@ -1,0 +1,504 @@
+"""Lower affine-quantized ops to integer ops (an :class:`AffineGraph` in, a qhw graph out).
+
+Input: a graph of ordinary ops with float semantics (dense/conv constants as real values) in
+which ``node.qparams`` marks every tensor quantized to ``s * (q - z)``, plus the weight
+quantization of each dense/conv node (:class:`AffineGraph`).
+
+Output: a graph on integer codes only. A quantized tensor is carried as its zero-point-free code
+``d = q - z`` in an integer format just wide enough for ``[qmin - z, qmax - z]`` (8 bits when z is
+0 or qmin, else 9); its real value is ``scale * d`` and ``node.qparams`` keeps (scale, z, bits).
+Zero points so vanish from the arithmetic: zero padding of a conv is the real 0 that ONNX pads
+with, a max pool compares codes directly, and the output zero point only moves the clamp bounds.
+
+    dense/conv   acc = sum d_x * (q_w - z_w) + round-free bias b / (s_x s_w)   (integer, lossless)
+    requantize   d_y = clamp(round(acc * M * 2**-n), qmin - z_y, qmax - z_y)   (requantize + clip)
+
+How the real factor m = s_x s_w / s_y becomes M * 2**-n is the ``multiplier`` mode:
+``"float32"`` reproduces onnxruntime (QLinearConv / QLinearMatMul / QGemm compute
+m = fl32(fl32(s_x * s_w) / s_y) and then fl32(fl32(acc) * m), rounded half to even): M, n are
+m's float32 mantissa and exponent, exact. onnxruntime's second float32 rounding of the product is
+not reproduced: it differs from the exact product only within 2**-24 relative of a half-integer,
+where it can tip the final rounding by one code (see :func:`ort_requantize_reference` and its
+test). ``"float64"``: m in float64, approximated by a 31-bit M (a power of two exactly).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qhw.errors import ModelError
+from qhw.fixed import FixedFormat
+from qhw.graph import Graph, Node
+from qhw.ops import FormatContext, get
+from qhw.ops.dense import accumulator_format
+from qhw.quant import QuantParams
+from qhw.quant.requant import quantize_multiplier
+
+#: qhw.quant rounding names -> ap_fixed rounding modes of the requantize result ("ceil" is lowered
+#: as -floor(-x), "half_zero" = ties toward zero)
+AP_ROUNDING = {"half_even": "RND_CONV", "half_up": "RND", "half_down": "RND_MIN_INF",
+               "half_away": "RND_INF", "half_zero": "RND_ZERO", "floor": "TRN", "trunc": "TRN_ZERO",
+               "ceil": "TRN"}
+MULTIPLIER_MODES = ("float32", "float64")
+MAC_OPS = ("dense", "conv1d", "conv2d")
+#: ops the pass lowers
+SUPPORTED = ("input", "output", *MAC_OPS, "relu", "relu6", "clip", "maxpool1d", "maxpool2d",
+             "flatten", "reshape", "add")
+_MAX_PRODUCT_BITS = 63
+
+
+@dataclass
+class AffineGraph:
+    """A float-semantics graph plus how it is quantized.
+
+    graph: ops as usual; ``node.qparams`` (per tensor) marks a quantized output; input nodes must
+        have them. A ``clip`` without bounds stands for a plain requantization (Q after DQ).
+    weights: dense/conv node -> QuantParams of its weight (per tensor, or per output channel with
+        axis -1 in qhw layout); params["weight"] holds the real values s * (q - z).
+    post_scale: dense/conv node -> per-output-channel real factor a applied before the bias
+        (a * (x . w) + b), e.g. a folded batch norm; default 1.
+    rounding: node -> rounding of the quantization of its output (qhw.quant names); default
+        half_even.
+    bias_codes: dense/conv node -> its bias as integer accumulator LSBs, used as given
+        (onnxruntime adds the stored int32 bias, whose own scale is only ~ s_x * s_w).
+    multiplier: "float32" (onnxruntime) or "float64" (see the module docstring).
+    exact: when False, a bias that is no short binary fraction of the accumulator LSB is rounded
+        to 2**-16 of it (and noted) instead of raising.
+    """
+
+    graph: Graph
+    weights: dict[str, QuantParams] = field(default_factory=dict)
+    post_scale: dict[str, np.ndarray] = field(default_factory=dict)
+    rounding: dict[str, str] = field(default_factory=dict)
+    bias_codes: dict[str, np.ndarray] = field(default_factory=dict)
+    multiplier: str = "float32"
+    exact: bool = True
+
+
+def int_format(lo: int, hi: int, rounding: str = "TRN", overflow: str = "WRAP") -> FixedFormat:
+    """The narrowest integer format holding [lo, hi] (and 0)."""
+    lo, hi = min(int(lo), 0), max(int(hi), 0)
+    if lo < 0:
+        bits = 1 + max(hi.bit_length(), (-lo - 1).bit_length())
+        return FixedFormat(max(bits, 2), max(bits, 2), True, rounding, overflow)
+    bits = max(hi.bit_length(), 1)
+    return FixedFormat(bits, bits, False, rounding, overflow)
+
+
+def code_format(qp: QuantParams) -> FixedFormat:
+    """The format of zero-point-free codes d = q - z of a per-tensor QuantParams."""
+    z = int(qp.zero_point)
+    return int_format(qp.qmin - z, qp.qmax - z)
+
+
+@dataclass
+class _Val:
+    """What a tensor of the source graph became in the lowered one.
+
+    kind "q": zero-point-free codes, real = qp.scale * d. kind "acc": a MAC accumulator,
+    real = sx * sw * post * value (per output channel), not yet quantized; lo/hi: pending real
+    clamp bounds (relu, clip) to apply when it is quantized.
+    """
+
+    name: str
+    kind: str
+    qp: QuantParams | None = None
+    sx: float = 1.0
+    sw: np.ndarray | None = None
+    post: np.ndarray | None = None
+    lo: float | None = None
+    hi: float | None = None
+
+
+class _Lowering:
+    def __init__(self, model: AffineGraph) -> None:
+        if model.multiplier not in MULTIPLIER_MODES:
+            raise ValueError(f"multiplier mode {model.multiplier!r}; valid: {', '.join(MULTIPLIER_MODES)}")
+        self.m = model
+        self.src = model.graph
+        self.out = Graph(self.src.name)
+        self.vals: dict[str, _Val] = {}
+        self.notes: list[str] = []
+        #: source node -> the lowered nodes it became (in order)
+        self.made: dict[str, list[str]] = {}
+        self.current = ""
+
+    # ------------------------------------------------------------------ helpers
+    def fresh(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.out or name in self.src and name != base:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    def emit(self, name: str, op: str, inputs: list[str], attrs=None, params=None, formats=None,
+             qparams=None) -> str:
+        name = name if name not in self.out else self.fresh(name)
+        node = Node(name, op, list(inputs), dict(attrs or {}),
+                    {k: np.asarray(v, np.float64) for k, v in (params or {}).items()},
+                    dict(formats or {}), qparams=qparams)
+        self.out.add(node)
+        self.made.setdefault(self.current, []).append(name)
+        if "result" not in node.formats:  # known now: later steps size multipliers by it
+            get(op, name).check(node)
+            get(op, name).infer_formats(node, [self.out.node(s).formats["result"] for s in inputs],
+                                        FormatContext())
+        return name
+
+    def quantized(self, node: Node, v: _Val, what: str = "input") -> _Val:
+        if v.kind != "q":
+            raise ModelError(f"node {node.name!r} ({node.op}): its {what} {v.name!r} is a float "
+                             "intermediate (no quantization after the MAC that produced it); qhw "
+                             "needs quantized tensors here to stay in exact integer arithmetic")
+        return v
+
+    @staticmethod
+    def per_tensor(node: Node, qp: QuantParams, what: str) -> None:
+        if not qp.is_per_tensor:
+            raise ModelError(f"node {node.name!r}: {what} is quantized per axis; qhw lowers "
+                             "per-axis quantization of weights only, activations must be per tensor")
+
+    def rounding(self, node: Node) -> str:
+        r = self.m.rounding.get(node.name, "half_even")
+        if r not in AP_ROUNDING:
+            raise ModelError(f"node {node.name!r}: rounding {r!r} has no exact integer lowering; "
+                             f"valid: {', '.join(AP_ROUNDING)}")
+        return r
+
+    # ------------------------------------------------------------------ multipliers
+    def multipliers(self, node: Node, m: np.ndarray, in_fmt: FixedFormat, float32: bool):
+        """(M per channel or scalar list, common right shift n) with M * 2**-n = m (float32 m
+        exactly; float64 m to 31 bits). Narrowed, and noted, if acc * M would pass 63 bits."""
+        m = np.atleast_1d(np.asarray(m, np.float64))
+        if not np.all(np.isfinite(m)) or np.any(m == 0):
+            raise ModelError(f"node {node.name!r}: requantization factor {m} is not finite and non-zero")
+        sign = np.sign(m).astype(np.int64)
+        a = np.abs(m)
+        if float32:
+            mant, exp = np.frexp(a)
+            M, n = np.rint(np.ldexp(mant, 24)).astype(np.int64), (24 - exp).astype(np.int64)
+        else:
+            M, n = quantize_multiplier(a, 32)
+        while np.all(M % 2 == 0) and np.all(n > 0):  # drop common trailing zero bits
+            M, n = M // 2, n - 1
+        common = int(n.max())
+        if common < 0:
+            M, common = M << (-common), 0
+        M = [int(v) << int(common - k) for v, k in zip(M, n)]
+        width = max(abs(v).bit_length() for v in M) + 1
+        excess = in_fmt.width + width - _MAX_PRODUCT_BITS
+        if excess > 0:
+            k = min(excess, common)
+            M = [int(np.rint(v / 2.0**k)) for v in M]
+            common -= k
+            self.notes.append(f"{node.name}: requantization multipliers narrowed by {k} bits to keep "
+                              f"acc * M within {_MAX_PRODUCT_BITS} bits (not exact)")
+        return [int(s) * v for s, v in zip(sign, M)], common
+
+    # ------------------------------------------------------------------ requantize
+    def requantize(self, node: Node, v: _Val, qp: QuantParams) -> _Val:
+        """v (q or acc) -> zero-point-free codes of ``qp`` with the node's rounding, clamped."""
+        self.per_tensor(node, qp, "its output")
+        rounding = self.rounding(node)
+        s_out, z = float(qp.scale), int(qp.zero_point)
+        lo, hi = qp.qmin - z, qp.qmax - z
+        if v.lo is not None:
+            lo = max(lo, _round_scalar(v.lo / s_out, rounding))
+        if v.hi is not None:
+            hi = min(hi, _round_scalar(v.hi / s_out, rounding))
+        if lo > hi:
+            raise ModelError(f"node {node.name!r}: clamp bounds [{v.lo}, {v.hi}] leave no code of {qp}")
+        in_fmt = self.out.node(v.name).formats["result"]
+        if v.kind == "acc":
+            f32 = self.m.multiplier == "float32"
+            if f32:
+                m = (np.float32(v.sx) * v.sw.astype(np.float32)) / np.float32(s_out)
+                m = m.astype(np.float64) * (v.post if v.post is not None else 1.0)
+            else:
+                m = v.sx * v.sw * (v.post if v.post is not None else 1.0) / s_out
+        else:
+            f32 = False
+            m = np.array([float(v.qp.scale) / s_out])
+        if m.size > 1 and np.all(m == m[0]):
+            m = m[:1]
+        out_fmt = int_format(lo, hi, AP_ROUNDING[rounding], "SAT")
+        cur = v.name
+        identity = m.size == 1 and m[0] == 1.0 and in_fmt.is_integer
+        if not identity:
+            M, n = self.multipliers(node, m, in_fmt, f32)
+            if rounding == "ceil":  # ceil(x) = -floor(-x)
+                neg = int_format(-hi, -lo, "TRN", "SAT")
+                cur = self.emit(f"{node.name}_rq", "requantize", [cur],
+                                {"multiplier": _mlist(-np.asarray(M)), "shift": n}, formats={"result": neg})
+                cur = self.emit(f"{node.name}_neg", "requantize", [cur], {"multiplier": -1, "shift": 0},
+                                formats={"result": out_fmt})
+            else:
+                cur = self.emit(f"{node.name}_rq", "requantize", [cur],
+                                {"multiplier": _mlist(np.asarray(M)), "shift": n},
+                                formats={"result": out_fmt})
+        if (out_fmt.raw_min, out_fmt.raw_max) != (lo, hi) or identity:
+            same = identity and (in_fmt.raw_min, in_fmt.raw_max) == (lo, hi)
+            if not same:
+                cur = self.emit(f"{node.name}_clip", "clip", [cur],
+                                {"min_value": float(lo), "max_value": float(hi)},
+                                formats={"result": out_fmt.with_modes("TRN", "WRAP")})
+        self.out.node(cur).qparams = qp
+        return _Val(cur, "q", qp)
+
+    # ------------------------------------------------------------------ ops
+    def op_input(self, node: Node) -> _Val:
+        qp = node.qparams
+        if qp is None:
+            raise ModelError(f"input {node.name!r} is not quantized: an affine graph needs a "
+                             "QuantizeLinear/Quant on every input")
+        self.per_tensor(node, qp, "the input")
+        name = self.emit(node.name, "input", [], dict(node.attrs), formats={"result": code_format(qp)},
+                         qparams=qp)
+        return _Val(name, "q", qp)
+
+    def op_mac(self, node: Node, x: _Val) -> _Val:
+        x = self.quantized(node, x)
+        self.per_tensor(node, x.qp, "its input")
+        wq = self.m.weights.get(node.name)
+        if wq is None:
+            raise ModelError(f"{node.op} {node.name!r}: its weight is not quantized; an exact integer "
+                             "MAC needs quantized weights")
+        w = np.asarray(node.params["weight"], np.float64)
+        cout = w.shape[-1]
+        sw = np.broadcast_to(np.asarray(wq.scale, np.float64), (cout,)).copy()
+        zw = np.broadcast_to(np.asarray(wq.zero_point, np.int64), (cout,))
+        ratio = w / sw
+        dw = np.rint(ratio)
+        if np.any(np.abs(ratio - dw) > 1e-6 * np.maximum(1.0, np.abs(dw))):
+            raise ModelError(f"{node.op} {node.name!r}: weights are not on the grid of their "
+                             f"quantization (scale {wq.scale})")
+        if np.any(dw + zw < wq.qmin) or np.any(dw + zw > wq.qmax):
+            raise ModelError(f"{node.op} {node.name!r}: weight codes leave [{wq.qmin}, {wq.qmax}]")
+        sx = float(x.qp.scale)
+        post = self.m.post_scale.get(node.name)
+        post = None if post is None else np.broadcast_to(np.asarray(post, np.float64), (cout,)).copy()
+        acc_scale = sx * sw * (post if post is not None else 1.0)
+        params = {"weight": dw}
+        formats = {"weight": int_format(int(dw.min(initial=0)), int(dw.max(initial=0)))}
+        if node.name in self.m.bias_codes:
+            b = np.broadcast_to(np.asarray(self.m.bias_codes[node.name], np.int64), (cout,))
+            params["bias"] = b.astype(np.float64)
+            formats["bias"] = int_format(int(b.min(initial=0)), int(b.max(initial=0)))
+        elif "bias" in node.params:
+            b, bf = self.bias(node, np.asarray(node.params["bias"], np.float64) / acc_scale)
+            params["bias"], formats["bias"] = b, bf
+        in_fmt = self.out.node(x.name).formats["result"]
+        terms = int(np.prod(w.shape[:-1]))
+        acc = accumulator_format(in_fmt, formats["weight"], formats.get("bias"), terms)
+        formats["accum"] = formats["result"] = acc
+        name = self.emit(node.name, node.op, [x.name], dict(node.attrs), params, formats)
+        return _Val(name, "acc", sx=sx, sw=sw, post=post)
+
+    def bias(self, node: Node, b: np.ndarray) -> tuple[np.ndarray, FixedFormat]:
+        """The bias in accumulator LSBs: an integer (onnxruntime's int32 bias) or a short binary
+        fraction (QONNX float bias on power-of-two scales)."""
+        if not np.all(np.isfinite(b)):
+            raise ModelError(f"{node.op} {node.name!r}: bias / (s_x s_w) is not finite")
+        frac = None
+        if np.all(np.abs(b - np.rint(b)) <= 1e-6 * np.maximum(1.0, np.abs(b))):
+            frac, b = 0, np.rint(b)  # an integer up to the float error of forming b
+        else:
+            for f in range(1, 33):  # a binary fraction: exactly (power-of-two scales)
+                if np.all(np.ldexp(b, f) == np.rint(np.ldexp(b, f))):
+                    frac = f
+                    break
+        if frac is None:
+            if self.m.exact:
+                raise ModelError(f"{node.op} {node.name!r}: the bias is not a multiple of 2**-32 of "
+                                 "the accumulator LSB (s_x * s_w): no exact integer bias; import "
+                                 "with exact=False to round it")
+            frac = 16
+            self.notes.append(f"{node.name}: bias rounded to 2**-16 of the accumulator LSB (not exact)")
+        raw = np.rint(np.ldexp(b, frac))
+        fmt = int_format(int(raw.min(initial=0)), int(raw.max(initial=0)))
+        fmt = FixedFormat(fmt.width, fmt.width - frac, fmt.signed)
+        return np.ldexp(raw, -frac), fmt
+
+    def op_bound(self, node: Node, v: _Val, lo: float | None, hi: float | None) -> _Val:
+        """relu / relu6 / clip: pending bounds on an accumulator; on codes, a clamp at codes when
+        the bounds lie on the grid (a requantization applies them otherwise)."""
+        nv = _Val(v.name, v.kind, v.qp, v.sx, v.sw, v.post, _tighter(v.lo, lo, max), _tighter(v.hi, hi, min))
+        if node.qparams is not None:
+            return self.requantize(node, nv, node.qparams)
+        if v.kind == "acc":
+            return nv
+        s = float(v.qp.scale)
+        codes = [None if b is None else b / s for b in (lo, hi)]
+        if any(c is not None and c != math.floor(c) for c in codes):
+            raise ModelError(f"{node.op} {node.name!r}: bounds {lo}, {hi} are not on the grid of "
+                             f"scale {s} and no quantization follows")
+        name = self.emit(node.name, "clip", [v.name], {"min_value": codes[0], "max_value": codes[1]},
+                         qparams=v.qp)
+        return _Val(name, "q", v.qp)
+
+    def op_move(self, node: Node, v: _Val) -> _Val:
+        """maxpool, flatten, reshape: on codes (a positive per-tensor scale commutes with them)."""
+        v = self.quantized(node, v)
+        name = self.emit(node.name, node.op, [v.name], dict(node.attrs), qparams=v.qp)
+        out = _Val(name, "q", v.qp)
+        if node.qparams is not None and node.qparams != v.qp:
+            out = self.requantize(node, out, node.qparams)
+        return out
+
+    def op_add(self, node: Node, a: _Val, b: _Val) -> _Val:
+        a, b = self.quantized(node, a, "first input"), self.quantized(node, b, "second input")
+        qp = node.qparams
+        if qp is None:
+            raise ModelError(f"add {node.name!r}: its output is not quantized; qhw needs a "
+                             "quantization after an add of two differently scaled tensors")
+        self.per_tensor(node, qp, "its output")
+        sa, sb, sy = float(a.qp.scale), float(b.qp.scale), float(qp.scale)
+        if sa == sb:
+            s = self.emit(node.name, "add", [a.name, b.name])
+            return self.requantize(node, _Val(s, "q", QuantParams(sa, 0, 64)), qp) \
+                if sa != sy else self._finish_add(node, s, qp)
+        terms = []
+        (ma, mb) = (sa / sy, sb / sy)
+        for v, m, tag in ((a, ma, "a"), (b, mb, "b")):
+            fmt = self.out.node(v.name).formats["result"]
+            M, n = self.multipliers(node, np.array([m]), fmt, False)
+            terms.append((v, M[0], n, fmt))
+        n = max(t[2] for t in terms)
+        names = []
+        for (v, M, k, fmt), tag in zip(terms, "ab"):
+            M = M << (n - k)
+            mw = abs(M).bit_length() + 1
+            exact = FixedFormat(fmt.width + mw, fmt.integer_bits + mw - n, True)
+            names.append(self.emit(f"{node.name}_{tag}", "requantize", [v.name],
+                                   {"multiplier": M, "shift": n}, formats={"result": exact}))
+        s = self.emit(node.name, "add", names)
+        return self._finish_add(node, s, qp)
+
+    def _finish_add(self, node: Node, s: str, qp: QuantParams) -> _Val:
+        z = int(qp.zero_point)
+        lo, hi = qp.qmin - z, qp.qmax - z
+        fmt = int_format(lo, hi, AP_ROUNDING[self.rounding(node)], "SAT")
+        if self.rounding(node) == "ceil":
+            raise ModelError(f"add {node.name!r}: ceil rounding after an add is not supported")
+        name = self.emit(f"{node.name}_clip", "clip", [s], {"min_value": float(lo), "max_value": float(hi)},
+                         formats={"result": fmt}, qparams=qp)
+        return _Val(name, "q", qp)
+
+    def op_output(self, node: Node, v: _Val) -> _Val:
+        qp = v.qp
+        if v.kind == "acc":
+            if v.lo is not None or v.hi is not None:
+                raise ModelError(f"output {node.name!r}: a clamped float intermediate is not quantized")
+            fmt = self.out.node(v.name).formats["result"]
+            scale = v.sx * v.sw * (v.post if v.post is not None else 1.0) * fmt.lsb
+            qp = QuantParams(scale[0] if np.all(scale == scale[0]) else tuple(scale), 0, fmt.width,
+                             True, axis=None if np.all(scale == scale[0]) else -1)
+        name = self.emit(node.name, "output", [v.name], qparams=qp)
+        return _Val(name, "q", qp)
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> Graph:
+        self.src.validate()
+        for node in self.src.nodes():
+            self.current = node.name
+            ins = [self.vals[s] for s in node.inputs]
+            op = node.op
+            if op == "input":
+                v = self.op_input(node)
+            elif op == "output":
+                v = self.op_output(node, ins[0])
+            elif op in MAC_OPS:
+                v = self.op_mac(node, ins[0])
+                if node.qparams is not None:
+                    v = self.requantize(node, v, node.qparams)
+            elif op == "relu":
+                v = self.op_bound(node, ins[0], 0.0, None)
+            elif op == "relu6":
+                v = self.op_bound(node, ins[0], 0.0, 6.0)
+            elif op == "clip":
+                v = self.op_bound(node, ins[0], node.attrs.get("min_value"), node.attrs.get("max_value"))
+            elif op in ("maxpool1d", "maxpool2d", "flatten", "reshape"):
+                v = self.op_move(node, ins[0])
+            elif op == "add":
+                v = self.op_add(node, ins[0], ins[1])
+            else:
+                raise ModelError(f"node {node.name!r}: op {op!r} has no integer lowering of its "
+                                 f"affine quantization; supported: {', '.join(SUPPORTED)}")
+            self.vals[node.name] = v
+        from qhw.passes import prepare
+
+        g = prepare(self.out)
+        g.notes = self.notes + list(g.notes)
+        return g
+
+
+def _tighter(a, b, pick):
+    return b if a is None else a if b is None else pick(a, b)
+
+
+def _mlist(m: np.ndarray):
+    m = np.atleast_1d(m)
+    return int(m[0]) if m.size == 1 else [int(v) for v in m]
+
+
+def _round_scalar(x: float, rounding: str) -> int:
+    from qhw.quant.affine import round_values
+
+    if rounding == "half_zero":
+        return int(math.copysign(math.ceil(abs(x) - 0.5), x))
+    return int(round_values(np.array(x, np.float64), rounding))
+
+
+def lower_affine(model: AffineGraph, trace: dict[str, list[str]] | None = None) -> Graph:
+    """The integer graph of an affine-quantized one (prepared: shapes and formats inferred);
+    ``graph.notes`` lists anything not exact. ModelError names the node that cannot be lowered.
+    ``trace`` (optional) receives source node -> the lowered nodes it became."""
+    low = _Lowering(model)
+    g = low.run()
+    if trace is not None:
+        trace.update(low.made)
+    return g
+
+
+# ---------------------------------------------------------------------- boundary conversions
+def quantize_inputs(graph: Graph, x, name: str | None = None) -> np.ndarray:
+    """Zero-point-free input codes d = q - z for float32 values, as onnxruntime's QuantizeLinear:
+    x / s in float32, rounded half to even, clamped to [qmin - z, qmax - z]."""
+    node = graph.node(name or graph.input_names[0])
+    qp = node.qparams
+    if qp is None:
+        raise ModelError(f"input {node.name!r} has no QuantParams")
+    z = int(qp.zero_point)
+    y = np.asarray(x, np.float32) / np.float32(qp.scale)
+    return np.rint(np.clip(y, qp.qmin - z, qp.qmax - z)).astype(np.int64)
+
+
+def dequantize_outputs(graph: Graph, raw, name: str | None = None) -> np.ndarray:
+    """float32 real values s * d of an output's zero-point-free codes (DequantizeLinear)."""
+    node = graph.node(name or graph.output_names[0])
+    qp = node.qparams
+    if qp is None:
+        raise ModelError(f"output {node.name!r} has no QuantParams")
+    s = np.asarray(qp.scale, np.float32)
+    return np.asarray(raw).astype(np.float32) * s
+
+
+def output_codes(graph: Graph, raw, name: str | None = None) -> np.ndarray:
+    """The codes q = d + z of an output, as onnxruntime's quantized tensors hold them."""
+    node = graph.node(name or graph.output_names[0])
+    return np.asarray(raw, np.int64) + np.asarray(node.qparams.zero_point, np.int64)
+
+
+def ort_requantize_reference(acc, sx: float, sw, sy: float, zy: int, qmin: int, qmax: int) -> np.ndarray:
+    """onnxruntime's float requantization of int32 accumulators (MlasRequantizeOutput):
+    clamp(rint(fl32(fl32(acc) * fl32(fl32(sx * sw) / sy))), qmin - zy, qmax - zy) + zy."""
+    m = (np.float32(sx) * np.asarray(sw, np.float32)) / np.float32(sy)
+    y = np.asarray(acc).astype(np.float32) * m
+    return (np.rint(np.clip(y, np.float32(qmin - zy), np.float32(qmax - zy))) + zy).astype(np.int64)
+
+
+__all__ = ["AffineGraph", "lower_affine", "int_format", "code_format", "quantize_inputs",
+           "dequantize_outputs", "output_codes", "ort_requantize_reference", "AP_ROUNDING",
+           "MULTIPLIER_MODES", "SUPPORTED"]
