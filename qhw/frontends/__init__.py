@@ -1,1 +1,45 @@
-"""Frontends: importers from other model formats into qhw graphs."""
+"""Frontends: importers from other model formats into qhw graphs.
+
+:func:`load_onnx` is the one ONNX entry point: quantized models (QDQ / QOperator, QONNX) go to
+their importers, float models to :mod:`qhw.frontends.onnx_float`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def onnx_kind(model) -> str:
+    """"qonnx", "qdq" or "float": which importer an onnx.ModelProto needs."""
+    from qhw.frontends.onnx_qdq import is_quantized_onnx
+    from qhw.frontends.qonnx import is_qonnx
+
+    if is_qonnx(model):
+        return "qonnx"
+    return "qdq" if is_quantized_onnx(model) else "float"
+
+
+def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config=None, default=None,
+              report=None) -> Any:
+    """Import any ONNX model (path or onnx.ModelProto) as a prepared qhw graph.
+
+    Quantized models are lowered to integer arithmetic and ignore ``input_format`` (their inputs
+    are integer codes; see qhw.passes.lower_affine.quantize_inputs). ``report`` (optional)
+    receives the mapping table: a qhw.frontends.report.MappingReport for quantized models, an
+    onnx_float.ImportReport for float ones.
+    """
+    from qhw.frontends import onnx_float
+    from qhw.frontends.onnx_qdq import load_qdq, read_onnx
+    from qhw.frontends.qonnx import load_qonnx
+
+    model = read_onnx(source)
+    kind = onnx_kind(model)
+    if kind == "qonnx":
+        return load_qonnx(model, config=config, default=default, report=report)
+    if kind == "qdq":
+        return load_qdq(model, config=config, default=default, report=report)
+    return onnx_float.load_onnx(model, input_format=input_format, config=config, default=default,
+                                report=report)
+
+
+__all__ = ["load_onnx", "onnx_kind"]

@@ -31,6 +31,8 @@ class MappingReport:
     def describe(self, graph: Graph, lowered_from: dict[str, list[str]]) -> None:
         """Fill lowered ops, formats and qparams from the final graph."""
         for row in self.rows:
+            if row.what.startswith("qparams of"):
+                continue
             names = [n for n in lowered_from.get(row.node or "", []) if n in graph]
             if not names:
                 continue

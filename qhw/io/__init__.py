@@ -21,7 +21,7 @@ def load_model(path: str | Path, config: Any = None, input_format: str = "ap_fix
     if not path.exists():
         raise ModelError(f"model file {str(path)!r} does not exist")
     if path.suffix == ".onnx":
-        from qhw.frontends.onnx_float import load_onnx
+        from qhw.frontends import load_onnx  # float, QDQ/QOperator or QONNX
 
         return load_onnx(path, input_format=input_format, config=config, default=default)
     if path.suffix in (".yaml", ".yml", ".json"):

@@ -45,7 +45,7 @@ MULTIPLIER_MODES = ("float32", "float64")
 MAC_OPS = ("dense", "conv1d", "conv2d")
 #: ops the pass lowers
 SUPPORTED = ("input", "output", *MAC_OPS, "relu", "relu6", "clip", "maxpool1d", "maxpool2d",
-             "flatten", "reshape", "add")
+             "flatten", "reshape", "add", "shift")
 _MAX_PRODUCT_BITS = 63
 
 
@@ -347,6 +347,21 @@ class _Lowering:
             out = self.requantize(node, out, node.qparams)
         return out
 
+    def op_shift(self, node: Node, v: _Val) -> _Val:
+        """x * 2**shift: the same codes with the scale moved (nothing emitted)."""
+        f = 2.0 ** int(node.attrs["shift"])
+        if v.kind == "acc":
+            post = (v.post if v.post is not None else np.ones_like(v.sw)) * f
+            out = _Val(v.name, "acc", None, v.sx, v.sw, post,
+                       None if v.lo is None else v.lo * f, None if v.hi is None else v.hi * f)
+        else:
+            qp = v.qp
+            out = _Val(v.name, "q", QuantParams(qp.scale * f, qp.zero_point, qp.bits, qp.signed,
+                                                qp.narrow_range))
+        if node.qparams is not None:
+            out = self.requantize(node, out, node.qparams)
+        return out
+
     def op_add(self, node: Node, a: _Val, b: _Val) -> _Val:
         a, b = self.quantized(node, a, "first input"), self.quantized(node, b, "second input")
         qp = node.qparams
@@ -423,6 +438,8 @@ class _Lowering:
                 v = self.op_move(node, ins[0])
             elif op == "add":
                 v = self.op_add(node, ins[0], ins[1])
+            elif op == "shift":
+                v = self.op_shift(node, ins[0])
             else:
                 raise ModelError(f"node {node.name!r}: op {op!r} has no integer lowering of its "
                                  f"affine quantization; supported: {', '.join(SUPPORTED)}")

@@ -1,0 +1,320 @@
+"""Import QONNX models (Brevitas exports: ``Quant``, ``BipolarQuant``, ``Trunc``) as integer
+qhw graphs.
+
+A QONNX graph is a float graph with quantizers on tensors. ``Quant`` (IntQuant: scale, integer
+zero point, bit width, signed, narrow, rounding ROUND/HALF_EVEN, FLOOR, CEIL, DOWN, HALF_UP,
+HALF_DOWN) on a constant quantizes weights (per tensor or per output channel); on an activation
+it becomes the tensor's QuantParams. ``BipolarQuant`` quantizes constants to +-scale. ``Trunc``
+(v1 and v2, zero point 0) drops low bits of a quantized tensor. Between quantizers: Conv, Gemm,
+MatMul, constant Add (a bias) and Mul (a per-channel scale), BatchNormalization after a MAC
+(folded into its requantization, not its weights), Relu, Clip, MaxPool, Flatten, Reshape, Add.
+
+The affine graph is lowered by :func:`qhw.passes.lower_affine.lower_affine` with float64
+multipliers: exact for power-of-two scales; otherwise the 31-bit multiplier can move a result
+that lies within ~2**-31 relative of a rounding tie (qonnx itself computes in float32). Not
+mapped (ModelError naming the node): MultiThreshold (qhw has no threshold op), BipolarQuant of an
+activation (no sign op), FloatQuant, a bias that is no short binary fraction of the accumulator
+LSB unless ``exact=False``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qhw.errors import ModelError
+from qhw.frontends.onnx_float import _Tensor
+from qhw.frontends.onnx_qdq import _QdqImporter, read_onnx
+from qhw.frontends.report import MappingReport
+from qhw.graph import Graph
+from qhw.passes.lower_affine import AffineGraph, lower_affine
+from qhw.quant import QuantParams
+
+QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold", "FloatQuant")
+QONNX_DOMAINS = ("qonnx", "onnx.brevitas", "finn")
+SUPPORTED = ("Quant", "IntQuant", "BipolarQuant (constants)", "Trunc", "Conv", "Gemm", "MatMul",
+             "Add", "Mul", "BatchNormalization", "Relu", "Clip", "MaxPool", "Flatten", "Reshape",
+             "Identity", "Dropout")
+#: QONNX rounding_mode -> qhw.quant rounding names
+ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
+            "DOWN": "trunc", "HALF_UP": "half_away", "HALF_DOWN": "half_zero"}
+
+
+def _round(y: np.ndarray, mode: str) -> np.ndarray:
+    """QONNX's rounding functions (qonnx.custom_op.general.quant.resolve_rounding_mode)."""
+    if mode in ("ROUND", "HALF_EVEN"):
+        return np.round(y)
+    if mode == "CEIL":
+        return np.ceil(y)
+    if mode == "FLOOR":
+        return np.floor(y)
+    if mode == "DOWN":
+        return np.fix(y)
+    if mode == "UP":
+        return np.sign(y) * np.ceil(np.abs(y))
+    if mode == "HALF_UP":
+        return np.sign(y) * np.floor(np.abs(y) + 0.5)
+    if mode == "HALF_DOWN":
+        return np.sign(y) * np.ceil(np.abs(y) - 0.5)
+    raise ValueError(mode)
+
+
+class _QonnxImporter(_QdqImporter):
+    def __init__(self, model, exact: bool) -> None:
+        super().__init__(model)
+        self.exact = exact
+        self.rounding: dict[str, str] = {}
+        self.post_scale: dict[str, np.ndarray] = {}
+
+    def run(self) -> Graph:
+        try:
+            return super(_QdqImporter, self).run()
+        except ModelError as exc:
+            if "is not supported; supported:" in str(exc):
+                head = str(exc).split("; supported:")[0]
+                raise ModelError(f"{head} in a QONNX model; supported: {', '.join(SUPPORTED)}") from None
+            raise
+
+    # ------------------------------------------------------------------ helpers
+    def scalar(self, node, i: int, what: str) -> float:
+        v = self.const(node, node.input[i])
+        if v.size != 1:
+            raise ModelError(f"QONNX node {node.name!r} ({node.op_type}): {what} must be a scalar, got shape {v.shape}")
+        return float(v.ravel()[0])
+
+    def mode(self, node) -> str:
+        m = self.attr(node, "rounding_mode", b"ROUND")
+        m = (m.decode() if isinstance(m, bytes) else m).upper()
+        if m not in ROUNDING and m != "UP":
+            raise ModelError(f"QONNX node {node.name!r}: unknown rounding_mode {m!r}; valid: "
+                             f"{', '.join(list(ROUNDING) + ['UP'])}")
+        return m
+
+    def int_params(self, node, scale: np.ndarray, zp: np.ndarray, bits: float, signed: bool,
+                   narrow: bool, shape: tuple[int, ...]) -> tuple[QuantParams, int | None]:
+        if bits != int(bits) or not 1 <= bits <= 32:
+            raise ModelError(f"QONNX node {node.name!r}: bit width {bits} is not an integer in 1..32")
+        if np.any(zp != np.rint(zp)):
+            raise ModelError(f"QONNX node {node.name!r}: zero point {zp.ravel()[:4]} is not an integer; "
+                             "qhw maps integer zero points exactly only")
+        axis = None
+        if scale.size > 1 or zp.size > 1:
+            big = [i for i, d in enumerate(scale.shape if scale.size > 1 else zp.shape) if d > 1]
+            nd = scale.ndim if scale.size > 1 else zp.ndim
+            if len(big) != 1:
+                raise ModelError(f"QONNX node {node.name!r}: scale of shape {scale.shape} is not per "
+                                 "tensor or per channel")
+            axis = big[0] + len(shape) - nd
+            n = shape[axis]
+            scale = np.broadcast_to(scale.ravel(), (n,)) if scale.size > 1 else np.full(n, float(scale.ravel()[0]))
+            zp = np.broadcast_to(zp.ravel(), (n,)) if zp.size > 1 else np.full(n, zp.ravel()[0])
+        try:
+            if axis is None:
+                return QuantParams(float(scale.ravel()[0]), int(zp.ravel()[0]), int(bits), signed, narrow), None
+            return QuantParams(tuple(scale), tuple(int(z) for z in zp), int(bits), signed, narrow, axis=-1), axis
+        except ValueError as exc:
+            raise ModelError(f"QONNX node {node.name!r}: bad quantization parameters: {exc}") from None
+
+    # ------------------------------------------------------------------ quantizers
+    def op_Quant(self, node):
+        x = node.input[0]
+        scale = np.asarray(self.const(node, node.input[1]), np.float64)
+        zp = np.asarray(self.const(node, node.input[2]), np.float64)
+        bits = self.scalar(node, 3, "bit width")
+        signed, narrow = bool(self.attr(node, "signed", 1)), bool(self.attr(node, "narrow", 0))
+        mode = self.mode(node)
+        if x in self.consts:  # weights: codes as qonnx computes them (float32)
+            w = self.consts[x].astype(np.float32)
+            qp, axis = self.int_params(node, scale, zp, bits, signed, narrow, w.shape)
+            y = w / scale.astype(np.float32) + zp.astype(np.float32)
+            y = np.clip(y, qp.qmin, qp.qmax)
+            q = _round(y, mode)
+            self.consts[node.output[0]] = (q.astype(np.float64) - zp) * scale
+            self.const_qp[node.output[0]] = (qp, axis)
+            self.qreport.add(node.name, node.op_type, None, "weights quantized")
+            return
+        if mode == "UP":
+            raise ModelError(f"QONNX node {node.name!r}: rounding_mode UP (away from zero) has no "
+                             "integer rounding mode in qhw; valid here: " + ", ".join(ROUNDING))
+        if scale.size > 1 or zp.size > 1:
+            raise ModelError(f"QONNX node {node.name!r}: per-channel quantization of an activation "
+                             "cannot be lowered; activations must be quantized per tensor")
+        qp, _ = self.int_params(node, scale, zp, bits, signed, narrow, ())
+        t = self.tensor(node, x)
+        t2 = self.set_qparams(node, t, qp, self.consumers.get(x, 0) == 1)
+        self.rounding[t2.name] = ROUNDING[mode]
+        self.vals[node.output[0]] = t2
+        self.qreport.add(node.name, node.op_type, t2.name,
+                         "requantize" if t2.name != t.name else f"qparams of {t.name}")
+
+    op_IntQuant = op_Quant
+
+    def op_BipolarQuant(self, node):
+        x = node.input[0]
+        if x not in self.consts:
+            raise ModelError(f"QONNX node {node.name!r}: BipolarQuant of an activation needs a sign "
+                             "operation, which qhw does not have; only constant (weight) BipolarQuant maps")
+        scale = np.asarray(self.const(node, node.input[1]), np.float64)
+        w = self.consts[x]
+        qp, axis = self.int_params(node, scale, np.zeros(1), 2, True, True, w.shape)
+        self.consts[node.output[0]] = np.where(w >= 0, 1.0, -1.0) * scale
+        self.const_qp[node.output[0]] = (qp, axis)
+        self.qreport.add(node.name, node.op_type, None, "weights binarized")
+
+    def op_Trunc(self, node):
+        t = self.tensor(node, node.input[0])
+        src = self.b.graph.node(t.name)
+        if src.qparams is None:
+            raise ModelError(f"QONNX node {node.name!r}: Trunc of {node.input[0]!r}, which is not quantized")
+        scale, zp = self.scalar(node, 1, "scale"), self.scalar(node, 2, "zero point")
+        if zp != 0:
+            raise ModelError(f"QONNX node {node.name!r}: Trunc with a non-zero zero point is not supported")
+        if scale != src.qparams.scale:
+            raise ModelError(f"QONNX node {node.name!r}: Trunc scale {scale} differs from its input's "
+                             f"{src.qparams.scale}")
+        mode = self.mode(node)
+        if mode == "UP":
+            raise ModelError(f"QONNX node {node.name!r}: rounding_mode UP has no integer rounding mode in qhw")
+        signed = bool(self.attr(node, "signed", 1 if src.qparams.signed else 0))
+        narrow = bool(self.attr(node, "narrow", 0))
+        if len(node.input) >= 6:  # v2: input bits, output scale, output bits
+            out_scale, out_bits = self.scalar(node, 4, "output scale"), self.scalar(node, 5, "output bit width")
+            k = int(np.round(np.log2(out_scale / scale)))
+            relabel = out_scale / (scale * 2.0**k)
+        else:  # v1: shift by in_bits - out_bits, result still scaled by `scale`
+            in_bits, out_bits = self.scalar(node, 3, "input bit width"), self.scalar(node, 4, "output bit width")
+            k = int(in_bits - out_bits)
+            relabel = 2.0**-k
+            signed, narrow = src.qparams.signed, False
+            out_bits = 32  # v1 does not clamp
+        qp = QuantParams(scale * 2.0**k, 0, int(out_bits), signed, narrow)
+        t2 = self.set_qparams(node, t, qp, False)
+        self.rounding[t2.name] = ROUNDING[mode]
+        if relabel != 1.0:
+            t2 = self.relabel(node, t2, relabel)
+        self._set(node, t2, "trunc")
+
+    def relabel(self, node, t: _Tensor, factor: float) -> _Tensor:
+        """The same codes read as ``factor`` (a power of two) times their value: a shift."""
+        k = np.log2(factor)
+        if factor <= 0 or k != np.rint(k):
+            raise ModelError(f"ONNX node {node.name!r}: rescaling a quantized tensor by {factor} "
+                             "is exact only for powers of two")
+        name = self.b.shift(self.name_for(node, "_scale"), t.name, int(k))
+        return _Tensor(name, t.channels_last, t.perm)
+
+    def op_MultiThreshold(self, node):
+        raise ModelError(f"QONNX node {node.name!r}: MultiThreshold is not supported (qhw has no "
+                         "threshold op); export the model with Quant activations instead")
+
+    def op_FloatQuant(self, node):
+        raise ModelError(f"QONNX node {node.name!r}: FloatQuant (minifloat) is not an integer "
+                         "quantization; qhw maps IntQuant, BipolarQuant and Trunc")
+
+    # ------------------------------------------------------------------ float ops between quantizers
+    def mac_before(self, node, x_name: str):
+        """The affine MAC node a constant Add/Mul/BatchNormalization after it can fold into."""
+        t = self.tensor(node, x_name)
+        prev = self.b.graph.node(t.name)
+        if prev.op in ("dense", "conv1d", "conv2d") and prev.qparams is None \
+                and self.consumers.get(x_name, 0) == 1:
+            return t, prev
+        return t, None
+
+    def _channel(self, node, c: np.ndarray, n: int) -> np.ndarray:
+        c = np.asarray(c, np.float64)
+        if c.size not in (1, n) or sorted(c.shape, reverse=True)[0] not in (1, n):
+            raise ModelError(f"ONNX node {node.name!r}: constant of shape {c.shape} is not per "
+                             f"channel ({n}) or scalar")
+        return np.broadcast_to(c.ravel(), (n,)).copy() if c.size == n else np.full(n, float(c.ravel()[0]))
+
+    def op_Add(self, node):
+        a, b = node.input
+        if a in self.consts or b in self.consts:
+            x, c = (b, a) if a in self.consts else (a, b)
+            t, prev = self.mac_before(node, x)
+            if prev is not None:
+                n = prev.params["weight"].shape[-1]
+                prev.params["bias"] = prev.params.get("bias", np.zeros(n)) + self._channel(node, self.consts[c], n)
+                self.vals[node.output[0]] = t
+                self.qreport.add(node.name, node.op_type, None, f"bias of {prev.name}")
+                return
+            raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported only right "
+                             "after a Conv/Gemm/MatMul (as its bias)")
+        super().op_Add(node)
+
+    def op_Mul(self, node):
+        a, b = node.input
+        if not (a in self.consts or b in self.consts):
+            raise ModelError(f"ONNX node {node.name!r}: Mul of two tensors is not supported in a QONNX model")
+        x, c = (b, a) if a in self.consts else (a, b)
+        t, prev = self.mac_before(node, x)
+        if prev is not None:
+            n = prev.params["weight"].shape[-1]
+            k = self._channel(node, self.consts[c], n)
+            self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
+            if "bias" in prev.params:
+                prev.params["bias"] = prev.params["bias"] * k
+            self.vals[node.output[0]] = t
+            self.qreport.add(node.name, node.op_type, None, f"output scale of {prev.name}")
+            return
+        qp = self.b.graph.node(t.name).qparams
+        k = np.asarray(self.consts[c], np.float64)
+        if qp is not None and k.size == 1 and float(k.ravel()[0]) > 0:
+            t2 = self.relabel(node, t, float(k.ravel()[0]))
+            self._set(node, t2, "scale")
+            return
+        raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported after a "
+                         "Conv/Gemm/MatMul or, by a positive scalar, on a quantized tensor")
+
+    def op_BatchNormalization(self, node):
+        t, prev = self.mac_before(node, node.input[0])
+        if prev is None:
+            raise ModelError(f"ONNX node {node.name!r}: BatchNormalization is supported only right "
+                             "after a Conv/Gemm/MatMul whose output nothing else reads")
+        gamma, beta, mean, var = (self.const(node, n) for n in node.input[1:5])
+        k = gamma / np.sqrt(var + self.attr(node, "epsilon", 1e-5))
+        n = prev.params["weight"].shape[-1]
+        self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
+        prev.params["bias"] = (prev.params.get("bias", np.zeros(n)) - mean) * k + beta
+        self.vals[node.output[0]] = t
+        self.qreport.add(node.name, node.op_type, None, f"requantization of {prev.name}")
+
+
+def is_qonnx(model) -> bool:
+    """True when the model has QONNX quantizer nodes."""
+    return any(n.op_type in QONNX_OPS and (not n.domain or n.domain.startswith(QONNX_DOMAINS))
+               for n in model.graph.node)
+
+
+def import_qonnx(source: str | Path | Any, *, exact: bool = True) -> tuple[Graph, MappingReport]:
+    """The lowered integer graph of a QONNX model and its mapping report. exact=False rounds a
+    bias that is no short binary fraction of the accumulator LSB (noted in the report)."""
+    model = read_onnx(source)
+    imp = _QonnxImporter(model, exact)
+    affine = imp.run()
+    trace: dict[str, list[str]] = {}
+    am = AffineGraph(affine, imp.weights, post_scale=imp.post_scale, rounding=imp.rounding,
+                     multiplier="float64", exact=exact)
+    graph = lower_affine(am, trace)
+    imp.qreport.notes = [n for n in graph.notes if "narrower than lossless" not in n]
+    imp.qreport.describe(graph, trace)
+    return graph, imp.qreport
+
+
+def load_qonnx(source: str | Path | Any, *, exact: bool = True, config=None, default=None,
+               report: MappingReport | None = None) -> Graph:
+    """:func:`import_qonnx` as a prepared graph."""
+    graph, rep = import_qonnx(source, exact=exact)
+    if report is not None:
+        report.rows.extend(rep.rows)
+        report.notes.extend(rep.notes)
+    if config is not None or default is not None:
+        from qhw.passes import prepare
+
+        graph = prepare(graph, config=config, default=default)
+    return graph
+
+
+__all__ = ["import_qonnx", "load_qonnx", "is_qonnx", "SUPPORTED", "ROUNDING"]
