@@ -42,6 +42,8 @@ from qhw.cli.simulate import simulate  # noqa: E402
 
 for _command in (compile_cmd, simulate, predict, inspect):
     cli.add_command(_command)
+from qhw.cli.estimate import estimate  # noqa: E402
+cli.add_command(estimate)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,21 +1,27 @@
-"""Analytic resource model: counts what the Verilog backend will build (from the same MAC plan the
-backend uses) and turns the counts into LUT/FF/CARRY/DSP/BRAM with coefficients fitted against
-Yosys (``benchmarks/calibrate_estimate.py`` writes ``coefficients.json``). Milliseconds per graph.
+"""Analytic resource model: counts what the Verilog backend builds (from the same MAC plan and
+shift-add network the backend uses) and turns the counts into LUT/FF/CARRY with linear
+coefficients fitted against Yosys (``benchmarks/calibrate_estimate.py`` writes
+``coefficients.json``); DSP and BRAM are counted directly. Milliseconds per graph.
 
-The counts ("features") per node, all in bits unless said otherwise:
+Counts ("features") per design, in bits:
 
-* ``add_bits``: adder bits: shift-add adders of constant multipliers, adder-tree adders, folded
-  accumulators (one adder of ``w`` bits = ``w``).
-* ``macc_bits``: bits of the partial products that Yosys itself turns into a multi-operand adder
-  (``x * c`` with a constant ``c`` written as ``*`` and no DSP): one row of ``x``'s width per set
-  bit of ``c`` beyond the first.
-* ``mul_bits``: variable multipliers built from LUTs (folded layers without DSP):
+* ``sa_bits``: shift-add network adders of ``multipliers="csd"`` layers, exact widths (an adder
+  that adds only its upper bits counts those).
+* ``add_bits``: other adders: bias adders, folded accumulators, element-wise adds.
+* ``tree_bits``: adder-tree bits of ``multipliers="auto"`` layers, every adder at the full sum
+  width (Yosys narrows them).
+* ``dsp_tree_bits``: the part of those trees next to DSP products (one adder per DSP product,
+  which a DSP48E1 post-adder may absorb).
+* ``macc_bits``: partial-product rows Yosys turns into a multi-operand adder for ``x * c``
+  without DSP (constant ``c`` written as ``*``): input width per set bit of ``c``.
+* ``mul_bits``: variable multipliers in LUTs (folded layers without DSP, element-wise ``mul``):
   width(x) * width(w) each.
-* ``mux_bits``: multiplexer input bits (folded layers select weights and inputs by a counter).
-* ``cast_bits``: bits through a cast / clamp / compare block (result casts, relu, pools).
-* ``rom_bits``: ROM contents in LUTs (table ops), per read port.
-* ``reg_bits``: flip-flop bits (layer output registers, pipeline registers, accumulators, the
-  top's valid/last pipeline and delay lines).
+* ``mux_bits``: bits selected by the folding counter (weights and inputs): bits * (R - 1).
+* ``cast_bits``: live bits through a cast / clamp / compare (result casts, relu, max pools).
+* ``rom_bits``: ROM contents kept in LUTs (table ops), per read port.
+* ``reg_bits``: live flip-flop bits: layer output registers, pipeline registers, accumulators,
+  the top's valid/last pipeline. "Live" = bits that can change: Yosys removes register bits
+  that are constant (fraction bits below the inputs' LSB) and merges sign-extension copies.
 """
 from __future__ import annotations
 
@@ -26,180 +32,233 @@ from importlib import resources as ilr
 
 import numpy as np
 
+from qhw.backends.verilog.requant import signed_bits
 from qhw.errors import ConfigError
 from qhw.estimate.resources import Resources
+from qhw.fixed import FixedFormat
 
-FEATURES = ("add_bits", "macc_bits", "mul_bits", "mux_bits", "cast_bits", "rom_bits", "reg_bits")
-#: DSP48E1 multiplier operand limits (signed bits)
+FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits", "mux_bits", "cast_bits", "rom_bits", "reg_bits")
+#: DSP48E1 signed multiplier operand limits (bits)
 DSP_A, DSP_B = 25, 18
+#: smallest product width Yosys' synth_xilinx puts into a DSP48E1 (its DSP_Y_MINWIDTH)
+DSP_Y_MIN = 9
 MAC_OPS = ("dense", "conv1d", "conv2d")
 TABLE_OPS = ("sigmoid", "tanh")
-#: ROMs at least this many bits per read port go to block RAM (two read ports per 18 Kb block)
+#: ROMs of at least this many bits per read port go to block RAM (2 read ports per 18 Kb block)
 BRAM_MIN_BITS = 16384
 
 
 @lru_cache(maxsize=1)
 def coefficients() -> dict:
-    """Fitted coefficients per target: {target: {"lut": {feature: c}, "ff": ..., "carry": ...}}."""
-    text = ilr.files("qhw.estimate").joinpath("coefficients.json").read_text()
-    return json.loads(text)
+    """Fitted coefficients: {target: {"lut"|"ff"|"carry": {feature | "const": value}}}."""
+    return json.loads(ilr.files("qhw.estimate").joinpath("coefficients.json").read_text())
 
 
-def _digits(c: np.ndarray, csd: bool) -> np.ndarray:
-    """Non-zero digits of |c| (binary popcount or canonical signed digits), vectorized."""
-    a = np.abs(c.astype(np.int64))
-    if csd:
-        # CSD digit count = popcount(a XOR 3a) / 2 ... via the standard identity on a and 3a
-        a3 = 3 * a
-        x = (a3 ^ a) >> 1
-    else:
-        x = a
-    n = np.zeros_like(x)
-    while np.any(x):
-        n += x & 1
-        x >>= 1
+def popcount(a: np.ndarray) -> np.ndarray:
+    """Set bits of non-negative int64 values (vectorized)."""
+    a = a.astype(np.uint64)
+    n = np.zeros(a.shape, np.int64)
+    while np.any(a):
+        n += (a & np.uint64(1)).astype(np.int64)
+        a = a >> np.uint64(1)
     return n
 
 
-def _mac_features(node, in_fmt, in_shape, options: dict, nodsp: bool) -> tuple[dict, int]:
-    """Feature counts and DSPs of one dense/conv node, from the backend's own MAC plan."""
+def _span(fmt: FixedFormat) -> tuple[int, int]:
+    """(lsb, msb) bit positions (powers of two) a format can hold; msb is the top bit."""
+    return -fmt.frac_bits, fmt.width - fmt.frac_bits - 1
+
+
+def _live(res: FixedFormat, lsb: int, msb: int) -> tuple[int, int]:
+    """Live (lsb, msb) of a value with bit positions lsb..msb stored in ``res``."""
+    rl, rm = _span(res)
+    lo, hi = max(rl, lsb), min(rm, msb)
+    return lo, max(lo, hi)
+
+
+def _bits(span: tuple[int, int]) -> int:
+    return span[1] - span[0] + 1
+
+
+class _Counter:
+    """Accumulates features, DSPs and BRAM over the nodes of one graph."""
+
+    def __init__(self) -> None:
+        self.f = dict.fromkeys(FEATURES, 0)
+        self.dsp = 0
+        self.bram = 0
+
+    def add(self, **kw: int) -> None:
+        for k, v in kw.items():
+            self.f[k] += int(v)
+
+
+def _mac(cnt: _Counter, node, in_fmt: FixedFormat, in_span, nonneg: bool, in_shape,
+         options: dict, nodsp: bool) -> tuple[int, int]:
+    """Count one dense/conv node with the backend's own MAC plan; returns its live span. The
+    input's constant bits (below its live LSB; the sign of a non-negative input) are left out of
+    operand widths, as Yosys removes them."""
     from qhw.backends.verilog.mac import MacPlan, mac_terms, shift_add_network
-    from qhw.backends.verilog.shiftadd import Adder
 
     terms, _ = mac_terms(node, tuple(in_shape))
     plan = MacPlan(node, in_fmt, terms)
-    f = dict.fromkeys(FEATURES, 0)
     r = int(node.attrs.get("reuse_factor") or options.get("reuse_factor") or 1)
-    ws = plan.sum_width
-    res = plan.res
-    n_out = len(terms)
-    bx = in_fmt.width
-    f["cast_bits"] += n_out * res.width
-    f["reg_bits"] += n_out * res.width
-    dsp = 0
+    ws, res, n_out, bw = plan.sum_width, plan.res, len(terms), plan.w.width
+    k = max(0, in_span[0] + in_fmt.frac_bits)
+    x_range = (0 if nonneg else in_fmt.raw_min >> k, in_fmt.raw_max >> k)
+    bx = signed_bits(*x_range)
+    acc_lsb = -plan.acc.frac_bits
+    prod_lsb = max(acc_lsb, in_span[0] - plan.w.frac_bits)
+    span = _live(res, min(prod_lsb, acc_lsb if any(plan.b0) else prod_lsb), acc_lsb + ws - 2)
+    cnt.add(cast_bits=n_out * _bits(span), reg_bits=n_out * _bits(span))
+    use_dsp = not nodsp and in_fmt.width <= DSP_A and bw <= DSP_B
+    n_terms = sum(len(t) for t in terms)
+    bias_adds = sum(1 for b in plan.b0 if b)
     if plan.mode == "chain" or (r == 1 and plan.term_cast is not None):
-        # per-term casts: a multiplier (DSP or LUT) and a cast block per term
-        n_terms = sum(len(t) for t in terms)
-        bw = plan.w.width
-        if nodsp or bx > DSP_A or bw > DSP_B:
-            f["mul_bits"] += n_terms * bx * bw
+        # a multiplier and a cast per term, then adders
+        if use_dsp:
+            cnt.dsp += n_terms
         else:
-            dsp += n_terms
-        f["cast_bits"] += n_terms * plan.acc.width
-        f["add_bits"] += n_terms * ws
-        return f, dsp
+            cnt.add(mul_bits=n_terms * bx * bw)
+        cnt.add(cast_bits=n_terms * plan.acc.width, add_bits=n_terms * ws)
+        return span
     if r == 1:
-        mult = options.get("multipliers", "auto")
-        wcs = [np.array([wc << plan.shift for _, wc in t], np.int64) for t in terms]
-        if mult == "csd":
-            net = shift_add_network(plan, in_fmt, options)
-            f["add_bits"] += net.cost_bits() + sum(ws for b in plan.b0 if b)
-            f["reg_bits"] += sum(net.width(p.out) for p in net.steps if not isinstance(p, Adder)) + \
-                sum(a.width for a in net.adders if a.level in net.reg_levels)
-            return f, dsp
-        for w in wcs:
-            if w.size == 0:
-                continue
+        every = int(options.get("tree_stage_levels", 0) or 0)
+        if options.get("multipliers", "auto") == "csd":
+            from qhw.backends.verilog.shiftadd import Adder
+
+            net = shift_add_network(plan, in_fmt, options, x_range)
+            cnt.add(sa_bits=net.cost_bits(), add_bits=bias_adds * ws)
+            cnt.add(reg_bits=sum(net.width(s.out) for s in net.steps
+                                 if not isinstance(s, Adder) or s.level in net.reg_levels))
+            return span
+        depth = 0
+        for j, tl in enumerate(terms):
+            w = np.array([wc << plan.shift for _, wc in tl], np.int64)
+            leaves = len(w) + (1 if plan.b0[j] else 0)
+            depth = max(depth, max(1, (leaves - 1).bit_length()))
             a = np.abs(w)
-            pow2 = (a & (a - 1)) == 0
-            f["add_bits"] += (len(w) - 1) * ws
-            nonpow2 = w[~pow2]
-            if nonpow2.size == 0:
-                continue
-            wbits = int(np.max(np.ceil(np.log2(np.abs(nonpow2) + 1)))) + 1
-            if not nodsp and bx <= DSP_A and wbits <= DSP_B:
-                dsp += int(nonpow2.size)
-            else:
-                f["macc_bits"] += int(np.sum(_digits(nonpow2, csd=False) - 1)) * bx
-        return f, dsp
+            nonpow2 = a[(a & (a - 1)) != 0]
+            n_dsp = 0
+            if nonpow2.size and use_dsp:
+                # Yosys maps x * c to a DSP48E1 when the product has >= DSP_Y_MIN bits
+                cbits = np.floor(np.log2(nonpow2)).astype(np.int64) + 2
+                on_dsp = (bx + cbits >= DSP_Y_MIN) & (cbits <= DSP_B)
+                n_dsp = int(np.sum(on_dsp))
+                nonpow2 = nonpow2[~on_dsp]
+            cnt.dsp += n_dsp
+            absorbed = min(n_dsp, max(0, leaves - 1))
+            cnt.add(tree_bits=(max(0, leaves - 1) - absorbed) * ws, dsp_tree_bits=absorbed * ws,
+                    macc_bits=int(np.sum(popcount(nonpow2) - 1)) * bx)
+        if every:
+            # registers after every `every`-th level: about half the operands per level
+            regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in range(every, depth + 1, every))
+            cnt.add(reg_bits=regs * ws)
+        return span
     # folded by r: one multiplier per chunk slot, muxed weights and inputs, an accumulator
-    maxt = max((len(t) for t in terms), default=0)
-    chunk = max(1, math.ceil(maxt / r))
+    chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
     n_mul = n_out * chunk
-    bw = plan.w.width
-    if nodsp or bx > DSP_A or bw > DSP_B:
-        f["mul_bits"] += n_mul * bx * bw
+    if use_dsp:
+        cnt.dsp += n_mul
     else:
-        dsp += n_mul
-    f["mux_bits"] += n_mul * (r - 1) * (bx + bw)
-    f["add_bits"] += n_out * chunk * ws
-    f["reg_bits"] += n_out * ws + int(np.prod(in_shape)) * bx + max(1, (r - 1).bit_length()) + 1
-    return f, dsp
+        cnt.add(mul_bits=n_mul * bx * bw)
+    cnt.add(mux_bits=n_mul * (r - 1) * (bx + bw), add_bits=n_out * chunk * ws,
+            reg_bits=n_out * ws + int(np.prod(in_shape)) * bx + max(1, (r - 1).bit_length()) + 1)
+    return span
 
 
-def _node_features(node, graph, options: dict, nodsp: bool) -> tuple[dict, int, int]:
-    """(features, dsp, bram) of one node."""
-    f = dict.fromkeys(FEATURES, 0)
-    if node.op == "input":
-        return f, 0, 0
-    srcs = [graph.node(s) for s in node.inputs]
-    in_fmt = srcs[0].formats["result"]
-    if node.op in MAC_OPS:
-        feats, dsp = _mac_features(node, in_fmt, srcs[0].shape, options, nodsp)
-        return feats, dsp, 0
+def _nonneg(node, graph, nonneg: dict) -> bool:
+    """Whether every value of ``node`` is >= 0 (its sign bit, if any, is constant)."""
     res = node.formats["result"]
+    if not res.signed or node.op in ("relu", "relu6"):
+        return True
+    if node.op == "clip":
+        return node.attrs.get("min_value") is not None and node.attrs["min_value"] >= 0
+    if node.op in ("flatten", "reshape", "output", "concat", "maxpool1d", "maxpool2d"):
+        return all(nonneg[s] for s in node.inputs)
+    return False
+
+
+def _node(cnt: _Counter, node, graph, spans: dict, nonneg: dict, options: dict,
+          nodsp: bool) -> tuple[int, int]:
+    """Count one node; returns the live (lsb, msb) span of its output."""
+    res = node.formats["result"]
+    if node.op == "input":
+        return _span(res)
+    srcs = [graph.node(s) for s in node.inputs]
+    in_fmt, in_span = srcs[0].formats["result"], spans[srcs[0].name]
+    if node.op in MAC_OPS:
+        return _mac(cnt, node, in_fmt, in_span, nonneg[srcs[0].name], srcs[0].shape, options,
+                    nodsp)
     n = int(np.prod(node.shape))
-    f["reg_bits"] += n * res.width
-    bram = 0
-    if node.op in ("flatten", "reshape", "output", "concat"):
-        f["cast_bits"] += 0 if all(s.formats["result"] == res for s in srcs) else n * res.width
-    elif node.op in ("add", "mul"):
-        f["add_bits" if node.op == "add" else "mul_bits"] += n * (
-            res.width if node.op == "add" else in_fmt.width * srcs[-1].formats["result"].width)
-        f["cast_bits"] += n * res.width
-    elif node.op.startswith(("maxpool", "avgpool")):
+    lsb = min(spans[s.name][0] for s in srcs)
+    msb = max(spans[s.name][1] for s in srcs)
+    if node.op == "add":
+        span = _live(res, lsb, msb + 1)
+        cnt.add(add_bits=n * _bits(span))
+    elif node.op == "mul":
+        span = _live(res, sum(spans[s.name][0] for s in srcs), sum(spans[s.name][1] + 1 for s in srcs))
+        cnt.add(mul_bits=n * in_fmt.width * srcs[-1].formats["result"].width)
+    elif node.op.startswith("avgpool"):
         taps = int(np.prod(np.atleast_1d(node.attrs.get("kernel_size", 2))))
-        f["add_bits"] += n * (taps - 1) * (in_fmt.width + 1)
-        f["cast_bits"] += n * res.width
+        span = _live(res, -res.frac_bits, msb)
+        cnt.add(add_bits=n * (taps - 1) * (_bits(in_span) + 1))
+    elif node.op.startswith("maxpool"):
+        taps = int(np.prod(np.atleast_1d(node.attrs.get("kernel_size", 2))))
+        span = _live(res, lsb, msb)
+        cnt.add(cast_bits=n * (taps - 1) * _bits(in_span))
     elif node.op in TABLE_OPS and node.attrs.get("variant", "rom") in ("rom", "half_rom", "hls4ml"):
+        span = _span(res)
         tfmt = node.formats.get("table", res)
         bits = int(node.attrs.get("table_size", 1024)) * tfmt.width
         if bits >= BRAM_MIN_BITS:
-            bram += math.ceil(n / 2) * math.ceil(bits / 18432)
+            cnt.bram += math.ceil(n / 2) * math.ceil(bits / 18432)
         else:
-            f["rom_bits"] += n * bits
-        f["cast_bits"] += n * res.width
-    else:
-        f["cast_bits"] += n * res.width
-    return f, 0, bram
+            cnt.add(rom_bits=n * bits)
+    elif node.op in ("requantize", "shift"):
+        span = _span(res)
+    else:  # clamps (relu, clip), casts (output, flatten, reshape, concat)
+        span = _live(res, lsb, msb)
+    copy = node.op in ("flatten", "reshape", "output", "concat") and all(
+        s.formats["result"] == res for s in srcs)
+    cnt.add(reg_bits=n * _bits(span), cast_bits=0 if copy else n * _bits(span))
+    return span
 
 
 def features(graph, options: dict | None = None, nodsp: bool = False) -> tuple[dict, int, int]:
-    """Summed feature counts (see module docstring), DSPs and BRAM (18 Kb units) of a graph."""
+    """Summed feature counts (module docstring), DSPs and BRAM (18 Kb units) of a graph."""
     options = dict(options or {})
     mult = options.get("multipliers", "auto")
     if mult not in ("auto", "csd"):
         raise ConfigError(f"options['multipliers'] must be 'auto' or 'csd', got {mult!r}")
-    total = dict.fromkeys(FEATURES, 0)
-    dsp = bram = 0
-    depth = 0
+    cnt = _Counter()
+    spans: dict[str, tuple[int, int]] = {}
+    nonneg: dict[str, bool] = {}
+    layers = 0
     for node in graph.nodes():
-        f, d, b = _node_features(node, graph, options, nodsp)
-        for k, v in f.items():
-            total[k] += int(v)
-        dsp += d
-        bram += b
-        if node.op != "input":
-            depth += 1
-    total["reg_bits"] += 2 * depth + 2  # the top's valid/last pipeline
-    return total, dsp, bram
+        spans[node.name] = _node(cnt, node, graph, spans, nonneg, options, nodsp)
+        nonneg[node.name] = _nonneg(node, graph, nonneg)
+        layers += node.op != "input"
+    cnt.add(reg_bits=2 * layers)  # the top's valid/last pipeline (about one stage per layer)
+    return cnt.f, cnt.dsp, cnt.bram
+
+
+def predict(feats: dict, coef: dict) -> int:
+    """A linear model ``const + sum(coef[k] * feats[k])``, rounded, at least 0."""
+    v = coef.get("const", 0.0) + sum(coef.get(k, 0.0) * feats[k] for k in FEATURES)
+    return max(0, int(round(v)))
 
 
 def analytic(graph, *, target: str = "xilinx", options: dict | None = None,
              nodsp: bool = False) -> Resources:
-    """Estimated resources of the RTL that ``write_verilog(graph, options=options)`` would write
-    (options: ``multipliers`` "auto"|"csd", ``reuse_factor``, ``tree_stage_levels``), as Yosys
-    ``synth_<target> -flatten`` would count them; ``nodsp`` forbids DSP blocks."""
+    """Estimated resources of the RTL ``write_verilog(graph, options=options)`` writes (options:
+    ``multipliers`` "auto"|"csd", ``reuse_factor``, ``tree_stage_levels``), as Yosys
+    ``synth_<target> -flatten`` counts them; ``nodsp`` forbids DSP blocks."""
     coef = coefficients()
     if target not in coef:
-        raise ConfigError(f"no analytic model for target {target!r}; calibrated: {', '.join(sorted(coef))}")
+        raise ConfigError(f"no analytic model for target {target!r}; calibrated: "
+                          f"{', '.join(sorted(coef))}")
     c = coef[target]
     feats, dsp, bram = features(graph, options, nodsp)
-
-    def lin(kind: str) -> int:
-        cc = c[kind]
-        v = cc.get("const", 0.0) + sum(cc.get(k, 0.0) * feats[k] for k in FEATURES)
-        return max(0, int(round(v)))
-
-    return Resources(lut=lin("lut"), ff=lin("ff"), dsp=int(dsp), bram=int(bram),
-                     carry=lin("carry"), source="analytic")
+    return Resources(lut=predict(feats, c["lut"]), ff=predict(feats, c["ff"]), dsp=int(dsp),
+                     bram=int(bram), carry=predict(feats, c["carry"]), source="analytic")

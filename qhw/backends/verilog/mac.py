@@ -369,12 +369,15 @@ def _chain(dp, plan, in_fmt, n_in, prefix) -> None:
 
 
 
-def shift_add_network(plan: MacPlan, in_fmt: FixedFormat, options: dict) -> ShiftAddNetwork:
+def shift_add_network(plan: MacPlan, in_fmt: FixedFormat, options: dict,
+                      x_range: tuple[int, int] | None = None) -> ShiftAddNetwork:
     """The shared shift-add network of a ``multipliers="csd"`` node (weights on the accumulator
-    grid, inputs as raw codes); see :mod:`qhw.backends.verilog.shiftadd`."""
+    grid, inputs as raw codes in ``x_range``, default the input format's); see
+    :mod:`qhw.backends.verilog.shiftadd`."""
     cols = [[(i, wc << plan.shift) for i, wc in tl] for tl in plan.terms]
     every = int(options.get("tree_stage_levels", 0) or 0)
-    return plan_shift_add(cols, in_fmt.raw_min, in_fmt.raw_max, every=every)
+    lo, hi = x_range or (in_fmt.raw_min, in_fmt.raw_max)
+    return plan_shift_add(cols, lo, hi, every=every)
 
 
 def _shift_add_parallel(dp: Datapath, plan: MacPlan, in_fmt: FixedFormat, prefix: str,

@@ -115,41 +115,30 @@ class ShiftAddNetwork:
         return v
 
 
-def _key(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int, int]:
-    """Pattern of two digits (var, shift, sign): (low var, high var, shift difference, relative
-    sign), the low digit being the one with the smaller (shift, var)."""
-    if (a[1], a[0]) > (b[1], b[0]):
-        a, b = b, a
-    return (a[0], b[0], b[1] - a[1], a[2] * b[2])
-
-
 def _share(net: ShiftAddNetwork, outs: list[dict[tuple[int, int], int]]) -> None:
     """Greedy common-subexpression elimination over the digit sets ``outs`` (in place):
-    ``outs[j]`` maps (var, shift) -> sign."""
+    ``outs[j]`` maps (var, shift) -> sign. Pattern counts are updated incrementally: removing or
+    adding one digit touches only the pairs it forms with its output's other digits."""
     count: dict[tuple, int] = {}
     where: dict[tuple, set[int]] = {}
-
-    def add_pairs(j: int, digit: tuple[int, int, int], others) -> None:
-        for o in others:
-            k = _key(digit, o)
-            count[k] = count.get(k, 0) + 1
-            where.setdefault(k, set()).add(j)
-            heapq.heappush(heap, (-count[k], k[2], k))
-
-    def drop_pairs(digit: tuple[int, int, int], others) -> None:
-        for o in others:
-            count[_key(digit, o)] -= 1
-
-    heap: list = []
+    byvar: list[dict[int, set[int]]] = []
     for j, d in enumerate(outs):
-        ds = [(v, s, g) for (v, s), g in d.items()]
-        for n in range(1, len(ds)):
-            for o in ds[:n]:
-                k = _key(ds[n], o)
+        bv: dict[int, set[int]] = {}
+        ds = list(d.items())
+        for n, ((v, s), g) in enumerate(ds):
+            bv.setdefault(v, set()).add(s)
+            for (v2, s2), g2 in ds[:n]:
+                k = (v, v2, s2 - s, g * g2) if (s, v) < (s2, v2) else (v2, v, s - s2, g * g2)
                 count[k] = count.get(k, 0) + 1
                 where.setdefault(k, set()).add(j)
+        byvar.append(bv)
     heap = [(-c, k[2], k) for k, c in count.items() if c > 1]
     heapq.heapify(heap)
+
+    def pairs(d, v, s, g):
+        for (v2, s2), g2 in d.items():
+            yield (v, v2, s2 - s, g * g2) if (s, v) < (s2, v2) else (v2, v, s - s2, g * g2)
+
     while heap:
         negc, _, key = heapq.heappop(heap)
         c = count.get(key, 0)
@@ -161,29 +150,37 @@ def _share(net: ShiftAddNetwork, outs: list[dict[tuple[int, int], int]]) -> None
             break
         lv, hv, dsh, g = key
         new = None
+        touched: set = set()
         for j in sorted(where.pop(key)):
-            d = outs[j]
+            d, bv = outs[j], byvar[j]
             hits = []
-            for (v, s), sg in sorted(d.items(), key=lambda t: t[0][1]):
-                if v != lv or (v, s) not in d:
-                    continue
+            for s in sorted(bv.get(lv, ())):
                 hb = (hv, s + dsh)
-                if hb == (v, s) or d.get(hb) != sg * g:
+                sg = d.get((lv, s))
+                if sg is None or hb == (lv, s) or d.get(hb) != sg * g:
                     continue
                 hits.append((s, sg))
-                for var_shift in ((v, s), hb):
-                    sign = d.pop(var_shift)
-                    drop_pairs((*var_shift, sign), [(a, b, e) for (a, b), e in d.items()])
+                for vs in ((lv, s), hb):
+                    sign = d.pop(vs)
+                    bv[vs[0]].discard(vs[1])
+                    for k in pairs(d, vs[0], vs[1], sign):
+                        count[k] -= 1
             if not hits:
                 continue
             if new is None:
                 new = net._new(lv, hv, dsh, g, level=0)
                 net.shared += 1
             for s, sg in hits:
-                digit = (new, s, sg)
-                add_pairs(j, digit, [(a, b, e) for (a, b), e in d.items()])
+                for k in pairs(d, new, s, sg):
+                    count[k] = count.get(k, 0) + 1
+                    where.setdefault(k, set()).add(j)
+                    touched.add(k)
                 d[(new, s)] = sg
+                bv.setdefault(new, set()).add(s)
         count.pop(key, None)
+        for k in touched:
+            if count.get(k, 0) > 1:
+                heapq.heappush(heap, (-count[k], k[2], k))
 
 
 def _tree(net: ShiftAddNetwork, digits: list[tuple[int, int, int]], depth: int,

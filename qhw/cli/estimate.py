@@ -1,0 +1,78 @@
+"""``qhw estimate OUT|MODEL [--target xilinx|ecp5|ice40] [--synth] [--nodsp] [--pnr] [--json]``."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from qhw.cli.common import config_option, emit_json, input_format_option, json_option, load
+
+_FIELDS = ("lut", "ff", "carry", "dsp", "bram")
+
+
+@click.command("estimate")
+@click.argument("design", type=click.Path(exists=True, path_type=Path))
+@config_option
+@input_format_option
+@click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx",
+              show_default=True, help="FPGA family (Yosys synth_<target>).")
+@click.option("--synth", is_flag=True, help="Also run Yosys synthesis (slow; cached).")
+@click.option("--nodsp", is_flag=True, help="Forbid DSP blocks (LUT-only area).")
+@click.option("--pnr", is_flag=True, help="Place and route with nextpnr for Fmax (ecp5/ice40).")
+@click.option("--reuse-factor", type=int, default=None,
+              help="MODEL only: default reuse factor R of dense/conv layers.")
+@click.option("--multipliers", type=click.Choice(["auto", "csd"]), default="auto",
+              show_default=True, help="MODEL only: constant multipliers as in qhw compile.")
+@json_option
+def estimate(design, config, input_format, target, synth, nodsp, pnr, reuse_factor, multipliers,
+             as_json) -> None:
+    """Resource estimate of a model (analytic, milliseconds; --synth adds Yosys) or of a
+    `qhw compile` output folder OUT (Yosys on OUT/rtl).
+
+    \b
+    Examples:
+      qhw estimate examples/jet_mlp/model.yaml --multipliers csd
+      qhw estimate build/jet_mlp --target ecp5 --json
+    """
+    from qhw.estimate import analytic, synthesize
+
+    rows: dict[str, dict] = {}
+    if design.is_dir():
+        # a compile output carries RTL, not the model: only synthesis can count it
+        rows[f"yosys-{target}"] = synthesize(design, target=target, nodsp=nodsp, pnr=pnr).to_dict()
+    else:
+        graph = load(design, config, input_format)
+        options = {"multipliers": multipliers}
+        if reuse_factor:
+            options["reuse_factor"] = reuse_factor
+        if target == "xilinx":
+            rows["analytic"] = analytic(graph, target=target, options=options, nodsp=nodsp).to_dict()
+        if synth or pnr or target != "xilinx":
+            with tempfile.TemporaryDirectory(prefix="qhw_estimate_") as tmp:
+                from qhw.backends.verilog import write_verilog
+
+                write_verilog(graph, Path(tmp) / "rtl", options=options)
+                rows[f"yosys-{target}"] = synthesize(Path(tmp), target=target, nodsp=nodsp,
+                                                     pnr=pnr).to_dict()
+    if as_json:
+        emit_json({"design": str(design), "target": target, "nodsp": nodsp, "estimates": rows})
+        return
+    _table(rows, f"{design} ({target}{', no DSP' if nodsp else ''})")
+
+
+def _table(rows: dict[str, dict], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("source")
+    for f in _FIELDS:
+        table.add_column(f.upper(), justify="right")
+    fmax = any(r.get("fmax_mhz") for r in rows.values())
+    if fmax:
+        table.add_column("Fmax MHz", justify="right")
+    for name, r in rows.items():
+        cells = [str(r[f]) for f in _FIELDS] + ([str(r.get("fmax_mhz") or "-")] if fmax else [])
+        table.add_row(name, *cells)
+    Console(width=100).print(table)
