@@ -63,16 +63,16 @@ class _QdqImporter(_Importer):
         self.qreport = MappingReport()
 
     # ------------------------------------------------------------------ run
+    supported = SUPPORTED
+    what = "a quantized ONNX model"
+
     def run(self) -> Graph:
-        try:
-            return super().run()
-        except ModelError as exc:
-            if "is not supported; supported:" in str(exc):
-                op = str(exc).split("op ")[1].split(" is not")[0]
-                node = str(exc).split("ONNX node ")[1].split(":")[0]
-                raise ModelError(f"ONNX node {node}: op {op} is not supported in a quantized model; "
-                                 f"supported: {', '.join(SUPPORTED)}") from None
-            raise
+        for node in self.g.node:
+            if node.op_type != "Constant" and not hasattr(self, "op_" + node.op_type) \
+                    or node.op_type not in [s.split()[0] for s in self.supported] + ["Constant"]:
+                raise ModelError(f"ONNX node {node.name!r}: op {node.op_type!r} is not supported in "
+                                 f"{self.what}; supported: {', '.join(self.supported)}")
+        return super().run()
 
     def _set(self, node, t: _Tensor, qhw_op: str) -> None:
         self.vals[node.output[0]] = t

@@ -67,14 +67,8 @@ class _QonnxImporter(_QdqImporter):
         self.rounding: dict[str, str] = {}
         self.post_scale: dict[str, np.ndarray] = {}
 
-    def run(self) -> Graph:
-        try:
-            return super(_QdqImporter, self).run()
-        except ModelError as exc:
-            if "is not supported; supported:" in str(exc):
-                head = str(exc).split("; supported:")[0]
-                raise ModelError(f"{head} in a QONNX model; supported: {', '.join(SUPPORTED)}") from None
-            raise
+    supported = SUPPORTED + ("MultiThreshold (rejected)", "FloatQuant (rejected)")
+    what = "a QONNX model"
 
     # ------------------------------------------------------------------ helpers
     def scalar(self, node, i: int, what: str) -> float:
