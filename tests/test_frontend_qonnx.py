@@ -1,0 +1,181 @@
+"""QONNX import: the lowered integer graph == qonnx's own executor (qonnx.core.onnx_exec) on
+Quant/Trunc models, every integer rounding mode; bundled qonnx models and unsupported nodes give
+one clear error naming the node."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+qonnx = pytest.importorskip("qonnx")
+
+from onnx import TensorProto as TP  # noqa: E402
+from onnx import helper as h  # noqa: E402
+from onnx import numpy_helper as nh  # noqa: E402
+from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
+from qonnx.core.onnx_exec import execute_onnx  # noqa: E402
+from qonnx.transformation.infer_shapes import InferShapes  # noqa: E402
+
+from qhw import golden  # noqa: E402
+from qhw.errors import ModelError  # noqa: E402
+from qhw.frontends import load_onnx, onnx_kind  # noqa: E402
+from qhw.frontends.qonnx import import_qonnx  # noqa: E402
+from qhw.passes.lower_affine import quantize_inputs  # noqa: E402
+
+D = "qonnx.custom_op.general"
+N = 64
+DATA = Path(qonnx.__file__).parent / "data" / "onnx"
+
+
+def _c(name, value):
+    return nh.from_array(np.asarray(value, np.float32), name)
+
+
+def _quant(x, s, z, b, out, name, signed=1, narrow=0, mode="ROUND"):
+    return h.make_node("Quant", [x, s, z, b], [out], domain=D, signed=signed, narrow=narrow,
+                       rounding_mode=mode, name=name)
+
+
+def _net(pow2: bool, mode: str, seed: int = 0):
+    """Quant(in) -> Conv(4-bit per-channel weights, bias) -> Relu -> Quant(uint4, mode) -> MaxPool
+    -> Flatten -> MatMul(8-bit weights) -> Add(bias) -> Quant(int8)."""
+    rng = np.random.default_rng(seed)
+    ws1 = (2.0 ** -rng.integers(2, 8, 8) if pow2 else rng.uniform(0.01, 0.05, 8)).reshape(8, 1, 1, 1)
+    b1 = rng.integers(-20, 20, 8) * 2.0**-9 if pow2 else rng.normal(size=8) * 0.2
+    b2 = rng.integers(-50, 50, 5) * 2.0**-9 if pow2 else rng.normal(size=5) * 0.1
+    inits = [_c("s_in", 2.0**-4 if pow2 else 0.0371), _c("z0", 0), _c("b8", 8), _c("b4", 4),
+             _c("w1", rng.normal(size=(8, 3, 3, 3)) * 0.1), _c("ws1", ws1), _c("b1", b1),
+             _c("s_a", 2.0**-3 if pow2 else 0.093), _c("w2", rng.normal(size=(128, 5)) * 0.1),
+             _c("ws2", 2.0**-6 if pow2 else 0.0123), _c("b2", b2), _c("s_o", 2.0**-2 if pow2 else 0.2113)]
+    nodes = [_quant("x", "s_in", "z0", "b8", "xq", "qin"),
+             _quant("w1", "ws1", "z0", "b4", "w1q", "qw1", narrow=1),
+             h.make_node("Conv", ["xq", "w1q", "b1"], ["c1"], pads=[1, 1, 1, 1], kernel_shape=[3, 3], name="conv1"),
+             h.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             _quant("r1", "s_a", "z0", "b4", "a1", "qa1", signed=0, mode=mode),
+             h.make_node("MaxPool", ["a1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="pool1"),
+             h.make_node("Flatten", ["p1"], ["f"], name="flat"),
+             _quant("w2", "ws2", "z0", "b8", "w2q", "qw2"),
+             h.make_node("MatMul", ["f", "w2q"], ["m"], name="fc"),
+             h.make_node("Add", ["m", "b2"], ["mb"], name="fc_bias"),
+             _quant("mb", "s_o", "z0", "b8", "y", "qout")]
+    g = h.make_graph(nodes, "qnet", [h.make_tensor_value_info("x", TP.FLOAT, [N, 3, 8, 8])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [N, 5])], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(D, 1)])
+
+
+def _qonnx_run(model, x):
+    return execute_onnx(ModelWrapper(model).transform(InferShapes()), {"x": x})["y"]
+
+
+def _golden(graph, x):
+    xl = np.moveaxis(x, 1, -1) if x.ndim == 4 else x
+    raw = golden.run_raw(graph, quantize_inputs(graph, xl)).output()
+    return raw * np.asarray(graph.node(graph.output_names[0]).qparams.scale)
+
+
+@pytest.mark.parametrize("mode", ["ROUND", "FLOOR", "CEIL", "DOWN", "HALF_UP", "HALF_DOWN"])
+def test_pow2_scales_equal_qonnx_exactly(mode):
+    model = _net(True, mode)
+    graph, report = import_qonnx(model)
+    assert not report.notes  # nothing approximated
+    x = (np.random.default_rng(1).normal(size=(N, 3, 8, 8)) * 2).astype(np.float32)
+    np.testing.assert_array_equal(_golden(graph, x), _qonnx_run(model, x))
+    for node in graph.nodes():  # integer arithmetic: no fractional weights, codes in and out
+        assert node.formats["result"].is_integer or node.op in ("dense", "conv2d"), node.name
+
+
+def test_non_pow2_scales_match_qonnx_with_inexact_bias():
+    """Float biases on non-power-of-two scales are not binary fractions of the accumulator LSB:
+    exact=True refuses, exact=False rounds them (noted) and still matches qonnx on these data."""
+    model = _net(False, "ROUND")
+    with pytest.raises(ModelError, match=r"'conv1'.*bias.*exact=False"):
+        import_qonnx(model)
+    graph, report = import_qonnx(model, exact=False)
+    assert any("bias rounded" in n for n in report.notes)
+    x = (np.random.default_rng(2).normal(size=(N, 3, 8, 8)) * 2).astype(np.float32)
+    np.testing.assert_allclose(_golden(graph, x), _qonnx_run(model, x), rtol=0, atol=1e-6)
+
+
+def test_trunc_and_batchnorm_equal_qonnx():
+    """Quant -> MatMul -> BatchNormalization -> Relu -> Quant(uint8) -> Trunc(v2, FLOOR)."""
+    rng = np.random.default_rng(5)
+    gamma = 2.0 ** rng.integers(-2, 2, 6)
+    inits = [_c("s_in", 2.0**-4), _c("z0", 0), _c("b8", 8), _c("w", rng.normal(size=(10, 6)) * 0.2),
+             _c("ws", 2.0**-5), _c("gamma", gamma), _c("beta", rng.integers(-8, 8, 6) * 2.0**-4),
+             _c("mean", rng.integers(-8, 8, 6) * 2.0**-5), _c("var", np.full(6, 1.0 - 1e-5)),
+             _c("s_a", 2.0**-4), _c("s_t", 2.0**-2), _c("b6", 6)]
+    nodes = [_quant("x", "s_in", "z0", "b8", "xq", "qin"), _quant("w", "ws", "z0", "b8", "wq", "qw"),
+             h.make_node("MatMul", ["xq", "wq"], ["m"], name="fc"),
+             h.make_node("BatchNormalization", ["m", "gamma", "beta", "mean", "var"], ["bn"], name="bn",
+                         epsilon=1e-5),
+             h.make_node("Relu", ["bn"], ["r"], name="relu"),
+             _quant("r", "s_a", "z0", "b8", "a", "qa", signed=0),
+             h.make_node("Trunc", ["a", "s_a", "z0", "b8", "s_t", "b6"], ["y"], domain=D, name="trunc",
+                         rounding_mode="FLOOR", signed=0)]
+    g = h.make_graph(nodes, "trunc", [h.make_tensor_value_info("x", TP.FLOAT, [N, 10])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [N, 6])], inits)
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(D, 2)])
+    graph, _ = import_qonnx(model)
+    x = (np.random.default_rng(6).normal(size=(N, 10)) * 3).astype(np.float32)
+    np.testing.assert_array_equal(_golden(graph, x), _qonnx_run(model, x))
+
+
+def test_dispatch_and_report(tmp_path):
+    path = tmp_path / "q.onnx"
+    onnx.save(_net(True, "ROUND"), path)
+    assert onnx_kind(onnx.load(path)) == "qonnx"
+    from qhw.frontends.report import MappingReport
+
+    rep = MappingReport()
+    g = load_onnx(path, report=rep)
+    assert g.node("conv1").op == "conv2d"
+    table = rep.format_table()
+    assert "qa1" in table and "uint4" in table and "weights quantized" in table
+
+
+# ---------------------------------------------------------------------- what does not map
+def test_bundled_quant_models_name_what_blocks_them():
+    """qonnx's bundled Quant models are not integer models end to end (ESPCN: DepthToSpace and a
+    float input; the eltwise test case: a float-weight Conv on a float input): refused naming
+    the node and the reason."""
+    with pytest.raises(ModelError, match=r"'DepthToSpace_42'.*not supported in a QONNX model"):
+        import_qonnx(DATA / "bsd300x3-espcn" / "subpixel" / "quant_model.onnx")
+    with pytest.raises(ModelError, match=r"Conv_0|is not quantized"):
+        import_qonnx(DATA / "eltwise_chanlast_testcase.onnx")
+    with pytest.raises(ModelError, match=r"FloatQuant"):
+        import_qonnx(DATA / "floatquant_exec" / "qonnx_act_weight_fp8.onnx")
+
+
+def _single(node, inits, out_shape=(N, 4)):
+    inits = [_c("s", 0.25), _c("z0", 0), _c("b8", 8), *inits]
+    nodes = [_quant("x", "s", "z0", "b8", "xq", "qin"), node]
+    g = h.make_graph(nodes, "one", [h.make_tensor_value_info("x", TP.FLOAT, [N, 4])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, list(out_shape))], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(D, 1)])
+
+
+def test_multithreshold_is_one_clear_error():
+    node = h.make_node("MultiThreshold", ["xq", "t"], ["y"], domain=D, name="mt")
+    with pytest.raises(ModelError, match=r"'mt'.*MultiThreshold"):
+        import_qonnx(_single(node, [_c("t", np.zeros((1, 3)))]))
+
+
+def test_bipolar_activation_is_one_clear_error():
+    node = h.make_node("BipolarQuant", ["xq", "s"], ["y"], domain=D, name="bip")
+    with pytest.raises(ModelError, match=r"'bip'.*sign"):
+        import_qonnx(_single(node, []))
+
+
+def test_unsupported_op_is_one_clear_error():
+    node = h.make_node("Sigmoid", ["xq"], ["y"], name="sig")
+    with pytest.raises(ModelError, match=r"'sig'.*'Sigmoid' is not supported in a QONNX model"):
+        import_qonnx(_single(node, []))
+
+
+def test_corrupt_file(tmp_path):
+    p = tmp_path / "c.onnx"
+    p.write_bytes(b"not onnx at all")
+    with pytest.raises(ModelError, match="cannot read ONNX file"):
+        load_onnx(p)
