@@ -16,3 +16,13 @@ def test_conv_net_example_trains_quantizes_and_simulates():
     assert res["float_accuracy"] > 0.9  # the task is learnable: 4 classes, chance is 0.25
     assert res["fixed_accuracy"] > res["float_accuracy"] - 0.02
     assert res["rtl_mismatches"] == 0
+
+
+def test_onnx_mnist_example_reproduces_the_bundled_output():
+    import pytest
+
+    pytest.importorskip("qonnx")
+    res = _main("onnx_mnist/run.py")(["--bits", "16", "--vectors", "10"])
+    assert res["float_rel_error"] < 1e-5  # float import == the model's own expected output
+    assert res["fixed_class"] == res["expected_class"]
+    assert res["hls_mismatches"] == 0

@@ -210,13 +210,17 @@ class _Importer:
             x = self.tensor(node, x_name)
             prev = self.b.graph.node(x.name)
             c = self.consts[c_name]
-            if prev.op == "dense" and "bias" not in prev.params and self.consumers.get(x_name, 0) == 1:
-                prev.params["bias"] = np.broadcast_to(c, (prev.params["weight"].shape[1],)).astype(np.float64).copy()
+            channels = prev.params["weight"].shape[-1] if prev.op in ("dense", "conv1d", "conv2d") else 0
+            # a per-channel constant: (M,) / (1, M) after a MatMul, (C, 1[, 1]) / (1, C, 1[, 1]) after a Conv
+            per_channel = channels and c.size in (1, channels) and (
+                prev.op == "dense" or c.ndim < 2 or all(d == 1 for d in c.shape[-(c.ndim - 1 - (c.ndim > 3)):]))
+            if per_channel and "bias" not in prev.params and self.consumers.get(x_name, 0) == 1:
+                prev.params["bias"] = np.broadcast_to(c.reshape(-1), (channels,)).astype(np.float64).copy()
                 self.vals[node.output[0]] = x
                 self.report.add(node.name, node.op_type, f"bias of {prev.name}")
                 return
             raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported only as the "
-                             "bias of a MatMul before it")
+                             "per-channel bias of the MatMul/Gemm/Conv right before it")
         ta, tb = self.tensor(node, a), self.tensor(node, b)
         name = self.b.add(self.name_for(node), ta.name, tb.name)
         self._set(node, _Tensor(name, ta.channels_last, ta.perm), "add")
@@ -296,6 +300,12 @@ class _Importer:
 
     def op_Reshape(self, node):
         shape = [int(v) for v in self.const(node, node.input[1])]
+        if node.input[0] in self.consts:  # a constant reshaped (e.g. weights): fold it now
+            c = self.consts[node.input[0]]
+            dims = [c.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+            self.consts[node.output[0]] = c.reshape(dims)
+            self.report.add(node.name, node.op_type, "(constant folded)")
+            return
         if len(shape) != 2 or shape[0] not in (0, 1, -1) and shape[1] != -1:
             raise ModelError(f"ONNX node {node.name!r}: Reshape to {shape} is not supported "
                              "(only flattening to (batch, features))")
