@@ -11,6 +11,7 @@ qhw's layer module registers its outputs (320 FFs); naive and da4ml are combinat
 analytic estimate of each qhw variant is printed beside it.
 
     /work/venv/bin/python benchmarks/bench_estimate.py [--size 16] [--bits 8] [--seed 0]
+        [--weights uniform|normal]
 """
 from __future__ import annotations
 
@@ -87,11 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=16)
     ap.add_argument("--bits", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", choices=["uniform", "normal"], default="uniform",
+                    help="uniform over all codes, or rounded N(0, (2^(bits-1)/4)^2) like trained ones")
     ap.add_argument("--only", nargs="*", default=None, help="subset of: naive auto csd da4ml")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     lo, hi = -(1 << (args.bits - 1)), (1 << (args.bits - 1))
-    w = rng.integers(lo, hi, size=(args.size, args.size))
+    if args.weights == "uniform":
+        w = rng.integers(lo, hi, size=(args.size, args.size))
+    else:
+        w = np.clip(np.round(rng.normal(0, hi / 4, size=(args.size, args.size))), lo, hi - 1)
+        w = w.astype(np.int64)
     graph, acc_bits = layer_graph(w, args.bits)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             r = synthesize(design, target="xilinx", nodsp=True)
             rows.append((name, r, est, time.time() - t0))
-    print(f"constant-weight {args.size}x{args.size} int{args.bits} dense, seed {args.seed}, "
+    print(f"constant-weight {args.size}x{args.size} int{args.bits} dense, {args.weights} weights, "
+          f"seed {args.seed}, "
           f"yosys synth_xilinx -flatten -nodsp")
     print(f"{'design':10} {'LUT':>7} {'FF':>6} {'CARRY4':>7} {'analytic LUT':>13} {'time s':>7}")
     for row in rows:

@@ -30,6 +30,10 @@ from qhw.testing import models
 
 COEF_FILE = Path(__file__).resolve().parents[1] / "qhw" / "estimate" / "coefficients.json"
 TARGET = "xilinx"
+#: features each count may depend on (physically: FFs are registers; carry chains are adders)
+ALLOWED = {"lut": FEATURES, "ff": ("reg_bits", "mux_bits"),
+           "carry": ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits",
+                     "cast_bits")}
 
 
 def dense_net(n_in: int, n_out: int, bx: int, bw: int, seed: int = 0, relu: bool = True):
@@ -135,7 +139,7 @@ def fit(rows: list[dict]) -> dict:
     coef = {}
     for kind in ("lut", "ff", "carry"):
         y = np.array([getattr(r["yosys"], kind) for r in rows], float)
-        used = [k for k in FEATURES if any(r["feats"][k] for r in rows)]
+        used = [k for k in ALLOWED[kind] if any(r["feats"][k] for r in rows)]
         x = np.array([[r["feats"][k] for k in used] + [1.0] for r in rows], float)
         w = 1.0 / np.maximum(y, 10.0)  # relative error, floored for tiny counts
         sol = nnls(x * w[:, None], y * w)

@@ -184,3 +184,12 @@ def test_count_cells_weights_per_target():
     assert synth_mod.count_cells("xilinx", cells) == dict(lut=9, ff=4, dsp=2, bram=2, carry=1)
     assert synth_mod.count_cells("ice40", {"SB_LUT4": 7, "SB_DFFE": 2, "SB_DFF": 1}) == \
         dict(lut=7, ff=3, dsp=0, bram=0, carry=0)
+
+
+def test_place_and_route_reports_fmax(tiny):
+    g, _, _ = tiny
+    r = synthesize(g, target="ecp5", pnr=True)
+    assert r.source == "yosys-ecp5" and r.fmax_mhz is not None and 10 < r.fmax_mhz < 2000
+    # the area numbers are those of plain synthesis; place-and-route only adds Fmax
+    plain = synthesize(g, target="ecp5")
+    assert (r.lut, r.ff, r.carry) == (plain.lut, plain.ff, plain.carry)

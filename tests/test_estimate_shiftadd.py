@@ -93,3 +93,10 @@ def test_csd_rtl_equals_golden(tmp_path, name):
     assert res.ok, res.summary()
     if extra.get("tree_stage_levels"):
         assert d.latency > len(g) - 2  # pipeline registers in the trees add cycles
+
+
+def test_repeated_inputs_and_zero_weights():
+    cols = [[(0, 3), (1, 0), (0, 5)], [(2, -7), (2, 7)], []]
+    net = plan_shift_add(cols, -8, 7)
+    for x in ([1, 2, 3], [-8, 7, -8], [7, -8, 7]):
+        assert _evaluate(net, x) == [8 * x[0], 0, 0]

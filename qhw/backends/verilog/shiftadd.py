@@ -210,16 +210,17 @@ def plan_shift_add(columns: list[list[tuple[int, int]]], x_lo: int, x_hi: int,
                    share: bool = True, every: int = 0) -> ShiftAddNetwork:
     """The shift-add network of ``y[j] = sum(c * x[i] for i, c in columns[j])`` for inputs in
     [x_lo, x_hi] (integers), with a register after every ``every``-th tree level (0: none)."""
-    used = sorted({i for col in columns for i, c in col if c})
+    coefs = []
+    for col in columns:
+        coef: dict[int, int] = {}
+        for i, c in col:  # an input listed twice in one column: its constants add
+            coef[i] = coef.get(i, 0) + int(c)
+        coefs.append({i: c for i, c in coef.items() if c})
+    used = sorted({i for coef in coefs for i in coef})
     var_of = {i: v for v, i in enumerate(used)}
     net = ShiftAddNetwork(inputs=used, lo=[x_lo] * len(used), hi=[x_hi] * len(used))
-    outs: list[dict[tuple[int, int], int]] = []
-    for col in columns:
-        d: dict[tuple[int, int], int] = {}
-        for i, c in col:
-            for sign, k in csd_digits(int(c)):
-                d[(var_of[i], k)] = sign
-        outs.append(d)
+    outs = [{(var_of[i], k): sign for i, c in coef.items() for sign, k in csd_digits(c)}
+            for coef in coefs]
     if share and sum(len(d) * (len(d) - 1) // 2 for d in outs) <= MAX_PAIRS:
         _share(net, outs)
     digit_lists = [[(v, s, g) for (v, s), g in d.items()] for d in outs]
