@@ -237,3 +237,27 @@ def test_per_axis_activation_is_an_error():
                      [h.make_tensor_value_info("y", TP.FLOAT, [None, 8])], inits)
     with pytest.raises(ModelError, match=r"'q_axis'.*per-axis"):
         import_qdq(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]))
+
+
+def test_float_in_float_out_like_onnxruntime(quantized, tmp_path):
+    """golden.run / to_float and `qhw predict` take and give real values on a quantized graph
+    (the input and output nodes carry the affine encoding), as onnxruntime's session does."""
+    from click.testing import CliRunner
+
+    from qhw.cli import cli
+
+    path, shape = quantized[("cnn", "QDQ", True, "QUInt8")]
+    graph = load_model(path)
+    assert graph.node(graph.input_names[0]).attrs["encoding"] == "affine"
+    x = np.random.default_rng(11).normal(size=(800,) + shape).astype(np.float32)
+    y_ort = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    x = _channels_last(x)  # qhw's layout
+    y = golden.to_float(graph, golden.run(graph, x))[graph.output_names[0]]
+    lsb = float(graph.node(graph.output_names[0]).qparams.scale)
+    assert np.abs(y - y_ort).max() <= lsb * (1 + 1e-6)
+    assert (np.abs(y - y_ort) > lsb / 2).mean() <= 1e-3
+    np.save(tmp_path / "x.npy", x)
+    r = CliRunner().invoke(cli, ["predict", str(path), "--input", str(tmp_path / "x.npy"),
+                                 "--output", str(tmp_path / "y.npy")])
+    assert r.exit_code == 0, r.output + r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), y)

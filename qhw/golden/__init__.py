@@ -104,7 +104,7 @@ def run(graph: Graph, inputs, *, float_mode: bool = False, keep_all: bool = Fals
     float64 throughout with ``float_mode``. ``block_rows``: samples processed at a time."""
     feeds = _named_inputs(graph, inputs)
     if not float_mode:
-        feeds = {n: graph.node(n).formats["result"].quantize(x) for n, x in feeds.items()}
+        feeds = {n: get("input").encode(graph.node(n), x) for n, x in feeds.items()}
     else:
         feeds = {n: np.asarray(x, np.float64) for n, x in feeds.items()}
     return _execute_blocks(graph, feeds, float_mode, keep_all, count_overflow, block_rows)
@@ -119,7 +119,7 @@ def run_raw(graph: Graph, raw_inputs, *, keep_all: bool = False, count_overflow:
 
 def to_float(graph: Graph, result: GoldenResult) -> dict[str, np.ndarray]:
     """Real values of a raw-code result's outputs."""
-    return {n: graph.node(n).formats["result"].to_float(v) for n, v in result.outputs.items()}
+    return {n: get("output").decode(graph.node(n), v) for n, v in result.outputs.items()}
 
 
 __all__ = ["run", "run_raw", "to_float", "GoldenResult", "OverflowCount"]

@@ -8,13 +8,38 @@ from qhw.ops.base import OpDef
 from qhw.ops.registry import register
 
 
+ENCODINGS = ("fixed", "affine")
+
+
+def _check_encoding(node) -> None:
+    enc = node.attrs["encoding"]
+    if enc not in ENCODINGS:
+        raise ModelError(f"{node.op} {node.name!r}: encoding {enc!r} is not one of {ENCODINGS}")
+    if enc == "affine" and node.qparams is None:
+        raise ModelError(f"{node.op} {node.name!r}: encoding 'affine' needs QuantParams on the node")
+
+
 @register
 class Input(OpDef):
-    """A graph input. attrs: shape (without batch). Its ``result`` format must be given."""
+    """A graph input. attrs: shape (without batch); encoding: how real values become codes —
+    "fixed" (the result format's quantize, default) or "affine" (the node's QuantParams, as
+    onnxruntime's QuantizeLinear: d = clamp(rint(fl32(x) / fl32(s)), qmin - z, qmax - z), the
+    zero-point-free code of a lowered affine graph). Its ``result`` format must be given."""
 
     name = "input"
     arity = 0
     required = ("shape",)
+    attrs = {"encoding": "fixed"}
+
+    def check(self, node):
+        super().check(node)
+        _check_encoding(node)
+
+    def encode(self, node, x) -> np.ndarray:
+        """Raw codes of the real input values ``x``."""
+        if node.attrs["encoding"] == "affine":
+            return quantize_inputs_of(node, x)
+        return node.formats["result"].quantize(x)
 
     def infer_shape(self, node, in_shapes):
         return tuple(int(d) for d in node.attrs["shape"])
@@ -33,11 +58,32 @@ class Input(OpDef):
         raise AssertionError("inputs are fed by the executor")
 
 
+def quantize_inputs_of(node, x) -> np.ndarray:
+    """onnxruntime's QuantizeLinear into zero-point-free codes (see Input)."""
+    qp = node.qparams
+    z = int(qp.zero_point)
+    y = np.asarray(x, np.float32) / np.float32(qp.scale)
+    return np.rint(np.clip(y, qp.qmin - z, qp.qmax - z)).astype(np.int64)
+
+
 @register
 class Output(OpDef):
-    """A graph output: the value of its input, assigned to its ``result`` format."""
+    """A graph output: the value of its input, assigned to its ``result`` format. attrs:
+    encoding: how codes read as real values — "fixed" (the format's LSB weight) or "affine"
+    (scale * code, float32, as DequantizeLinear of a zero-point-free code)."""
 
     name = "output"
+    attrs = {"encoding": "fixed"}
+
+    def check(self, node):
+        super().check(node)
+        _check_encoding(node)
+
+    def decode(self, node, raw) -> np.ndarray:
+        """Real values of the output's raw codes."""
+        if node.attrs["encoding"] == "affine":
+            return np.asarray(raw).astype(np.float32) * np.asarray(node.qparams.scale, np.float32)
+        return node.formats["result"].to_float(raw)
 
     def golden(self, node, inputs, in_fmts, ctx):
         return ctx.assign(node.name, node.formats["result"], inputs[0], in_fmts[0])

@@ -38,10 +38,11 @@ def prepare(graph: Graph, config: Any = None, default=None) -> Graph:
 
 
 __all__ = ["DEFAULT_PIPELINE", "prepare", "validate", "infer_shapes", "apply_config", "infer_formats",
-           "calibrate", "observe", "fold_batchnorm", "fold_constants", "unfolded_batchnorms",
+           "calibrate", "observe", "AffineGraph", "lower_affine", "fold_batchnorm", "fold_constants", "unfolded_batchnorms",
            "profile", "propose_integer_bits", "fit_integer_bits"]
 
 # After prepare is defined: these passes use it. (``calibrate`` the function replaces the
 # submodule of the same name as the package attribute.)
 from qhw.passes.calibrate import calibrate, observe  # noqa: E402
 from qhw.passes.fold import fold_batchnorm, fold_constants, unfolded_batchnorms  # noqa: E402
+from qhw.passes.lower_affine import AffineGraph, lower_affine  # noqa: E402

@@ -254,7 +254,8 @@ class _Lowering:
             raise ModelError(f"input {node.name!r} is not quantized: an affine graph needs a "
                              "QuantizeLinear/Quant on every input")
         self.per_tensor(node, qp, "the input")
-        name = self.emit(node.name, "input", [], dict(node.attrs), formats={"result": code_format(qp)},
+        name = self.emit(node.name, "input", [], {**node.attrs, "encoding": "affine"},
+                         formats={"result": code_format(qp)},
                          qparams=qp)
         return _Val(name, "q", qp)
 
@@ -410,7 +411,8 @@ class _Lowering:
             scale = v.sx * v.sw * (v.post if v.post is not None else 1.0) * fmt.lsb
             qp = QuantParams(scale[0] if np.all(scale == scale[0]) else tuple(scale), 0, fmt.width,
                              True, axis=None if np.all(scale == scale[0]) else -1)
-        name = self.emit(node.name, "output", [v.name], qparams=qp)
+        name = self.emit(node.name, "output", [v.name], {"encoding": "affine"} if qp is not None else {},
+                         qparams=qp)
         return _Val(name, "q", qp)
 
     # ------------------------------------------------------------------ driver
