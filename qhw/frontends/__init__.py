@@ -25,8 +25,7 @@ def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config
 
     Quantized models are lowered to integer arithmetic and ignore ``input_format`` (their inputs
     are integer codes; see qhw.passes.lower_affine.quantize_inputs). ``report`` (optional)
-    receives the mapping table: a qhw.frontends.report.MappingReport for quantized models, an
-    onnx_float.ImportReport for float ones.
+    receives the mapping table (a qhw.frontends.report.MappingReport, shared by every importer).
     """
     from qhw.frontends import onnx_float
     from qhw.frontends.onnx_qdq import load_qdq, read_onnx
@@ -42,4 +41,13 @@ def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config
                                 report=report)
 
 
-__all__ = ["load_onnx", "onnx_kind"]
+def load_torch(module, example_input_shape, **kwargs):
+    """PyTorch module → prepared qhw graph (see qhw.frontends.torch.load_torch; [torch] extra)."""
+    from qhw.frontends.torch import load_torch as _load
+
+    return _load(module, example_input_shape, **kwargs)
+
+
+from qhw.frontends.report import MappingReport, MappingRow  # noqa: E402
+
+__all__ = ["load_onnx", "load_torch", "onnx_kind", "MappingReport", "MappingRow"]

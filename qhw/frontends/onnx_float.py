@@ -11,13 +11,14 @@ the rows of a Gemm after a Flatten are permuted so the flattened order matches.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qhw.errors import MissingToolError, ModelError
+from qhw.frontends.report import MappingReport
 from qhw.graph import Graph, GraphBuilder
 from qhw.ops import names as registered_ops
 
@@ -45,18 +46,8 @@ class _Tensor:
     perm: np.ndarray | None = None
 
 
-@dataclass
-class ImportReport:
-    """What the importer mapped: one row per ONNX node."""
-
-    rows: list[tuple[str, str, str]] = field(default_factory=list)  # onnx node, onnx op, qhw op
-
-    def add(self, node: str, onnx_op: str, qhw: str) -> None:
-        self.rows.append((node, onnx_op, qhw))
-
-    def table(self) -> str:
-        w = max((len(r[0]) for r in self.rows), default=4)
-        return "\n".join(f"{a:<{w}}  {b:<20} -> {c}" for a, b, c in self.rows)
+#: the float importer's report is the shared mapping report (kept under its old name)
+ImportReport = MappingReport
 
 
 def _ident(text: str) -> str:
@@ -141,7 +132,7 @@ class _Importer:
 
     def _set(self, node, t: _Tensor, qhw_op: str) -> None:
         self.vals[node.output[0]] = t
-        self.report.add(node.name, node.op_type, qhw_op)
+        self.report.add(node.name, node.op_type, t.name, qhw_op)
 
     def _unary(self, node, op: str, **attrs) -> None:
         if op not in registered_ops():
@@ -154,7 +145,7 @@ class _Importer:
     # ----------------------------------------------------------------- ops
     def op_Identity(self, node):
         self.vals[node.output[0]] = self.tensor(node, node.input[0])
-        self.report.add(node.name, node.op_type, "(skipped)")
+        self.report.add(node.name, node.op_type, None, "skipped")
 
     op_Dropout = op_Identity
 
@@ -217,7 +208,7 @@ class _Importer:
             if per_channel and "bias" not in prev.params and self.consumers.get(x_name, 0) == 1:
                 prev.params["bias"] = np.broadcast_to(c.reshape(-1), (channels,)).astype(np.float64).copy()
                 self.vals[node.output[0]] = x
-                self.report.add(node.name, node.op_type, f"bias of {prev.name}")
+                self.report.add(node.name, node.op_type, prev.name, f"bias of {prev.name}")
                 return
             raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported only as the "
                              "per-channel bias of the MatMul/Gemm/Conv right before it")
@@ -304,7 +295,7 @@ class _Importer:
             c = self.consts[node.input[0]]
             dims = [c.shape[i] if d == 0 else d for i, d in enumerate(shape)]
             self.consts[node.output[0]] = c.reshape(dims)
-            self.report.add(node.name, node.op_type, "(constant folded)")
+            self.report.add(node.name, node.op_type, None, "constant folded")
             return
         if len(shape) != 2 or shape[0] not in (0, 1, -1) and shape[1] != -1:
             raise ModelError(f"ONNX node {node.name!r}: Reshape to {shape} is not supported "
@@ -324,7 +315,7 @@ class _Importer:
         b0 = prev.params.get("bias", np.zeros_like(k))
         prev.params["bias"] = (b0 - mean) * k + bias
         self.vals[node.output[0]] = x
-        self.report.add(node.name, node.op_type, f"folded into {prev.name}")
+        self.report.add(node.name, node.op_type, prev.name, f"folded into {prev.name}")
 
 
 def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config=None,
@@ -349,8 +340,10 @@ def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config
         model = source
     imp = _Importer(model, input_format)
     graph = imp.run()
-    if report is not None:
-        report.rows.extend(imp.report.rows)
     from qhw.passes import prepare
 
-    return prepare(graph, config=config, default=default)
+    prepared = prepare(graph, config=config, default=default)
+    if report is not None:
+        imp.report.fill(prepared)
+        report.rows.extend(imp.report.rows)
+    return prepared

@@ -1,4 +1,5 @@
-"""The mapping report of the quantized-model importers: one row per source node."""
+"""The mapping report every importer fills (float and quantized ONNX, QONNX, PyTorch): one row
+per source node saying what it became in the qhw graph, with shapes, formats and qparams."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,13 +11,22 @@ from qhw.graph import Graph
 class MappingRow:
     """One source node: what it became in the lowered qhw graph."""
 
-    source: str                     # ONNX node name
-    kind: str                       # ONNX op type (with its domain when not the default)
-    node: str | None                # affine-graph node carrying its result (None: nothing emitted)
+    source: str                     # ONNX node name / PyTorch module path or fx node name
+    kind: str                       # ONNX op type (with its domain) / PyTorch type or function
+    node: str | None                # qhw node carrying its result (None: nothing emitted)
     what: str                       # qhw op, or what happened ("qparams of fc1", "skipped")
     ops: list[str] = field(default_factory=list)        # lowered qhw nodes "name:op"
     formats: dict[str, str] = field(default_factory=dict)
     qparams: str = "-"
+    shape: tuple[int, ...] | None = None
+
+    @property
+    def op(self) -> str:
+        return self.what
+
+    @op.setter
+    def op(self, value: str) -> None:
+        self.what = value
 
 
 @dataclass
@@ -27,6 +37,17 @@ class MappingReport:
 
     def add(self, source: str, kind: str, node: str | None, what: str) -> None:
         self.rows.append(MappingRow(source, kind, node, what))
+
+    def fill(self, graph: Graph) -> None:
+        """Shapes, formats and qparams of the rows whose node is in the (prepared) graph."""
+        for row in self.rows:
+            if row.node is None or row.node not in graph:
+                continue
+            node = graph.node(row.node)
+            row.ops = row.ops or [f"{node.name}:{node.op}"]
+            row.shape = tuple(node.shape) if node.shape is not None else None
+            row.formats = {k: str(v) for k, v in sorted(node.formats.items())}
+            row.qparams = _qp_text(node.qparams)
 
     def describe(self, graph: Graph, lowered_from: dict[str, list[str]]) -> None:
         """Fill lowered ops, formats and qparams from the final graph."""
@@ -42,10 +63,11 @@ class MappingReport:
                            if k != "result"}
             row.formats["result"] = str(last.formats.get("result"))
             row.qparams = _qp_text(last.qparams)
+            row.shape = tuple(last.shape) if last.shape is not None else None
 
     def format_table(self) -> str:
-        head = ("source", "kind", "qhw", "formats", "qparams")
-        body = [(r.source, r.kind, " ".join(r.ops) or r.what,
+        head = ("source", "kind", "qhw", "shape", "formats", "qparams")
+        body = [(r.source, r.kind, _qhw_cell(r), "x".join(map(str, r.shape)) if r.shape else "-",
                  " ".join(f"{k}={v}" for k, v in r.formats.items()) or "-", r.qparams)
                 for r in self.rows]
         widths = [max(len(row[i]) for row in [head] + body) for i in range(len(head) - 1)]
@@ -54,8 +76,18 @@ class MappingReport:
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
+    table = format_table
+
     def __str__(self) -> str:
         return self.format_table()
+
+
+def _qhw_cell(row: MappingRow) -> str:
+    """The lowered nodes, plus what happened when that is more than their op."""
+    if not row.ops:
+        return row.what
+    ops = " ".join(row.ops)
+    return ops if row.what in {o.split(":")[-1] for o in row.ops} else f"{ops} ({row.what})"
 
 
 def _qp_text(qp) -> str:

@@ -19,12 +19,13 @@ import copy
 import math
 import operator
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from qhw.errors import MissingToolError, ModelError
+from qhw.frontends.report import MappingReport, MappingRow
 from qhw.graph import Graph, GraphBuilder
 
 SUPPORTED_MODULES = ("Linear", "Conv1d", "Conv2d", "ReLU", "ReLU6", "Sigmoid", "Tanh",
@@ -45,34 +46,6 @@ def _torch():
 
 
 # ------------------------------------------------------------------ the mapping report
-@dataclass
-class MappingRow:
-    """One PyTorch node: where it went in the qhw graph."""
-
-    source: str                 # module path ("features.0") or fx node name
-    kind: str                   # PyTorch type or function ("Conv2d", "relu")
-    node: str | None            # qhw node carrying the result (None: nothing emitted)
-    op: str                     # qhw op, or what happened ("folded into conv1", "skipped")
-    shape: tuple[int, ...] | None = None
-    formats: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class MappingReport:
-    """What the importer mapped: one row per PyTorch node, filled with shapes and formats once
-    the graph is prepared."""
-
-    rows: list[MappingRow] = field(default_factory=list)
-
-    def table(self) -> str:
-        head = ("source", "kind", "qhw node", "op", "shape", "formats")
-        body = [(r.source, r.kind, r.node or "-", r.op, "x".join(map(str, r.shape)) if r.shape else "-",
-                 " ".join(f"{k}={v}" for k, v in sorted(r.formats.items())) or "-") for r in self.rows]
-        widths = [max(len(row[i]) for row in [head] + body) for i in range(len(head) - 1)]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1]
-                         for row in [head] + body)
-
-
 # ------------------------------------------------------------------ tensors in flight
 @dataclass
 class _T:
@@ -499,10 +472,7 @@ def _describe(report: MappingReport, before: Graph, after: Graph) -> None:
                 prev.params.get("weight"), after.node(prev.name).params.get("weight")) \
                 else [c.name for c in before.consumers(bn.name)]
             row.op, row.node = f"folded into {', '.join(took)}", took[0]
-        if row.node is not None and row.node in after:
-            node = after.node(row.node)
-            row.shape = tuple(node.shape)
-            row.formats = {k: str(v) for k, v in sorted(node.formats.items())}
+    report.fill(after)
 
 
 __all__ = ["load_torch", "trace", "MappingReport", "MappingRow", "SUPPORTED_MODULES",
