@@ -27,7 +27,8 @@ def dense_net(n_in: int, n_out: int, bx: int, bw: int, seed: int = 0):
     b = GraphBuilder(f"d{n_in}x{n_out}")
     t = b.input("x", (n_in,), f"ap_int<{bx}>")
     w = rng.integers(-(1 << (bw - 1)), 1 << (bw - 1), size=(n_in, n_out)).astype(float)
-    t = b.dense("fc", t, w, formats={"weight": f"ap_int<{bw}>"})
+    acc = f"ap_int<{bx + bw + n_in.bit_length()}>"
+    t = b.dense("fc", t, w, formats={"weight": f"ap_int<{bw}>", "accum": acc, "result": acc})
     b.output("y", t)
     return b.build()
 

@@ -75,9 +75,22 @@ def _int_layer(seed: int, bias: bool):
     return b.build(default="ap_fixed<12,5>")
 
 
+def _conv():
+    rng = np.random.default_rng(4)
+    b = GraphBuilder("sa_conv")
+    t = b.input("x", (10, 2), "ap_fixed<8,3>")
+    t = b.conv1d("conv", t, rng.standard_normal((3, 2, 4)) / 2.5, rng.standard_normal(4) * 0.1,
+                 padding="same", formats={"weight": "ap_fixed<7,1>"})
+    t = b.relu("relu", t)
+    t = b.flatten("flat", t)
+    t = b.dense("fc", t, rng.standard_normal((40, 3)) / 6.0, formats={"weight": "ap_fixed<6,1>"})
+    b.output("y", t)
+    return b.build(default="ap_fixed<10,4>")
+
+
 CASES = {
     "mlp_stages": (lambda: models.mlp(widths=(16, 12, 8, 5)), {"tree_stage_levels": 2}),
-    "conv1d": (lambda: models.conv1d_net(), {}),
+    "conv1d": (lambda: _conv(), {}),
     "int_bias": (lambda: _int_layer(1, True), {"tree_stage_levels": 1}),
 }
 
