@@ -1,14 +1,15 @@
 """Fit the analytic estimator's coefficients against Yosys and report its error on held-out designs.
 
 A FIXED set of small calibration designs (dense layers and MLPs, 4..8-bit, auto/csd multipliers,
-with and without DSPs, folded by R) is synthesized with ``synth_xilinx -flatten``; the LUT, FF
-and CARRY4 counts are fitted as non-negative linear combinations of the analytic features
+with and without DSPs, folded by R) is synthesized with ``synth_<target> -flatten``; the LUT, FF
+and carry-cell counts are fitted as non-negative linear combinations of the analytic features
 (:mod:`qhw.estimate.analytic`), minimizing relative error. Designs NOT used for fitting (other
 sizes, widths, seeds, models) then measure the model's error.
 
     /work/venv/bin/python benchmarks/calibrate_estimate.py            # fit, write, evaluate
     /work/venv/bin/python benchmarks/calibrate_estimate.py --check    # evaluate only
     /work/venv/bin/python benchmarks/calibrate_estimate.py --markdown # table for RESULTS.md
+    /work/venv/bin/python benchmarks/calibrate_estimate.py --target ecp5   # or ice40 (no DSPs)
 
 Yosys results are cached (``<qhw cache>/estimate``); a cold run takes a few minutes on 2 cores.
 """
@@ -29,7 +30,7 @@ from qhw.graph import GraphBuilder
 from qhw.testing import models
 
 COEF_FILE = Path(__file__).resolve().parents[1] / "qhw" / "estimate" / "coefficients.json"
-TARGET = "xilinx"
+TARGETS = ("xilinx", "ecp5", "ice40")
 #: features each count may depend on (physically: FFs are registers; carry chains are adders)
 ALLOWED = {"lut": FEATURES, "ff": ("reg_bits", "mux_bits"),
            "carry": ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits",
@@ -111,15 +112,19 @@ def held_out_set() -> list[dict]:
     return out
 
 
-def measure(cases: list[dict], workers: int = 2) -> list[dict]:
-    """Features (analytic) and Yosys counts of every case (Yosys cached, run in parallel)."""
+def measure(cases: list[dict], target: str, workers: int = 2) -> list[dict]:
+    """Features (analytic) and Yosys counts of every case (Yosys cached, run in parallel).
+    ECP5 and iCE40 are calibrated without DSPs (their DSP mapping is not modelled)."""
+    if target != "xilinx":
+        cases = [c for c in cases if c["nodsp"]]
+
     def one(case):
         g = case["make"]()
         t0 = time.perf_counter()
         feats, dsp, bram = features(g, case["options"], case["nodsp"])
         t_an = time.perf_counter() - t0
-        r = synthesize(g, target=TARGET, nodsp=case["nodsp"], options=case["options"])
-        return dict(case, graph=g, feats=feats, dsp=dsp, yosys=r, analytic_s=t_an)
+        r = synthesize(g, target=target, nodsp=case["nodsp"], options=case["options"])
+        return dict(case, graph=g, target=target, feats=feats, dsp=dsp, yosys=r, analytic_s=t_an)
 
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(one, cases))
@@ -150,7 +155,7 @@ def fit(rows: list[dict]) -> dict:
 def errors(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
-        est = analytic(r["graph"], target=TARGET, options=r["options"], nodsp=r["nodsp"])
+        est = analytic(r["graph"], target=r["target"], options=r["options"], nodsp=r["nodsp"])
         y = r["yosys"]
         out.append(dict(name=r["name"], nodsp=r["nodsp"], y_lut=y.lut, a_lut=est.lut, y_ff=y.ff,
                         a_ff=est.ff, y_dsp=y.dsp, a_dsp=est.dsp, y_carry=y.carry, a_carry=est.carry,
@@ -185,18 +190,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="evaluate the stored coefficients only")
     ap.add_argument("--markdown", action="store_true", help="print markdown tables")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--target", choices=TARGETS, default="xilinx")
     args = ap.parse_args(argv)
     t0 = time.time()
-    cal = measure(calibration_set(), args.workers)
-    held = measure(held_out_set(), args.workers)
+    cal = measure(calibration_set(), args.target, args.workers)
+    held = measure(held_out_set(), args.target, args.workers)
     if not args.check:
-        coef = {TARGET: fit(cal)}
+        coef = json.loads(COEF_FILE.read_text()) if COEF_FILE.is_file() else {}
+        coef[args.target] = fit(cal)
         COEF_FILE.write_text(json.dumps(coef, indent=1, sort_keys=True) + "\n")
         coefficients.cache_clear()
-        print(f"wrote {COEF_FILE}: {json.dumps(coef)}")
-    report(f"calibration set ({len(cal)} designs, fitted)", errors(cal), args.markdown)
-    report(f"held-out set ({len(held)} designs, not used for fitting)", errors(held), args.markdown)
-    print(f"\n({time.time() - t0:.0f} s incl. Yosys; target {TARGET}, synth_xilinx -flatten)")
+        print(f"wrote {COEF_FILE} [{args.target}]: {json.dumps(coef[args.target])}")
+    report(f"{args.target}: calibration set ({len(cal)} designs, fitted)", errors(cal), args.markdown)
+    report(f"{args.target}: held-out set ({len(held)} designs, not used for fitting)", errors(held),
+           args.markdown)
+    print(f"\n({time.time() - t0:.0f} s incl. Yosys; synth_{args.target} -flatten)")
     return 0
 
 

@@ -152,6 +152,18 @@ def test_cli_estimate_on_a_model_file(tmp_path):
     assert got == analytic(load_model(path), options={"multipliers": "csd"}).to_dict()
 
 
+def test_cli_estimate_model_with_synth(tiny, tmp_path):
+    from qhw.io.native import save
+
+    g, r, _ = tiny
+    path = save(g, tmp_path / "tiny.yaml")
+    res = CliRunner().invoke(cli, ["estimate", str(path), "--synth", "--nodsp", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)["estimates"]
+    assert rows["yosys-xilinx"] == r.to_dict()  # same RTL as synthesize(graph): a cache hit
+    assert rows["analytic"] == analytic(g, nodsp=True).to_dict()
+
+
 def test_missing_yosys_names_the_install_command(monkeypatch, tmp_path):
     real = metadata.version
 
@@ -185,6 +197,8 @@ def test_count_cells_weights_per_target():
     assert synth_mod.count_cells("xilinx", cells) == dict(lut=9, ff=4, dsp=2, bram=2, carry=1)
     assert synth_mod.count_cells("ice40", {"SB_LUT4": 7, "SB_DFFE": 2, "SB_DFF": 1}) == \
         dict(lut=7, ff=3, dsp=0, bram=0, carry=0)
+    assert synth_mod.count_cells("ecp5", {"LUT4": 5, "CCU2C": 3, "TRELLIS_FF": 4}) == \
+        dict(lut=11, ff=4, dsp=0, bram=0, carry=3)
 
 
 def test_place_and_route_reports_fmax(tiny):

@@ -36,6 +36,7 @@ def estimate(design, config, input_format, target, synth, nodsp, pnr, reuse_fact
       qhw estimate build/jet_mlp --target ecp5 --json
     """
     from qhw.estimate import analytic, synthesize
+    from qhw.estimate.analytic import coefficients
 
     rows: dict[str, dict] = {}
     if design.is_dir():
@@ -46,9 +47,10 @@ def estimate(design, config, input_format, target, synth, nodsp, pnr, reuse_fact
         options = {"multipliers": multipliers}
         if reuse_factor:
             options["reuse_factor"] = reuse_factor
-        if target == "xilinx":
+        calibrated = target in coefficients()
+        if calibrated:
             rows["analytic"] = analytic(graph, target=target, options=options, nodsp=nodsp).to_dict()
-        if synth or pnr or target != "xilinx":
+        if synth or pnr or not calibrated:
             with tempfile.TemporaryDirectory(prefix="qhw_estimate_") as tmp:
                 from qhw.backends.verilog import write_verilog
 

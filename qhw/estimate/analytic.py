@@ -253,7 +253,9 @@ def analytic(graph, *, target: str = "xilinx", options: dict | None = None,
              nodsp: bool = False) -> Resources:
     """Estimated resources of the RTL ``write_verilog(graph, options=options)`` writes (options:
     ``multipliers`` "auto"|"csd", ``reuse_factor``, ``tree_stage_levels``), as Yosys
-    ``synth_<target> -flatten`` counts them; ``nodsp`` forbids DSP blocks."""
+    ``synth_<target> -flatten`` counts them; ``nodsp`` forbids DSP blocks. Calibrated targets:
+    the keys of ``coefficients.json`` (xilinx; ecp5 and ice40 without DSPs: with ``nodsp=False``
+    their DSP count follows the DSP48E1 rule, a rough guide only)."""
     coef = coefficients()
     if target not in coef:
         raise ConfigError(f"no analytic model for target {target!r}; calibrated: "

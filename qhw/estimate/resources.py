@@ -11,7 +11,7 @@ class Resources:
     """Resource counts of one design for one target family.
 
     lut: logic LUTs (Xilinx LUT1..LUT6 plus LUTs used as shift registers / distributed RAM;
-        ECP5 LUT4; iCE40 SB_LUT4).
+        ECP5 LUT4 plus 2 per CCU2C carry cell, which occupies two LUT4 sites; iCE40 SB_LUT4).
     ff: flip-flops (Xilinx FD*, ECP5 TRELLIS_FF, iCE40 SB_DFF*).
     dsp: DSP blocks (Xilinx DSP48E1, ECP5 MULT18X18D, iCE40 SB_MAC16).
     bram: block RAMs in the target's native unit: Xilinx 18 Kb halves (a RAMB36E1 counts 2, a

@@ -45,7 +45,7 @@ _CELLS = {
     },
     "ecp5": {
         "LUT4": ("lut", 1), "TRELLIS_DPR16X4": ("lut", 4), "TRELLIS_FF": ("ff", 1),
-        "CCU2C": ("carry", 1), "MULT18X18D": ("dsp", 1), "DP16KD": ("bram", 1),
+        "CCU2C": (("carry", 1), ("lut", 2)), "MULT18X18D": ("dsp", 1), "DP16KD": ("bram", 1),
         "PDPW16KD": ("bram", 1),
     },
     "ice40": {
@@ -113,8 +113,8 @@ def count_cells(target: str, cells: dict[str, int]) -> dict[str, int]:
     out = dict(lut=0, ff=0, dsp=0, bram=0, carry=0)
     for cell, n in cells.items():
         hit = table.get(cell.lstrip("\\$"))
-        if hit:
-            out[hit[0]] += hit[1] * int(n)
+        for field_, weight in (hit if hit and isinstance(hit[0], tuple) else [hit] if hit else []):
+            out[field_] += weight * int(n)
     return out
 
 
@@ -203,7 +203,10 @@ def _synth_dir(rtl_dir: Path, top: str, files: list[str], target: str, nodsp: bo
                        *[x for f, t in texts for x in (f, t)], length=32)
     entry = cache_dir("estimate") / f"{key}.json"
     if use_cache and entry.is_file():
-        return Resources(**json.loads(entry.read_text())["resources"])
+        doc = json.loads(entry.read_text())
+        # counts are re-derived from the stored cells, so accounting fixes need no re-synthesis
+        return Resources(**count_cells(target, doc["cells"]), source=f"yosys-{target}",
+                         fmax_mhz=doc["resources"].get("fmax_mhz"))
     with tempfile.TemporaryDirectory(prefix="qhw_synth_") as tmp:
         work = Path(tmp)
         for f, t in texts:
