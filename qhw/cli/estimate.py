@@ -27,8 +27,8 @@ _FIELDS = ("lut", "ff", "carry", "dsp", "bram")
 @json_option
 def estimate(design, config, input_format, target, synth, nodsp, pnr, reuse_factor, multipliers,
              as_json) -> None:
-    """Resource estimate of a model (analytic, milliseconds; --synth adds Yosys) or of a
-    `qhw compile` output folder OUT (Yosys on OUT/rtl).
+    """Resource estimate of a model or of a `qhw compile` output folder OUT: analytic
+    (milliseconds, calibrated against Yosys); --synth adds Yosys synthesis of the RTL (OUT/rtl).
 
     \b
     Examples:
@@ -39,18 +39,29 @@ def estimate(design, config, input_format, target, synth, nodsp, pnr, reuse_fact
     from qhw.estimate.analytic import coefficients
 
     rows: dict[str, dict] = {}
-    if design.is_dir():
-        # a compile output carries RTL, not the model: only synthesis can count it
+    options = {"multipliers": multipliers}
+    if reuse_factor:
+        options["reuse_factor"] = reuse_factor
+    if design.is_dir() and not (design / "model.yaml").is_file():
+        # an old compile output without its model: only synthesis can count it
         rows[f"yosys-{target}"] = synthesize(design, target=target, nodsp=nodsp, pnr=pnr).to_dict()
     else:
-        graph = load(design, config, input_format)
-        options = {"multipliers": multipliers}
-        if reuse_factor:
-            options["reuse_factor"] = reuse_factor
+        if design.is_dir():  # a compile output: its model and the options it was compiled with
+            import json
+
+            from qhw.io import load_model
+
+            graph = load_model(design / "model.yaml")
+            report = json.loads((design / "report.json").read_text()) if (design / "report.json").is_file() else {}
+            options = dict(report.get("options", {}).get("rtl", options))
+        else:
+            graph = load(design, config, input_format)
         calibrated = target in coefficients()
         if calibrated:
             rows["analytic"] = analytic(graph, target=target, options=options, nodsp=nodsp).to_dict()
-        if synth or pnr or not calibrated:
+        if (synth or pnr or not calibrated) and design.is_dir():
+            rows[f"yosys-{target}"] = synthesize(design, target=target, nodsp=nodsp, pnr=pnr).to_dict()
+        elif synth or pnr or not calibrated:
             with tempfile.TemporaryDirectory(prefix="qhw_estimate_") as tmp:
                 from qhw.backends.verilog import write_verilog
 

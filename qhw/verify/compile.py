@@ -15,8 +15,8 @@ DEFAULT_VECTORS = 200
 def compile_graph(graph, out: os.PathLike, backends: tuple[str, ...] = ("rtl", "hls"),
                   options: dict | None = None, n_vectors: int = DEFAULT_VECTORS,
                   seed: int = 0) -> dict:
-    """Write ``OUT/rtl``, ``OUT/<backend>`` for the other registered backends, ``OUT/vectors``
-    and ``OUT/report.json``; returns the report."""
+    """Write ``OUT/rtl``, ``OUT/<backend>`` for the other registered backends, ``OUT/vectors``,
+    ``OUT/model.yaml`` (+ .npz: the annotated graph) and ``OUT/report.json``; returns the report."""
     from qhw import backends as registry
     from qhw.io.atomic import atomic_dir
 
@@ -35,6 +35,11 @@ def compile_graph(graph, out: os.PathLike, backends: tuple[str, ...] = ("rtl", "
                 report.update(latency=man["latency"], ii=man["ii"], top=man["top"],
                               inputs=man["inputs"], outputs=man["outputs"], layers=man["layers"])
             report["backends"][name] = sub
+        from qhw.io import save
+
+        save(graph, tmp / "model.yaml")  # the annotated graph: qhw estimate/predict read it back
+        report["model"] = "model.yaml"
+        report["options"] = {k: v for k, v in options.items() if k in backends}
         ins, exp = golden_vectors(graph, n_vectors, seed=seed)
         write_vectors(tmp / "vectors", ins, exp)
         report["vectors"] = dict(samples=n_vectors, seed=seed, input="vectors/input.txt",
