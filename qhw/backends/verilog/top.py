@@ -78,8 +78,9 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
                   options: dict | None = None) -> VerilogDesign:
     """Write ``out_dir`` (the ``rtl/`` folder): one ``.v`` per module, ``filelist.f`` and
     ``design.json``. ``options``: ``top`` (module name, default the sanitized graph name),
-    ``multipliers`` ("auto": shifts for powers of two, else ``*``; "csd": shift-add from canonical
-    signed digits), ``tree_stage_levels`` (adder-tree levels per pipeline register; 0 = none),
+    ``multipliers`` ("auto": shifts for powers of two, else ``*``; "csd": one shift-add network
+    per layer from canonical signed digits, common subexpressions shared across its outputs —
+    see qhw.backends.verilog.shiftadd), ``tree_stage_levels`` (adder-tree levels per pipeline register; 0 = none),
     ``reuse_factor`` (default for dense/conv nodes without their own ``reuse_factor``)."""
     options = dict(options or {})
     graph.validate()
