@@ -34,3 +34,10 @@ def load_array(path: Path, what: str) -> np.ndarray:
 
 def emit_json(obj) -> None:
     click.echo(json.dumps(obj, indent=1, default=str))
+
+
+def status(message: str):
+    """A spinner on stderr while a step runs (shown only on a terminal; scripts see nothing)."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(message, spinner="dots")

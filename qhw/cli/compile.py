@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from qhw.cli.common import config_option, emit_json, input_format_option, json_option, load, model_argument
+from qhw.cli.common import (config_option, emit_json, input_format_option, json_option, load,
+                             model_argument, status)
 
 
 @click.command("compile")
@@ -38,7 +39,8 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, n_v
     rtl = {"multipliers": multipliers}
     if reuse_factor:
         rtl["reuse_factor"] = reuse_factor
-    report = compile_graph(graph, out, tuple(backends), {"rtl": rtl}, n_vectors=n_vectors)
+    with status(f"writing {', '.join(backends)} and {n_vectors} golden vectors to {out}..."):
+        report = compile_graph(graph, out, tuple(backends), {"rtl": rtl}, n_vectors=n_vectors)
     if as_json:
         emit_json(report)
         return

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from qhw.cli.common import emit_json, json_option
+from qhw.cli.common import emit_json, json_option, status
 from qhw.errors import QhwError
 
 
@@ -32,8 +32,10 @@ def simulate(out, backend, engine, n, gap, stall, seed, waves, as_json) -> None:
 
     if not (out / "report.json").is_file():
         raise QhwError(f"{str(out)!r} is not a qhw compile output (no report.json); run qhw compile")
-    res = simulate_out(out, backend=backend, engine=engine, n=n, gap=gap, stall=stall, seed=seed,
-                       waves=waves)
+    tool = "g++ (HLS C simulation)" if backend == "hls" else f"Verilator ({engine})"
+    with status(f"building and simulating {out} with {tool}..."):
+        res = simulate_out(out, backend=backend, engine=engine, n=n, gap=gap, stall=stall, seed=seed,
+                           waves=waves)
     if as_json:
         emit_json(res if isinstance(res, dict) else res.to_dict())
     else:
