@@ -25,11 +25,11 @@ ACCUMS = {"trn_wrap": FixedFormat(18, 8), "rnd_zero_sat": FixedFormat(14, 6, Tru
 N = 5000
 
 
-def _weights():
-    rng = np.random.default_rng(0)
+def _weights(widths=WIDTHS, seed=0):
+    rng = np.random.default_rng(seed)
     return [(FW.to_float(rng.integers(FW.raw_min, FW.raw_max + 1, (k, m))),
              FB.to_float(rng.integers(FB.raw_min, FB.raw_max + 1, m)))
-            for k, m in zip(WIDTHS[:-1], WIDTHS[1:])]
+            for k, m in zip(widths[:-1], widths[1:])]
 
 
 def _qhw_graph(accum: FixedFormat, product_cast: bool):
@@ -107,10 +107,7 @@ SIG_OUT, SIG_TABLE = FixedFormat(16, 6), FixedFormat(18, 8)  # hls4ml's defaults
 
 
 def _sigmoid_layers():
-    rng = np.random.default_rng(7)
-    return [(FW.to_float(rng.integers(FW.raw_min, FW.raw_max + 1, (k, m))),
-             FB.to_float(rng.integers(FB.raw_min, FB.raw_max + 1, m)))
-            for k, m in zip(SIG_WIDTHS[:-1], SIG_WIDTHS[1:])]
+    return _weights(SIG_WIDTHS, seed=7)
 
 
 def _sigmoid_qhw_graph():

@@ -21,7 +21,7 @@ import numpy as np
 
 from qhw.errors import ModelError
 from qhw.frontends.onnx_float import _Importer, _onnx, _Tensor
-from qhw.frontends.report import MappingReport
+from qhw.frontends.report import MappingReport, deliver
 from qhw.graph import Graph
 from qhw.passes.lower_affine import AffineGraph, lower_affine
 from qhw.quant import QuantParams
@@ -384,14 +384,7 @@ def load_qdq(source: str | Path | Any, *, config=None, default=None,
     """:func:`import_qdq` as a prepared graph (config/default as for qhw.passes.prepare; a config
     that narrows formats makes the graph differ from onnxruntime, and is noted)."""
     graph, rep = import_qdq(source)
-    if report is not None:
-        report.rows.extend(rep.rows)
-        report.notes.extend(rep.notes)
-    if config is not None or default is not None:
-        from qhw.passes import prepare
-
-        graph = prepare(graph, config=config, default=default)
-    return graph
+    return deliver(graph, rep, report, config, default)
 
 
 __all__ = ["import_qdq", "load_qdq", "is_quantized_onnx", "read_onnx", "SUPPORTED"]

@@ -26,7 +26,7 @@ import numpy as np
 from qhw.errors import ModelError
 from qhw.frontends.onnx_float import _Tensor
 from qhw.frontends.onnx_qdq import _QdqImporter, read_onnx
-from qhw.frontends.report import MappingReport
+from qhw.frontends.report import MappingReport, deliver
 from qhw.graph import Graph
 from qhw.passes.lower_affine import AffineGraph, lower_affine
 from qhw.quant import QuantParams
@@ -301,14 +301,7 @@ def load_qonnx(source: str | Path | Any, *, exact: bool = True, config=None, def
                report: MappingReport | None = None) -> Graph:
     """:func:`import_qonnx` as a prepared graph."""
     graph, rep = import_qonnx(source, exact=exact)
-    if report is not None:
-        report.rows.extend(rep.rows)
-        report.notes.extend(rep.notes)
-    if config is not None or default is not None:
-        from qhw.passes import prepare
-
-        graph = prepare(graph, config=config, default=default)
-    return graph
+    return deliver(graph, rep, report, config, default)
 
 
 __all__ = ["import_qonnx", "load_qonnx", "is_qonnx", "SUPPORTED", "ROUNDING"]

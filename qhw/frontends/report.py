@@ -82,6 +82,20 @@ class MappingReport:
         return self.format_table()
 
 
+def deliver(graph: Graph, rep: MappingReport, report: MappingReport | None, config=None,
+            default=None) -> Graph:
+    """An importer's last step: its rows and notes into the caller's ``report``, and the graph
+    prepared when a config or default precision is given."""
+    if report is not None:
+        report.rows.extend(rep.rows)
+        report.notes.extend(rep.notes)
+    if config is not None or default is not None:
+        from qhw.passes import prepare
+
+        graph = prepare(graph, config=config, default=default)
+    return graph
+
+
 def _qhw_cell(row: MappingRow) -> str:
     """The lowered nodes, plus what happened when that is more than their op."""
     if not row.ops:
@@ -102,4 +116,4 @@ def _qp_text(qp) -> str:
     return f"{s} z={z} {kind}"
 
 
-__all__ = ["MappingReport", "MappingRow"]
+__all__ = ["MappingReport", "MappingRow", "deliver"]
