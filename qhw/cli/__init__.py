@@ -32,6 +32,9 @@ def cli() -> None:
       qhw inspect  examples/jet_mlp/model.yaml --data examples/jet_mlp/x_val.npy
       qhw compile  examples/jet_mlp/model.yaml -o build/jet_mlp
       qhw simulate build/jet_mlp
+      qhw estimate build/jet_mlp
+      qhw sweep    examples/jet_mlp/model.yaml --data examples/jet_mlp/x_val.npy \
+                   --weights 3:10 --activations 6:14:2 -o build/sweep
     """
 
 
@@ -39,11 +42,11 @@ from qhw.cli.compile import compile_cmd  # noqa: E402
 from qhw.cli.inspect import inspect  # noqa: E402
 from qhw.cli.predict import predict  # noqa: E402
 from qhw.cli.simulate import simulate  # noqa: E402
-
-for _command in (compile_cmd, simulate, predict, inspect):
-    cli.add_command(_command)
 from qhw.cli.estimate import estimate  # noqa: E402
-cli.add_command(estimate)
+from qhw.cli.sweep import sweep  # noqa: E402
+
+for _command in (compile_cmd, simulate, estimate, sweep, predict, inspect):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,106 @@
+"""``qhw sweep MODEL --data X.npy [...] -o DIR``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from qhw.cli.common import (config_option, emit_json, input_format_option, json_option, load,
+                            load_array, model_argument, status)
+from qhw.errors import ConfigError
+
+
+@click.command("sweep")
+@model_argument
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Validation inputs (.npy, batch first).")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Class labels (.npy) for accuracy.")
+@config_option
+@input_format_option
+@click.option("--weights", help="Weight widths A:B[:STEP] (inclusive), e.g. 4:8.")
+@click.option("--activations", help="Activation (result) widths A:B[:STEP], e.g. 6:16:2.")
+@click.option("--accum", help="Accumulator widths A:B[:STEP].")
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Grid file (YAML): {axis: [values] | 'A:B[:STEP]'}, axes weights, activations, "
+                   "accum, table_size, variant, or <layer>.<axis>.")
+@click.option("--synth", is_flag=True, help="Also synthesize every point with Yosys (slow; cached).")
+@click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx", show_default=True)
+@click.option("--nodsp", is_flag=True, help="Forbid DSP blocks (LUT-only area).")
+@click.option("--workers", type=int, default=None, help="Local worker processes (default: cores).")
+@click.option("--scheduler", help="Dask scheduler address (tcp://host:8786) instead of local workers.")
+@click.option("--max-error", type=float, help="Also search a cheap per-layer configuration whose "
+                                              "mean |error| vs float stays within this budget.")
+@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: results.csv, pareto.png/.svg (and search.json).")
+@json_option
+def sweep(model, data_path, labels_path, config, input_format, weights, activations, accum,
+          grid_path, synth, target, nodsp, workers, scheduler, max_error, out, as_json) -> None:
+    """Evaluate a grid of bit-widths: golden-model error vs float, class agreement (and accuracy
+    with --labels), analytic resources (Yosys with --synth). Resumable: finished points in
+    OUT/results.csv are skipped on a rerun.
+
+    \b
+    Example:
+      qhw sweep examples/jet_mlp/model.yaml --data examples/jet_mlp/x_val.npy \\
+          --labels examples/jet_mlp/y_val.npy --weights 3:10 --activations 6:14:2 -o build/sweep
+    """
+    from qhw.sweep import Problem, grid, load_grid, pareto_front, parse_range, plot, run_sweep, search
+    from qhw.sweep.runner import default_workers
+
+    graph = load(model, config, input_format)
+    x = load_array(data_path, "data")
+    y = load_array(labels_path, "labels") if labels_path else None
+    axes: dict = load_grid(grid_path) if grid_path else {}
+    for name, text in (("weights", weights), ("activations", activations), ("accum", accum)):
+        if text:
+            axes[name] = parse_range(text, f"--{name}")
+    if not axes and max_error is None:
+        raise ConfigError("nothing to sweep: give --weights/--activations/--accum, --grid or --max-error")
+    with status("measuring float ranges and the float reference..."):
+        problem = Problem.build(graph, x, y, synth=synth, target=target, nodsp=nodsp)
+    summary: dict = {"out": str(out)}
+    if axes:
+        points = grid(axes)
+        records = run_sweep(problem, points, out, workers=workers or default_workers(),
+                            scheduler=scheduler)
+        plot(records, out, title=f"{graph.name}: {len(records)} points")
+        front = pareto_front(records)
+        failed = [r for r in records if r.get("status") != "ok"]
+        summary.update(points=len(records), failed=len(failed), pareto=[
+            {k: r.get(k) for k in ("id", *sorted(axes), "mean_abs_error", "agreement", "accuracy", "lut")}
+            for r in front])
+    if max_error is not None:
+        widths = {k: v for k, v in axes.items() if k in ("weights", "activations")} or \
+            {"weights": list(range(4, 17)), "activations": list(range(6, 17))}
+        with status(f"searching per-layer widths within mean |error| {max_error}..."):
+            found = search(problem, max_error, widths=widths)
+        summary["search"] = {"point": found["point"], "lut": found["record"]["lut"],
+                             "mean_abs_error": found["record"]["mean_abs_error"],
+                             "evaluations": found["evaluations"], "steps": len(found["steps"])}
+        if axes:
+            meeting = [r for r in records if r.get("status") == "ok" and r["mean_abs_error"] <= max_error]
+            if meeting:
+                best = min(meeting, key=lambda r: r["lut"])
+                summary["search"]["best_grid_lut"] = best["lut"]
+                summary["search"]["vs_best_grid"] = round(found["record"]["lut"] / best["lut"], 3)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "search.json").write_text(json.dumps({**found, "max_error": max_error},
+                                                          indent=1, default=str) + "\n")
+    if as_json:
+        emit_json(summary)
+        return
+    if axes:
+        click.echo(f"{summary['points']} points ({summary['failed']} failed) -> {out}/results.csv, "
+                   f"{out}/pareto.png, {out}/pareto.svg")
+        click.echo("Pareto front (mean |error| vs float, LUTs):")
+        for r in summary["pareto"]:
+            cfg = " ".join(f"{k}={r[k]}" for k in sorted(axes))
+            acc = f"  accuracy {r['accuracy']:.3f}" if r.get("accuracy") is not None else ""
+            click.echo(f"  {cfg:28s} error {r['mean_abs_error']:.3g}  LUT {r['lut']}{acc}")
+    if max_error is not None:
+        s = summary["search"]
+        extra = f", {s['vs_best_grid']}x the best grid point's LUTs" if "vs_best_grid" in s else ""
+        click.echo(f"search: mean |error| {s['mean_abs_error']:.3g} <= {max_error} at LUT {s['lut']} "
+                   f"({s['evaluations']} golden runs{extra}) -> {out}/search.json")

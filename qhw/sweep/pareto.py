@@ -1,0 +1,51 @@
+"""The Pareto front of a sweep (error against LUTs) and its plot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def pareto_front(records: list[dict], cost: str = "lut", error: str = "mean_abs_error") -> list[dict]:
+    """Records no other record beats on both ``cost`` and ``error`` (successful points only),
+    cheapest first."""
+    ok = [r for r in records if r.get("status") == "ok" and r.get(cost) is not None]
+    ok.sort(key=lambda r: (r[cost], r[error]))
+    front, best = [], float("inf")
+    for r in ok:
+        if r[error] < best:
+            front.append(r)
+            best = r[error]
+    return front
+
+
+def plot(records: list[dict], out_dir: str | Path, cost: str = "lut",
+         error: str = "mean_abs_error", title: str = "") -> list[Path]:
+    """``pareto.png`` and ``pareto.svg`` in ``out_dir``: every point and the front (byte-stable
+    for the same records: no dates, fixed SVG ids)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in records if r.get("status") == "ok"]
+    front = pareto_front(records, cost, error)
+    with plt.rc_context({"svg.hashsalt": "qhw", "svg.fonttype": "none"}):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+        ax.scatter([r[cost] for r in ok], [r[error] for r in ok], s=14, color="0.65", label="points")
+        ax.plot([r[cost] for r in front], [r[error] for r in front], "o-", color="C3", ms=5,
+                label="Pareto front")
+        ax.set_xlabel(f"{cost.upper()} ({'analytic' if cost in ('lut', 'ff') else cost})")
+        ax.set_ylabel(error.replace("_", " ") + " vs float")
+        ax.set_yscale("log" if all(r[error] > 0 for r in ok) and ok else "linear")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        ax.set_title(title or f"{len(ok)} points, {len(front)} on the front")
+        fig.tight_layout()
+        out = Path(out_dir)
+        paths = [out / "pareto.png", out / "pareto.svg"]
+        fig.savefig(paths[0], metadata={"Software": None})
+        fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+        plt.close(fig)
+    return paths
+
+
+__all__ = ["pareto_front", "plot"]

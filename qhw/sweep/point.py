@@ -1,0 +1,85 @@
+"""Evaluating one sweep point: formats → golden-model accuracy against float → resources."""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+
+from qhw.graph import Graph
+from qhw.sweep.space import Ranges, configure, point_id
+
+METRICS = ("max_abs_error", "mean_abs_error", "agreement", "accuracy")
+RESOURCES = ("lut", "ff", "dsp", "bram", "carry")
+
+
+@dataclass
+class Problem:
+    """What every point of a sweep shares: the graph, validation data, the float reference and
+    the ranges integer bits are chosen from. Built once, shipped to every worker."""
+
+    graph: Graph
+    data: np.ndarray
+    labels: np.ndarray | None
+    reference: np.ndarray
+    ranges: Ranges
+    synth: bool = False
+    target: str = "xilinx"
+    nodsp: bool = False
+
+    @staticmethod
+    def build(graph: Graph, data, labels=None, *, synth=False, target="xilinx", nodsp=False) -> "Problem":
+        from qhw import golden
+
+        data = np.asarray(data, np.float64)
+        ref = golden.run(graph, data, float_mode=True).output()
+        if labels is not None:
+            labels = np.asarray(labels)
+            if len(labels) != len(data):
+                from qhw.errors import ConfigError
+
+                raise ConfigError(f"labels have {len(labels)} rows, data {len(data)}")
+        return Problem(graph, data, labels, ref, Ranges.measure(graph, data), synth, target, nodsp)
+
+
+def evaluate(problem: Problem, point: dict) -> dict:
+    """One record: the point's id and axes, error metrics, analytic (and Yosys) resources,
+    ``status`` "ok" or "error" (with the message: a failing point never stops a sweep)."""
+    t0 = time.perf_counter()
+    rec: dict = {"id": point_id(point), **point}
+    try:
+        from qhw import golden
+        from qhw.estimate import analytic
+        from qhw.passes import prepare
+
+        g, config = configure(problem.graph, point, problem.ranges)
+        g = prepare(g, config=config)
+        out = golden.to_float(g, golden.run(g, problem.data, count_overflow=False))
+        y = next(iter(out.values()))
+        err = np.abs(y - problem.reference)
+        rec["max_abs_error"] = float(err.max())
+        rec["mean_abs_error"] = float(err.mean())
+        if y.ndim == 2 and y.shape[1] > 1:
+            rec["agreement"] = float((y.argmax(1) == problem.reference.argmax(1)).mean())
+            if problem.labels is not None:
+                rec["accuracy"] = float((y.argmax(1) == problem.labels).mean())
+        res = analytic(g, target=problem.target, nodsp=problem.nodsp)
+        rec.update({k: getattr(res, k) for k in RESOURCES})
+        if problem.synth:
+            from qhw.estimate import synthesize
+
+            syn = synthesize(g, target=problem.target, nodsp=problem.nodsp)
+            rec.update({f"yosys_{k}": getattr(syn, k) for k in RESOURCES})
+        rec["status"] = "ok"
+    except Exception as exc:  # recorded, never raised: one bad point must not stop the sweep
+        rec["status"] = "error"
+        rec["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        if not isinstance(exc, (ValueError, TypeError, KeyError)) and "QhwError" not in \
+                [c.__name__ for c in type(exc).__mro__]:
+            rec["error"] += " | " + traceback.format_exc(limit=1).splitlines()[-1][:200]
+    rec["seconds"] = round(time.perf_counter() - t0, 3)
+    return rec
+
+
+__all__ = ["Problem", "evaluate", "METRICS", "RESOURCES"]

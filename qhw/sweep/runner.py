@@ -1,0 +1,169 @@
+"""Running a sweep: local processes or a Dask cluster, every finished point appended to
+``results.csv`` at once, finished points skipped on a rerun (a killed sweep loses nothing and
+redoes nothing), a progress bar with ETA."""
+from __future__ import annotations
+
+import csv
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from qhw.sweep.point import METRICS, RESOURCES, Problem, evaluate
+from qhw.sweep.space import point_id
+
+RESULTS = "results.csv"
+#: test hooks: stop abruptly after this many points of a run were written / log every evaluation
+STOP_AFTER_ENV, LOG_ENV = "QHW_SWEEP_STOP_AFTER", "QHW_SWEEP_LOG"
+
+
+def columns(points: list[dict], synth: bool) -> list[str]:
+    axes = sorted({k for p in points for k in p})
+    extra = [f"yosys_{k}" for k in RESOURCES] if synth else []
+    return ["id", *axes, *METRICS, *RESOURCES, *extra, "status", "error", "seconds"]
+
+
+def read_results(path: Path) -> list[dict]:
+    """Rows of a results file, values converted back to numbers where they are numbers."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [{k: _number(v) for k, v in r.items()} for r in rows]
+
+
+def _number(v):
+    if v is None or v == "":
+        return None
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
+
+
+class _Writer:
+    """Appends records to results.csv, each flushed and fsynced before the next."""
+
+    def __init__(self, path: Path, cols: list[str]) -> None:
+        self.path = path
+        old = []
+        if path.is_file():
+            with path.open(newline="") as fh:
+                reader = csv.DictReader(fh)
+                have = reader.fieldnames or []
+                old = list(reader)
+            cols = have + [c for c in cols if c not in have]
+            if cols != have:  # new columns: rewrite once, atomically, then append
+                tmp = path.with_suffix(".csv.tmp")
+                with tmp.open("w", newline="") as fh:
+                    w = csv.DictWriter(fh, cols)
+                    w.writeheader()
+                    w.writerows(old)
+                os.replace(tmp, path)
+        self.cols = cols
+        self.fh = path.open("a", newline="")
+        self.writer = csv.DictWriter(self.fh, cols, extrasaction="ignore")
+        if not old and self.fh.tell() == 0:
+            self.writer.writeheader()
+
+    def write(self, rec: dict) -> None:
+        self.writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in self.cols})
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+_PROBLEM: Problem | None = None
+
+
+def _init(problem: Problem) -> None:
+    global _PROBLEM
+    _PROBLEM = problem
+
+
+def _evaluate_here(point: dict) -> dict:
+    return _logged(_PROBLEM, point)
+
+
+def _logged(problem: Problem, point: dict) -> dict:
+    log = os.environ.get(LOG_ENV)
+    if log:
+        with open(log, "a") as fh:
+            fh.write(point_id(point) + "\n")
+    return evaluate(problem, point)
+
+
+def _local(problem: Problem, todo: list[dict], workers: int) -> Iterator[dict]:
+    if workers <= 1:
+        for p in todo:
+            yield _logged(problem, p)
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(problem,)) as ex:
+        for fut in as_completed([ex.submit(_evaluate_here, p) for p in todo]):
+            yield fut.result()
+
+
+def _dask(problem: Problem, todo: list[dict], scheduler) -> Iterator[dict]:
+    try:
+        from dask.distributed import Client, as_completed as dask_completed
+    except ImportError:
+        from qhw.errors import MissingToolError
+
+        raise MissingToolError("a Dask scheduler needs dask.distributed: pip install 'qhw[dist]'") from None
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        shared = client.scatter(problem, broadcast=True)
+        futures = [client.submit(_logged, shared, p, pure=False) for p in todo]
+        for fut in dask_completed(futures):
+            yield fut.result()
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def run_sweep(problem: Problem, points: Iterable[dict], out_dir: str | os.PathLike, *,
+              workers: int = 1, scheduler=None, progress: bool = True) -> list[dict]:
+    """Evaluate every point not already in ``out_dir/results.csv``; returns all records of
+    these points (earlier runs' included), in the order of ``points``."""
+    points = list(points)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / RESULTS
+    done = {r["id"]: r for r in read_results(path)}
+    todo = [p for p in points if point_id(p) not in done]
+    writer = _Writer(path, columns(points, problem.synth))
+    stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
+    stream = _dask(problem, todo, scheduler) if scheduler is not None else \
+        _local(problem, todo, workers)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=console, transient=True,
+                   disable=not (progress and console.is_terminal))
+    written = 0
+    try:
+        with bar:
+            task = bar.add_task(f"sweep ({len(done)} done before)", total=len(todo))
+            for rec in stream:
+                writer.write(rec)
+                done[rec["id"]] = rec
+                written += 1
+                bar.advance(task)
+                if stop_after and written >= stop_after:
+                    writer.close()
+                    os._exit(75)  # the test hook: a kill right after a point was written
+    finally:
+        writer.close()
+    return [done[point_id(p)] for p in points]
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+__all__ = ["run_sweep", "read_results", "columns", "RESULTS", "default_workers"]
