@@ -8,7 +8,7 @@ def pareto_front(records: list[dict], cost: str = "lut", error: str = "mean_abs_
     """Records no other record beats on both ``cost`` and ``error`` (successful points only),
     cheapest first."""
     ok = [r for r in records if r.get("status") == "ok" and r.get(cost) is not None]
-    ok.sort(key=lambda r: (r[cost], r[error]))
+    ok.sort(key=lambda r: (r[cost], r[error], str(r.get("id"))))
     front, best = [], float("inf")
     for r in ok:
         if r[error] < best:
@@ -26,7 +26,7 @@ def plot(records: list[dict], out_dir: str | Path, cost: str = "lut",
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in records if r.get("status") == "ok"]
+    ok = sorted((r for r in records if r.get("status") == "ok"), key=lambda r: str(r["id"]))
     front = pareto_front(records, cost, error)
     with plt.rc_context({"svg.hashsalt": "qhw", "svg.fonttype": "none"}):
         fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
