@@ -28,7 +28,9 @@ from qhw.errors import ConfigError
 @click.option("--synth", is_flag=True, help="Also synthesize every point with Yosys (slow; cached).")
 @click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx", show_default=True)
 @click.option("--nodsp", is_flag=True, help="Forbid DSP blocks (LUT-only area).")
-@click.option("--workers", type=int, default=None, help="Local worker processes (default: cores).")
+@click.option("--workers", type=int, default=None,
+              help="Local worker processes (default: cores with --synth, else 1: the golden model "
+                   "already uses every core through BLAS).")
 @click.option("--scheduler", help="Dask scheduler address (tcp://host:8786) instead of local workers.")
 @click.option("--max-error", type=float, help="Also search a cheap per-layer configuration whose "
                                               "mean |error| vs float stays within this budget.")
@@ -63,7 +65,7 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
     summary: dict = {"out": str(out)}
     if axes:
         points = grid(axes)
-        records = run_sweep(problem, points, out, workers=workers or default_workers(),
+        records = run_sweep(problem, points, out, workers=workers or (default_workers() if synth else 1),
                             scheduler=scheduler)
         plot(records, out, title=f"{graph.name}: {len(records)} points")
         front = pareto_front(records)
