@@ -2,7 +2,7 @@
 input elements (a gather), then a unary block, then the output register (latency 1, II 1).
 
 Covered: relu, relu6, clip, shift, requantize, flatten, reshape, output, concat, add, mul,
-maxpool1d/2d, avgpool1d/2d. Index maps come from the op modules themselves (their window
+maxpool1d/2d, avgpool1d/2d, and the table ops sigmoid/tanh/hard_sigmoid (qhw.backends.verilog.lut). Index maps come from the op modules themselves (their window
 functions run on index codes), so the hardware cannot drift from the golden geometry.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from qhw.backends.verilog.datapath import Datapath, sext
+from qhw.backends.verilog.lut import TABLE_OPS, lower_table_element
 from qhw.backends.verilog.requant import UnarySpec, signed_bits
 from qhw.fixed import FixedFormat, add_format, mul_format
 from qhw.ops import get as get_op
@@ -47,6 +48,10 @@ def lower_elementwise(node, in_fmts: list[FixedFormat], in_shapes: list[tuple], 
         for e in range(n_out):
             spec = _unary_spec(node, x0, e)
             r_parts.append(dp.unary(spec, _slice(0, x0, e), f"r{e}", prefix))
+    elif op in TABLE_OPS:
+        for e in range(n_out):
+            xe = dp.wire(f"x{e}", x0.width, _slice(0, x0, e), signed=False)
+            r_parts.append(lower_table_element(dp, node, x0, xe, e, prefix))
     elif op == "concat":
         axis = int(node.attrs["axis"]) % len(node.shape)
         idx = [np.arange(n).reshape(s) + k * 0 for k, (n, s) in enumerate(zip(sizes, in_shapes))]

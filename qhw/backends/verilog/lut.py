@@ -1,0 +1,175 @@
+"""Table ops in RTL: sigmoid/tanh ROMs (full, half with the symmetry, hls4ml's convention),
+piecewise-linear sigmoid/tanh, and hard_sigmoid — one element at a time, inside the
+element-wise layer (:mod:`qhw.backends.verilog.elementwise`).
+
+Each element computes the integer address the golden model's table object defines
+(``RomTable.address``: offset, shift, clamp; hls4ml: truncation toward zero), reads a ROM unit
+(a ``case`` block shared by every element of the layer), and casts the entry with the shared
+unary requantizer. Nothing is re-derived here: the constants come from ``qhw.tables``.
+"""
+from __future__ import annotations
+
+import math
+
+from qhw.backends.verilog.datapath import Datapath, sext
+from qhw.backends.verilog.render import render
+from qhw.backends.verilog.requant import UnarySpec
+from qhw.errors import ModelError
+from qhw.fixed import FixedFormat, add_format, mul_format
+from qhw.fixed.literals import verilog_literal
+from qhw.ops import get as get_op
+from qhw.ops.activation import _bound_codes
+from qhw.tools.cache import content_hash
+
+TABLE_OPS = ("sigmoid", "tanh", "hard_sigmoid")
+
+
+def _bits_signed(v: int) -> int:
+    """Bits of a two's complement integer holding v."""
+    return max(1, (v if v >= 0 else ~v).bit_length() + 1)
+
+
+def _ssext(expr: str, w_from: int, w_to: int) -> str:
+    """Sign extension as a SIGNED expression (a bare concatenation is unsigned in Verilog, which
+    would make ``>>>`` a logical shift)."""
+    return f"$signed({sext(expr, w_from, w_to)})"
+
+
+def _lit(v: int, width: int) -> str:
+    """A sized signed literal (negative ones as sized hex)."""
+    return verilog_literal(int(v), FixedFormat(width, width, True))
+
+
+def _rom_unit(dp: Datapath, prefix: str, codes, fmt: FixedFormat, what: str) -> tuple[str, int]:
+    """The ROM module for these codes (shared by content); returns (module, address bits)."""
+    n = len(codes)
+    aw = max(1, math.ceil(math.log2(n)))
+    mask = (1 << fmt.width) - 1
+    entries = [(a, f"{fmt.width}'h{int(c) & mask:x}") for a, c in enumerate(codes)]
+    key = content_hash(repr((fmt, [int(c) for c in codes])), length=10)
+    name = f"{prefix}_rom{key}"
+    if name not in dp.units:
+        dp.units[name] = render("rom.v.j2", name=name, what=what, entries=entries, aw=aw,
+                                dw=fmt.width, fmt=fmt, full=n == 1 << aw, default=entries[-1][1])
+    return name, aw
+
+
+def _clamped_index(dp: Datapath, t: str, width: int, n: int, aw: int, e: int) -> str:
+    """t (signed, ``width`` bits) clamped to [0, n - 1], as ``aw`` address bits."""
+    hi = _lit(n - 1, width)
+    return dp.wire(f"ad{e}", aw, f"{t}[{width - 1}] ? {aw}'d0 : ({t} > {hi}) ? {aw}'d{n - 1} : "
+                                 f"{t}[{aw - 1}:0]", signed=False)
+
+
+def _shift(expr: str, k: int) -> str:
+    return f"({expr} >>> {k})" if k > 0 else (f"({expr} <<< {-k})" if k < 0 else expr)
+
+
+def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
+    """A RomTable element: address, ROM read, entry (mirrored for a half table) cast."""
+    tf, res, w = t.table_fmt, node.formats["result"], x.width
+    xs = dp.wire(f"xs{e}", w + 1, sext(xe, w, w + 1) if x.signed else f"{{1'b0, {xe}}}")
+    if t.convention == "hls4ml":
+        span = 16 if t.function == "sigmoid" else 8
+        f = x.frac_bits
+        mult, den = (t.size, span << f) if f >= 0 else (t.size << -f, span)
+        g = math.gcd(mult, den)
+        mult, den = mult // g, den // g
+        if den & (den - 1) or (mult > 1 and den > 1):
+            raise ModelError(f"{node.op} {node.name!r}: the hls4ml index x*{t.size}/({span}*2^{-f}) "
+                             "is not a power-of-two scaling for this input format; no divider in RTL")
+        ww = w + 2 + max(0, mult.bit_length())
+        if den > 1:  # truncation toward zero: add den - 1 to negative values before >>>
+            k = den.bit_length() - 1
+            q = dp.wire(f"q{e}", ww, f"({_ssext(xs, w + 1, ww)} + ({xs}[{w}] ? {_lit(den - 1, ww)} : "
+                                     f"{ww}'sd0)) >>> {k}")
+        else:
+            q = dp.wire(f"q{e}", ww, f"{_ssext(xs, w + 1, ww)} * {_lit(mult, ww)}")
+        idx = dp.wire(f"i{e}", ww, f"{q} + {_lit(t.size // 2, ww)}")
+        n = t.size
+    elif t.half:
+        n = t.size // 2
+        ww = w + 2 + max(0, -t.shift)
+        mag = dp.wire(f"m{e}", ww, f"{xs}[{w}] ? -{_ssext(xs, w + 1, ww)} : {_ssext(xs, w + 1, ww)}")
+        idx = dp.wire(f"i{e}", ww, _shift(mag, t.shift))
+    else:
+        n = t.size
+        ww = max(w + 1, _bits_signed(t.lo_raw)) + 2 + max(0, -t.shift)
+        idx = dp.wire(f"i{e}", ww, _shift(f"({_ssext(xs, w + 1, ww)} - {_lit(t.lo_raw, ww)})", t.shift))
+    rom, aw = _rom_unit(dp, prefix, t.values, tf, f"{t.function} table ({t.convention}"
+                        f"{', half' if t.half else ''}) of {node.name!r}")
+    ad = _clamped_index(dp, idx, ww, n, aw, e)
+    ent = f"en{e}"
+    dp.decls.append(dict(kind="wire", name=ent, width=tf.width, signed=False))
+    dp.insts.append(dict(module=rom, name=f"u_rom{e}", x=ad, y=ent))
+    if not t.half:
+        return dp.unary(UnarySpec.requant(tf, res), ent, f"r{e}", prefix)
+    wide = FixedFormat(min(tf.width + 2, 64), tf.integer_bits + 2, True)
+    ww2 = wide.width
+    ee = dp.wire(f"ee{e}", ww2, sext(ent, tf.width, ww2) if tf.signed else f"{{2'b00, {ent}}}")
+    one = (1 << tf.frac_bits) if (t.function == "sigmoid" and tf.frac_bits >= 0) else 0
+    mirrored = f"{_lit(one, ww2)} - {ee}" if t.function == "sigmoid" else f"-{ee}"
+    v = dp.wire(f"v{e}", ww2, f"{xs}[{w}] ? ({mirrored}) : {ee}")
+    return dp.unary(UnarySpec.requant(wide, res), v, f"r{e}", prefix)
+
+
+def _pwl(dp: Datapath, node, p, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
+    """A PwlFunction element: |x|, per-segment y_j + m_j (|x| - b_j), selected by comparisons,
+    mirrored for x < 0, then cast from the segment value's format."""
+    res, w, sf = node.formats["result"], x.width, p.sum_format()
+    b, m, c = ([int(v) for v in a] for a in (p.breakpoints_raw, p.slopes_raw, p.intercepts_raw))
+    s1 = sf.frac_bits - p.intercept_fmt.frac_bits
+    s2 = sf.frac_bits - (x.frac_bits + p.slope_fmt.frac_bits)
+    if s1 < 0 or s2 < 0:
+        raise ModelError(f"{node.op} {node.name!r}: PWL terms finer than the sum format")
+    amax = max(-x.raw_min, x.raw_max)
+    big = max(abs(ci) << s1 for ci in c) + max((amax + abs(bj)) * max(abs(mj) for mj in m) << s2
+                                               for bj in b)
+    ww = max(_bits_signed(big) + 2, sf.width + 1, w + 2)
+    xs = dp.wire(f"xs{e}", w + 1, sext(xe, w, w + 1) if x.signed else f"{{1'b0, {xe}}}")
+    a = dp.wire(f"a{e}", ww, f"{xs}[{w}] ? -{_ssext(xs, w + 1, ww)} : {_ssext(xs, w + 1, ww)}")
+    last = len(b) - 1
+    seg_vals = []
+    for j in range(len(b)):
+        y = f"({_lit(c[j], ww)} <<< {s1})" if s1 else _lit(c[j], ww)
+        if j != last:
+            mj = m[min(j, len(m) - 1)]
+            y += f" + ((({a} - {_lit(b[j], ww)}) * {_lit(mj, ww)}) <<< {s2})"
+        seg_vals.append(dp.wire(f"s{e}_{j}", ww, y))
+    sel = seg_vals[0]
+    for j in range(1, len(b)):  # the last breakpoint not above |x| picks the segment
+        sel = f"({a} >= {_lit(b[j], ww)}) ? {seg_vals[j]} : ({sel})"
+    v = dp.wire(f"v{e}", ww, sel)
+    neg = f"{_lit(1 << sf.frac_bits, ww)} - {v}" if p.function == "sigmoid" else f"-{v}"
+    y = dp.wire(f"y{e}m", ww, f"{xs}[{w}] ? ({neg}) : {v}")
+    s = dp.wire(f"sv{e}", sf.width, f"{y}[{sf.width - 1}:0]", signed=False)
+    return dp.unary(UnarySpec.requant(sf, res), s, f"r{e}", prefix)
+
+
+def _hard_sigmoid(dp: Datapath, node, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
+    """clip(slope * x + offset, 0, 1) exactly on the sum grid, then cast (as the golden model)."""
+    sf, res, w = node.formats["scale"], node.formats["result"], x.width
+    slope, offset = int(sf.quantize(node.attrs["slope"])), int(sf.quantize(node.attrs["offset"]))
+    pf = mul_format(x, sf)
+    sum_fmt = add_format(pf, sf)
+    ws = sum_fmt.width + (0 if sum_fmt.signed else 1)
+    k1, k2 = sum_fmt.frac_bits - pf.frac_bits, sum_fmt.frac_bits - sf.frac_bits
+    xs = _ssext(xe, w, ws) if x.signed else f"$signed({{{ws - w}'d0, {xe}}})"
+    s = dp.wire(f"hs{e}", ws, f"(({xs} * {_lit(slope, ws)}) <<< {k1}) + ({_lit(offset, ws)} <<< {k2})")
+    lo, hi = _bound_codes(sum_fmt, 0.0, 1.0)
+    sw = FixedFormat(ws, ws - sum_fmt.frac_bits, True)
+    spec = UnarySpec(sw, res, FixedFormat(ws, ws - sum_fmt.frac_bits, sum_fmt.signed), lo=lo, hi=hi)
+    return dp.unary(spec, s, f"r{e}", prefix)
+
+
+def lower_table_element(dp: Datapath, node, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
+    """The result wire of element ``e`` of a table op (input slice ``xe`` in format ``x``)."""
+    if node.op == "hard_sigmoid":
+        return _hard_sigmoid(dp, node, x, xe, e, prefix)
+    obj = get_op(node.op, node.name).table(node, x)
+    if node.attrs.get("variant") == "pwl":
+        return _pwl(dp, node, obj, x, xe, e, prefix)
+    return _rom(dp, node, obj, x, xe, e, prefix)
+
+
+__all__ = ["TABLE_OPS", "lower_table_element"]
