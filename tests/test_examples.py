@@ -26,3 +26,14 @@ def test_onnx_mnist_example_reproduces_the_bundled_output():
     assert res["float_rel_error"] < 1e-5  # float import == the model's own expected output
     assert res["fixed_class"] == res["expected_class"]
     assert res["hls_mismatches"] == 0
+
+
+def test_sigmoid_demo_compares_error_and_area():
+    rows = _main("sigmoid_demo/run.py")(["--synth"])
+    # errors over every input code: the full ROM is the most accurate, PWL with shift-only
+    # slopes the least; the half table halves the stored bits
+    assert rows["rom 1024"]["max_abs_error"] <= rows["pwl"]["max_abs_error"] <= rows["pwl pow2"]["max_abs_error"]
+    assert rows["half rom 512"]["bits"] * 2 == rows["rom 1024"]["bits"]
+    # shift-add slopes cost far fewer LUTs than general constant multipliers (Yosys)
+    assert rows["pwl pow2"]["yosys_luts"] * 3 < rows["pwl"]["yosys_luts"]
+    assert all(r["yosys_luts"] + r["yosys_bram"] > 0 for r in rows.values())
