@@ -164,7 +164,11 @@ def matmul(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, i
     lead, k, m = x.shape[:-1], x.shape[-1], w.shape[1]
     x2 = x.reshape(-1, k)
     n = x2.shape[0]
-    init2 = np.array(_init_raw(init, accumulator, lead + (m,)), np.int64).reshape(n, m)
+    # The init as given (e.g. a bias row): broadcast, not copied, on the fast path.
+    init_small = np.asarray(init if init is not None else 0, np.int64)
+    row_init = init_small.ndim == 0 or init_small.shape in ((m,), (1, m))
+    full_init = lambda: np.array(_init_raw(init, accumulator, lead + (m,)), np.int64).reshape(n, m)  # noqa: E731
+    init2 = None if row_init else full_init()
 
     out = None
     lossless_terms = product_format is None or _holds(product_format, pfmt)
@@ -172,7 +176,8 @@ def matmul(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, i
     if (lossless_terms and shift >= 0 and x.dtype == np.int64 and w.dtype == np.int64
             and shift < 63):
         # Bounds from the formats alone cost no pass over the data; fall back to the data's range.
-        init_range = (float(init2.min(initial=0)), float(init2.max(initial=0)))
+        src = init_small if row_init else init2
+        init_range = (float(src.min(initial=0)), float(src.max(initial=0)))
         lo, hi = _interval_bound(np.array([[fa.raw_min], [fa.raw_max]], np.float64).repeat(k, 1),
                                  w, init_range, shift)
         if not (accumulator.raw_min < lo and hi <= accumulator.raw_max and max(-lo, hi) < 2.0**53):
@@ -185,13 +190,16 @@ def matmul(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, i
             # accumulator grid: float64 BLAS with the shift folded into w is exact.
             wf = np.ldexp(w.astype(np.float64), shift)
             total = x2.astype(np.float64) @ wf
-            total += init2
+            if init is not None:
+                total += init_small.reshape(-1) if row_init else init2
             out = total.astype(np.int64)
         elif fits or accumulator.overflow == "WRAP":
+            init2 = full_init() if init2 is None else init2
             total = _blas_exact_sum(x2, w).view(np.uint64) << np.uint64(shift)
             total = (total + init2.view(np.uint64)).view(np.int64)
             out = total if fits else accumulator.cast(total, _grid_format(accumulator))
     if out is None:
+        init2 = full_init() if init2 is None else init2
         out = _wrap_int32(x2, fa, w, fb, accumulator, init2, product_format)
     if out is None:
         out = np.empty((n, m), np.int64)
