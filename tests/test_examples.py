@@ -37,3 +37,22 @@ def test_sigmoid_demo_compares_error_and_area():
     # shift-add slopes cost far fewer LUTs than general constant multipliers (Yosys)
     assert rows["pwl pow2"]["yosys_luts"] * 3 < rows["pwl"]["yosys_luts"]
     assert all(r["yosys_luts"] + r["yosys_bram"] > 0 for r in rows.values())
+
+
+def test_sigmoid_demo_designs_in_hls_csim_equal_golden_on_every_code(tmp_path):
+    """The demo's one-node designs through qhw's HLS C++ (g++), every input code."""
+    import numpy as np
+
+    from qhw.backends.hls import run_raw, write_hls
+    from qhw.fixed import FixedFormat
+    from qhw.golden import run_raw as golden_raw
+
+    demo = runpy.run_path(str(EXAMPLES / "sigmoid_demo" / "run.py"), run_name="not_main")
+    fmt = FixedFormat.parse("ap_fixed<16,6>")
+    raw = np.arange(fmt.raw_min, fmt.raw_max + 1).reshape(-1, 1)
+    for name, attrs in demo["VARIANTS"].items():
+        g = demo["one_node"](str(fmt), "ap_ufixed<10,0,AP_RND,AP_SAT>", attrs)
+        out = tmp_path / attrs["variant"] / name.replace(" ", "_")
+        write_hls(g, out)
+        np.testing.assert_array_equal(run_raw(out, raw)["y"], golden_raw(g, raw).outputs["y"],
+                                      err_msg=name)
