@@ -48,7 +48,8 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
       qhw sweep examples/jet_mlp/model.yaml --data examples/jet_mlp/x_val.npy \\
           --labels examples/jet_mlp/y_val.npy --weights 3:10 --activations 6:14:2 -o build/sweep
     """
-    from qhw.sweep import Problem, grid, load_grid, pareto_front, parse_range, plot, run_sweep, search
+    from qhw.sweep import (Problem, grid, load_grid, pareto_front, parse_range, plot, run_sweep, search,
+                           versus_grid)
     from qhw.sweep.runner import default_workers
 
     graph = load(model, config, input_format)
@@ -60,11 +61,13 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
             axes[name] = parse_range(text, f"--{name}")
     if not axes and max_error is None:
         raise ConfigError("nothing to sweep: give --weights/--activations/--accum, --grid or --max-error")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    points = grid(axes) if axes else []
     with status("measuring float ranges and the float reference..."):
         problem = Problem.build(graph, x, y, synth=synth, target=target, nodsp=nodsp)
     summary: dict = {"out": str(out)}
     if axes:
-        points = grid(axes)
         records = run_sweep(problem, points, out, workers=workers or (default_workers() if synth else 1),
                             scheduler=scheduler)
         plot(records, out, title=f"{graph.name}: {len(records)} points")
@@ -74,22 +77,18 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
             {k: r.get(k) for k in ("id", *sorted(axes), "mean_abs_error", "agreement", "accuracy", "lut")}
             for r in front])
     if max_error is not None:
-        widths = {k: v for k, v in axes.items() if k in ("weights", "activations")} or \
-            {"weights": list(range(4, 17)), "activations": list(range(6, 17))}
+        widths = _search_widths(axes)
         with status(f"searching per-layer widths within mean |error| {max_error}..."):
             found = search(problem, max_error, widths=widths)
         summary["search"] = {"point": found["point"], "lut": found["record"]["lut"],
                              "mean_abs_error": found["record"]["mean_abs_error"],
                              "evaluations": found["evaluations"], "steps": len(found["steps"])}
         if axes:
-            meeting = [r for r in records if r.get("status") == "ok" and r["mean_abs_error"] <= max_error]
-            if meeting:
-                best = min(meeting, key=lambda r: r["lut"])
-                summary["search"]["best_grid_lut"] = best["lut"]
-                summary["search"]["vs_best_grid"] = round(found["record"]["lut"] / best["lut"], 3)
+            summary["search"]["versus_grid"] = versus_grid(found, records, max_error)
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "search.json").write_text(json.dumps({**found, "max_error": max_error},
-                                                          indent=1, default=str) + "\n")
+        (Path(out) / "search.json").write_text(json.dumps(
+            {**found, "max_error": max_error, "versus_grid": summary["search"].get("versus_grid")},
+            indent=1, sort_keys=True, default=str) + "\n")
     if as_json:
         emit_json(summary)
         return
@@ -103,6 +102,21 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
             click.echo(f"  {cfg:28s} error {r['mean_abs_error']:.3g}  LUT {r['lut']}{acc}")
     if max_error is not None:
         s = summary["search"]
-        extra = f", {s['vs_best_grid']}x the best grid point's LUTs" if "vs_best_grid" in s else ""
+        vg = s.get("versus_grid")
+        extra = (f"; the cheapest grid point within budget has {vg['best_grid_lut']} LUTs "
+                 f"({vg['lut_difference']:+d})") if vg else ""
         click.echo(f"search: mean |error| {s['mean_abs_error']:.3g} <= {max_error} at LUT {s['lut']} "
                    f"({s['evaluations']} golden runs{extra}) -> {out}/search.json")
+
+
+def _search_widths(axes: dict) -> dict[str, list[int]]:
+    """The search narrows within the global weight/activation widths swept (integer bits are
+    always fitted to the data), or within 4..16 / 6..16 bits without a grid."""
+    from qhw.sweep import width_value
+
+    widths = {}
+    for k in ("weights", "activations"):
+        vals = [width_value(v, f"--{k}") for v in axes.get(k, [])]
+        if vals and all(isinstance(v, tuple) for v in vals):
+            widths[k] = sorted({v[0] for v in vals})
+    return widths or {"weights": list(range(4, 17)), "activations": list(range(6, 17))}

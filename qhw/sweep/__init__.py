@@ -4,8 +4,9 @@ search for a cheap configuration within an error budget."""
 from qhw.sweep.pareto import pareto_front, plot
 from qhw.sweep.point import Problem, evaluate
 from qhw.sweep.runner import RESULTS, read_results, run_sweep
-from qhw.sweep.search import search
-from qhw.sweep.space import configure, grid, load_grid, parse_range, point_id
+from qhw.sweep.search import search, versus_grid
+from qhw.sweep.space import configure, grid, load_grid, parse_range, point_id, width_value
 
 __all__ = ["Problem", "evaluate", "run_sweep", "read_results", "RESULTS", "pareto_front", "plot",
-           "search", "configure", "grid", "load_grid", "parse_range", "point_id"]
+           "search", "versus_grid", "configure", "grid", "load_grid", "parse_range", "point_id",
+           "width_value"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from qhw.errors import ConfigError, QhwError
 from qhw.graph import Graph
 from qhw.sweep.space import Ranges, configure, point_id
 
@@ -36,11 +38,44 @@ class Problem:
         ref = golden.run(graph, data, float_mode=True).output()
         if labels is not None:
             labels = np.asarray(labels)
-            if len(labels) != len(data):
-                from qhw.errors import ConfigError
-
-                raise ConfigError(f"labels have {len(labels)} rows, data {len(data)}")
+            if labels.shape != (len(data),):
+                raise ConfigError(f"labels have shape {labels.shape}; expected one class index per "
+                                  f"data row: ({len(data)},)")
         return Problem(graph, data, labels, ref, Ranges.measure(graph, data), synth, target, nodsp)
+
+
+def build(problem: Problem, point: dict) -> Graph:
+    """The problem's graph with the point's formats and table options, every format resolved."""
+    from qhw.passes import prepare
+
+    g, config = configure(problem.graph, point, problem.ranges)
+    return prepare(g, config=config)
+
+
+def errors(problem: Problem, g: Graph) -> dict:
+    """Golden-model error of ``g`` against the float reference: max/mean |error| (output units);
+    with class outputs, argmax agreement with float and accuracy against the labels (fractions)."""
+    from qhw import golden
+
+    out = golden.to_float(g, golden.run(g, problem.data, count_overflow=False))
+    y = next(iter(out.values()))
+    err = np.abs(y - problem.reference)
+    rec = {"max_abs_error": float(err.max()), "mean_abs_error": float(err.mean())}
+    if y.ndim == 2 and y.shape[1] > 1:
+        rec["agreement"] = float((y.argmax(1) == problem.reference.argmax(1)).mean())
+        if problem.labels is not None:
+            rec["accuracy"] = float((y.argmax(1) == problem.labels).mean())
+    return rec
+
+
+def lut_cost(problem: Problem, point: dict) -> int | None:
+    """Analytic LUTs of a point (milliseconds, no golden run); None when the point is invalid."""
+    from qhw.estimate import analytic
+
+    try:
+        return int(analytic(build(problem, point), target=problem.target, nodsp=problem.nodsp).lut)
+    except Exception:  # an invalid point is simply not a candidate
+        return None
 
 
 def evaluate(problem: Problem, point: dict) -> dict:
@@ -49,21 +84,10 @@ def evaluate(problem: Problem, point: dict) -> dict:
     t0 = time.perf_counter()
     rec: dict = {"id": point_id(point), **point}
     try:
-        from qhw import golden
         from qhw.estimate import analytic
-        from qhw.passes import prepare
 
-        g, config = configure(problem.graph, point, problem.ranges)
-        g = prepare(g, config=config)
-        out = golden.to_float(g, golden.run(g, problem.data, count_overflow=False))
-        y = next(iter(out.values()))
-        err = np.abs(y - problem.reference)
-        rec["max_abs_error"] = float(err.max())
-        rec["mean_abs_error"] = float(err.mean())
-        if y.ndim == 2 and y.shape[1] > 1:
-            rec["agreement"] = float((y.argmax(1) == problem.reference.argmax(1)).mean())
-            if problem.labels is not None:
-                rec["accuracy"] = float((y.argmax(1) == problem.labels).mean())
+        g = build(problem, point)
+        rec.update(errors(problem, g))
         res = analytic(g, target=problem.target, nodsp=problem.nodsp)
         rec.update({k: getattr(res, k) for k in RESOURCES})
         if problem.synth:
@@ -75,11 +99,11 @@ def evaluate(problem: Problem, point: dict) -> dict:
     except Exception as exc:  # recorded, never raised: one bad point must not stop the sweep
         rec["status"] = "error"
         rec["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        if not isinstance(exc, (ValueError, TypeError, KeyError)) and "QhwError" not in \
-                [c.__name__ for c in type(exc).__mro__]:
-            rec["error"] += " | " + traceback.format_exc(limit=1).splitlines()[-1][:200]
+        if not isinstance(exc, (ValueError, TypeError, KeyError, QhwError)):
+            where = traceback.extract_tb(exc.__traceback__)[-1]  # an unexpected error: say where
+            rec["error"] += f" (at {Path(where.filename).name}:{where.lineno} in {where.name})"
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec
 
 
-__all__ = ["Problem", "evaluate", "METRICS", "RESOURCES"]
+__all__ = ["Problem", "build", "errors", "lut_cost", "evaluate", "METRICS", "RESOURCES"]

@@ -4,6 +4,7 @@ redoes nothing), a progress bar with ETA."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -24,12 +25,23 @@ def columns(points: list[dict], synth: bool) -> list[str]:
 
 
 def read_results(path: Path) -> list[dict]:
-    """Rows of a results file, values converted back to numbers where they are numbers."""
+    """Finished rows of a results file, values converted back to numbers where they are numbers.
+    A row cut short by a kill (no status) is not finished: it is left out and evaluated again."""
+    return [{k: _number(v) for k, v in r.items()} for r in _finished_rows(Path(path))[1]]
+
+
+def _finished_rows(path: Path) -> tuple[list[str], list[dict], bool]:
+    """(header, finished rows as text, whether the file holds anything else: a partial row)."""
     if not path.is_file():
-        return []
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return [{k: _number(v) for k, v in r.items()} for r in rows]
+        return [], [], False
+    text = path.read_text()
+    cut = bool(text) and not text.endswith("\n")  # the last line was being written when killed
+    if cut and "\n" not in text:
+        return [], [], True
+    reader = csv.DictReader(io.StringIO(text[:text.rindex("\n") + 1] if cut else text, newline=""))
+    rows = list(reader)
+    good = [r for r in rows if r.get("status") in ("ok", "error") and None not in r.values() and None not in r]
+    return list(reader.fieldnames or []), good, cut or len(good) != len(rows)
 
 
 def _number(v):
@@ -47,24 +59,22 @@ class _Writer:
 
     def __init__(self, path: Path, cols: list[str]) -> None:
         self.path = path
-        old = []
-        if path.is_file():
-            with path.open(newline="") as fh:
-                reader = csv.DictReader(fh)
-                have = reader.fieldnames or []
-                old = list(reader)
-            cols = have + [c for c in cols if c not in have]
-            if cols != have:  # new columns: rewrite once, atomically, then append
-                tmp = path.with_suffix(".csv.tmp")
-                with tmp.open("w", newline="") as fh:
-                    w = csv.DictWriter(fh, cols)
-                    w.writeheader()
-                    w.writerows(old)
-                os.replace(tmp, path)
+        have, old, partial = _finished_rows(path)
+        cols = have + [c for c in cols if c not in have]
+        if path.is_file() and (cols != have or partial):
+            # new columns or a row cut by a kill: rewrite the finished rows once, atomically
+            tmp = path.with_suffix(".csv.tmp")
+            with tmp.open("w", newline="") as fh:
+                w = csv.DictWriter(fh, cols)
+                w.writeheader()
+                w.writerows(old)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
         self.cols = cols
         self.fh = path.open("a", newline="")
         self.writer = csv.DictWriter(self.fh, cols, extrasaction="ignore")
-        if not old and self.fh.tell() == 0:
+        if self.fh.tell() == 0:
             self.writer.writeheader()
 
     def write(self, rec: dict) -> None:

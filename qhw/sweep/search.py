@@ -1,57 +1,115 @@
 """``--max-error``: a cheap per-layer configuration within an error budget.
 
-Greedy: start every layer at the widest width given; repeatedly try narrowing one layer's
-weights or activations by one bit, most analytic LUTs saved first, and keep the first narrowing
-whose golden-model error stays within the budget; stop when no narrowing fits. Every accepted
-step is a real golden-model run on the validation data, so the result is verified, not predicted.
+Greedy: start every layer at the widest width allowed. Each round, every one-bit narrowing of one
+layer's weights or activations is priced by the analytic estimator (milliseconds) and tried in
+order of LUTs saved, most first; the first whose golden-model error on the validation data stays
+within the budget is kept. Stop when no narrowing fits. Every accepted step is a real golden-model
+run, so the result is verified, not predicted.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from qhw.errors import ConfigError
-from qhw.sweep.point import Problem, evaluate
+from qhw.sweep.point import Problem, evaluate, lut_cost
+from qhw.sweep.space import width_value
+
+_NO_CHOICE = ("input", "output", "flatten", "reshape")
 
 
 def search(problem: Problem, max_error: float, *, widths: dict[str, list[int]],
            metric: str = "mean_abs_error", layers: list[str] | None = None) -> dict:
-    """Returns {"point", "record", "steps", "evaluations"}. ``widths``: axis -> allowed widths
-    (e.g. {"weights": [3..10], "activations": [6..16]}); layers: default every layer with
-    weights or a result the sweep chooses."""
+    """Returns {"point", "record", "steps", "evaluations"} (evaluations: golden-model runs).
+
+    ``widths``: axis -> allowed total widths, e.g. {"weights": [4..10], "activations": [6..16]};
+    ``layers``: default every layer whose weights or result a sweep chooses. With
+    ``problem.synth`` only the final point is synthesized."""
     if not widths:
         raise ConfigError("search needs at least one width axis (weights or activations)")
+    allowed = {}
+    for axis, ws in widths.items():
+        if axis not in ("weights", "activations", "accum"):
+            raise ConfigError(f"search axis {axis!r} is not one of weights, activations, accum")
+        vals = [width_value(w, f"search {axis} width") for w in ws]
+        if not vals or any(not isinstance(v, tuple) or v[1] is not None for v in vals):
+            raise ConfigError(f"search {axis} widths must be plain bit-widths, got {ws!r}")
+        allowed[axis] = sorted({v[0] for v in vals})
+    if not max_error >= 0:
+        raise ConfigError(f"--max-error must be >= 0, got {max_error}")
     g = problem.graph
-    layers = layers or [n.name for n in g.nodes() if n.op not in ("input", "output", "flatten", "reshape")]
-    point = {f"{n}.{axis}": max(ws) for axis, ws in widths.items() for n in layers
-             if axis != "weights" or "weight" in g.node(n).params}
-    rec = evaluate(problem, point)
+    layers = layers or [n.name for n in g.nodes() if n.op not in _NO_CHOICE]
+    point = {f"{n}.{axis}": ws[-1] for axis, ws in allowed.items() for n in layers
+             if axis == "activations" or "weight" in g.node(n).params}
+    fast = dataclasses.replace(problem, synth=False)
+    rec = evaluate(fast, point)
     evaluations = 1
     if rec["status"] != "ok" or rec[metric] > max_error:
         raise ConfigError(f"even the widest configuration misses the budget: {metric} = "
-                          f"{rec.get(metric)} > {max_error} ({rec.get('error', '')})")
-    steps = []
+                          f"{rec.get(metric)} > {max_error} {rec.get('error', '')}".rstrip())
+    steps: list[dict] = []
+    saving: dict[str, int | None] = {}  # key -> analytic LUTs saved by narrowing it one step
+    fresh = True  # every key priced and tried since the last accepted step
     while True:
-        candidates = []
-        for key, w in point.items():
-            allowed = sorted(widths[key.rsplit(".", 1)[1]])
-            lower = [x for x in allowed if x < w]
-            if lower:
-                trial = dict(point, **{key: lower[-1]})
-                candidates.append((trial, key))
-        # most LUTs saved first (analytic, milliseconds), then confirm with the golden model
-        scored = []
-        for trial, key in candidates:
-            r = evaluate(problem, trial)
+        for key in sorted(point):
+            if key not in saving:
+                saving[key] = _saving(fast, point, key, allowed, rec["lut"])
+        order = sorted((k for k, v in saving.items() if v is not None and v >= 0),
+                       key=lambda k: (-saving[k], k))
+        for key in order:
+            trial = dict(point, **{key: _narrower(allowed, key, point[key])})
+            r = evaluate(fast, trial)
             evaluations += 1
-            if r["status"] == "ok":
-                scored.append((rec["lut"] - r["lut"], r[metric], trial, key, r))
-        scored.sort(key=lambda t: (-t[0], t[1]))
-        for saved, err, trial, key, r in scored:
-            if err <= max_error and saved >= 0:
+            if r["status"] == "ok" and r[metric] <= max_error:
                 point, rec = trial, r
-                steps.append({"narrowed": key, "to": trial[key], "lut": r["lut"], metric: err})
+                steps.append({"narrowed": key, "to": trial[key], "lut": r["lut"], metric: r[metric]})
+                near = _near(g, key.rsplit(".", 1)[0])
+                saving = {k: v for k, v in saving.items() if k.rsplit(".", 1)[0] not in near}
+                fresh = False
                 break
+            saving[key] = None  # over budget: skipped until a full re-check
         else:
-            break
+            if fresh:
+                break
+            saving, fresh = {}, True  # before stopping, retry every key against the final point
+    if problem.synth:
+        rec = evaluate(problem, point)
     return {"point": point, "record": rec, "steps": steps, "evaluations": evaluations}
 
 
-__all__ = ["search"]
+def _narrower(allowed: dict[str, list[int]], key: str, width: int) -> int | None:
+    lower = [x for x in allowed[key.rsplit(".", 1)[1]] if x < width]
+    return lower[-1] if lower else None
+
+
+def _saving(problem: Problem, point: dict, key: str, allowed: dict, lut: int) -> int | None:
+    """Analytic LUTs saved by narrowing ``key`` one step; None when it cannot be narrowed."""
+    w = _narrower(allowed, key, point[key])
+    if w is None:
+        return None
+    cost = lut_cost(problem, dict(point, **{key: w}))
+    return None if cost is None else lut - cost
+
+
+def _near(g, name: str) -> set[str]:
+    """Layers whose cost a change at ``name`` can move: itself, its inputs and two hops of
+    consumers (a narrower result narrows the next layer's operands)."""
+    near = {name, *g.node(name).inputs}
+    for c in g.consumers(name):
+        near |= {c.name, *(d.name for d in g.consumers(c.name))}
+    return near
+
+
+def versus_grid(found: dict, records: list[dict], max_error: float,
+                metric: str = "mean_abs_error") -> dict | None:
+    """How the search's LUTs compare with the cheapest grid point meeting the same budget
+    (None when no grid point meets it): that point's id and LUTs, the difference and the ratio."""
+    meeting = [r for r in records if r.get("status") == "ok" and r[metric] <= max_error]
+    if not meeting:
+        return None
+    best = min(meeting, key=lambda r: (r["lut"], r[metric], str(r["id"])))
+    lut = found["record"]["lut"]
+    return {"best_grid_id": best["id"], "best_grid_lut": best["lut"], "best_grid_" + metric: best[metric],
+            "lut_difference": lut - best["lut"], "lut_ratio": round(lut / best["lut"], 4)}
+
+
+__all__ = ["search", "versus_grid"]

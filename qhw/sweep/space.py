@@ -1,11 +1,14 @@
 """The space of a sweep: points (plain dicts of bit-widths and table options) and how a point
 becomes formats on the graph.
 
-A point maps axis names to values. Global axes: ``weights``, ``activations``, ``accum`` (total
-widths; integer bits are chosen from the float ranges the data reaches, so every width is used
-as well as it can be), ``table_size``, ``variant`` (sigmoid/tanh nodes). Per-layer axes:
-``<layer>.<axis>`` with the same axis names; a per-layer value wins over the global one. A point's
-id is a hash of its canonical JSON, so a rerun recognises finished points.
+A point maps axis names to values. Global axes: ``weights``, ``activations``, ``accum`` (bit
+widths), ``table_size``, ``variant`` (sigmoid/tanh nodes). Per-layer axes: ``<layer>.<axis>``
+with the same axis names; a per-layer value wins over the global one. A point's id is a hash of
+its canonical JSON, so a rerun recognises finished points.
+
+A width value is ``W`` (total bits; integer bits, sign included, are the fewest that hold the float
+range the validation data reaches at that tensor, so every width is used as well as it can be),
+``"W,I"`` (integer bits given) or a full format ``"ap_fixed<W,I,...>"`` (used as it is).
 """
 from __future__ import annotations
 
@@ -23,37 +26,64 @@ from qhw.fixed import FixedFormat
 from qhw.graph import Graph
 
 AXES = ("weights", "activations", "accum", "table_size", "variant")
-_RANGE = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*(?::\s*(\d+)\s*)?$")
+WIDTH_AXES = ("weights", "activations", "accum")
+_RANGE = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*(?::\s*(\d+)\s*)?)?(?:,\s*(-?\d+)\s*)?$")
+_WIDTH = re.compile(r"^\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?$")
 #: ops whose result a bit-width sweep does not choose (ports and pure data movement)
 _KEEP_RESULT = frozenset({"input", "flatten", "reshape", "concat", "maxpool1d", "maxpool2d"})
 _TABLE_OPS = frozenset({"sigmoid", "tanh"})
 
 
-def parse_range(text: str, what: str = "range") -> list[int]:
-    """``A:B[:STEP]``, inclusive: ``6:16:2`` -> [6, 8, ..., 16]; a single ``N`` -> [N]."""
-    text = str(text)
-    if text.strip().isdigit():
-        return [int(text)]
-    m = _RANGE.match(text)
+def parse_range(text: str, what: str = "range") -> list:
+    """``A:B[:STEP][,I]``, inclusive bit-widths: ``6:16:2`` -> [6, 8, ..., 16]; ``N`` -> [N];
+    with ``,I`` every width gets I integer bits: ``4:6,2`` -> ["4,2", "5,2", "6,2"]."""
+    m = _RANGE.match(str(text))
     if not m:
-        raise ConfigError(f"{what} {text!r} is not A:B or A:B:STEP (inclusive bit-widths, e.g. 6:16:2)")
-    a, b, step = int(m[1]), int(m[2]), int(m[3] or 1)
+        raise ConfigError(f"{what} {text!r} is not A:B, A:B:STEP or N, optionally followed by ,I "
+                          "(inclusive bit-widths, e.g. 6:16:2 or 4:8,2)")
+    a = int(m[1])
+    b = int(m[2]) if m[2] is not None else a
+    step = int(m[3] or 1)
     if a < 1 or b < a or step < 1:
         raise ConfigError(f"{what} {text!r}: need 1 <= A <= B and STEP >= 1")
-    return list(range(a, b + 1, step))
+    widths = list(range(a, b + 1, step))
+    return widths if m[4] is None else [f"{w},{int(m[4])}" for w in widths]
+
+
+def width_value(value, what: str = "width") -> tuple[int, int | None] | FixedFormat:
+    """A width axis value as (total bits, integer bits or None to fit them to the data), or the
+    FixedFormat it spells."""
+    if isinstance(value, str) and "<" in value:
+        try:
+            return FixedFormat.parse(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{what}: {exc}") from None
+    m = _WIDTH.match(str(value)) if not isinstance(value, (bool, float)) else None
+    if not m or not 1 <= int(m[1]) <= 64:
+        raise ConfigError(f"{what}: {value!r} is not a width W in 1..64, 'W,I' or a format such as "
+                          "'ap_fixed<8,3>'")
+    return int(m[1]), (None if m[2] is None else int(m[2]))
 
 
 def point_id(point: dict) -> str:
+    """12 hex digits of the SHA-1 of the point's canonical JSON (sorted keys): stable across runs."""
     return hashlib.sha1(json.dumps(point, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def grid(axes: dict[str, list]) -> list[dict]:
     """Every combination of the axes (name -> values), in a stable order."""
-    for name in axes:
+    for name, values in axes.items():
         base = name.rsplit(".", 1)[-1]
         if base not in AXES:
             raise ConfigError(f"unknown sweep axis {name!r}; axes: {', '.join(AXES)} "
                               "(or <layer>.<axis> for one layer)")
+        if not values:
+            raise ConfigError(f"sweep axis {name!r} has no values")
+        for v in values:
+            if base in WIDTH_AXES:
+                width_value(v, f"sweep axis {name!r}")
+            elif base == "table_size" and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
+                raise ConfigError(f"sweep axis {name!r}: table size {v!r} is not an integer >= 2")
     names = sorted(axes)
     return [dict(zip(names, combo)) for combo in itertools.product(*(list(axes[n]) for n in names))]
 
@@ -74,7 +104,7 @@ def load_grid(path: str | Path) -> dict[str, list]:
         raise ConfigError(f"grid file {str(path)!r} must map axis names to lists of values")
     out = {}
     for k, v in doc.items():
-        if isinstance(v, str) and ":" in v:
+        if isinstance(v, str) and (":" in v or v.strip().isdigit()):
             v = parse_range(v, f"grid axis {k!r}")
         out[str(k)] = v if isinstance(v, list) else [v]
     return out
@@ -101,11 +131,16 @@ class Ranges:
         return Ranges(values, weights)
 
 
-def _fmt(width: int, lo: float, hi: float, signed: bool, modes: tuple[str, str]) -> FixedFormat:
+def _fmt(value, lo: float, hi: float, signed: bool, modes: tuple[str, str]) -> FixedFormat:
     from qhw.passes.profile import integer_bits_for
 
-    return FixedFormat(int(width), integer_bits_for(lo, hi, signed) + (1 if modes[1] == "WRAP" else 0),
-                       signed, *modes)
+    v = width_value(value)
+    if isinstance(v, FixedFormat):
+        return v
+    width, ib = v
+    if ib is None:
+        ib = integer_bits_for(lo, hi, signed) + (1 if modes[1] == "WRAP" else 0)
+    return FixedFormat(width, ib, signed, *modes)
 
 
 def _value(point: dict, node: str, axis: str):
@@ -146,4 +181,4 @@ def configure(graph: Graph, point: dict, ranges: Ranges,
     return g, config
 
 
-__all__ = ["AXES", "parse_range", "point_id", "grid", "load_grid", "Ranges", "configure"]
+__all__ = ["AXES", "WIDTH_AXES", "parse_range", "width_value", "point_id", "grid", "load_grid", "Ranges", "configure"]
