@@ -119,3 +119,17 @@ def random_inputs(graph: Graph, n: int, seed: int = 0, edges: bool = True) -> di
             raw[0], raw[1], raw[2] = fmt.raw_min, fmt.raw_max, 0
         out[name] = raw
     return out
+
+
+def embedding_net(rows=40, dim=6, length=4, code_bits=8, seed=5) -> Graph:
+    """indices (length,) -> per-row quantized embedding (rows x dim; row norms spread over two
+    decades, where per-row scales matter) -> flatten -> dense 3."""
+    rng = np.random.default_rng(seed)
+    table = rng.standard_normal((rows, dim)) * np.geomspace(0.05, 5.0, rows)[:, None]
+    b = GraphBuilder("embedding_net")
+    x = b.input("idx", (length,), f"ap_uint<{max(1, int(np.ceil(np.log2(rows))))}>")
+    e = b.node("emb", "embedding", [x], params={"table": table},
+               formats={"table": f"ap_int<{code_bits}>", "result": "ap_fixed<14,4,AP_RND,AP_SAT>"})
+    t = b.flatten("flat", e)
+    b.output("y", b.dense("fc", t, _w(rng, length * dim, 3), rng.standard_normal(3) * 0.1))
+    return b.build(default="ap_fixed<16,6>")

@@ -482,3 +482,19 @@ def _hard_sigmoid(node, ctx: LayerContext) -> dict:
             "if (s < 0) s = 0;", f"if (s > {fn}_one) s = {fn}_one;", "y[i] = s;"]
     return _elementwise(node, ctx, "y = clip(slope * x + offset, 0, 1), exact, then cast to the "
                         "result format.", body, consts)
+
+
+# ----------------------------------------------------------------------------- embedding
+@emitter("embedding", "embedding.h.j2")
+def _embedding(node, ctx: LayerContext) -> dict:
+    """Per-row quantized table: the codes and row scales of qhw.ops.embedding, exact."""
+    from qhw.ops import get as get_op
+
+    codes, scales = get_op("embedding", node.name).rows(node)
+    code_f, scale_f = slot(node, "table"), slot(node, "scale")
+    v = common(node, ctx)
+    v.update(length=int(node.shape[0]), dim=int(node.shape[1]), rows=int(codes.shape[0]),
+             code_t=ctx.use_type(code_f, f"{node.name} row codes"),
+             scale_t=ctx.use_type(scale_f, f"{node.name} row scales"),
+             codes=c_initializer(codes.reshape(-1), code_f), scales=c_initializer(scales, scale_f))
+    return v

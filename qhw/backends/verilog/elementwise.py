@@ -2,7 +2,8 @@
 input elements (a gather), then a unary block, then the output register (latency 1, II 1).
 
 Covered: relu, relu6, clip, shift, requantize, flatten, reshape, output, concat, add, mul,
-maxpool1d/2d, avgpool1d/2d, and the table ops sigmoid/tanh/hard_sigmoid (qhw.backends.verilog.lut). Index maps come from the op modules themselves (their window
+maxpool1d/2d, avgpool1d/2d, the table ops sigmoid/tanh/hard_sigmoid (qhw.backends.verilog.lut)
+and embedding (qhw.backends.verilog.embedding). Index maps come from the op modules themselves (their window
 functions run on index codes), so the hardware cannot drift from the golden geometry.
 """
 from __future__ import annotations
@@ -48,6 +49,10 @@ def lower_elementwise(node, in_fmts: list[FixedFormat], in_shapes: list[tuple], 
         for e in range(n_out):
             spec = _unary_spec(node, x0, e)
             r_parts.append(dp.unary(spec, _slice(0, x0, e), f"r{e}", prefix))
+    elif op == "embedding":
+        from qhw.backends.verilog.embedding import lower_embedding
+
+        r_parts.extend(lower_embedding(dp, node, x0, prefix))
     elif op in TABLE_OPS:
         for e in range(n_out):
             xe = dp.wire(f"x{e}", x0.width, _slice(0, x0, e), signed=False)
