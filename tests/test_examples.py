@@ -56,3 +56,9 @@ def test_sigmoid_demo_designs_in_hls_csim_equal_golden_on_every_code(tmp_path):
         write_hls(g, out)
         np.testing.assert_array_equal(run_raw(out, raw)["y"], golden_raw(g, raw).outputs["y"],
                                       err_msg=name)
+
+
+def test_embedding_example_per_row_scales_and_simulations():
+    res = _main("embedding_model/run.py")(["--vectors", "100"])
+    assert res["per_row"] < res["per_table"] / 10  # small rows keep their resolution
+    assert res["rtl_mismatches"] == 0 and res["hls_mismatches"] == 0
