@@ -86,9 +86,11 @@ def test_hls_csim_equals_golden(tmp_path):
     np.testing.assert_array_equal(hls_run_raw(tmp_path / "hls", idx)["y"], golden.run_raw(g, idx).outputs["y"])
 
 
-def test_rtl_equals_golden_under_backpressure(tmp_path):
+@pytest.mark.parametrize("r", [1, 3])
+def test_rtl_equals_golden_under_backpressure(r, tmp_path):
     g = models.embedding_net()
-    d = write_verilog(g, tmp_path / "rtl")
+    d = write_verilog(g, tmp_path / "rtl", options={"reuse_factor": r})
+    assert d.ii == r
     res = lint([d.rtl_dir / f for f in d.files], top=d.top)
     assert res.ok, res.output[-2000:]
     idx = _indices()
