@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from qhw import golden
 from qhw.cli import cli
 from qhw.errors import ConfigError
+from qhw.estimate import synthesize
 from qhw.fixed import FixedFormat
 from qhw.graph.builder import GraphBuilder
 from qhw.io import load_model, save
@@ -137,15 +138,23 @@ def test_yosys_sweep_of_6_points(tmp_path):
     x = np.random.default_rng(0).standard_normal((200, 8))
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "sweep"
-    r = CliRunner().invoke(cli, ["sweep", str(path), "--data", str(tmp_path / "x.npy"), "--weights", "4:6",
-                                 "--activations", "6:8:2", "--synth", "--nodsp", "--workers", "2",
-                                 "-o", str(out)])
+    args = ["sweep", str(path), "--data", str(tmp_path / "x.npy"), "--weights", "4:6",
+            "--activations", "6:8:2", "--nodsp", "--workers", "2", "-o", str(out)]
+    r = CliRunner().invoke(cli, args)  # analytic first: --synth then redoes these points only
+    assert r.exit_code == 0 and "yosys_lut" not in _rows(out)[0], r.output + r.stderr
+    r = CliRunner().invoke(cli, [*args, "--synth"])
     assert r.exit_code == 0, r.output + r.stderr
     recs = read_results(out / "results.csv")
-    assert len(recs) == 6 and all(r["status"] == "ok" for r in recs)
+    assert len(recs) == 6 and len({r["id"] for r in recs}) == 6 and all(r["status"] == "ok" for r in recs)
     for rec in recs:
         assert rec["yosys_lut"] > 0 and rec["yosys_ff"] > 0
         assert 0.5 <= rec["lut"] / rec["yosys_lut"] <= 2.0, rec  # analytic tracks synthesis
+    # the recorded figures are Yosys's for that point's graph (cached: no second synthesis)
+    g = load_model(path)
+    gg, cfg = configure(g, {"weights": 5, "activations": 8}, Problem.build(g, x).ranges)
+    syn = synthesize(prepare(gg, config=cfg), nodsp=True)
+    rec = next(r for r in recs if (r["weights"], r["activations"]) == (5, 8))
+    assert (rec["yosys_lut"], rec["yosys_ff"]) == (syn.lut, syn.ff)
     assert (out / "pareto.png").is_file()
 
 
@@ -246,8 +255,28 @@ def test_dask_cluster_gives_the_local_results(tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         remote = run_sweep(pb, points, tmp_path / "dask", scheduler=client, progress=False)
+        np.save(tmp_path / "x.npy", pb.data)
+        r = CliRunner().invoke(cli, ["sweep", str(MODEL), "--data", str(tmp_path / "x.npy"), "--weights",
+                                     "4:8:2", "--activations", "8:12:4", "--scheduler",
+                                     cluster.scheduler_address, "-o", str(tmp_path / "cli")])
+        assert r.exit_code == 0, r.output + r.stderr
     keys = ("id", "max_abs_error", "mean_abs_error", "agreement", "lut", "ff", "dsp", "status")
     assert [{k: r[k] for k in keys} for r in remote] == [{k: r[k] for k in keys} for r in local]
+    by_id = {r["id"]: r for r in read_results(tmp_path / "cli" / "results.csv")}
+    assert [{k: by_id[r["id"]][k] for k in keys} for r in local] == [{k: r[k] for k in keys} for r in local]
+
+
+def test_a_folder_of_another_sweep_is_not_reused(tmp_path):
+    g = load_model(MODEL)
+    x = np.load(DATA)
+    points = grid({"weights": [4, 6]})
+    first = run_sweep(Problem.build(g, x[:200]), points, tmp_path, progress=False)
+    assert run_sweep(Problem.build(g, x[:200]), points, tmp_path, progress=False) == first
+    with pytest.raises(ConfigError, match="another sweep"):
+        run_sweep(Problem.build(g, x[200:400]), points, tmp_path, progress=False)
+    other = models.mlp(seed=5)
+    with pytest.raises(ConfigError, match="another sweep"):
+        run_sweep(Problem.build(other, x[:200]), points, tmp_path, progress=False)
 
 
 def test_search_meets_the_budget_and_is_verified(tmp_path):

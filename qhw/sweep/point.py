@@ -1,6 +1,7 @@
 """Evaluating one sweep point: formats → golden-model accuracy against float → resources."""
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
 from dataclasses import dataclass
@@ -42,6 +43,35 @@ class Problem:
                 raise ConfigError(f"labels have shape {labels.shape}; expected one class index per "
                                   f"data row: ({len(data)},)")
         return Problem(graph, data, labels, ref, Ranges.measure(graph, data), synth, target, nodsp)
+
+
+def fingerprint(problem: Problem) -> str:
+    """A hash of what a point's record depends on besides the point: the model (structure,
+    attributes, formats, weights), the data, the labels and the target. Results in a folder
+    are reused only under the same fingerprint."""
+    h = hashlib.sha1()
+
+    def feed(v) -> None:
+        if isinstance(v, np.ndarray):
+            h.update(f"{v.dtype}{v.shape}".encode())
+            h.update(np.ascontiguousarray(v).tobytes())
+        elif isinstance(v, dict):
+            for k in sorted(v, key=str):
+                feed(str(k))
+                feed(v[k])
+        elif isinstance(v, (list, tuple)):
+            h.update(b"[")
+            for x in v:
+                feed(x)
+            h.update(b"]")
+        else:
+            h.update(f"{type(v).__name__}:{v};".encode())
+
+    for node in sorted(problem.graph.nodes(), key=lambda n: n.name):
+        feed([node.name, node.op, list(node.inputs), dict(node.attrs), dict(node.params),
+              {k: str(f) for k, f in node.formats.items()}])
+    feed([problem.data, problem.labels, problem.target, problem.nodsp])
+    return h.hexdigest()[:16]
 
 
 def build(problem: Problem, point: dict) -> Graph:
@@ -106,4 +136,4 @@ def evaluate(problem: Problem, point: dict) -> dict:
     return rec
 
 
-__all__ = ["Problem", "build", "errors", "lut_cost", "evaluate", "METRICS", "RESOURCES"]
+__all__ = ["Problem", "fingerprint", "build", "errors", "lut_cost", "evaluate", "METRICS", "RESOURCES"]

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from qhw.sweep.point import METRICS, RESOURCES, Problem, evaluate
+from qhw.errors import ConfigError
+from qhw.sweep.point import METRICS, RESOURCES, Problem, evaluate, fingerprint
 from qhw.sweep.space import point_id
 
 RESULTS = "results.csv"
+#: what the results in a folder were computed from (model, data, target fingerprint)
+SWEEP = "sweep.json"
 #: test hooks: stop abruptly after this many points of a run were written / log every evaluation
 STOP_AFTER_ENV, LOG_ENV = "QHW_SWEEP_STOP_AFTER", "QHW_SWEEP_LOG"
 
@@ -57,12 +61,14 @@ def _number(v):
 class _Writer:
     """Appends records to results.csv, each flushed and fsynced before the next."""
 
-    def __init__(self, path: Path, cols: list[str]) -> None:
+    def __init__(self, path: Path, cols: list[str], keep: set[str] | None = None) -> None:
         self.path = path
         have, old, partial = _finished_rows(path)
+        if keep is not None and any(r["id"] not in keep for r in old):
+            old, partial = [r for r in old if r["id"] in keep], True  # rows to be evaluated again
         cols = have + [c for c in cols if c not in have]
         if path.is_file() and (cols != have or partial):
-            # new columns or a row cut by a kill: rewrite the finished rows once, atomically
+            # new columns, a row cut by a kill or rows to redo: rewrite once, atomically
             tmp = path.with_suffix(".csv.tmp")
             with tmp.open("w", newline="") as fh:
                 w = csv.DictWriter(fh, cols)
@@ -111,9 +117,12 @@ def _local(problem: Problem, todo: list[dict], workers: int) -> Iterator[dict]:
         for p in todo:
             yield _logged(problem, p)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(problem,)) as ex:
+    ex = ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(problem,))
+    try:
         for fut in as_completed([ex.submit(_evaluate_here, p) for p in todo]):
             yield fut.result()
+    finally:  # stopped early (Ctrl-C, an error): drop the queued points, finish the running ones
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(problem: Problem, todo: list[dict], scheduler) -> Iterator[dict]:
@@ -123,28 +132,57 @@ def _dask(problem: Problem, todo: list[dict], scheduler) -> Iterator[dict]:
         from qhw.errors import MissingToolError
 
         raise MissingToolError("a Dask scheduler needs dask.distributed: pip install 'qhw[dist]'") from None
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    if isinstance(scheduler, Client):
+        client = scheduler
+    else:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
+    futures = []
     try:
         shared = client.scatter(problem, broadcast=True)
         futures = [client.submit(_logged, shared, p, pure=False) for p in todo]
         for fut in dask_completed(futures):
             yield fut.result()
     finally:
+        client.cancel([f for f in futures if not f.done()])
         if client is not scheduler:
             client.close()
 
 
+def _check_fingerprint(out: Path, problem: Problem, have_rows: bool) -> None:
+    """Refuse to mix results of a different model, data or target into one folder."""
+    path = out / SWEEP
+    mine = {"fingerprint": fingerprint(problem), "model": problem.graph.name,
+            "samples": int(len(problem.data)), "target": problem.target, "nodsp": problem.nodsp}
+    if have_rows and path.is_file():
+        try:
+            theirs = json.loads(path.read_text()).get("fingerprint")
+        except (ValueError, AttributeError):
+            theirs = None
+        if theirs != mine["fingerprint"]:
+            raise ConfigError(f"{str(out)!r} holds the results of another sweep (a different model, "
+                              f"data, labels or target: {path.name} says {theirs}, this sweep is "
+                              f"{mine['fingerprint']}); use another output folder or delete {RESULTS}")
+    path.write_text(json.dumps(mine, indent=1, sort_keys=True) + "\n")
+
+
 def run_sweep(problem: Problem, points: Iterable[dict], out_dir: str | os.PathLike, *,
               workers: int = 1, scheduler=None, progress: bool = True) -> list[dict]:
-    """Evaluate every point not already in ``out_dir/results.csv``; returns all records of
-    these points (earlier runs' included), in the order of ``points``."""
+    """Evaluate every point not already in ``out_dir/results.csv`` (with ``problem.synth``, also
+    those recorded without Yosys figures); returns the records of ``points`` in their order,
+    earlier runs' included. ``scheduler``: a Dask scheduler address or Client."""
     points = list(points)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS
     done = {r["id"]: r for r in read_results(path)}
+    _check_fingerprint(out, problem, bool(done))
+    if problem.synth:
+        done = {k: r for k, r in done.items() if r["status"] != "ok" or r.get("yosys_lut") is not None}
     todo = [p for p in points if point_id(p) not in done]
-    writer = _Writer(path, columns(points, problem.synth))
+    writer = _Writer(path, columns(points, problem.synth), keep=set(done))
     stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
     stream = _dask(problem, todo, scheduler) if scheduler is not None else \
         _local(problem, todo, workers)
@@ -158,7 +196,7 @@ def run_sweep(problem: Problem, points: Iterable[dict], out_dir: str | os.PathLi
     written = 0
     try:
         with bar:
-            task = bar.add_task(f"sweep ({len(done)} done before)", total=len(todo))
+            task = bar.add_task(f"sweep ({len(points) - len(todo)} done before)", total=len(todo))
             for rec in stream:
                 writer.write(rec)
                 done[rec["id"]] = rec
@@ -168,8 +206,10 @@ def run_sweep(problem: Problem, points: Iterable[dict], out_dir: str | os.PathLi
                     writer.close()
                     os._exit(75)  # the test hook: a kill right after a point was written
     finally:
+        stream.close()
         writer.close()
-    return [done[point_id(p)] for p in points]
+    # one shape for every record, fresh or read back: the columns of results.csv
+    return [{c: done[point_id(p)].get(c) for c in writer.cols} for p in points]
 
 
 def default_workers() -> int:
