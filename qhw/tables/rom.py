@@ -1,4 +1,4 @@
-"""ROM tables for sigmoid, tanh and exp: entries and the integer address mapping hardware uses.
+"""ROM tables for sigmoid, tanh, exp and 1/x: entries and the integer address mapping hardware uses.
 
 qhw convention (``convention="qhw"``): the input range [lo, hi) has a power-of-two span on the
 input grid and the table a power-of-two size, so the address is a subtraction and a shift:
@@ -22,8 +22,9 @@ import numpy as np
 
 from qhw.fixed import FixedFormat
 
-FUNCTIONS = ("sigmoid", "tanh", "exp")
-_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "exp": (0.0, math.inf)}
+FUNCTIONS = ("sigmoid", "tanh", "exp", "reciprocal")
+_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "exp": (0.0, math.inf),
+          "reciprocal": (0.0, math.inf)}
 
 
 def evaluate(function: str, x: np.ndarray) -> np.ndarray:
@@ -35,6 +36,9 @@ def evaluate(function: str, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
     if function == "exp":
         return np.exp(x)
+    if function == "reciprocal":  # softmax's normalisation; 1/0 saturates to the table's max
+        with np.errstate(divide="ignore"):
+            return 1.0 / x
     raise ValueError(f"unknown function {function!r}; valid: {', '.join(FUNCTIONS)}")
 
 

@@ -498,3 +498,37 @@ def _embedding(node, ctx: LayerContext) -> dict:
              scale_t=ctx.use_type(scale_f, f"{node.name} row scales"),
              codes=c_initializer(codes.reshape(-1), code_f), scales=c_initializer(scales, scale_f))
     return v
+
+
+# ----------------------------------------------------------------------------- softmax
+def _rom_index(var: str, t) -> str:
+    """C++ of RomTable.address for the qhw convention on raw code ``var``."""
+    src = f"({var} - ({t.lo_raw}LL))" if t.lo_raw else var
+    return f"({src} >> {t.shift})" if t.shift >= 0 else f"({src} << {-t.shift})"
+
+
+@emitter("softmax", "softmax.h.j2")
+def _softmax(node, ctx: LayerContext) -> dict:
+    """max, exp ROM on x - max, exact sum, reciprocal ROM, product (qhw.ops.softmax)."""
+    from qhw.ops import get as get_op
+
+    v = common(node, ctx)
+    n_in = v["in_n"][0]
+    v.update(variant=node.attrs["variant"], n_in=n_in)
+    if node.attrs["variant"] == "argmax":
+        v["summary"] = "index of the first maximum."
+        return v
+    op = get_op("softmax", node.name)
+    xf = ctx.in_fmts[0]
+    ex, inv = op.tables(node, xf, n_in)
+    df, acc = op.diff_format(xf), slot(node, "accum")
+    ef, rf_ = slot(node, "exp_table"), slot(node, "inv_table")
+    v.update(summary="max, exp ROM on x - max, exact sum, reciprocal ROM, e * (1/sum).",
+             exp_t=ctx.use_type(ef, f"{node.name} exp entries"),
+             inv_t=ctx.use_type(rf_, f"{node.name} reciprocal entries"),
+             acc_t=ctx.use_type(acc, f"{node.name} sum"), d_t=ctx.use_type(df, f"{node.name} x - max"),
+             d_w=df.width, acc_w=acc.width, exp_n=ex.values.size, inv_n=inv.values.size,
+             exp_values=c_initializer(ex.values, ef), inv_values=c_initializer(inv.values, rf_),
+             exp_index=_rom_index("d_bits.to_int64()", ex),
+             inv_index=_rom_index("(long long)s_bits.to_uint64()", inv))
+    return v
