@@ -133,3 +133,13 @@ def embedding_net(rows=40, dim=6, length=4, code_bits=8, seed=5) -> Graph:
     t = b.flatten("flat", e)
     b.output("y", b.dense("fc", t, _w(rng, length * dim, 3), rng.standard_normal(3) * 0.1))
     return b.build(default="ap_fixed<16,6>")
+
+
+def softmax_net(variant="stable", classes=5, fmt="ap_fixed<12,5>", seed=6) -> Graph:
+    """dense 8 -> classes, then softmax (stable: probabilities; argmax: the class index)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(f"softmax_{variant}")
+    t = b.input("x", (8,), fmt)
+    t = b.dense("fc", t, _w(rng, 8, classes) * 2, rng.standard_normal(classes) * 0.1)
+    b.output("y", b.unary("softmax", "sm", t, variant=variant))
+    return b.build(default="ap_fixed<16,6>")

@@ -3,7 +3,7 @@ input elements (a gather), then a unary block, then the output register (latency
 
 Covered: relu, relu6, clip, shift, requantize, flatten, reshape, output, concat, add, mul,
 maxpool1d/2d, avgpool1d/2d, the table ops sigmoid/tanh/hard_sigmoid (qhw.backends.verilog.lut)
-and embedding (qhw.backends.verilog.embedding). Index maps come from the op modules themselves (their window
+embedding (qhw.backends.verilog.embedding) and softmax (qhw.backends.verilog.softmax). Index maps come from the op modules themselves (their window
 functions run on index codes), so the hardware cannot drift from the golden geometry.
 """
 from __future__ import annotations
@@ -49,6 +49,10 @@ def lower_elementwise(node, in_fmts: list[FixedFormat], in_shapes: list[tuple], 
         for e in range(n_out):
             spec = _unary_spec(node, x0, e)
             r_parts.append(dp.unary(spec, _slice(0, x0, e), f"r{e}", prefix))
+    elif op == "softmax":
+        from qhw.backends.verilog.softmax import lower_softmax
+
+        r_parts.extend(lower_softmax(dp, node, x0, sizes[0], prefix))
     elif op == "embedding":
         from qhw.backends.verilog.embedding import lower_embedding
 
