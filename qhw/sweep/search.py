@@ -12,10 +12,7 @@ import dataclasses
 
 from qhw.errors import ConfigError
 from qhw.sweep.point import Problem, evaluate, lut_cost
-from qhw.sweep.space import width_value
-
-_NO_CHOICE = ("input", "output", "flatten", "reshape")
-
+from qhw.sweep.space import acts_on, width_value
 
 def search(problem: Problem, max_error: float, *, widths: dict[str, list[int]],
            metric: str = "mean_abs_error", layers: list[str] | None = None) -> dict:
@@ -37,15 +34,19 @@ def search(problem: Problem, max_error: float, *, widths: dict[str, list[int]],
     if not max_error >= 0:
         raise ConfigError(f"--max-error must be >= 0, got {max_error}")
     g = problem.graph
-    layers = layers or [n.name for n in g.nodes() if n.op not in _NO_CHOICE]
+    layers = layers or [n.name for n in g.nodes() if n.op != "output"]  # an output follows its producer
     point = {f"{n}.{axis}": ws[-1] for axis, ws in allowed.items() for n in layers
-             if axis == "activations" or "weight" in g.node(n).params}
+             if acts_on(g.node(n), axis)}
+    if not point:
+        raise ConfigError(f"no layer of {g.name!r} has {' or '.join(allowed)} to narrow")
     fast = dataclasses.replace(problem, synth=False)
     rec = evaluate(fast, point)
     evaluations = 1
     if rec["status"] != "ok" or rec[metric] > max_error:
-        raise ConfigError(f"even the widest configuration misses the budget: {metric} = "
-                          f"{rec.get(metric)} > {max_error} {rec.get('error', '')}".rstrip())
+        widest = ", ".join(f"{a} {ws[-1]} bits" for a, ws in allowed.items())
+        raise ConfigError(f"even the widest configuration ({widest}) misses the budget: {metric} = "
+                          f"{rec.get(metric)} > {max_error} {rec.get('error') or ''}".rstrip()
+                          + "; allow wider widths or a larger budget")
     steps: list[dict] = []
     saving: dict[str, int | None] = {}  # key -> analytic LUTs saved by narrowing it one step
     fresh = True  # every key priced and tried since the last accepted step

@@ -143,6 +143,17 @@ def _fmt(value, lo: float, hi: float, signed: bool, modes: tuple[str, str]) -> F
     return FixedFormat(width, ib, signed, *modes)
 
 
+def acts_on(node, axis: str) -> bool:
+    """Whether a width or table axis changes this node (ports and data movement keep theirs)."""
+    if axis == "weights":
+        return "weight" in node.params or "bias" in node.params
+    if axis == "accum":
+        return "weight" in node.params
+    if axis == "activations":
+        return node.op not in _KEEP_RESULT
+    return node.op in _TABLE_OPS
+
+
 def _value(point: dict, node: str, axis: str):
     return point.get(f"{node}.{axis}", point.get(axis))
 
@@ -156,22 +167,22 @@ def configure(graph: Graph, point: dict, ranges: Ranges,
     for node in g.nodes():
         slots: dict[str, str] = {}
         w = _value(point, node.name, "weights")
-        if w is not None:
+        if w is not None and acts_on(node, "weights"):
             for p in ("weight", "bias"):
                 if p in node.params:
                     lo, hi = ranges.weights[f"{node.name}.{p}"]
                     slots[p] = str(_fmt(w, lo, hi, True, ("RND_CONV", "SAT")))
         a = _value(point, node.name, "activations")
-        if a is not None and node.op not in _KEEP_RESULT and node.name in ranges.values:
+        if a is not None and acts_on(node, "activations") and node.name in ranges.values:
             lo, hi = ranges.values[node.name]
             if node.op in _TABLE_OPS or node.op == "hard_sigmoid":
                 lo, hi = (0.0, 1.0) if node.op != "tanh" else (-1.0, 1.0)
             slots["result"] = str(_fmt(a, lo, hi, lo < 0, modes))
         c = _value(point, node.name, "accum")
-        if c is not None and "weight" in node.params and node.name in ranges.values:
+        if c is not None and acts_on(node, "accum") and node.name in ranges.values:
             lo, hi = ranges.values[node.name]  # the accumulator ends at the pre-cast value
             slots["accum"] = str(_fmt(c, lo, hi, True, ("TRN", "SAT")))
-        if node.op in _TABLE_OPS:
+        if acts_on(node, "table_size"):
             for axis in ("table_size", "variant"):
                 v = _value(point, node.name, axis)
                 if v is not None:
@@ -181,4 +192,4 @@ def configure(graph: Graph, point: dict, ranges: Ranges,
     return g, config
 
 
-__all__ = ["AXES", "WIDTH_AXES", "parse_range", "width_value", "point_id", "grid", "load_grid", "Ranges", "configure"]
+__all__ = ["AXES", "WIDTH_AXES", "acts_on", "parse_range", "width_value", "point_id", "grid", "load_grid", "Ranges", "configure"]
