@@ -21,8 +21,8 @@ from qhw.fixed import FixedFormat
 from qhw.graph.builder import GraphBuilder
 from qhw.io import load_model, save
 from qhw.passes import prepare
-from qhw.sweep import (Problem, configure, grid, load_grid, parse_range, plot, point_id, read_results,
-                       run_sweep, search)
+from qhw.sweep import (Problem, configure, evaluate, grid, load_grid, parse_range, plot, point_id,
+                       read_results, run_sweep, search)
 from qhw.testing import models
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "jet_mlp"
@@ -88,6 +88,14 @@ def test_integer_bits_fitted_unless_given():
     m = np.abs(w).max()
     f = gg.node("fc3").formats["weight"]
     assert f.width == 5 and 2.0 ** (f.integer_bits - 2) <= m <= 2.0 ** (f.integer_bits - 1)
+    # an accumulator wide enough to hold the final sums loses only fraction bits
+    errs = [evaluate(pb, {"weights": 8, "activations": 12, "accum": c}) for c in (12, 18, 26)]
+    assert all(e["status"] == "ok" for e in errs)
+    assert errs[0]["mean_abs_error"] > errs[1]["mean_abs_error"] >= errs[2]["mean_abs_error"]
+    acc = gg.node("fc1").formats["accum"]
+    gg2, cfg2 = configure(g, {"accum": 18}, pb.ranges)
+    f = prepare(gg2, config=cfg2).node("fc1").formats["accum"]
+    assert f.width == 18 and f.overflow == "WRAP" and acc != f
     t = golden.run(g, x, float_mode=True, keep_all=True).tensors["fc2"]
     f = gg.node("fc2").formats["result"]
     assert f.width == 9 and 2.0 ** (f.integer_bits - 2) <= np.abs(t).max() <= 2.0 ** (f.integer_bits - 1)
@@ -292,8 +300,6 @@ def test_search_meets_the_budget_and_is_verified(tmp_path):
     err = float(np.abs(golden.to_float(gg, golden.run(gg, x))["y"] - golden.run(g, x, float_mode=True).output()).mean())
     assert err <= budget and err == pytest.approx(found["record"]["mean_abs_error"], rel=1e-12)
     widest = {k: 10 if k.endswith("weights") else 14 for k in point}
-    from qhw.sweep import evaluate
-
     assert found["record"]["lut"] < evaluate(pb, widest)["lut"]
     assert point_id(point) == found["record"]["id"]
     # greedy's end: narrowing any one layer further by one bit breaks the budget or saves nothing

@@ -180,8 +180,10 @@ def configure(graph: Graph, point: dict, ranges: Ranges,
             slots["result"] = str(_fmt(a, lo, hi, lo < 0, modes))
         c = _value(point, node.name, "accum")
         if c is not None and acts_on(node, "accum") and node.name in ranges.values:
-            lo, hi = ranges.values[node.name]  # the accumulator ends at the pre-cast value
-            slots["accum"] = str(_fmt(c, lo, hi, True, ("TRN", "SAT")))
+            # the accumulator ends at the pre-cast value; it wraps, so partial sums may leave
+            # its range and the final sum is still exact when it fits (one spare integer bit)
+            lo, hi = ranges.values[node.name]
+            slots["accum"] = str(_fmt(c, lo, hi, True, ("TRN", "WRAP")))
         if acts_on(node, "table_size"):
             for axis in ("table_size", "variant"):
                 v = _value(point, node.name, axis)
