@@ -8,21 +8,12 @@ the pace.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 import qhw.fixed as qf
 from qhw.fixed import FixedFormat
-
-
-def best_of(fn, repeat=3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_of
 
 
 def main() -> None:

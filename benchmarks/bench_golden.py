@@ -7,21 +7,11 @@ If hls4ml is importable, its predict() (C simulation) on the hls4ml-style model 
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from qhw import golden
 from qhw.testing import models
-
-
-def best(fn, repeat=7):
-    t = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        t.append(time.perf_counter() - t0)
-    return min(t)
+from timing import best_of
 
 
 def float32_mlp(graph, x):
@@ -39,11 +29,11 @@ def main(n=100_000):
     x = np.random.default_rng(0).standard_normal((n, 16))
     lossless = models.mlp(fmt="ap_fixed<16,6>")
     flat = models.mlp(fmt="ap_fixed<16,6>", config={f"fc{i}": {"accum": "ap_fixed<16,6>"} for i in range(1, 5)})
-    t_float = best(lambda: float32_mlp(lossless, x))
+    t_float = best_of(lambda: float32_mlp(lossless, x), repeat=7)
     print(f"{n:,} samples, MLP 16-64-32-32-5")
     print(f"float32 numpy                           {t_float:8.3f} s")
     for name, g in (("golden, lossless accumulators", lossless), ("golden, hls4ml-style ap_fixed<16,6> accum", flat)):
-        t = best(lambda: golden.run(g, x, count_overflow=False), repeat=7 if g is lossless else 2)
+        t = best_of(lambda: golden.run(g, x, count_overflow=False), repeat=7 if g is lossless else 2)
         print(f"{name:40s}{t:8.3f} s   {t / t_float:6.1f}x float")
     try:
         import hls4ml  # noqa: F401
@@ -51,9 +41,9 @@ def main(n=100_000):
     except ImportError:
         print("hls4ml (or torch) not installed: its predict() was not timed")
         return
-    t_golden = best(lambda: golden.run(flat, x, count_overflow=False), repeat=2)
+    t_golden = best_of(lambda: golden.run(flat, x, count_overflow=False), repeat=2)
     predict = _hls4ml_model(flat)
-    t_h = best(lambda: predict(x), repeat=1)
+    t_h = best_of(lambda: predict(x), repeat=1)
     print(f"{'hls4ml 1.3.0 predict (C sim), same formats':40s}{t_h:8.3f} s   "
           f"{t_h / t_golden:6.1f}x the golden model's time")
 

@@ -4,21 +4,12 @@ Run: python benchmarks/bench_quant.py   (target, issue 3: qhw no slower than 2x 
 """
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
 
 import qhw.quant as q
-
-
-def best(fn, repeat=5):
-    t = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        t.append(time.perf_counter() - t0)
-    return min(t)
+from timing import best_of
 
 
 def main():
@@ -26,7 +17,7 @@ def main():
     x = rng.standard_normal((4096, 4096)).astype(np.float32)
     scales = (np.abs(x).max(axis=1) / 127).astype(np.float64)
     zps = np.zeros(4096, np.int64)
-    t_q = best(lambda: q.quantize(x, scales, zps, -128, 127, axis=0))
+    t_q = best_of(lambda: q.quantize(x, scales, zps, -128, 127, axis=0), repeat=5)
     print(f"qhw.quant.quantize per-channel 4096x4096 float32: {t_q * 1e3:8.1f} ms")
     try:
         import torch
@@ -35,7 +26,7 @@ def main():
         return
     warnings.filterwarnings("ignore")
     xt, st, zt = torch.from_numpy(x), torch.from_numpy(scales), torch.from_numpy(zps)
-    t_t = best(lambda: torch.quantize_per_channel(xt, st, zt, 0, torch.qint8))
+    t_t = best_of(lambda: torch.quantize_per_channel(xt, st, zt, 0, torch.qint8), repeat=5)
     print(f"torch.quantize_per_channel ({torch.__version__}, {torch.get_num_threads()} threads): {t_t * 1e3:8.1f} ms")
     print(f"ratio qhw / torch: {t_q / t_t:.2f}")
 

@@ -32,17 +32,24 @@ def _weights(widths=WIDTHS, seed=0):
             for k, m in zip(widths[:-1], widths[1:])]
 
 
-def _qhw_graph(accum: FixedFormat, product_cast: bool):
-    b = GraphBuilder("mlp_vs_hls4ml")
-    t = b.input("x", (WIDTHS[0],), FIN)
-    layers = _weights()
+def _mlp(name, layers, accum: FixedFormat, result: FixedFormat, hidden: FixedFormat,
+         product_cast: bool, sigmoid: dict | None = None):
+    """dense (+ relu between layers); the last layer followed by a sigmoid when given."""
+    b = GraphBuilder(name)
+    t = b.input("x", (layers[0][0].shape[0],), FIN)
     for i, (w, bias) in enumerate(layers):
         t = b.dense(f"fc{i}", t, w, bias, formats={"weight": FW, "bias": FB, "accum": accum,
-                                                   "result": FRES}, product_cast=product_cast)
+                                                   "result": result}, product_cast=product_cast)
         if i < len(layers) - 1:
-            t = b.relu(f"relu{i}", t, {"result": FRELU})
-    b.output("y", t, FRES)
+            t = b.relu(f"relu{i}", t, {"result": hidden})
+        elif sigmoid:
+            t = b.unary("sigmoid", "sigmoid", t, **sigmoid)
+    b.output("y", t, FRES if not sigmoid else SIG_OUT)
     return b.build()
+
+
+def _qhw_graph(accum: FixedFormat, product_cast: bool):
+    return _mlp("mlp_vs_hls4ml", _weights(), accum, FRES, FRELU, product_cast)
 
 
 def _hls4ml_predict(accum: FixedFormat, io_type: str, out_dir, x_float):
@@ -111,17 +118,9 @@ def _sigmoid_layers():
 
 
 def _sigmoid_qhw_graph():
-    b = GraphBuilder("mlp_sigmoid_vs_hls4ml")
-    t = b.input("x", (SIG_WIDTHS[0],), FIN)
-    layers = _sigmoid_layers()
-    for i, (w, bias) in enumerate(layers):
-        t = b.dense(f"fc{i}", t, w, bias, formats={"weight": FW, "bias": FB, "accum": SIG_ACC,
-                                                   "result": SIG_RES}, product_cast=True)
-        t = (b.relu(f"relu{i}", t, {"result": SIG_RES}) if i < len(layers) - 1 else
-             b.unary("sigmoid", "sigmoid", t, {"result": SIG_OUT, "table": SIG_TABLE},
-                     variant="hls4ml", table_size=1024))
-    b.output("y", t, SIG_OUT)
-    return b.build()
+    return _mlp("mlp_sigmoid_vs_hls4ml", _sigmoid_layers(), SIG_ACC, SIG_RES, SIG_RES, True,
+                sigmoid={"formats": {"result": SIG_OUT, "table": SIG_TABLE}, "variant": "hls4ml",
+                         "table_size": 1024})
 
 
 def test_sigmoid_mlp_golden_equals_hls4ml_csim(tmp_path, request):
