@@ -207,7 +207,12 @@ def _fast_overflow(fmt: FixedFormat, r: np.ndarray, source_signed: bool):
     mode = fmt.overflow
     if mode == "WRAP":
         if r.dtype == np.float64:
-            if w == 64 or not (np.abs(r).max(initial=0.0) < 2.0**62):
+            if w == 64 or not r.size:
+                return None
+            lo_r, hi_r = float(r.min()), float(r.max())
+            if fmt.raw_min <= lo_r and hi_r <= fmt.raw_max:
+                return r.astype(np.int64)  # nothing wraps
+            if not max(-lo_r, hi_r) < 2.0**62:
                 return None
             r = r.astype(np.int64)
         if w == 64 or (r.size and fmt.raw_min <= r.min() and r.max() <= fmt.raw_max):

@@ -36,8 +36,12 @@ class _Clamp(OpDef):
         node.formats["result"] = ctx.choose(node, "result", self.lossless(node, in_fmts[0]))
 
     def golden(self, node, inputs, in_fmts, ctx):
-        lo, hi = _bound_codes(in_fmts[0], *self.limits(node))
-        return ctx.assign(node.name, node.formats["result"], np.clip(inputs[0], lo, hi), in_fmts[0])
+        x, res = in_fmts[0], node.formats["result"]
+        lo, hi = _bound_codes(x, *self.limits(node))
+        v = np.maximum(inputs[0], lo) if hi >= x.raw_max else np.clip(inputs[0], lo, hi)
+        if not ctx.count_overflow and res.frac_bits == x.frac_bits and res.raw_min <= lo and hi <= res.raw_max:
+            return v  # the clamped codes already are the result's codes (same grid, in range)
+        return ctx.assign(node.name, res, v, x)
 
     def float_eval(self, node, inputs):
         lo, hi = self.limits(node)
