@@ -68,6 +68,15 @@ def test_parse_range():
             grid(axes)
 
 
+def test_per_layer_axes_must_name_a_layer_they_change(tmp_path):
+    pb = Problem.build(load_model(MODEL), np.load(DATA)[:100])
+    with pytest.raises(ConfigError, match="no layer 'fc9'.*fc1"):
+        run_sweep(pb, grid({"fc9.weights": [4]}), tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="'relu1'.*fc1, fc2, fc3, fc4"):
+        run_sweep(pb, grid({"relu1.weights": [4]}), tmp_path, progress=False)
+    assert not (tmp_path / "results.csv").exists()
+
+
 def test_point_ids_are_stable_and_distinct():
     points = grid({"weights": [4, "4,2"], "activations": [6, 8], "fc1.weights": [5]})
     assert len(points) == 4 and len({point_id(p) for p in points}) == 4
@@ -261,7 +270,7 @@ def test_dask_cluster_gives_the_local_results(tmp_path):
     points = grid({"weights": [4, 6, 8], "activations": [8, 12]})
     local = run_sweep(pb, points, tmp_path / "local", progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         remote = run_sweep(pb, points, tmp_path / "dask", scheduler=client, progress=False)
         np.save(tmp_path / "x.npy", pb.data)
         r = CliRunner().invoke(cli, ["sweep", str(MODEL), "--data", str(tmp_path / "x.npy"), "--weights",

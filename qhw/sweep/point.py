@@ -17,10 +17,11 @@ METRICS = ("max_abs_error", "mean_abs_error", "agreement", "accuracy")
 RESOURCES = ("lut", "ff", "dsp", "bram", "carry")
 
 
-@dataclass
+@dataclass(eq=False)
 class Problem:
     """What every point of a sweep shares: the graph, validation data, the float reference and
-    the ranges integer bits are chosen from. Built once, shipped to every worker."""
+    the ranges integer bits are chosen from. Built once, shipped to every worker. Two problems
+    are the same sweep when their ``fingerprint`` is."""
 
     graph: Graph
     data: np.ndarray
@@ -31,8 +32,14 @@ class Problem:
     target: str = "xilinx"
     nodsp: bool = False
 
+    def __repr__(self) -> str:
+        return (f"Problem({self.graph.name!r}, {len(self.data)} samples, labels="
+                f"{self.labels is not None}, target={self.target!r}, synth={self.synth}, nodsp={self.nodsp})")
+
     @staticmethod
-    def build(graph: Graph, data, labels=None, *, synth=False, target="xilinx", nodsp=False) -> "Problem":
+    def build(graph: Graph, data: np.ndarray, labels: np.ndarray | None = None, *, synth: bool = False,
+              target: str = "xilinx", nodsp: bool = False) -> "Problem":
+        """Runs the float model once on ``data`` for the reference and the tensor ranges."""
         from qhw import golden
 
         data = np.asarray(data, np.float64)

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 from qhw.errors import ConfigError
 from qhw.sweep.point import METRICS, RESOURCES, Problem, evaluate, fingerprint
-from qhw.sweep.space import point_id
+from qhw.sweep.space import check_axes, point_id
 
 RESULTS = "results.csv"
 #: what the results in a folder were computed from (model, data, target fingerprint)
@@ -174,6 +174,7 @@ def run_sweep(problem: Problem, points: Iterable[dict], out_dir: str | os.PathLi
     those recorded without Yosys figures); returns the records of ``points`` in their order,
     earlier runs' included. ``scheduler``: a Dask scheduler address or Client."""
     points = list(points)
+    check_axes(problem.graph, {k for p in points for k in p})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS

@@ -34,6 +34,10 @@ def search(problem: Problem, max_error: float, *, widths: dict[str, list[int]],
     if not max_error >= 0:
         raise ConfigError(f"--max-error must be >= 0, got {max_error}")
     g = problem.graph
+    missing = [n for n in layers or [] if n not in g]
+    if missing:
+        raise ConfigError(f"search layers {missing} are not in {g.name!r}; layers: "
+                          + ", ".join(n.name for n in g.nodes()))
     layers = layers or [n.name for n in g.nodes() if n.op != "output"]  # an output follows its producer
     point = {f"{n}.{axis}": ws[-1] for axis, ws in allowed.items() for n in layers
              if acts_on(g.node(n), axis)}

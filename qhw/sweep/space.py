@@ -154,6 +154,22 @@ def acts_on(node, axis: str) -> bool:
     return node.op in _TABLE_OPS
 
 
+def check_axes(graph: Graph, names) -> None:
+    """Every ``<layer>.<axis>`` name must be a layer of ``graph`` the axis changes: a typo would
+    otherwise sweep nothing."""
+    for name in sorted(set(names)):
+        if "." not in name:
+            continue
+        layer, axis = name.rsplit(".", 1)
+        if layer not in graph:
+            raise ConfigError(f"sweep axis {name!r}: {graph.name!r} has no layer {layer!r}; layers: "
+                              + ", ".join(n.name for n in graph.nodes()))
+        if not acts_on(graph.node(layer), axis):
+            valid = [n.name for n in graph.nodes() if acts_on(n, axis)]
+            raise ConfigError(f"sweep axis {name!r}: {axis} does not apply to {layer!r} "
+                              f"({graph.node(layer).op}); it applies to: {', '.join(valid) or 'no layer'}")
+
+
 def _value(point: dict, node: str, axis: str):
     return point.get(f"{node}.{axis}", point.get(axis))
 
@@ -194,4 +210,4 @@ def configure(graph: Graph, point: dict, ranges: Ranges,
     return g, config
 
 
-__all__ = ["AXES", "WIDTH_AXES", "acts_on", "parse_range", "width_value", "point_id", "grid", "load_grid", "Ranges", "configure"]
+__all__ = ["AXES", "WIDTH_AXES", "acts_on", "check_axes", "parse_range", "width_value", "point_id", "grid", "load_grid", "Ranges", "configure"]
