@@ -1,6 +1,7 @@
 """Evaluating one sweep point: formats → golden-model accuracy against float → resources."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import traceback
@@ -118,6 +119,22 @@ def lut_cost(problem: Problem, point: dict) -> int | None:
 def evaluate(problem: Problem, point: dict) -> dict:
     """One record: the point's id and axes, error metrics, analytic (and Yosys) resources,
     ``status`` "ok" or "error" (with the message: a failing point never stops a sweep)."""
+    with _one_blas_thread():
+        return _evaluate(problem, point)
+
+
+def _one_blas_thread():
+    """BLAS limited to one thread while a point runs: points run in parallel processes, and
+    for a sweep's small matrices threads cost more than they give (3-7x slower measured on 2
+    cores with OpenBLAS's 2 threads). Without threadpoolctl, BLAS keeps its threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - an optional speed-up
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def _evaluate(problem: Problem, point: dict) -> dict:
     t0 = time.perf_counter()
     rec: dict = {"id": point_id(point), **point}
     try:
