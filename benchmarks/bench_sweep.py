@@ -1,9 +1,10 @@
 """Sweep throughput: points per minute with 1 and 2 local workers, in one run.
 
-Run: python benchmarks/bench_sweep.py   (the example MLP 16-64-32-32-5, 40 points: weights
-3..10 x activations 6..14 step 2; analytic resources; every point evaluated from scratch in a
-fresh folder). Two data sizes: the 2,000 validation samples (a point costs ~20 ms, so process
-start-up dominates) and 20,000 samples (the validation set tiled, ~0.2 s a point).
+Run: python benchmarks/bench_sweep.py   (the example MLP 16-64-32-32-5, 160 points: weights
+3..10 x activations 6..15 x fc1 weights 6 or 8; analytic resources; every point evaluated from
+scratch in a fresh folder; each point's BLAS limited to one thread). Two data sizes: the 2,000
+validation samples and 20,000 samples (the validation set tiled). Then 6 Yosys-bound points
+(an 8-8-4 MLP, synth_xilinx -nodsp, cold synthesis cache).
 """
 from __future__ import annotations
 
@@ -20,16 +21,17 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "jet_mlp"
 
 
 def main() -> None:
+    import os
+
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     g = load_model(EXAMPLE / "model.yaml")
     x, y = np.load(EXAMPLE / "x_val.npy"), np.load(EXAMPLE / "y_val.npy")
-    points = grid({"weights": list(range(3, 11)), "activations": [6, 8, 10, 12, 14]})
+    points = grid({"weights": list(range(3, 11)), "activations": list(range(6, 16)), "fc1.weights": [6, 8]})
     for reps in (1, 10):
         problem = Problem.build(g, np.tile(x, (reps, 1)), np.tile(y, reps))
         print(f"{len(points)} points, {len(problem.data)} samples each, analytic resources")
         _time(problem, points)
     # Yosys-bound points: an 8-8-4 MLP, 6 points, synth_xilinx -nodsp, cold synthesis cache
-    import os
-
     from qhw.testing import models
 
     small = models.mlp(widths=(8, 8, 4), fmt="ap_fixed<8,3>", seed=3)

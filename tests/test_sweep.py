@@ -160,7 +160,7 @@ def test_yosys_sweep_of_6_points(tmp_path):
     r = CliRunner().invoke(cli, args)  # analytic first: --synth then redoes these points only
     assert r.exit_code == 0 and "yosys_lut" not in _rows(out)[0], r.output + r.stderr
     r = CliRunner().invoke(cli, [*args, "--synth"])
-    assert r.exit_code == 0, r.output + r.stderr
+    assert r.exit_code == 0 and "Yosys LUT" in r.output, r.output + r.stderr
     recs = read_results(out / "results.csv")
     assert len(recs) == 6 and len({r["id"] for r in recs}) == 6 and all(r["status"] == "ok" for r in recs)
     for rec in recs:
@@ -172,7 +172,7 @@ def test_yosys_sweep_of_6_points(tmp_path):
     syn = synthesize(prepare(gg, config=cfg), nodsp=True)
     rec = next(r for r in recs if (r["weights"], r["activations"]) == (5, 8))
     assert (rec["yosys_lut"], rec["yosys_ff"]) == (syn.lut, syn.ff)
-    assert (out / "pareto.png").is_file()
+    assert (out / "pareto.png").is_file() and b"LUTs (Yosys)" in (out / "pareto.svg").read_bytes()
 
 
 def _sweep_cmd(out: Path, data: Path) -> list[str]:

@@ -29,8 +29,9 @@ from qhw.errors import ConfigError
 @click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx", show_default=True)
 @click.option("--nodsp", is_flag=True, help="Forbid DSP blocks (LUT-only area).")
 @click.option("--workers", type=int, default=None,
-              help="Local worker processes (default: cores with --synth, else 1: the golden model "
-                   "already uses every core through BLAS).")
+              help="Local worker processes (default: one per core with --synth, else 1: an analytic "
+                   "point takes ~15 ms, too little for extra processes to pay off; see "
+                   "benchmarks/RESULTS.md).")
 @click.option("--scheduler", help="Dask scheduler address (tcp://host:8786) instead of local workers.")
 @click.option("--max-error", type=float, help="Also search a cheap per-layer configuration whose "
                                               "mean |error| vs float stays within this budget.")
@@ -70,11 +71,13 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
     if axes:
         records = run_sweep(problem, points, out, workers=workers or (default_workers() if synth else 1),
                             scheduler=scheduler)
-        plot(records, out, title=f"{graph.name}: {len(records)} points")
-        front = pareto_front(records)
+        cost = "yosys_lut" if synth else "lut"  # Yosys's figures when asked for
+        plot(records, out, cost=cost, title=f"{graph.name}: {len(records)} points")
+        front = pareto_front(records, cost=cost)
         failed = [r for r in records if r.get("status") != "ok"]
         summary.update(points=len(records), failed=len(failed), pareto=[
-            {k: r.get(k) for k in ("id", *sorted(axes), "mean_abs_error", "agreement", "accuracy", "lut")}
+            {k: r.get(k) for k in ("id", *sorted(axes), "mean_abs_error", "agreement", "accuracy", "lut",
+                                   *(["yosys_lut"] if synth else []))}
             for r in front])
     if max_error is not None:
         widths = _search_widths(axes)
@@ -95,11 +98,12 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
     if axes:
         click.echo(f"{summary['points']} points ({summary['failed']} failed) -> {out}/results.csv, "
                    f"{out}/pareto.png, {out}/pareto.svg")
-        click.echo("Pareto front (mean |error| vs float, LUTs):")
+        click.echo(f"Pareto front (mean |error| vs float, {'Yosys' if synth else 'analytic'} LUTs):")
         for r in summary["pareto"]:
             cfg = " ".join(f"{k}={r[k]}" for k in sorted(axes))
             acc = f"  accuracy {r['accuracy']:.3f}" if r.get("accuracy") is not None else ""
-            click.echo(f"  {cfg:28s} error {r['mean_abs_error']:.3g}  LUT {r['lut']}{acc}")
+            yosys = f"  Yosys LUT {r['yosys_lut']}" if synth else ""
+            click.echo(f"  {cfg:28s} error {r['mean_abs_error']:.3g}  LUT {r['lut']}{yosys}{acc}")
     if max_error is not None:
         s = summary["search"]
         vg = s.get("versus_grid")

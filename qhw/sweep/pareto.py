@@ -4,6 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
+_LABELS = {"lut": "LUTs (analytic estimate)", "ff": "FFs (analytic estimate)",
+           "yosys_lut": "LUTs (Yosys)", "yosys_ff": "FFs (Yosys)"}
+
+
 def pareto_front(records: list[dict], cost: str = "lut", error: str = "mean_abs_error") -> list[dict]:
     """Records no other record beats on both ``cost`` and ``error`` (successful points only),
     cheapest first."""
@@ -33,7 +37,7 @@ def plot(records: list[dict], out_dir: str | Path, cost: str = "lut",
         ax.scatter([r[cost] for r in ok], [r[error] for r in ok], s=14, color="0.65", label="points")
         ax.plot([r[cost] for r in front], [r[error] for r in front], "o-", color="C3", ms=5,
                 label="Pareto front")
-        ax.set_xlabel(f"{cost.upper()} ({'analytic' if cost in ('lut', 'ff') else cost})")
+        ax.set_xlabel(_LABELS.get(cost, cost))
         ax.set_ylabel(error.replace("_", " ") + " vs float")
         ax.set_yscale("log" if all(r[error] > 0 for r in ok) and ok else "linear")
         ax.grid(True, alpha=0.3)

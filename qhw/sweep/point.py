@@ -116,17 +116,11 @@ def lut_cost(problem: Problem, point: dict) -> int | None:
         return None
 
 
-def evaluate(problem: Problem, point: dict) -> dict:
-    """One record: the point's id and axes, error metrics, analytic (and Yosys) resources,
-    ``status`` "ok" or "error" (with the message: a failing point never stops a sweep)."""
-    with _one_blas_thread():
-        return _evaluate(problem, point)
-
-
-def _one_blas_thread():
-    """BLAS limited to one thread while a point runs: points run in parallel processes, and
-    for a sweep's small matrices threads cost more than they give (3-7x slower measured on 2
-    cores with OpenBLAS's 2 threads). Without threadpoolctl, BLAS keeps its threads."""
+def one_blas_thread():
+    """BLAS limited to one thread (a context manager; called bare, for good): sweep points run
+    in parallel processes, and for a sweep's small matrices threads cost more than they give
+    (3-7x slower measured on 2 cores with OpenBLAS's 2 threads). Without threadpoolctl, BLAS
+    keeps its threads."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - an optional speed-up
@@ -134,7 +128,9 @@ def _one_blas_thread():
     return threadpool_limits(1)
 
 
-def _evaluate(problem: Problem, point: dict) -> dict:
+def evaluate(problem: Problem, point: dict) -> dict:
+    """One record: the point's id and axes, error metrics, analytic (and Yosys) resources,
+    ``status`` "ok" or "error" (with the message: a failing point never stops a sweep)."""
     t0 = time.perf_counter()
     rec: dict = {"id": point_id(point), **point}
     try:
@@ -160,4 +156,4 @@ def _evaluate(problem: Problem, point: dict) -> dict:
     return rec
 
 
-__all__ = ["Problem", "fingerprint", "build", "errors", "lut_cost", "evaluate", "METRICS", "RESOURCES"]
+__all__ = ["Problem", "fingerprint", "build", "errors", "lut_cost", "evaluate", "one_blas_thread", "METRICS", "RESOURCES"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from qhw.errors import ConfigError
-from qhw.sweep.point import METRICS, RESOURCES, Problem, evaluate, fingerprint
+from qhw.sweep.point import METRICS, RESOURCES, Problem, evaluate, fingerprint, one_blas_thread
 from qhw.sweep.space import check_axes, point_id
 
 RESULTS = "results.csv"
@@ -98,6 +98,19 @@ _PROBLEM: Problem | None = None
 def _init(problem: Problem) -> None:
     global _PROBLEM
     _PROBLEM = problem
+    one_blas_thread()  # a pool process only evaluates points: once, for its whole life
+
+
+_BLAS_LIMITED = False
+
+
+def _remote(problem: Problem, point: dict) -> dict:
+    """A point on a Dask worker (BLAS limited once per worker process, not toggled per point)."""
+    global _BLAS_LIMITED
+    if not _BLAS_LIMITED:
+        one_blas_thread()
+        _BLAS_LIMITED = True
+    return _logged(problem, point)
 
 
 def _evaluate_here(point: dict) -> dict:
@@ -114,8 +127,9 @@ def _logged(problem: Problem, point: dict) -> dict:
 
 def _local(problem: Problem, todo: list[dict], workers: int) -> Iterator[dict]:
     if workers <= 1:
-        for p in todo:
-            yield _logged(problem, p)
+        with one_blas_thread():
+            for p in todo:
+                yield _logged(problem, p)
         return
     ex = ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(problem,))
     try:
@@ -142,7 +156,7 @@ def _dask(problem: Problem, todo: list[dict], scheduler) -> Iterator[dict]:
     futures = []
     try:
         shared = client.scatter(problem, broadcast=True)
-        futures = [client.submit(_logged, shared, p, pure=False) for p in todo]
+        futures = [client.submit(_remote, shared, p, pure=False) for p in todo]
         for fut in dask_completed(futures):
             yield fut.result()
     finally:

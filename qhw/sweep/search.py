@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from qhw.errors import ConfigError
-from qhw.sweep.point import Problem, evaluate, lut_cost
+from qhw.sweep.point import Problem, evaluate, lut_cost, one_blas_thread
 from qhw.sweep.space import acts_on, width_value
 
 def search(problem: Problem, max_error: float, *, widths: dict[str, list[int]],
@@ -21,6 +21,12 @@ def search(problem: Problem, max_error: float, *, widths: dict[str, list[int]],
     ``widths``: axis -> allowed total widths, e.g. {"weights": [4..10], "activations": [6..16]};
     ``layers``: default every layer whose weights or result a sweep chooses. With
     ``problem.synth`` only the final point is synthesized."""
+    with one_blas_thread():
+        return _search(problem, max_error, widths=widths, metric=metric, layers=layers)
+
+
+def _search(problem: Problem, max_error: float, *, widths: dict[str, list[int]],
+            metric: str, layers: list[str] | None) -> dict:
     if not widths:
         raise ConfigError("search needs at least one width axis (weights or activations)")
     allowed = {}
