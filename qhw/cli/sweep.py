@@ -29,9 +29,7 @@ from qhw.errors import ConfigError
 @click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx", show_default=True)
 @click.option("--nodsp", is_flag=True, help="Forbid DSP blocks (LUT-only area).")
 @click.option("--workers", type=int, default=None,
-              help="Local worker processes (default: one per core with --synth, else 1: an analytic "
-                   "point takes ~15 ms, too little for extra processes to pay off; see "
-                   "benchmarks/RESULTS.md).")
+              help="Local worker processes (default: one per core, at most 8).")
 @click.option("--scheduler", help="Dask scheduler address (tcp://host:8786) instead of local workers.")
 @click.option("--max-error", type=float, help="Also search a cheap per-layer configuration whose "
                                               "mean |error| vs float stays within this budget.")
@@ -69,7 +67,7 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
         problem = Problem.build(graph, x, y, synth=synth, target=target, nodsp=nodsp)
     summary: dict = {"out": str(out)}
     if axes:
-        records = run_sweep(problem, points, out, workers=workers or (default_workers() if synth else 1),
+        records = run_sweep(problem, points, out, workers=workers or default_workers(),
                             scheduler=scheduler)
         cost = "yosys_lut" if synth else "lut"  # Yosys's figures when asked for
         plot(records, out, cost=cost, title=f"{graph.name}: {len(records)} points")

@@ -116,7 +116,7 @@ def lut_cost(problem: Problem, point: dict) -> int | None:
         return None
 
 
-def one_blas_thread():
+def one_blas_thread() -> contextlib.AbstractContextManager:
     """BLAS limited to one thread (a context manager; called bare, for good): sweep points run
     in parallel processes, and for a sweep's small matrices threads cost more than they give
     (3-7x slower measured on 2 cores with OpenBLAS's 2 threads). Without threadpoolctl, BLAS

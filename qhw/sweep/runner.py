@@ -23,6 +23,7 @@ STOP_AFTER_ENV, LOG_ENV = "QHW_SWEEP_STOP_AFTER", "QHW_SWEEP_LOG"
 
 
 def columns(points: list[dict], synth: bool) -> list[str]:
+    """results.csv's columns: id, the axes, error metrics, resources (Yosys's with ``synth``), status."""
     axes = sorted({k for p in points for k in p})
     extra = [f"yosys_{k}" for k in RESOURCES] if synth else []
     return ["id", *axes, *METRICS, *RESOURCES, *extra, "status", "error", "seconds"]
@@ -228,6 +229,7 @@ def run_sweep(problem: Problem, points: Iterable[dict], out_dir: str | os.PathLi
 
 
 def default_workers() -> int:
+    """One local worker per core, at most 8."""
     return max(1, min(os.cpu_count() or 1, 8))
 
 
