@@ -151,7 +151,7 @@ def _dask(problem: Problem, todo: list[dict], scheduler) -> Iterator[dict]:
         client = scheduler
     else:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="60s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
     futures = []
