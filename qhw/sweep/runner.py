@@ -156,7 +156,10 @@ def _dask(problem: Problem, todo: list[dict], scheduler) -> Iterator[dict]:
             raise ConfigError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
     futures = []
     try:
-        shared = client.scatter(problem, broadcast=True)
+        # hash=False: a fresh key per sweep. With the default content hash, two clients sweeping the
+        # same problem on one cluster share a key, and the first one's release can drop the data
+        # under the second one's tasks (seen in CI as FutureCancelledError, "Could not find data").
+        shared = client.scatter(problem, broadcast=True, hash=False)
         futures = [client.submit(_remote, shared, p, pure=False) for p in todo]
         for fut in dask_completed(futures):
             yield fut.result()
