@@ -26,56 +26,78 @@ def float32_mlp(graph, x):
 
 
 def main(n=100_000):
-    x = np.random.default_rng(0).standard_normal((n, 16))
+    # float32-representable inputs: hls4ml's predict takes float32
+    x = np.random.default_rng(0).standard_normal((n, 16)).astype(np.float32).astype(np.float64)
     lossless = models.mlp(fmt="ap_fixed<16,6>")
     flat = models.mlp(fmt="ap_fixed<16,6>", config={f"fc{i}": {"accum": "ap_fixed<16,6>"} for i in range(1, 5)})
+    for node in flat.nodes():  # hls4ml's convention: each product assigned to accum_t
+        if node.op == "dense":
+            node.attrs["product_cast"] = True
+    for g in (lossless, flat):  # constants as hls4ml sees them: float32 (from torch)
+        for node in g.nodes():
+            node.params = {k: v.astype(np.float32).astype(np.float64) for k, v in node.params.items()}
     t_float = best_of(lambda: float32_mlp(lossless, x), repeat=7)
-    print(f"{n:,} samples, MLP 16-64-32-32-5")
-    print(f"float32 numpy                           {t_float:8.3f} s")
-    for name, g in (("golden, lossless accumulators", lossless), ("golden, hls4ml-style ap_fixed<16,6> accum", flat)):
-        t = best_of(lambda: golden.run(g, x, count_overflow=False), repeat=7 if g is lossless else 2)
-        print(f"{name:40s}{t:8.3f} s   {t / t_float:6.1f}x float")
+    print(f"{n:,} samples, MLP 16-64-32-32-5, {golden._threads(None)} golden threads")
+    print(f"float32 numpy                                  {t_float:8.3f} s")
+    times = {}
+    for name, g in (("lossless accumulators", lossless), ("hls4ml-style ap_fixed<16,6> accum", flat)):
+        for threads in (1, None):
+            t = best_of(lambda: golden.run(g, x, count_overflow=False, threads=threads),
+                        repeat=7 if g is lossless else 3)
+            label = f"golden, {name}" + (", 1 thread" if threads == 1 else "")
+            print(f"{label:47s}{t:8.3f} s   {t / t_float:6.1f}x float")
+        times[name] = t
     try:
         import hls4ml  # noqa: F401
         import torch  # noqa: F401
     except ImportError:
         print("hls4ml (or torch) not installed: its predict() was not timed")
         return
-    t_golden = best_of(lambda: golden.run(flat, x, count_overflow=False), repeat=2)
-    predict = _hls4ml_model(flat)
-    t_h = best_of(lambda: predict(x), repeat=1)
-    print(f"{'hls4ml 1.3.0 predict (C sim), same formats':40s}{t_h:8.3f} s   "
-          f"{t_h / t_golden:6.1f}x the golden model's time")
+    for name, g in (("lossless accumulators", lossless), ("hls4ml-style ap_fixed<16,6> accum", flat)):
+        predict = _hls4ml_model(g)
+        want = golden.to_float(g, golden.run(g, x[:2000]))
+        same = np.array_equal(predict(x[:2000]), next(iter(want.values())))
+        t_h = best_of(lambda: predict(x), repeat=1)
+        label = f"hls4ml predict (C sim), {name.split()[0]}"
+        print(f"{label:47s}{t_h:8.3f} s   {t_h / times[name]:6.1f}x the golden model's time"
+              f"  (outputs {'identical' if same else 'DIFFER'})")
 
 
 def _hls4ml_model(graph):
     """The same MLP through hls4ml (PyTorch frontend, Vitis backend, io_parallel), compiled."""
+    import contextlib
+    import io
     import tempfile
 
     import hls4ml
     import torch
 
-    mods, names = [], {}
-    dense = [n for n in graph.nodes() if n.op == "dense"]
-    for i, n in enumerate(dense):
-        lin = torch.nn.Linear(*n.params["weight"].shape)
-        lin.weight.data = torch.tensor(n.params["weight"].T, dtype=torch.float32)
-        lin.bias.data = torch.tensor(n.params["bias"], dtype=torch.float32)
-        names[str(len(mods))] = n
+    mods, names = [], {"input_1": graph.node(graph.input_names[0])}
+    for n in graph.nodes():
+        if n.op == "dense":
+            lin = torch.nn.Linear(*n.params["weight"].shape)
+            lin.weight.data = torch.tensor(n.params["weight"].T, dtype=torch.float32)
+            lin.bias.data = torch.tensor(n.params["bias"], dtype=torch.float32)
+        elif n.op == "relu":
+            lin = torch.nn.ReLU()
+        else:
+            continue
+        names[f"_{len(mods)}"] = n  # hls4ml names a Sequential's layers _0, _1, ...
         mods.append(lin)
-        if i < len(dense) - 1:
-            mods.append(torch.nn.ReLU())
     model = torch.nn.Sequential(*mods)
     cfg = hls4ml.utils.config_from_pytorch_model(model, input_shape=(16,), granularity="name",
                                                  backend="Vitis", default_precision="ap_fixed<16,6>")
     for name, layer in cfg["LayerName"].items():
-        if name in names:
-            layer["Precision"] = {k: str(names[name].formats[k]) for k in ("weight", "bias", "accum", "result")}
+        n = names[name]  # every layer gets qhw's formats
+        slots = ("weight", "bias", "accum", "result") if n.op == "dense" else ("result",)
+        layer["Precision"] = {k: str(n.formats[k]) for k in slots}
     out = tempfile.mkdtemp(prefix="bench_hls4ml_")
-    hm = hls4ml.converters.convert_from_pytorch_model(model, hls_config=cfg, output_dir=out,
-                                                      backend="Vitis", io_type="io_parallel")
-    hm.compile()
-    return lambda x: hm.predict(x.astype(np.float32))
+    with contextlib.redirect_stdout(io.StringIO()):  # hls4ml prints its topology
+        hm = hls4ml.converters.convert_from_pytorch_model(model, hls_config=cfg, output_dir=out,
+                                                          backend="Vitis", io_type="io_parallel")
+    with contextlib.redirect_stdout(io.StringIO()):
+        hm.compile()
+    return lambda x: np.asarray(hm.predict(x.astype(np.float32)), np.float64).reshape(len(x), -1)
 
 
 if __name__ == "__main__":

@@ -111,3 +111,19 @@ def test_overflow_counts_and_keep_all():
     assert r.overflow["s"].saturated == 3 and r.overflow["s"].total == 4
     assert r.output().tolist() == [[64, 127, -128, 127]]
     assert set(r.tensors) == {"x", "s", "y"}
+
+
+@pytest.mark.parametrize("n", [1, 300, 1000])
+def test_blocks_and_threads_do_not_change_the_result(n):
+    """Blocked, threaded runs (a short first block, then a pool) equal one whole-batch pass: every
+    tensor, and the overflow counts, which must be summed over blocks."""
+    g = models.mlp(widths=(16, 12, 5), fmt="ap_fixed<8,3>")
+    x = np.random.default_rng(1).standard_normal((n, 16)) * 4
+    whole = golden.run(g, x, keep_all=True, block_rows=10**6, threads=1)
+    assert sum(c.total for c in whole.overflow.values()) and any(c.saturated + c.wrapped for c in whole.overflow.values())
+    for rows, threads in ((64, 1), (64, 2), (97, 3)):
+        r = golden.run(g, x, keep_all=True, block_rows=rows, threads=threads)
+        assert r.tensors.keys() == whole.tensors.keys()
+        for k in whole.tensors:
+            np.testing.assert_array_equal(r.tensors[k], whole.tensors[k], err_msg=k)
+        assert {k: vars(c) for k, c in r.overflow.items()} == {k: vars(c) for k, c in whole.overflow.items()}

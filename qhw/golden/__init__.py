@@ -2,6 +2,9 @@
 the hardware is proven against), and the same graph in float64 for accuracy comparisons."""
 from __future__ import annotations
 
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,20 +78,82 @@ def _execute(graph: Graph, feeds: dict[str, np.ndarray], float_mode: bool, keep_
 
 
 #: Samples per block: the whole graph runs block by block so intermediate tensors stay in cache.
-BLOCK_ROWS = 2048
+BLOCK_ROWS = 8192
+#: Rows of the first block, run before the pool starts (it builds per-node caches, and a bad
+#: input fails there at once)
+FIRST_BLOCK_ROWS = 256
+#: Threads running blocks at once (None: one per core, at most 8). Processes that already run
+#: one golden model per core (sweep workers) set 1.
+THREADS: int | None = None
 
 
-def _execute_blocks(graph: Graph, feeds: dict[str, np.ndarray], float_mode: bool, keep_all: bool,
-                    count_overflow: bool, block_rows: int) -> GoldenResult:
-    """:func:`_execute` over blocks of samples (every op is independent across the batch),
-    results concatenated and overflow counts merged."""
+def _threads(threads: int | None) -> int:
+    t = THREADS if threads is None else threads
+    if t is None:
+        env = os.environ.get("QHW_GOLDEN_THREADS")
+        t = int(env) if env and env.isdigit() else min(os.cpu_count() or 1, 8)
+    return max(1, int(t))
+
+
+def _blas_one_thread():
+    """BLAS limited to one thread while block threads run (they are the parallelism; nested
+    BLAS threads would only compete with them). A no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - an optional speed-up
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A long-lived pool per size: fresh threads pay BLAS's per-thread set-up on every run (measured
+    about 20 ms per run on the benchmark MLP)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS.setdefault(workers, ThreadPoolExecutor(workers, thread_name_prefix="qhw-golden"))
+    return pool
+
+
+# A forked child (a sweep's process pool) inherits the dict but not the threads behind it.
+os.register_at_fork(after_in_child=_POOLS.clear)
+
+
+def _execute_blocks(graph: Graph, feeds: dict[str, np.ndarray], encode: bool, float_mode: bool,
+                    keep_all: bool, count_overflow: bool, block_rows: int,
+                    threads: int | None) -> GoldenResult:
+    """:func:`_execute` over blocks of samples (every op is independent across the batch), with
+    inputs encoded per block, results concatenated in order and overflow counts merged. With
+    more than one thread, a short first block runs alone (errors surface at once, per-node
+    caches are built before threads read them) and the rest run on a thread pool (numpy and
+    BLAS release the GIL). The result does not depend on the number of threads."""
     n = len(next(iter(feeds.values()))) if feeds else 0
     if any(len(v) != n for v in feeds.values()):
         raise ModelError(f"inputs have different batch sizes: { {k: len(v) for k, v in feeds.items()} }")
+    enc = get("input").encode
+
+    def block(span: tuple[int, int]) -> GoldenResult:
+        part = {k: v[span[0]:span[1]] for k, v in feeds.items()} if n > block_rows else feeds
+        if encode:
+            part = {k: enc(graph.node(k), v) for k, v in part.items()}
+        return _execute(graph, part, float_mode, keep_all, count_overflow)
+
     if n <= block_rows:
-        return _execute(graph, feeds, float_mode, keep_all, count_overflow)
-    parts = [_execute(graph, {k: v[s:s + block_rows] for k, v in feeds.items()}, float_mode,
-                      keep_all, count_overflow) for s in range(0, n, block_rows)]
+        return block((0, n))
+    workers = min(_threads(threads), -(-n // block_rows))
+    if workers > 1:
+        # A short first block alone, then the rest on the pool. The whole run is under the BLAS
+        # limit: BLAS threads woken by an unlimited block spin and take cores from the block
+        # threads (measured: a third slower).
+        first = min(FIRST_BLOCK_ROWS, block_rows)
+        spans = [(0, first)] + [(s, min(s + block_rows, n)) for s in range(first, n, block_rows)]
+        with _blas_one_thread():
+            parts = [block(spans[0])]
+            parts += list(_pool(workers).map(block, spans[1:]))
+    else:
+        parts = [block((s, min(s + block_rows, n))) for s in range(0, n, block_rows)]
     overflow: dict[str, OverflowCount] = {}
     for p in parts:
         for name, c in p.overflow.items():
@@ -99,22 +164,23 @@ def _execute_blocks(graph: Graph, feeds: dict[str, np.ndarray], float_mode: bool
 
 
 def run(graph: Graph, inputs, *, float_mode: bool = False, keep_all: bool = False,
-        count_overflow: bool = True, block_rows: int = BLOCK_ROWS) -> GoldenResult:
+        count_overflow: bool = True, block_rows: int = BLOCK_ROWS,
+        threads: int | None = None) -> GoldenResult:
     """Run on float inputs: quantized to each input's format (raw-code results), or evaluated in
-    float64 throughout with ``float_mode``. ``block_rows``: samples processed at a time."""
+    float64 throughout with ``float_mode``. ``block_rows``: samples processed at a time;
+    ``threads``: blocks processed at once (default :data:`THREADS`)."""
     feeds = _named_inputs(graph, inputs)
-    if not float_mode:
-        feeds = {n: get("input").encode(graph.node(n), x) for n, x in feeds.items()}
-    else:
+    if float_mode:
         feeds = {n: np.asarray(x, np.float64) for n, x in feeds.items()}
-    return _execute_blocks(graph, feeds, float_mode, keep_all, count_overflow, block_rows)
+    return _execute_blocks(graph, feeds, not float_mode, float_mode, keep_all, count_overflow,
+                           block_rows, threads)
 
 
 def run_raw(graph: Graph, raw_inputs, *, keep_all: bool = False, count_overflow: bool = False,
-            block_rows: int = BLOCK_ROWS) -> GoldenResult:
+            block_rows: int = BLOCK_ROWS, threads: int | None = None) -> GoldenResult:
     """Run on raw input codes (test vectors); outputs are raw codes."""
     feeds = {n: np.asarray(x, np.int64) for n, x in _named_inputs(graph, raw_inputs).items()}
-    return _execute_blocks(graph, feeds, False, keep_all, count_overflow, block_rows)
+    return _execute_blocks(graph, feeds, False, False, keep_all, count_overflow, block_rows, threads)
 
 
 def to_float(graph: Graph, result: GoldenResult) -> dict[str, np.ndarray]:

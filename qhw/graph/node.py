@@ -45,11 +45,25 @@ class Node:
         fmt = self.formats.get(name)
         if fmt is None:
             raise ModelError(f"node {self.name!r} ({self.op}): constant {name!r} has no format")
-        key = (name, fmt, id(self.params[name]))
-        if key not in self._raw_cache:
-            self._raw_cache.clear() if len(self._raw_cache) > 16 else None
-            self._raw_cache[key] = fmt.quantize(self.params[name])
-        return self._raw_cache[key]
+        return self.cached((name, fmt, id(self.params[name])), lambda: fmt.quantize(self.params[name]))
+
+    #: derived values kept per node (tuple keys); older ones are evicted beyond this many
+    CACHE_ENTRIES = 16
+
+    def cached(self, key: tuple, build):
+        """``build()``'s value for ``key``, computed once per node. Safe under the golden model's
+        block threads: the value is returned from a local, so a concurrent eviction cannot lose
+        it (at worst two threads build the same value). String keys are facts recorded by shape
+        inference and are never evicted."""
+        cache = self._raw_cache
+        value = cache.get(key)
+        if value is None:
+            value = build()
+            old = [k for k in list(cache) if isinstance(k, tuple)]
+            for k in old[: max(0, len(old) + 1 - self.CACHE_ENTRIES)]:
+                cache.pop(k, None)
+            cache[key] = value
+        return value
 
     def copy(self) -> "Node":
         return Node(self.name, self.op, list(self.inputs), dict(self.attrs),

@@ -66,10 +66,8 @@ class Embedding(OpDef):
     def rows(self, node) -> tuple[np.ndarray, np.ndarray]:
         """(codes (rows, dim), scales (rows,)) as raw codes of the table and scale slots."""
         key = ("embedding_rows", node.formats["table"], node.formats["scale"])
-        cache = node._raw_cache
-        if key not in cache:
-            cache[key] = row_quantization(node.params["table"], node.formats["table"], node.formats["scale"])
-        return cache[key]
+        return node.cached(key, lambda: row_quantization(node.params["table"], node.formats["table"],
+                                                         node.formats["scale"]))
 
     def index(self, node, raw: np.ndarray) -> np.ndarray:
         return np.clip(np.asarray(raw, np.int64), 0, node.params["table"].shape[0] - 1)

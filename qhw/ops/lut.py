@@ -40,8 +40,8 @@ class _Lut(OpDef):
         """The ROM or PWL object of this node (cached on the node)."""
         a = node.attrs
         key = ("lut", in_fmt, node.formats["table"], node.formats["result"], repr(sorted(a.items())))
-        cache = node._raw_cache
-        if key not in cache:
+
+        def build():
             rng = tuple(a["input_range"] or ((-8.0, 8.0) if self.function == "sigmoid" else (-4.0, 4.0)))
             try:
                 if a["variant"] == "pwl":
@@ -56,8 +56,9 @@ class _Lut(OpDef):
                                     table_fmt=node.formats["table"])
             except ValueError as exc:
                 raise ModelError(f"{self.name} {node.name!r}: {exc}") from None
-            cache[key] = obj
-        return cache[key]
+            return obj
+
+        return node.cached(key, build)
 
     def golden(self, node, inputs, in_fmts, ctx):
         t = self.table(node, in_fmts[0])

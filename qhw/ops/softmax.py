@@ -71,8 +71,8 @@ class Softmax(OpDef):
         """(exp RomTable on x - max, reciprocal RomTable on the sum), cached on the node."""
         key = ("softmax", x, n, node.formats["exp_table"], node.formats["inv_table"],
                node.formats["accum"], int(node.attrs["table_size"]))
-        cache = node._raw_cache
-        if key not in cache:
+
+        def build():
             size = int(node.attrs["table_size"])
             try:
                 ex = build_rom("exp", self.diff_format(x), node.formats["exp_table"], table_size=size,
@@ -81,8 +81,9 @@ class Softmax(OpDef):
                                 table_size=size, input_range=(0.0, float(2 ** _log2ceil(n))))
             except ValueError as exc:
                 raise ModelError(f"softmax {node.name!r}: {exc}") from None
-            cache[key] = (ex, inv)
-        return cache[key]
+            return ex, inv
+
+        return node.cached(key, build)
 
     def golden(self, node, inputs, in_fmts, ctx):
         x, xf = np.asarray(inputs[0], np.int64), in_fmts[0]

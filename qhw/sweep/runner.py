@@ -96,10 +96,19 @@ class _Writer:
 _PROBLEM: Problem | None = None
 
 
+def _one_thread_per_worker() -> None:
+    """Workers run side by side, one per core: neither BLAS nor the golden model's block threads
+    should add threads of their own."""
+    from qhw import golden
+
+    one_blas_thread()
+    golden.THREADS = 1
+
+
 def _init(problem: Problem) -> None:
     global _PROBLEM
     _PROBLEM = problem
-    one_blas_thread()  # a pool process only evaluates points: once, for its whole life
+    _one_thread_per_worker()  # a pool process only evaluates points: once, for its whole life
 
 
 _BLAS_LIMITED = False
@@ -109,7 +118,7 @@ def _remote(problem: Problem, point: dict) -> dict:
     """A point on a Dask worker (BLAS limited once per worker process, not toggled per point)."""
     global _BLAS_LIMITED
     if not _BLAS_LIMITED:
-        one_blas_thread()
+        _one_thread_per_worker()
         _BLAS_LIMITED = True
     return _logged(problem, point)
 
