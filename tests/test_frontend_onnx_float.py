@@ -87,3 +87,59 @@ def test_corrupt_and_missing_files(tmp_path):
         load_onnx(bad)
     with pytest.raises(ModelError, match="does not exist"):
         load_onnx(tmp_path / "nope.onnx")
+
+
+def _resize_net(attrs, scales=None, sizes=None, shape=(2, 3, 4)):
+    """Conv -> Resize(attrs) -> Relu -> Flatten -> Gemm on an NCHW input of ``shape``."""
+    rng = np.random.default_rng(2)
+    c, h, w = shape
+    inits = {"w": rng.standard_normal((3, c, 3, 3)), "b": rng.standard_normal(3)}
+    ins = ["c", "", ""]
+    if scales is not None:
+        inits["scales"] = np.asarray(scales, np.float64)
+        ins[2] = "scales"
+    out_hw = (h * 2, w * 3)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ins + (["sizes"] if sizes is not None else []), ["u"],
+                              name="up", **attrs),
+             helper.make_node("Relu", ["u"], ["r"], name="relu"),
+             helper.make_node("Flatten", ["r"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], name="fc", transB=1)]
+    inits.update(wf=rng.standard_normal((2, 3 * out_hw[0] * out_hw[1])) * 0.1, bf=rng.standard_normal(2))
+    g = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, w])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+                          [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()]
+                          + ([numpy_helper.from_array(np.asarray(sizes, np.int64), "sizes")] if sizes is not None else []))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
+@pytest.mark.parametrize("attrs,scales,sizes", [
+    ({"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
+     [1, 1, 2, 3], None),
+    ({"mode": "nearest"}, [1, 1, 2, 3], None),  # ONNX defaults: half_pixel, round_prefer_floor
+    ({"mode": "nearest", "coordinate_transformation_mode": "tf_half_pixel_for_nn", "nearest_mode": "floor"},
+     None, [1, 3, 6, 12]),
+])
+def test_nearest_resize_becomes_upsample_and_equals_onnxruntime(attrs, scales, sizes):
+    m = _resize_net(attrs, scales, sizes)
+    g = load_onnx(m)
+    assert g.node("up").op == "upsample" and g.node("up").attrs["scale"] == [2, 3]
+    x = np.random.default_rng(3).standard_normal((1, 2, 3, 4))
+    # the float model == onnxruntime; then, on the whole graph, a tensor check of the upsample
+    np.testing.assert_allclose(golden.run(g, np.moveaxis(x, 1, -1), float_mode=True).output(), _ort(m, x),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("attrs,scales,match", [
+    ({"mode": "linear"}, [1, 1, 2, 3], "mode 'linear'"),
+    ({"mode": "nearest"}, [1, 1, 1.5, 3], "not an integer upsampling"),
+    ({"mode": "nearest"}, [1, 2, 2, 3], "spatial axes only"),
+    ({"mode": "nearest", "nearest_mode": "floor"}, [1, 1, 2, 3], "does not repeat each value"),
+    ({"mode": "nearest", "coordinate_transformation_mode": "asymmetric"}, [1, 1, 2, 3], "by 3 does not repeat"),
+])
+def test_resize_that_is_no_repeat_is_one_clear_error(attrs, scales, match):
+    with pytest.raises(ModelError, match=r"'up'.*" + match):
+        load_onnx(_resize_net(attrs, scales))

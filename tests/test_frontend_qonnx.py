@@ -179,3 +179,42 @@ def test_corrupt_file(tmp_path):
     p.write_bytes(b"not onnx at all")
     with pytest.raises(ModelError, match="cannot read ONNX file"):
         load_onnx(p)
+
+
+# ---------------------------------------------------------------------- a bundled Quant model
+def test_bundled_espcn_nn_resize_matches_qonnx_on_its_bundled_input():
+    """qonnx's ESPCN super-resolution model (Quant nodes, Conv+BN, nearest Resize) on its bundled
+    image, against qonnx's own execution: every activation quantizer's codes are identical; the
+    output codes differ by one on a handful of elements, each within 1e-4 of a rounding tie,
+    where the exact result (float64 below) decides and qonnx's float32 conv or qhw's 20-bit
+    requantization multiplier (reported) can land on either side."""
+    folder = DATA / "bsd300x3-espcn"
+    t = onnx.TensorProto()
+    t.ParseFromString((folder / "test_data" / "input_0.pb").read_bytes())
+    x = nh.to_array(t)  # (1, 3, 128, 128)
+    graph, report = import_qonnx(folder / "nn_resize" / "quant_model.onnx", exact=False)
+    assert any("narrowed" in n for n in report.notes) and any(r.source == "Relu_0" and "absorbed" in r.what for r in report.rows)
+    assert graph.node("Resize_42").op == "upsample" and graph.node("Resize_42").attrs["scale"] == [2, 2]
+    model = ModelWrapper(str(folder / "nn_resize" / "quant_model.onnx")).transform(InferShapes())
+    ctx = execute_onnx(model, {model.graph.input[0].name: x}, return_full_exec_context=True)
+    res = golden.run_raw(graph, quantize_inputs(graph, np.moveaxis(x, 1, -1)), keep_all=True)
+
+    def codes(node):
+        return np.moveaxis(res.tensors[node], -1, 1), float(graph.node(node).qparams.scale)
+
+    for onnx_name, node in (("x", "onnx::Relu_0"), ("x.7", "Relu_12_rq"), ("x.15", "Relu_24_rq"),
+                            ("onnx::Resize_80", "Relu_36_rq"), ("x.23", "Resize_42")):
+        got, s = codes(node)
+        np.testing.assert_array_equal(got, np.rint(ctx[onnx_name] / s), err_msg=onnx_name)
+    got, s = codes("Relu_49_rq")
+    theirs = np.rint(ctx["96"] / s)
+    # the exact value of the last layer from the (identical) codes before it, in float64
+    init = {i.name: nh.to_array(i).astype(np.float64) for i in model.model.graph.initializer}
+    xin = np.pad(ctx["x.23"].astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    win = np.lib.stride_tricks.sliding_window_view(xin, (3, 3), axis=(2, 3))  # (1, 32, H, W, 3, 3)
+    y = np.einsum("bchwij,ocij->bohw", win, ctx["quant_weight.11"].astype(np.float64))
+    exact = np.maximum(y + init["conv4.conv.bias"][None, :, None, None], 0) / float(init["scale.31"])
+    differ = got != theirs
+    assert np.abs(got - theirs).max() <= 1 and 0 < differ.sum() <= 10, differ.sum()
+    assert np.abs(np.abs(exact[differ] - np.floor(exact[differ])) - 0.5).max() < 1e-4
+    assert (got[~differ] == np.clip(np.round(exact[~differ]), 0, 255)).mean() > 0.9999

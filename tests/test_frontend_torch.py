@@ -90,12 +90,20 @@ def _cl(x):
     return np.moveaxis(x, 1, -1)
 
 
+def _upsample_net():
+    torch.manual_seed(4)
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Upsample(scale_factor=(2, 3)), nn.ReLU(),
+                         nn.Conv2d(3, 2, 3), nn.Upsample(size=(16, 14)), nn.Flatten(),
+                         nn.Linear(2 * 16 * 14, 3))
+
+
 # ------------------------------------------------------------------ float semantics
-@pytest.mark.parametrize("case", ["mlp", "mlp_sigmoid", "conv2d", "conv1d", "functional"])
+@pytest.mark.parametrize("case", ["mlp", "mlp_sigmoid", "conv2d", "conv1d", "functional", "upsample"])
 def test_float_mode_equals_torch(case):
     model, shape = {"mlp": (_mlp(), (16,)), "mlp_sigmoid": (_mlp(1, nn.Sigmoid), (16,)),
                     "conv2d": (ConvNet().eval(), (3, 8, 8)), "conv1d": (_conv1d_net(), (2, 17)),
-                    "functional": (FunctionalNet().eval(), (3, 6))}[case]
+                    "functional": (FunctionalNet().eval(), (3, 6)),
+                    "upsample": (_upsample_net().eval(), (2, 5, 3))}[case]
     torch.manual_seed(5)
     _randomize_bn(model, 5)
     g = load_torch(model, shape)
@@ -244,6 +252,8 @@ class _Exp(nn.Module):
     (nn.Sequential(nn.BatchNorm1d(4), nn.ReLU()), (4,), "batch norm '0'"),
     (nn.Sequential(nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 2)), (4,), "track_running_stats"),
     (nn.Sequential(nn.Linear(4, 4)), (5,), "does not run on an input of shape"),
+    (nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear")), (1, 4, 4), "mode 'bilinear'"),
+    (nn.Sequential(nn.Upsample(scale_factor=1.5)), (1, 4, 4), "not an integer factor"),
 ])
 def test_unsupported_models_raise_one_clear_error(model, shape, match):
     with pytest.raises(ModelError, match=match):

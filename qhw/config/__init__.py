@@ -45,6 +45,7 @@ LAYER_TYPES = {
     "averagepooling2d": ("avgpool2d",), "avgpool1d": ("avgpool1d",), "avgpool2d": ("avgpool2d",),
     "add": ("add",), "multiply": ("mul",), "mul": ("mul",), "concatenate": ("concat",),
     "concat": ("concat",), "flatten": ("flatten",), "reshape": ("reshape",), "input": ("input",),
+    "upsampling1d": ("upsample",), "upsampling2d": ("upsample",), "upsample": ("upsample",),
     "inputlayer": ("input",), "embedding": ("embedding",), "clip": ("clip",),
 }
 

@@ -24,7 +24,7 @@ from qhw.ops import names as registered_ops
 
 SUPPORTED = ("Gemm", "MatMul", "Add", "Relu", "Clip", "Sigmoid", "Tanh", "Softmax", "Conv",
              "Flatten", "Reshape", "MaxPool", "AveragePool", "BatchNormalization", "Identity",
-             "Dropout")
+             "Dropout", "Resize", "Upsample")
 
 
 def _onnx():
@@ -261,6 +261,36 @@ class _Importer:
 
     def op_AveragePool(self, node):
         self._pool(node, "avg")
+
+    def op_Resize(self, node):
+        """Nearest-neighbour resize by integer factors -> upsample (qhw.frontends.resize)."""
+        from qhw.frontends.resize import nearest_factors
+
+        x = self.tensor(node, node.input[0])
+        if not x.channels_last:
+            raise ModelError(f"ONNX node {node.name!r}: Resize of a flattened tensor is not supported")
+        if node.op_type == "Upsample":  # opset 7-9: scales as an attribute or the second input
+            attrs = {"mode": self.attr(node, "mode", b"nearest"),
+                     "coordinate_transformation_mode": b"asymmetric", "nearest_mode": b"floor"}
+            scales = self.attr(node, "scales")
+            if scales is None and len(node.input) > 1:
+                scales = self.const(node, node.input[1])
+            sizes = None
+        else:
+            attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+            # opset 10: (X, scales); 11+: (X, roi, scales, sizes)
+            ins = list(node.input) + [""] * 4
+            scale_name, size_name = (ins[1], "") if len(node.input) == 2 else (ins[2], ins[3])
+            scales = self.const(node, scale_name) if scale_name else None
+            sizes = self.const(node, size_name) if size_name else None
+        attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
+        shape = self._shape_of(x.name)
+        nchw = (1, shape[-1]) + tuple(shape[:-1])
+        factors = nearest_factors(f"ONNX node {node.name!r}", attrs, scales, sizes, nchw)
+        name = self.b.upsample(self.name_for(node), x.name, factors)
+        self._set(node, _Tensor(name, True), "upsample")
+
+    op_Upsample = op_Resize
 
     def _flatten_to(self, node, x: _Tensor) -> None:
         perm = None

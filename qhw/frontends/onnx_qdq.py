@@ -29,7 +29,7 @@ from qhw.quant import QuantParams
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd")
 SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", "Conv", "Flatten",
-                                       "Reshape", "MaxPool", "Identity", "Dropout")
+                                       "Reshape", "MaxPool", "Resize", "Upsample", "Identity", "Dropout")
 
 _INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
               "int32": (32, True), "int4": (4, True), "uint4": (4, False)}
@@ -240,6 +240,12 @@ class _QdqImporter(_Importer):
     def op_Flatten(self, node):
         super().op_Flatten(node)
         self._keep_qparams(node)
+
+    def op_Resize(self, node):
+        super().op_Resize(node)
+        self._keep_qparams(node)
+
+    op_Upsample = op_Resize
 
     def op_Reshape(self, node):
         super().op_Reshape(node)

@@ -7,7 +7,9 @@ HALF_DOWN) on a constant quantizes weights (per tensor or per output channel); o
 it becomes the tensor's QuantParams. ``BipolarQuant`` quantizes constants to +-scale. ``Trunc``
 (v1 and v2, zero point 0) drops low bits of a quantized tensor. Between quantizers: Conv, Gemm,
 MatMul, constant Add (a bias) and Mul (a per-channel scale), BatchNormalization after a MAC
-(folded into its requantization, not its weights), Relu, Clip, MaxPool, Flatten, Reshape, Add.
+(folded into its requantization, not its weights), Relu, Clip, MaxPool, Flatten, Reshape, Add,
+nearest Resize/Upsample by integer factors. A Relu on the float model input read only by an
+unsigned zero-point-0 Quant is absorbed into that Quant (it clamps at 0 itself).
 
 The affine graph is lowered by :func:`qhw.passes.lower_affine.lower_affine` with float64
 multipliers: exact for power-of-two scales; otherwise the 31-bit multiplier can move a result
@@ -35,7 +37,7 @@ QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold", "Fl
 QONNX_DOMAINS = ("qonnx", "onnx.brevitas", "finn")
 SUPPORTED = ("Quant", "IntQuant", "BipolarQuant (constants)", "Trunc", "Conv", "Gemm", "MatMul",
              "Add", "Mul", "BatchNormalization", "Relu", "Clip", "MaxPool", "Flatten", "Reshape",
-             "Identity", "Dropout")
+             "Resize", "Upsample", "Identity", "Dropout")
 #: QONNX rounding_mode -> qhw.quant rounding names
 ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
             "DOWN": "trunc", "HALF_UP": "half_away", "HALF_DOWN": "half_zero"}
@@ -197,6 +199,24 @@ class _QonnxImporter(_QdqImporter):
                              "is exact only for powers of two")
         name = self.b.shift(self.name_for(node, "_scale"), t.name, int(k))
         return _Tensor(name, t.channels_last, t.perm)
+
+    def op_Relu(self, node):
+        """A Relu on a float model input read only by an unsigned, zero-point-0 Quant is that
+        Quant's own clamp at 0 (round is monotone and rounds 0 to 0): absorbed, so the input is
+        quantized directly (qonnx's ESPCN exports start this way)."""
+        t = self.tensor(node, node.input[0])
+        src = self.b.graph.node(t.name)
+        readers = [n for n in self.g.node if node.output[0] in n.input]
+        if src.op == "input" and src.qparams is None and len(readers) == 1 \
+                and readers[0].op_type in ("Quant", "IntQuant") and readers[0].input[0] == node.output[0] \
+                and not self.attr(readers[0], "signed", 1):
+            zp = np.asarray(self.const(readers[0], readers[0].input[2]), np.float64)
+            if zp.size == 1 and float(zp.ravel()[0]) == 0.0:
+                self.vals[node.output[0]] = t
+                self.qreport.add(node.name, node.op_type, None,
+                                 f"absorbed into {readers[0].name} (an unsigned quantizer clamps at 0)")
+                return
+        super().op_Relu(node)
 
     def op_MultiThreshold(self, node):
         raise ModelError(f"QONNX node {node.name!r}: MultiThreshold is not supported (qhw has no "

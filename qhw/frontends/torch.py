@@ -30,8 +30,8 @@ from qhw.graph import Graph, GraphBuilder
 
 SUPPORTED_MODULES = ("Linear", "Conv1d", "Conv2d", "ReLU", "ReLU6", "Sigmoid", "Tanh",
                      "Hardsigmoid", "Hardtanh", "BatchNorm1d", "BatchNorm2d", "MaxPool1d",
-                     "MaxPool2d", "AvgPool1d", "AvgPool2d", "Flatten", "Embedding", "Identity",
-                     "Dropout")
+                     "MaxPool2d", "AvgPool1d", "AvgPool2d", "Upsample (nearest, integer factors)",
+                     "Flatten", "Embedding", "Identity", "Dropout")
 SUPPORTED_FUNCTIONS = ("relu", "relu6", "sigmoid", "tanh", "hardsigmoid", "flatten",
                        "add (two tensors)", "Tensor.view/reshape(batch, -1)", "Tensor.size")
 
@@ -275,6 +275,24 @@ class _Importer:
 
     def mod_AvgPool2d(self, n, m) -> None:
         self._pool(n, m, "avg", 2)
+
+    def mod_Upsample(self, n, m) -> None:
+        """Nearest upsampling by integer factors: PyTorch reads input floor(dst / factor), a repeat."""
+        x = self.arg(n)
+        dims = len(x.shape) - 1
+        if not x.cf or dims not in (1, 2):
+            raise self.unsupported(n, f"input of shape {x.shape} is not a channels-first 1-D/2-D tensor")
+        if m.mode != "nearest":
+            raise self.unsupported(n, f"mode {m.mode!r} (only 'nearest', which copies values)")
+        if m.size is not None:
+            out = _pair(m.size, dims)
+            f = [o / i for o, i in zip(out, x.shape[1:])]
+        else:
+            sf = m.scale_factor
+            f = [float(v) for v in sf] if isinstance(sf, (tuple, list)) else [float(sf)] * dims
+        if any(float(v) != int(v) or v < 1 for v in f):
+            raise self.unsupported(n, f"scale {f} is not an integer factor per spatial axis")
+        self.emit(n, "upsample", [x], {"scale": [int(v) for v in f]})
 
     def mod_Flatten(self, n, m) -> None:
         if m.start_dim != 1 or m.end_dim != -1:

@@ -79,6 +79,10 @@ class GraphBuilder:
     def reshape(self, name, x, shape) -> str:
         return self.unary("reshape", name, x, shape=list(shape))
 
+    def upsample(self, name, x, scale, formats=None) -> str:
+        """Nearest-neighbour upsampling by an integer factor per spatial axis."""
+        return self.unary("upsample", name, x, formats, scale=scale)
+
     def add(self, name, a, b, formats=None) -> str:
         return self.node(name, "add", [a, b], formats=formats)
 

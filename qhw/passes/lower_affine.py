@@ -45,7 +45,7 @@ MULTIPLIER_MODES = ("float32", "float64")
 MAC_OPS = ("dense", "conv1d", "conv2d")
 #: ops the pass lowers
 SUPPORTED = ("input", "output", *MAC_OPS, "relu", "relu6", "clip", "maxpool1d", "maxpool2d",
-             "flatten", "reshape", "add", "shift")
+             "flatten", "reshape", "upsample", "add", "shift")
 _MAX_PRODUCT_BITS = 63
 
 
@@ -436,7 +436,7 @@ class _Lowering:
                 v = self.op_bound(node, ins[0], 0.0, 6.0)
             elif op == "clip":
                 v = self.op_bound(node, ins[0], node.attrs.get("min_value"), node.attrs.get("max_value"))
-            elif op in ("maxpool1d", "maxpool2d", "flatten", "reshape"):
+            elif op in ("maxpool1d", "maxpool2d", "flatten", "reshape", "upsample"):
                 v = self.op_move(node, ins[0])
             elif op == "add":
                 v = self.op_add(node, ins[0], ins[1])

@@ -13,7 +13,7 @@ from qhw.fixed import FixedFormat
 from qhw.graph import Graph
 from qhw.ops import OverflowCount
 
-_NO_RESULT_CHOICE = frozenset({"input", "output", "flatten", "reshape"})
+_NO_RESULT_CHOICE = frozenset({"input", "output", "flatten", "reshape", "upsample"})
 
 
 def profile(graph: Graph, data) -> dict[str, OverflowCount]:

@@ -312,6 +312,23 @@ def _concat(node, ctx: LayerContext) -> dict:
                  outer, [s[-1] for s in ctx.in_shapes])
 
 
+@emitter("upsample", "upsample.h.j2")
+def _upsample(node, ctx: LayerContext) -> dict:
+    from qhw.ops import get as get_op
+
+    shape = tuple(ctx.in_shapes[0])
+    if len(shape) not in (2, 3):
+        raise ModelError(f"node {node.name!r}: the HLS backend upsamples 1-D and 2-D tensors "
+                         f"(L, C) or (H, W, C), got {shape}")
+    fs = get_op("upsample", node.name).factors(node, len(shape))
+    fh, fw = (1, fs[0]) if len(fs) == 1 else fs
+    in_h, in_w = (1, shape[0]) if len(shape) == 2 else shape[:2]
+    v = common(node, ctx)
+    v.update(in_t=v["in_t"][0], in_h=in_h, in_w=in_w, c=shape[-1], fh=fh, fw=fw,
+             out_h=in_h * fh, out_w=in_w * fw)
+    return v
+
+
 # ----------------------------------------------------------------------------- pooling
 def _pool(node, ctx: LayerContext, kind: str) -> dict:
     v = common(node, ctx)

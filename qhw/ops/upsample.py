@@ -1,0 +1,57 @@
+"""upsample: nearest-neighbour upsampling by integer factors over the spatial axes of a
+channels-last tensor (ONNX ``Resize`` with mode nearest and integer scales, ``nn.Upsample``).
+
+attrs: scale, one positive integer per spatial axis (an int applies to all). Output element
+(i, j, c) is input element (i // s_h, j // s_w, c): pure data movement, each value assigned to
+the result format (the input's by default).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from qhw.errors import ModelError
+from qhw.ops.base import OpDef
+from qhw.ops.registry import register
+
+
+@register
+class Upsample(OpDef):
+    name = "upsample"
+    required = ("scale",)
+
+    def factors(self, node, rank: int) -> tuple[int, ...]:
+        """One factor per spatial axis of a (*spatial, channels) tensor of ``rank`` axes."""
+        s = node.attrs["scale"]
+        fs = [s] * (rank - 1) if np.isscalar(s) else list(s)
+        if len(fs) != rank - 1 or any(int(f) != f or f < 1 for f in fs):
+            raise ModelError(f"upsample {node.name!r}: scale {s!r} must be one positive integer per "
+                             f"spatial axis ({rank - 1} for a {rank}-axis input)")
+        return tuple(int(f) for f in fs)
+
+    def infer_shape(self, node, in_shapes):
+        s = in_shapes[0]
+        if len(s) < 2:
+            raise ModelError(f"upsample {node.name!r}: input shape {s} is not (*spatial, channels)")
+        fs = self.factors(node, len(s))
+        return tuple(n * f for n, f in zip(s[:-1], fs)) + (s[-1],)
+
+    def infer_formats(self, node, in_fmts, ctx):
+        node.formats["result"] = ctx.choose(node, "result", in_fmts[0])
+
+    def repeat(self, node, x: np.ndarray) -> np.ndarray:
+        """x (batch, *spatial, C) repeated along each spatial axis."""
+        for axis, f in enumerate(self.factors(node, x.ndim - 1), start=1):
+            if f > 1:
+                x = np.repeat(x, f, axis=axis)
+        return x
+
+    def source_index(self, node, in_shape: tuple[int, ...]) -> np.ndarray:
+        """For each output element (row-major), the flat index of the input element it copies."""
+        idx = np.arange(int(np.prod(in_shape)), dtype=np.int64).reshape((1,) + tuple(in_shape))
+        return self.repeat(node, idx).reshape(-1)
+
+    def golden(self, node, inputs, in_fmts, ctx):
+        return ctx.assign(node.name, node.formats["result"], self.repeat(node, inputs[0]), in_fmts[0])
+
+    def float_eval(self, node, inputs):
+        return self.repeat(node, inputs[0])
