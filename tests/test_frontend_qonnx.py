@@ -156,18 +156,6 @@ def _single(node, inits, out_shape=(N, 4)):
     return h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(D, 1)])
 
 
-def test_multithreshold_is_one_clear_error():
-    node = h.make_node("MultiThreshold", ["xq", "t"], ["y"], domain=D, name="mt")
-    with pytest.raises(ModelError, match=r"'mt'.*MultiThreshold"):
-        import_qonnx(_single(node, [_c("t", np.zeros((1, 3)))]))
-
-
-def test_bipolar_activation_is_one_clear_error():
-    node = h.make_node("BipolarQuant", ["xq", "s"], ["y"], domain=D, name="bip")
-    with pytest.raises(ModelError, match=r"'bip'.*sign"):
-        import_qonnx(_single(node, []))
-
-
 def test_unsupported_op_is_one_clear_error():
     node = h.make_node("Sigmoid", ["xq"], ["y"], name="sig")
     with pytest.raises(ModelError, match=r"'sig'.*'Sigmoid' is not supported in a QONNX model"):
@@ -218,3 +206,75 @@ def test_bundled_espcn_nn_resize_matches_qonnx_on_its_bundled_input():
     assert np.abs(got - theirs).max() <= 1 and 0 < differ.sum() <= 10, differ.sum()
     assert np.abs(np.abs(exact[differ] - np.floor(exact[differ])) - 0.5).max() < 1e-4
     assert (got[~differ] == np.clip(np.round(exact[~differ]), 0, 255)).mean() > 0.9999
+
+
+# ---------------------------------------------------------------------- thresholds
+def _threshold_net(seed=0):
+    """FINN-style: Quant(in) -> Conv (4-bit weights) -> MultiThreshold per channel (NCHW, signed
+    3-bit outputs) -> MaxPool -> Flatten -> MatMul -> MultiThreshold (shared, scaled outputs)
+    -> MatMul -> BipolarQuant (a sign) -> y."""
+    rng = np.random.default_rng(seed)
+    t1 = np.sort(rng.normal(size=(6, 7)) * 3, axis=1)
+    t2 = np.sort(rng.normal(size=(1, 3)) * 8, axis=1)
+    inits = [_c("s_in", 2.0**-4), _c("z0", 0), _c("b8", 8), _c("b4", 4),
+             _c("w1", rng.normal(size=(6, 2, 3, 3)) * 0.3), _c("ws1", 2.0**-3), _c("t1", t1),
+             _c("w2", rng.normal(size=(54, 5)) * 0.5), _c("ws2", 2.0**-2), _c("t2", t2),
+             _c("w3", rng.normal(size=(5, 3))), _c("ws3", 2.0**-1), _c("s_b", 0.75)]
+    nodes = [_quant("x", "s_in", "z0", "b8", "xq", "qin"),
+             _quant("w1", "ws1", "z0", "b4", "w1q", "qw1", narrow=1),
+             h.make_node("Conv", ["xq", "w1q"], ["c1"], kernel_shape=[3, 3], name="conv1"),
+             h.make_node("MultiThreshold", ["c1", "t1"], ["a1"], domain=D, name="mt1",
+                         out_dtype="INT3", out_bias=-4.0, data_layout="NCHW"),
+             h.make_node("MaxPool", ["a1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="pool1"),
+             h.make_node("Flatten", ["p1"], ["f"], name="flat"),
+             _quant("w2", "ws2", "z0", "b4", "w2q", "qw2", narrow=1),
+             h.make_node("MatMul", ["f", "w2q"], ["m2"], name="fc2"),
+             h.make_node("MultiThreshold", ["m2", "t2"], ["a2"], domain=D, name="mt2",
+                         out_dtype="UINT2", out_scale=0.5, out_bias=0.25),
+             _quant("w3", "ws3", "z0", "b4", "w3q", "qw3", narrow=1),
+             h.make_node("MatMul", ["a2", "w3q"], ["m3"], name="fc3"),
+             h.make_node("BipolarQuant", ["m3", "s_b"], ["y"], domain=D, name="sign")]
+    g = h.make_graph(nodes, "thr", [h.make_tensor_value_info("x", TP.FLOAT, [N, 2, 8, 8])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [N, 3])], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(D, 1)])
+
+
+def test_multithreshold_and_bipolar_activation_equal_qonnx():
+    model = _threshold_net()
+    graph, report = import_qonnx(model)
+    assert {graph.node(n).op for n in ("mt1", "mt2", "sign")} == {"threshold"}
+    assert not report.notes
+    for seed in range(3):
+        x = (np.random.default_rng(10 + seed).normal(size=(N, 2, 8, 8)) * 2).astype(np.float32)
+        want = _qonnx_run(model, x)
+        got = _golden(graph, x)
+        np.testing.assert_array_equal(got, want)
+        assert set(np.unique(want)) == {-0.75, 0.75}  # both signs occur
+
+
+def test_multithreshold_on_codes_uses_qonnx_float32_comparison():
+    """Thresholds on a quantized tensor, some exactly on its grid and some one float32 ulp off:
+    the code thresholds reproduce qonnx's float32 ``x >= t``."""
+    s = np.float32(0.1)  # not a power of two: d * s rounds in float32
+    grid = np.arange(-8, 8, dtype=np.float32) * s
+    t = np.stack([grid[[2, 5, 9]], np.nextafter(grid[[2, 5, 9]], np.float32(np.inf)),
+                  np.nextafter(grid[[2, 5, 9]], np.float32(-np.inf))])  # (3 channels, 3 steps)
+    node = h.make_node("MultiThreshold", ["xq", "t"], ["y"], domain=D, name="mt", out_dtype="UINT2")
+    inits = [_c("s", float(s)), _c("z0", 0), _c("b4", 4), _c("t", t)]
+    g = h.make_graph([_quant("x", "s", "z0", "b4", "xq", "qin"), node], "mt",
+                     [h.make_tensor_value_info("x", TP.FLOAT, [N, 3])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [N, 3])], inits)
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(D, 1)])
+    graph, _ = import_qonnx(model)
+    x = np.repeat(grid[:, None], 3, axis=1)[np.arange(N) % 16]  # every code in every channel
+    np.testing.assert_array_equal(_golden(graph, x), _qonnx_run(model, x))
+
+
+def test_multithreshold_rank3_default_layout_is_one_clear_error():
+    node = h.make_node("MultiThreshold", ["xq", "t"], ["y"], domain=D, name="mt3", out_dtype="UINT2")
+    inits = [_c("s", 0.25), _c("z0", 0), _c("b8", 8), _c("t", np.zeros((1, 3)))]
+    g = h.make_graph([_quant("x", "s", "z0", "b8", "xq", "qin"), node], "mt3",
+                     [h.make_tensor_value_info("x", TP.FLOAT, [N, 2, 5])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [N, 2, 5])], inits)
+    with pytest.raises(ModelError, match=r"'mt3'.*data_layout"):
+        import_qonnx(h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(D, 1)]))

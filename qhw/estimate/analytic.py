@@ -215,6 +215,10 @@ def _node(cnt: _Counter, node, graph, spans: dict, nonneg: dict, options: dict,
             cnt.bram += math.ceil(n / 2) * math.ceil(bits / 18432)
         else:
             cnt.add(rom_bits=n * bits)
+    elif node.op == "threshold":  # T comparators per element, then a (T+1)-way select
+        steps = int(node.params["thresholds"].shape[1])
+        span = _span(res)
+        cnt.add(add_bits=n * steps * (in_fmt.width + 1), rom_bits=n * (steps + 1) * res.width)
     elif node.op in ("requantize", "shift"):
         span = _span(res)
     else:  # clamps (relu, clip), casts (output, flatten, reshape, concat, upsample)

@@ -13,10 +13,11 @@ unsigned zero-point-0 Quant is absorbed into that Quant (it clamps at 0 itself).
 
 The affine graph is lowered by :func:`qhw.passes.lower_affine.lower_affine` with float64
 multipliers: exact for power-of-two scales; otherwise the 31-bit multiplier can move a result
-that lies within ~2**-31 relative of a rounding tie (qonnx itself computes in float32). Not
-mapped (ModelError naming the node): MultiThreshold (qhw has no threshold op), BipolarQuant of an
-activation (no sign op), FloatQuant, a bias that is no short binary fraction of the accumulator
-LSB unless ``exact=False``.
+that lies within ~2**-31 relative of a rounding tie (qonnx itself computes in float32).
+``MultiThreshold`` and ``BipolarQuant`` of an activation become qhw's ``threshold`` op, with each
+threshold turned into the input code where qonnx's float32 comparison first holds. Not mapped
+(ModelError naming the node): FloatQuant, a bias that is no short binary fraction of the
+accumulator LSB unless ``exact=False``.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from qhw.quant import QuantParams
 
 QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold", "FloatQuant")
 QONNX_DOMAINS = ("qonnx", "onnx.brevitas", "finn")
-SUPPORTED = ("Quant", "IntQuant", "BipolarQuant (constants)", "Trunc", "Conv", "Gemm", "MatMul",
+SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc", "Conv", "Gemm", "MatMul",
              "Add", "Mul", "BatchNormalization", "Relu", "Clip", "MaxPool", "Flatten", "Reshape",
              "Resize", "Upsample", "Identity", "Dropout")
 #: QONNX rounding_mode -> qhw.quant rounding names
@@ -69,7 +70,7 @@ class _QonnxImporter(_QdqImporter):
         self.rounding: dict[str, str] = {}
         self.post_scale: dict[str, np.ndarray] = {}
 
-    supported = SUPPORTED + ("MultiThreshold (rejected)", "FloatQuant (rejected)")
+    supported = SUPPORTED + ("FloatQuant (rejected)",)
     what = "a QONNX model"
 
     # ------------------------------------------------------------------ helpers
@@ -148,10 +149,14 @@ class _QonnxImporter(_QdqImporter):
 
     def op_BipolarQuant(self, node):
         x = node.input[0]
-        if x not in self.consts:
-            raise ModelError(f"QONNX node {node.name!r}: BipolarQuant of an activation needs a sign "
-                             "operation, which qhw does not have; only constant (weight) BipolarQuant maps")
         scale = np.asarray(self.const(node, node.input[1]), np.float64)
+        if x not in self.consts:  # an activation: sign(x) * scale, a threshold at 0
+            if scale.size != 1 or not float(scale.ravel()[0]) > 0:
+                raise ModelError(f"QONNX node {node.name!r}: BipolarQuant of an activation needs one "
+                                 f"positive scale, got {scale.ravel().tolist()}")
+            s = float(scale.ravel()[0])
+            self._threshold(node, self.tensor(node, x), np.zeros((1, 1)), 2 * s, -s, "sign")
+            return
         w = self.consts[x]
         qp, axis = self.int_params(node, scale, np.zeros(1), 2, True, True, w.shape)
         self.consts[node.output[0]] = np.where(w >= 0, 1.0, -1.0) * scale
@@ -218,9 +223,32 @@ class _QonnxImporter(_QdqImporter):
                 return
         super().op_Relu(node)
 
+    def _threshold(self, node, t: _Tensor, thr: np.ndarray, out_scale: float, out_bias: float,
+                   what: str) -> None:
+        if t.perm is not None and thr.shape[0] > 1:  # a flattened tensor: rows in qhw's order
+            thr = thr[t.perm]
+        name = self.b.node(self.name_for(node), "threshold", [t.name],
+                           {"out_scale": float(out_scale), "out_bias": float(out_bias)},
+                           {"thresholds": np.asarray(thr, np.float64)})
+        self._set(node, _Tensor(name, t.channels_last, t.perm), what)
+
     def op_MultiThreshold(self, node):
-        raise ModelError(f"QONNX node {node.name!r}: MultiThreshold is not supported (qhw has no "
-                         "threshold op); export the model with Quant activations instead")
+        """y = out_bias + out_scale * #{t : x >= thresholds[c, t]}, channels on axis 1 (NC, NCW,
+        NCHW; a rank-3 input needs data_layout NCW, as qonnx reads rank 3 as NWC otherwise)."""
+        t = self.tensor(node, node.input[0])
+        thr = np.asarray(self.const(node, node.input[1]), np.float64)
+        if thr.ndim != 2:
+            raise ModelError(f"QONNX node {node.name!r}: thresholds must be (channels, steps), got {thr.shape}")
+        layout = self.attr(node, "data_layout", b"")
+        layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+        shape = self._shape_of(t.name)
+        rank = len(shape) + 1
+        if layout and layout.find("C") != 1 or not layout and rank == 3:
+            raise ModelError(f"QONNX node {node.name!r}: MultiThreshold with data_layout "
+                             f"{layout or 'NWC (qonnx default for rank 3)'!r}; qhw maps channels on "
+                             "axis 1 (NC, NCW, NCHW)")
+        self._threshold(node, t, thr, self.attr(node, "out_scale", 1.0), self.attr(node, "out_bias", 0.0),
+                        "threshold")
 
     def op_FloatQuant(self, node):
         raise ModelError(f"QONNX node {node.name!r}: FloatQuant (minifloat) is not an integer "

@@ -45,7 +45,7 @@ MULTIPLIER_MODES = ("float32", "float64")
 MAC_OPS = ("dense", "conv1d", "conv2d")
 #: ops the pass lowers
 SUPPORTED = ("input", "output", *MAC_OPS, "relu", "relu6", "clip", "maxpool1d", "maxpool2d",
-             "flatten", "reshape", "upsample", "add", "shift")
+             "flatten", "reshape", "upsample", "add", "shift", "threshold")
 _MAX_PRODUCT_BITS = 63
 
 
@@ -348,6 +348,64 @@ class _Lowering:
             out = self.requantize(node, out, node.qparams)
         return out
 
+    def op_threshold(self, node: Node, v: _Val) -> _Val:
+        """Thresholds on real values -> thresholds on the codes of the lowered input.
+
+        On quantized codes d (real = s * d): the first code whose value, computed as qonnx does
+        (float32 d times float32 s), reaches the float32 threshold. On a MAC accumulator (FINN's
+        MatMul -> MultiThreshold; real = k_c * code per channel, pending relu/clip bounds
+        applied): the first code with k_c * code >= T in float64. The output
+        y = out_bias + out_scale * count becomes codes p + q * count with scale out_scale / q,
+        where out_bias / out_scale = p / q."""
+        from fractions import Fraction
+
+        fmt = self.out.node(v.name).formats["result"]
+        thr = np.asarray(node.params["thresholds"], np.float64)
+        if v.kind == "q":
+            self.per_tensor(node, v.qp, "the input")
+            s = float(v.qp.scale)
+            if fmt.width <= 24:
+                d = np.arange(fmt.raw_min, fmt.raw_max + 1)
+                vals = d.astype(np.float32) * np.float32(s)  # increasing in d (s > 0)
+                codes = np.searchsorted(vals, thr.astype(np.float32).ravel(), side="left") + fmt.raw_min
+                codes = codes.reshape(thr.shape)
+            else:
+                codes = np.ceil(thr / (s * fmt.lsb))
+                self.notes.append(f"{node.name}: thresholds rounded to codes in float64")
+        else:
+            k = v.sx * v.sw * (v.post if v.post is not None else 1.0) * fmt.lsb  # per channel
+            if np.any(k <= 0):
+                raise ModelError(f"threshold {node.name!r}: its input accumulator has a non-positive "
+                                 "channel scale (a negative batch-norm factor); thresholds would flip")
+            t = np.broadcast_to(thr, (k.size, thr.shape[1])) if thr.shape[0] == 1 else thr
+            if v.lo is not None:  # relu/clip before the thresholds: at or below lo always counts
+                t = np.where(t <= v.lo, -np.inf, t)
+            if v.hi is not None:
+                t = np.where(t > v.hi, np.inf, t)
+            kc = k[:, None]
+            with np.errstate(invalid="ignore"):
+                codes = np.ceil(t / kc)
+                fin = np.isfinite(codes)
+                codes = np.where(fin & ((codes - 1) * kc >= t), codes - 1, codes)  # exact in float64
+                codes = np.where(fin & (codes * kc < t), codes + 1, codes)
+            codes = np.where(np.isneginf(t), fmt.raw_min, np.where(np.isposinf(t), fmt.raw_max + 1, codes))
+        codes = np.clip(codes, fmt.raw_min, fmt.raw_max + 1).astype(np.float64)
+        a, b = float(node.attrs["out_scale"]), float(node.attrs["out_bias"])
+        ratio = Fraction(b / a).limit_denominator(1 << 16) if a > 0 else None
+        if ratio is None or not math.isclose(a * ratio.numerator / ratio.denominator, b,
+                                             rel_tol=1e-9, abs_tol=1e-12 * abs(a)):
+            raise ModelError(f"threshold {node.name!r}: out_scale {a} and out_bias {b} do not make "
+                             "the outputs a positive scale times integers")
+        p, q = ratio.numerator, ratio.denominator
+        out_fmt = int_format(p, p + q * thr.shape[1])
+        qp = QuantParams(a / q, 0, out_fmt.width, out_fmt.signed)
+        name = self.emit(node.name, "threshold", [v.name], {"out_scale": float(q), "out_bias": float(p)},
+                         {"thresholds": codes * fmt.lsb}, formats={"result": out_fmt}, qparams=qp)
+        out = _Val(name, "q", qp)
+        if node.qparams is not None and node.qparams != qp:
+            out = self.requantize(node, out, node.qparams)
+        return out
+
     def op_shift(self, node: Node, v: _Val) -> _Val:
         """x * 2**shift: the same codes with the scale moved (nothing emitted)."""
         f = 2.0 ** int(node.attrs["shift"])
@@ -442,6 +500,8 @@ class _Lowering:
                 v = self.op_add(node, ins[0], ins[1])
             elif op == "shift":
                 v = self.op_shift(node, ins[0])
+            elif op == "threshold":
+                v = self.op_threshold(node, ins[0])
             else:
                 raise ModelError(f"node {node.name!r}: op {op!r} has no integer lowering of its "
                                  f"affine quantization; supported: {', '.join(SUPPORTED)}")

@@ -329,6 +329,23 @@ def _upsample(node, ctx: LayerContext) -> dict:
     return v
 
 
+@emitter("threshold", "threshold.h.j2")
+def _threshold(node, ctx: LayerContext) -> dict:
+    from qhw.ops import get as get_op
+
+    op = get_op("threshold", node.name)
+    x = ctx.in_fmts[0]
+    codes = op.codes(node, x)
+    thr_f = FixedFormat(x.width + 2, x.integer_bits + 2, True)  # holds raw_max + 1, signed
+    v = common(node, ctx)
+    v.update(in_t=v["in_t"][0], rows=codes.shape[0], steps=codes.shape[1],
+             thr_t=ctx.use_type(thr_f, f"{node.name} thresholds"),
+             thresholds=c_initializer(codes, thr_f),
+             outputs=c_initializer(op.outputs(node, slot(node, "result")), slot(node, "result")),
+             out_scale=node.attrs["out_scale"], out_bias=node.attrs["out_bias"])
+    return v
+
+
 # ----------------------------------------------------------------------------- pooling
 def _pool(node, ctx: LayerContext, kind: str) -> dict:
     v = common(node, ctx)

@@ -1,7 +1,8 @@
 """Element-wise and data-movement layers: every output element is a small function of a few
 input elements (a gather), then a unary block, then the output register (latency 1, II 1).
 
-Covered: relu, relu6, clip, shift, requantize, flatten, reshape, upsample, output, concat, add, mul,
+Covered: relu, relu6, clip, shift, requantize, flatten, reshape, upsample, threshold, output,
+concat, add, mul,
 maxpool1d/2d, avgpool1d/2d, the table ops sigmoid/tanh/hard_sigmoid (qhw.backends.verilog.lut)
 embedding (qhw.backends.verilog.embedding) and softmax (qhw.backends.verilog.softmax). Index maps come from the op modules themselves (their window
 functions run on index codes), so the hardware cannot drift from the golden geometry.
@@ -65,6 +66,8 @@ def lower_elementwise(node, in_fmts: list[FixedFormat], in_shapes: list[tuple], 
         src = get_op(op, node.name).source_index(node, tuple(in_shapes[0]))
         for e in range(n_out):
             r_parts.append(dp.unary(UnarySpec.requant(x0, res), _slice(0, x0, int(src[e])), f"r{e}", prefix))
+    elif op == "threshold":
+        r_parts.extend(_lower_threshold(dp, node, x0, n_out))
     elif op == "concat":
         axis = int(node.attrs["axis"]) % len(node.shape)
         idx = [np.arange(n).reshape(s) + k * 0 for k, (n, s) in enumerate(zip(sizes, in_shapes))]
@@ -145,6 +148,44 @@ def _ext_slice(fmt: FixedFormat, i: int, width: int) -> str:
     if fmt.signed:
         return f"{{{{{width - w}{{x[{i * w + w - 1}]}}}}, {seg}}}" if width > w else seg
     return f"{{{width - w}'d0, {seg}}}"
+
+
+def _lower_threshold(dp: Datapath, node, x: FixedFormat, n_out: int) -> list[str]:
+    """Per element: T comparisons of the input code with constant thresholds, their count, and
+    the count selecting one of T + 1 result constants. Comparisons run on offset-binary codes
+    (x + 2**(W-1) for a signed x, a flipped sign bit) one bit wider, so every operand and
+    literal is unsigned and a threshold just above the range (never reached) still fits."""
+    op = get_op("threshold", node.name)
+    res = node.formats["result"]
+    codes = op.codes(node, x)  # (C or 1, T) in [raw_min, raw_max + 1]
+    table = op.outputs(node, res)
+    t_n = codes.shape[1]
+    off = 1 << (x.width - 1) if x.signed else 0
+    wc = max(1, t_n.bit_length())
+    mask = (1 << res.width) - 1
+    parts = []
+    for e in range(n_out):
+        row = codes[e % codes.shape[0]]
+        live = [x.raw_min < c <= x.raw_max for c in row]
+        u = None
+        if any(live):  # the element itself is read only when some comparison depends on it
+            xe = dp.wire(f"x{e}", x.width, _slice(0, x, e), signed=False)
+            if x.signed and x.width > 1:
+                xu = f"{{1'b0, ~{xe}[{x.width - 1}], {xe}[{x.width - 2}:0]}}"
+            else:
+                xu = f"{{1'b0, {'~' if x.signed else ''}{xe}}}"
+            u = dp.wire(f"xu{e}", x.width + 1, xu, signed=False)
+        # a threshold at the bottom of the range always counts, one above it never does
+        bits = [dp.wire(f"ge{e}_{t}", 1, f"{u} >= {x.width + 1}'d{int(c) + off}" if ok
+                        else "1'b1" if c <= x.raw_min else "1'b0", signed=False)
+                for t, (c, ok) in enumerate(zip(row, live))]
+        cnt = dp.wire(f"cnt{e}", wc, " + ".join(f"{{{wc - 1}'d0, {b}}}" for b in bits) if wc > 1
+                      else bits[0], signed=False)
+        sel = f"{res.width}'h{int(table[-1]) & mask:x}"
+        for k in range(t_n - 1, -1, -1):
+            sel = f"({cnt} == {wc}'d{k}) ? {res.width}'h{int(table[k]) & mask:x} : {sel}"
+        parts.append(dp.wire(f"r{e}", res.width, sel, signed=False))
+    return parts
 
 
 def _unary_spec(node, x: FixedFormat, e: int) -> UnarySpec:
