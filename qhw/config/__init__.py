@@ -46,6 +46,7 @@ LAYER_TYPES = {
     "add": ("add",), "multiply": ("mul",), "mul": ("mul",), "concatenate": ("concat",),
     "concat": ("concat",), "flatten": ("flatten",), "reshape": ("reshape",), "input": ("input",),
     "upsampling1d": ("upsample",), "upsampling2d": ("upsample",), "upsample": ("upsample",),
+    "multithreshold": ("threshold",), "threshold": ("threshold",),
     "inputlayer": ("input",), "embedding": ("embedding",), "clip": ("clip",),
 }
 
