@@ -66,8 +66,30 @@ def small_conv(seed: int = 23):
     return b.build(default="ap_fixed<6,3>")
 
 
-def _case(name, make, options=None, nodsp=True):
-    return dict(name=name, make=make, options=options or {}, nodsp=nodsp)
+def table_net(fn: str, variant: str, table_size: int = 1024, x: str = "ap_fixed<16,6>",
+              out: str = "ap_ufixed<10,0,AP_RND,AP_SAT>", n: int = 1, **attrs):
+    """x (n,) -> sigmoid/tanh (ROM, half ROM, hls4ml table or PWL) -> output."""
+    b = GraphBuilder(f"{fn}_{variant}_{table_size}_{n}")
+    t = b.input("x", (n,), x)
+    b.output("y", b.unary(fn, "t", t, {"result": out}, variant=variant, table_size=table_size, **attrs))
+    return b.build()
+
+
+def _case(name, make, options=None, nodsp=True, targets=TARGETS, kinds=("lut", "ff", "carry")):
+    return dict(name=name, make=make, options=options or {}, nodsp=nodsp, targets=targets, kinds=kinds)
+
+
+def _tables(specs) -> list[dict]:
+    """Table-op cases, xilinx only (block RAM inference differs per family and is not modelled
+    for ECP5 and iCE40); not used for the CARRY4 fit (a table has almost none, and its compare
+    and cast bits would pull the adder coefficients of the MAC designs)."""
+    out = []
+    for fn, variant, size, kw in specs:
+        tag = f"{fn} {variant}" + (f" {size}" if variant != "pwl" else "") + \
+            "".join(f" {k}={v}" for k, v in kw.items())
+        out.append(_case(tag, (lambda a=fn, b_=variant, c=size, k=kw: table_net(a, b_, c, **k)),
+                         targets=("xilinx",), kinds=("lut", "ff")))
+    return out
 
 
 def calibration_set() -> list[dict]:
@@ -90,6 +112,15 @@ def calibration_set() -> list[dict]:
     out.append(_case("mlp 6-8-4 ap_fixed<6,2> auto", mlp))
     out.append(_case("mlp 6-8-4 ap_fixed<6,2> csd", mlp, {"multipliers": "csd"}))
     out.append(_case("mlp 6-8-4 ap_fixed<6,2> dsp", mlp, nodsp=False))
+    out += _tables([("sigmoid", "rom", 256, {}), ("sigmoid", "rom", 512, {}),
+                    ("sigmoid", "rom", 1024, {}), ("sigmoid", "half_rom", 1024, {}),
+                    ("sigmoid", "hls4ml", 256, {}), ("sigmoid", "pwl", 0, {}),
+                    ("sigmoid", "pwl", 0, {"pow2_slopes": True}), ("tanh", "rom", 512, {"out": "ap_fixed<10,1,AP_RND,AP_SAT>"}),
+                    ("sigmoid", "rom", 256, {"n": 2}),
+                    ("sigmoid", "rom", 1024, {"out": "ap_ufixed<6,0,AP_RND,AP_SAT>"}),
+                    ("sigmoid", "rom", 256, {"x": "ap_fixed<12,4>"}),
+                    ("tanh", "half_rom", 1024, {"x": "ap_fixed<12,4>", "out": "ap_fixed<8,1,AP_RND,AP_SAT>"}),
+                    ("sigmoid", "rom", 512, {"x": "ap_fixed<10,4>", "out": "ap_ufixed<8,0,AP_RND,AP_SAT>"})])
     return out
 
 
@@ -109,12 +140,20 @@ def held_out_set() -> list[dict]:
     out.append(_case("dense10x6 7b R=3", lambda: dense_net(10, 6, 7, 7, seed=22),
                      {"reuse_factor": 3}))
     out.append(_case("conv1d L=8 C=2 ap_fixed<6,3> csd", small_conv, {"multipliers": "csd"}))
+    out += _tables([("sigmoid", "rom", 2048, {}), ("sigmoid", "half_rom", 2048, {}),
+                    ("sigmoid", "hls4ml", 1024, {}),
+                    ("sigmoid", "half_rom", 2048, {"out": "ap_ufixed<7,0,AP_RND,AP_SAT>"}),
+                    ("sigmoid", "rom", 512, {"out": "ap_ufixed<8,0,AP_RND,AP_SAT>", "x": "ap_fixed<12,4>"}),
+                    ("sigmoid", "pwl", 0, {"x": "ap_fixed<12,4>"}),
+                    ("tanh", "pwl", 0, {"out": "ap_fixed<10,1,AP_RND,AP_SAT>"}),
+                    ("tanh", "half_rom", 1024, {"out": "ap_fixed<10,1,AP_RND,AP_SAT>"})])
     return out
 
 
 def measure(cases: list[dict], target: str, workers: int = 2) -> list[dict]:
     """Features (analytic) and Yosys counts of every case (Yosys cached, run in parallel).
     ECP5 and iCE40 are calibrated without DSPs (their DSP mapping is not modelled)."""
+    cases = [c for c in cases if target in c["targets"]]
     if target != "xilinx":
         cases = [c for c in cases if c["nodsp"]]
 
@@ -142,7 +181,9 @@ def nnls(a: np.ndarray, b: np.ndarray, iters: int = 20000) -> np.ndarray:
 def fit(rows: list[dict]) -> dict:
     """Coefficients {lut, ff, carry} minimizing relative squared error, non-negative."""
     coef = {}
+    everything = rows
     for kind in ("lut", "ff", "carry"):
+        rows = [r for r in everything if kind in r["kinds"]]
         y = np.array([getattr(r["yosys"], kind) for r in rows], float)
         used = [k for k in ALLOWED[kind] if any(r["feats"][k] for r in rows)]
         x = np.array([[r["feats"][k] for k in used] + [1.0] for r in rows], float)

@@ -210,3 +210,23 @@ def test_place_and_route_reports_fmax(tiny):
     # the area numbers are those of plain synthesis; place-and-route only adds Fmax
     plain = synthesize(g, target="ecp5")
     assert (r.lut, r.ff, r.carry) == (plain.lut, plain.ff, plain.carry)
+
+
+@pytest.mark.parametrize("fn,variant,size,out", [
+    ("sigmoid", "rom", 512, "ap_ufixed<10,0,AP_RND,AP_SAT>"),  # logic
+    ("sigmoid", "rom", 1024, "ap_ufixed<10,0,AP_RND,AP_SAT>"),  # block RAM
+    ("tanh", "half_rom", 1024, "ap_fixed<8,1,AP_RND,AP_SAT>"),
+    ("sigmoid", "pwl", 1024, "ap_ufixed<10,0,AP_RND,AP_SAT>"),
+])
+def test_analytic_costs_table_ops_like_yosys(fn, variant, size, out, cache):
+    """Tables are costed (they were a flat 6 LUTs once): LUTs within 50% of Yosys (or a dozen,
+    for a table in block RAM), the same block RAM count (Yosys decides between logic and BRAM)."""
+    b = GraphBuilder(f"{fn}_{variant}")
+    x = b.input("x", (1,), "ap_fixed<12,4>")
+    b.output("y", b.unary(fn, "t", x, {"result": out}, variant=variant, table_size=size,
+                          pow2_slopes=True))
+    g = b.build()
+    r = synthesize(g, target="xilinx", nodsp=True)
+    est = analytic(g, nodsp=True)
+    assert est.bram == r.bram, (est, r)
+    assert abs(est.lut - r.lut) <= max(0.5 * r.lut, 12), (est, r)

@@ -5,9 +5,10 @@ Run: python examples/sigmoid_demo/run.py [--input 'ap_fixed<16,6>'] [--output 'a
      [--synth]
 
 Error: max and mean absolute error against float64 sigmoid over EVERY input code of the input
-format (not a sample). Area: qhw's analytic estimate (milliseconds; it does not yet cost the PWL datapath or small
-ROMs kept in LUTs) and, with --synth, Yosys synth_xilinx -nodsp on the emitted Verilog of a
-one-node design (needs the [synth] extra); BRAM in 18 Kb blocks.
+format (not a sample). Area: qhw's analytic estimate (milliseconds; ROMs by size and transitions,
+block RAM when Yosys would choose it, PWL by its comparators, multiplies and adders) and, with
+--synth, Yosys synth_xilinx -nodsp on the emitted Verilog of a one-node design (needs the
+[synth] extra); BRAM in 18 Kb blocks.
 """
 from __future__ import annotations
 

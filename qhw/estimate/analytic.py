@@ -18,7 +18,13 @@ Counts ("features") per design, in bits:
   width(x) * width(w) each.
 * ``mux_bits``: bits selected by the folding counter (weights and inputs): bits * (R - 1).
 * ``cast_bits``: live bits through a cast / clamp / compare (result casts, relu, max pools).
-* ``rom_bits``: ROM contents kept in LUTs (table ops), per read port.
+* ``rom_bits``: ROM contents kept in LUTs (table ops), per read port: entries times the entry
+  bits that vary (after the cast to the result; Yosys drops constant bits).
+* ``rom_flips``: for the same ROMs, how often each of those bits changes between consecutive
+  addresses, summed: a smooth table (sigmoid) needs logic in proportion to its transitions
+  rather than its size.
+* ``rom_clamp_bits``: those ROMs' varying output bits times the input bits above the address
+  (they decide the clamp at the table's ends, which Yosys folds into every output bit).
 * ``reg_bits``: live flip-flop bits: layer output registers, pipeline registers, accumulators,
   the top's valid/last pipeline. "Live" = bits that can change: Yosys removes register bits
   that are constant (fraction bits below the inputs' LSB) and merges sign-extension copies.
@@ -37,15 +43,17 @@ from qhw.errors import ConfigError
 from qhw.estimate.resources import Resources
 from qhw.fixed import FixedFormat
 
-FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits", "mux_bits", "cast_bits", "rom_bits", "reg_bits")
+FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits", "mux_bits", "cast_bits", "rom_bits", "rom_flips", "rom_clamp_bits", "reg_bits")
 #: DSP48E1 signed multiplier operand limits (bits)
 DSP_A, DSP_B = 25, 18
 #: smallest product width Yosys' synth_xilinx puts into a DSP48E1 (its DSP_Y_MINWIDTH)
 DSP_Y_MIN = 9
 MAC_OPS = ("dense", "conv1d", "conv2d")
 TABLE_OPS = ("sigmoid", "tanh")
-#: ROMs of at least this many bits per read port go to block RAM (2 read ports per 18 Kb block)
-BRAM_MIN_BITS = 16384
+#: ROMs of at least this many bits whose output feeds a register directly go to block RAM (2 read
+#: ports per 18 Kb block); measured with synth_xilinx: 6,144 bits stay in LUTs, 10,240 do not
+BRAM_MIN_BITS = 8192
+BRAM_BITS = 18432
 
 
 @lru_cache(maxsize=1)
@@ -91,6 +99,54 @@ class _Counter:
     def add(self, **kw: int) -> None:
         for k, v in kw.items():
             self.f[k] += int(v)
+
+
+def _table(cnt: _Counter, node, x: FixedFormat, n: int) -> bool:
+    """sigmoid/tanh, as :mod:`qhw.backends.verilog.lut` builds them, ``n`` elements.
+
+    ROM: the address (an offset and a clamp, or |x| for a half table) and the table. A table whose
+    entries go straight to the output register (full table, entry format = result) and holds at
+    least BRAM_MIN_BITS becomes block RAM; otherwise it is logic (``rom_bits``). PWL: |x|, per
+    segment a subtraction, a constant multiply (``x * m`` written as ``*``: ``macc_bits``, none
+    for a power-of-two slope), an intercept add, a comparison and a select, then the mirror.
+    Returns True when the table went to block RAM (which absorbs the output register)."""
+    from qhw.ops import get as get_op
+
+    t = get_op(node.op, node.name).table(node, x)
+    w = x.width + 1
+    res = node.formats["result"]
+    if node.attrs.get("variant") == "pwl":
+        sf = t.sum_format()
+        segs = len(t.breakpoints_raw)
+        slopes = [abs(int(m)) for m in t.slopes_raw][: max(segs - 1, 0)]
+        macc = sum(w * int(popcount(np.array([m]))[0]) for m in slopes if m & (m - 1))
+        cnt.add(macc_bits=n * macc, add_bits=n * (2 * w + 2 * (segs - 1) * sf.width),
+                cast_bits=n * (segs - 1) * (w + sf.width))
+        return False
+    entries = len(t.values)
+    tf = t.table_fmt
+    bits = entries * tf.width
+    direct = not t.half and tf == res
+    cnt.add(add_bits=n * w * (2 if t.half else 1))  # offset or |x| (the clamp: rom_clamp_bits)
+    if direct and bits >= BRAM_MIN_BITS:
+        cnt.bram += math.ceil(n / 2) * math.ceil(bits / BRAM_BITS)
+        return True
+    else:
+        out = res.cast(np.asarray(t.values, np.int64), tf) & ((1 << res.width) - 1)
+        planes = (out[None, :] >> np.arange(res.width)[:, None]) & 1  # (bit, address)
+        flips = int(np.count_nonzero(np.diff(planes, axis=1)))
+        live = int(np.count_nonzero(planes.min(axis=1) != planes.max(axis=1)))
+        aw = max(1, (entries - 1).bit_length())
+        if t.convention == "hls4ml":  # index = x * size / (span * 2**f)
+            span = 16 if t.function == "sigmoid" else 8
+            drop = span.bit_length() - 1 + x.frac_bits - (t.size.bit_length() - 1)
+        else:
+            drop = t.shift
+        extra = max(0, x.width - int(t.half) - max(drop, 0) - aw)
+        cnt.add(rom_bits=n * entries * live, rom_flips=n * flips, rom_clamp_bits=n * live * extra)
+    if t.half:
+        cnt.add(add_bits=n * (tf.width + 2))  # the mirrored entry
+    return False
 
 
 def _mac(cnt: _Counter, node, in_fmt: FixedFormat, in_span, nonneg: bool, in_shape,
@@ -207,14 +263,11 @@ def _node(cnt: _Counter, node, graph, spans: dict, nonneg: dict, options: dict,
         taps = int(np.prod(np.atleast_1d(node.attrs.get("kernel_size", 2))))
         span = _live(res, lsb, msb)
         cnt.add(cast_bits=n * (taps - 1) * _bits(in_span))
-    elif node.op in TABLE_OPS and node.attrs.get("variant", "rom") in ("rom", "half_rom", "hls4ml"):
+    elif node.op in TABLE_OPS:
         span = _span(res)
-        tfmt = node.formats.get("table", res)
-        bits = int(node.attrs.get("table_size", 1024)) * tfmt.width
-        if bits >= BRAM_MIN_BITS:
-            cnt.bram += math.ceil(n / 2) * math.ceil(bits / 18432)
-        else:
-            cnt.add(rom_bits=n * bits)
+        if _table(cnt, node, in_fmt, n):  # block RAM: its output register is the layer's
+            cnt.add(cast_bits=n * _bits(span))
+            return span
     elif node.op == "threshold":  # T comparators per element, then a (T+1)-way select
         steps = int(node.params["thresholds"].shape[1])
         span = _span(res)
