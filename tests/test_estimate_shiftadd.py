@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qhw.backends.verilog import write_verilog
-from qhw.backends.verilog.shiftadd import Adder, Pass, csd_digits, plan_shift_add
+from qhw.backends.verilog.shiftadd import Pass, csd_digits, plan_shift_add
 from qhw.graph import GraphBuilder
 from qhw.testing import models
 from qhw.verify.stream import run_harness

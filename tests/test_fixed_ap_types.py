@@ -8,7 +8,6 @@ quantization code asserts "Attempting to read bit beyond MSB" there); test_fixed
 against the exact rational reference instead.
 """
 import itertools
-import math
 import shutil
 
 import numpy as np

@@ -15,7 +15,6 @@ from qhw.backends.verilog import write_verilog
 from qhw.fixed import FixedFormat
 from qhw.golden import run_raw
 from qhw.graph import GraphBuilder
-from qhw.testing import models
 from qhw.tools.verilator import lint
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import golden_vectors, write_vectors

@@ -126,6 +126,6 @@ def test_yosys_accepts_every_design(designs):
     for name, (_, d, folder) in designs.items():
         files = " ".join(f"{name}/rtl/{f}" for f in d.files)
         script += ["design -reset", f"read_verilog -sv {files}", f"synth -top {d.top} -run :fine",
-                   f"select -assert-none t:$dlatch t:$adlatch"]
+                   "select -assert-none t:$dlatch t:$adlatch"]
     res = run_script("\n".join(script) + "\n", root)
     assert res.ok, res.output[-3000:]

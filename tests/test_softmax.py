@@ -112,7 +112,7 @@ def test_bad_softmax_names_the_node():
 
 
 def test_onnx_softmax_imports_and_matches_onnxruntime():
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto as TP
     from onnx import helper as h

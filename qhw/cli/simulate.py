@@ -1,7 +1,6 @@
 """``qhw simulate OUT [--backend rtl|hls] [-n N]``."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click

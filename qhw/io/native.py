@@ -6,7 +6,6 @@ Never pickle, never eval: YAML is read with ``safe_load`` and the .npz with
 """
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from pathlib import Path

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 import qhw.fixed as qf
 from qhw.errors import ModelError
 from qhw.ops.base import OpDef, capped, format_for_values

@@ -12,7 +12,6 @@ from typing import Callable
 
 import numpy as np
 
-from qhw.backends.hls.naming import type_name
 from qhw.backends.hls.render import c_initializer
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat, cpp_literal
@@ -210,7 +209,7 @@ def _requantize(node, ctx: LayerContext) -> dict:
     shift = int(node.attrs["shift"])
     xw, pw = fmt.width, prod.width
     xint = f"ap_{'' if fmt.signed else 'u'}int<{xw}>"
-    constants, idx = [], ""
+    constants = []
     if m.ndim == 0:
         mult = f"ap_int<{mf.width}>({int(m)})"
     else:
