@@ -19,12 +19,16 @@ from qhw.cli.common import (config_option, emit_json, input_format_option, json_
               help="Default reuse factor R for dense/conv layers without their own (II = R).")
 @click.option("--multipliers", type=click.Choice(["auto", "csd"]), default="auto", show_default=True,
               help="Constant multipliers: '*' (shifts for powers of two) or CSD shift-add.")
+@click.option("--output-fifo", is_flag=True,
+              help="End the RTL top in a small FIFO with credit-based input throttling: no "
+                   "combinational ready path from output to input, no stall enable fanned out "
+                   "to the pipeline; one more cycle of latency.")
 @click.option("--vectors", "n_vectors", type=int, default=200, show_default=True,
               help="Number of test vectors (golden model outputs) to write.")
 @click.option("--backend", "backends", multiple=True, default=("rtl", "hls"), show_default=True,
               help="Backends to run (registered: rtl, hls).")
 @json_option
-def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, n_vectors, backends,
+def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, output_fifo, n_vectors, backends,
                 as_json) -> None:
     """Write OUT/rtl (Verilog), OUT/hls (HLS C++), OUT/vectors and OUT/report.json.
 
@@ -37,6 +41,8 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, n_v
 
     graph = load(model, config, input_format)
     rtl = {"multipliers": multipliers}
+    if output_fifo:
+        rtl["output_fifo"] = True
     if reuse_factor:
         rtl["reuse_factor"] = reuse_factor
     with status(f"writing {', '.join(backends)} and {n_vectors} golden vectors to {out}..."):

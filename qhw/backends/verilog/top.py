@@ -82,7 +82,10 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
     ``multipliers`` ("auto": shifts for powers of two, else ``*``; "csd": one shift-add network
     per layer from canonical signed digits, common subexpressions shared across its outputs —
     see qhw.backends.verilog.shiftadd), ``tree_stage_levels`` (adder-tree levels per pipeline register; 0 = none),
-    ``reuse_factor`` (default for dense/conv nodes without their own ``reuse_factor``)."""
+    ``reuse_factor`` (default for dense/conv nodes without their own ``reuse_factor``),
+    ``output_fifo`` (True: the top ends in a small FIFO and throttles its input by credits, so the
+    pipeline never stalls and no ready signal passes combinationally from output to input; one
+    more cycle of latency)."""
     options = dict(options or {})
     graph.validate()
     top = sanitize(top or options.get("top") or graph.name or "qhw_top")
@@ -145,10 +148,18 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
             src = name
         out_parts.append(src)
     ii = max([l["ii"] for l in layers] + [1])
+    pipe_latency = latency
+    fifo_depth = 0
+    if options.get("output_fifo"):
+        # room for every sample a full-rate stream keeps in flight, plus the one being read
+        need = -(-(latency + 1) // ii) + 1
+        fifo_depth = 1 << max(1, (need - 1).bit_length())
+        latency += 1  # a sample enters the FIFO, then leaves it
     in_wires = [dict(wire=wires[t["name"]], lo=t["lo"], hi=t["lo"] + t["bits"] - 1) for t in inputs]
     files[f"{top}_delay.v"] = render("delay.v.j2", name=f"{top}_delay")
     files[f"{top}.v"] = render(
         "top.v.j2", top=top, graph_name=graph.name, latency=latency, ii=ii,
+        pipe_latency=pipe_latency, fifo_depth=fifo_depth, fifo_bits=max(1, (fifo_depth - 1).bit_length()),
         gap_bits=max(1, (ii - 1).bit_length()), in_bits=in_bits, out_bits=out_bits,
         in_layout=_layout_text(inputs), out_layout=_layout_text(outputs),
         tensors=tensors, inputs=in_wires, delays=delays if any(delays) else [],
