@@ -137,10 +137,10 @@ def test_dispatch_and_report(tmp_path):
 
 # ---------------------------------------------------------------------- what does not map
 def test_bundled_quant_models_name_what_blocks_them():
-    """qonnx's bundled Quant models are not integer models end to end (ESPCN: DepthToSpace and a
-    float input; the eltwise test case: a float-weight Conv on a float input): refused naming
-    the node and the reason."""
-    with pytest.raises(ModelError, match=r"'DepthToSpace_42'.*not supported in a QONNX model"):
+    """qonnx's bundled Quant models that are not integer models end to end (ESPCN sub-pixel: its
+    first convolution reads the float image; the eltwise test case: a float-weight Conv on a
+    float input; fp8): refused naming the node and the reason."""
+    with pytest.raises(ModelError, match=r"input 'x.7' is not quantized.*input_quant"):
         import_qonnx(DATA / "bsd300x3-espcn" / "subpixel" / "quant_model.onnx")
     with pytest.raises(ModelError, match=r"'Mul_30': Mul by a constant"):
         import_qonnx(DATA / "eltwise_chanlast_testcase.onnx")
@@ -278,3 +278,35 @@ def test_multithreshold_rank3_default_layout_is_one_clear_error():
                      [h.make_tensor_value_info("y", TP.FLOAT, [N, 2, 5])], inits)
     with pytest.raises(ModelError, match=r"'mt3'.*data_layout"):
         import_qonnx(h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(D, 1)]))
+
+
+def test_bundled_espcn_subpixel_with_the_image_declared_8_bit():
+    """The sub-pixel ESPCN reads its image unquantized; declared as what it is (8-bit codes /
+    255), it imports (DepthToSpace included; pruned channels with ~1e-43 batch-norm factors
+    become constants) and its first quantizer's codes equal qonnx's except at near-ties; those
+    few one-LSB differences then spread through three more convolutions to a small fraction of
+    the outputs (measured: 1 code of 1,048,576 after the first layer, 174 of 196,608 at the end)."""
+    from qhw.quant import QuantParams
+
+    folder = DATA / "bsd300x3-espcn"
+    t = onnx.TensorProto()
+    t.ParseFromString((folder / "test_data" / "input_0.pb").read_bytes())
+    x = nh.to_array(t)
+    assert np.array_equal(x * 255, np.rint(x * 255))  # the image is 8-bit
+    graph, report = import_qonnx(folder / "subpixel" / "quant_model.onnx", exact=False,
+                                 input_quant={"x.7": QuantParams(1 / 255, 0, 8, False)})
+    assert graph.node("DepthToSpace_42").op == "depth_to_space"
+    assert any("treated as constant" in n for n in report.notes)
+    model = ModelWrapper(str(folder / "subpixel" / "quant_model.onnx")).transform(InferShapes())
+    ctx = execute_onnx(model, {"x.7": x}, return_full_exec_context=True)
+    res = golden.run_raw(graph, quantize_inputs(graph, np.moveaxis(x, 1, -1)), keep_all=True)
+
+    def compare(onnx_name, node):
+        got = np.moveaxis(res.tensors[node], -1, 1)
+        want = np.rint(ctx[onnx_name] / float(graph.node(node).qparams.scale))
+        return got, want
+
+    got, want = compare("x.3", "Relu_7_rq")
+    assert np.abs(got - want).max() <= 1 and (got != want).sum() <= 4
+    got, want = compare("79", "Relu_43_rq")
+    assert np.abs(got - want).max() <= 4 and (got != want).mean() < 2e-3

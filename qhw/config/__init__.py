@@ -47,6 +47,7 @@ LAYER_TYPES = {
     "concat": ("concat",), "flatten": ("flatten",), "reshape": ("reshape",), "input": ("input",),
     "upsampling1d": ("upsample",), "upsampling2d": ("upsample",), "upsample": ("upsample",),
     "multithreshold": ("threshold",), "threshold": ("threshold",),
+    "depthtospace": ("depth_to_space",), "depth_to_space": ("depth_to_space",),
     "inputlayer": ("input",), "embedding": ("embedding",), "clip": ("clip",),
 }
 

@@ -230,7 +230,7 @@ def _nonneg(node, graph, nonneg: dict) -> bool:
         return True
     if node.op == "clip":
         return node.attrs.get("min_value") is not None and node.attrs["min_value"] >= 0
-    if node.op in ("flatten", "reshape", "output", "concat", "maxpool1d", "maxpool2d", "upsample"):
+    if node.op in ("flatten", "reshape", "output", "concat", "maxpool1d", "maxpool2d", "upsample", "depth_to_space"):
         return all(nonneg[s] for s in node.inputs)
     return False
 
@@ -276,7 +276,7 @@ def _node(cnt: _Counter, node, graph, spans: dict, nonneg: dict, options: dict,
         span = _span(res)
     else:  # clamps (relu, clip), casts (output, flatten, reshape, concat, upsample)
         span = _live(res, lsb, msb)
-    copy = node.op in ("flatten", "reshape", "output", "concat", "upsample") and all(
+    copy = node.op in ("flatten", "reshape", "output", "concat", "upsample", "depth_to_space") and all(
         s.formats["result"] == res for s in srcs)
     cnt.add(reg_bits=n * _bits(span), cast_bits=0 if copy else n * _bits(span))
     return span

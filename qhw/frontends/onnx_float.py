@@ -24,7 +24,7 @@ from qhw.ops import names as registered_ops
 
 SUPPORTED = ("Gemm", "MatMul", "Add", "Relu", "Clip", "Sigmoid", "Tanh", "Softmax", "Conv",
              "Flatten", "Reshape", "MaxPool", "AveragePool", "BatchNormalization", "Identity",
-             "Dropout", "Resize", "Upsample")
+             "Dropout", "Resize", "Upsample", "DepthToSpace")
 
 
 def _onnx():
@@ -291,6 +291,16 @@ class _Importer:
         self._set(node, _Tensor(name, True), "upsample")
 
     op_Upsample = op_Resize
+
+    def op_DepthToSpace(self, node):
+        x = self.tensor(node, node.input[0])
+        if not x.channels_last:
+            raise ModelError(f"ONNX node {node.name!r}: DepthToSpace of a flattened tensor is not supported")
+        mode = self.attr(node, "mode", b"DCR")
+        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+        name = self.b.node(self.name_for(node), "depth_to_space", [x.name],
+                           {"block_size": int(self.attr(node, "blocksize")), "mode": mode})
+        self._set(node, _Tensor(name, True), "depth_to_space")
 
     def _flatten_to(self, node, x: _Tensor) -> None:
         perm = None

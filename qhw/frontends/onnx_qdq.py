@@ -29,7 +29,8 @@ from qhw.quant import QuantParams
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd")
 SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", "Conv", "Flatten",
-                                       "Reshape", "MaxPool", "Resize", "Upsample", "Identity", "Dropout")
+                                       "Reshape", "MaxPool", "Resize", "Upsample", "DepthToSpace",
+                                       "Identity", "Dropout")
 
 _INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
               "int32": (32, True), "int4": (4, True), "uint4": (4, False)}
@@ -246,6 +247,10 @@ class _QdqImporter(_Importer):
         self._keep_qparams(node)
 
     op_Upsample = op_Resize
+
+    def op_DepthToSpace(self, node):
+        super().op_DepthToSpace(node)
+        self._keep_qparams(node)
 
     def op_Reshape(self, node):
         super().op_Reshape(node)

@@ -8,7 +8,7 @@ it becomes the tensor's QuantParams. ``BipolarQuant`` quantizes constants to +-s
 (v1 and v2, zero point 0) drops low bits of a quantized tensor. Between quantizers: Conv, Gemm,
 MatMul, constant Add (a bias) and Mul (a per-channel scale), BatchNormalization after a MAC
 (folded into its requantization, not its weights), Relu, Clip, MaxPool, Flatten, Reshape, Add,
-nearest Resize/Upsample by integer factors. A Relu on the float model input read only by an
+nearest Resize/Upsample by integer factors, DepthToSpace. A Relu on the float model input read only by an
 unsigned zero-point-0 Quant is absorbed into that Quant (it clamps at 0 itself).
 
 The affine graph is lowered by :func:`qhw.passes.lower_affine.lower_affine` with float64
@@ -38,7 +38,7 @@ QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold", "Fl
 QONNX_DOMAINS = ("qonnx", "onnx.brevitas", "finn")
 SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc", "Conv", "Gemm", "MatMul",
              "Add", "Mul", "BatchNormalization", "Relu", "Clip", "MaxPool", "Flatten", "Reshape",
-             "Resize", "Upsample", "Identity", "Dropout")
+             "Resize", "Upsample", "DepthToSpace", "Identity", "Dropout")
 #: QONNX rounding_mode -> qhw.quant rounding names
 ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
             "DOWN": "trunc", "HALF_UP": "half_away", "HALF_DOWN": "half_zero"}
@@ -330,12 +330,26 @@ def is_qonnx(model) -> bool:
                for n in model.graph.node)
 
 
-def import_qonnx(source: str | Path | Any, *, exact: bool = True) -> tuple[Graph, MappingReport]:
+def import_qonnx(source: str | Path | Any, *, exact: bool = True,
+                 input_quant: dict[str, QuantParams] | None = None) -> tuple[Graph, MappingReport]:
     """The lowered integer graph of a QONNX model and its mapping report. exact=False rounds a
-    bias that is no short binary fraction of the accumulator LSB (noted in the report)."""
+    bias that is no short binary fraction of the accumulator LSB (noted in the report).
+    input_quant: ONNX input name -> QuantParams for inputs the model reads unquantized (e.g. an
+    8-bit image as ``QuantParams(1/255, 0, 8, False)``): the caller's statement of what the data
+    is, applied before the first layer."""
     model = read_onnx(source)
     imp = _QonnxImporter(model, exact)
     affine = imp.run()
+    for name, qp in (input_quant or {}).items():
+        t = imp.vals.get(name)
+        if t is None or affine.node(t.name).op != "input":
+            raise ModelError(f"input_quant names {name!r}, which is not an input of the model; "
+                             f"inputs: {[i.name for i in model.graph.input if i.name not in imp.consts]}")
+        node = affine.node(t.name)
+        if node.qparams is not None and node.qparams != qp:
+            raise ModelError(f"input {name!r} is already quantized by the model ({node.qparams})")
+        node.qparams = qp
+        imp.qreport.add(name, "input", t.name, f"quantized as given: {qp}")
     trace: dict[str, list[str]] = {}
     am = AffineGraph(affine, imp.weights, post_scale=imp.post_scale, rounding=imp.rounding,
                      multiplier="float64", exact=exact)

@@ -33,7 +33,7 @@ from qhw.quant import observers as qo
 OBSERVERS = ("minmax", "moving_average", "histogram", "percentile")
 SCHEMES = ("symmetric", "affine", "pow2")
 #: ops whose output only moves, selects or clamps input values: formats stay lossless
-LOSSLESS_OPS = frozenset({"output", "flatten", "reshape", "concat", "maxpool1d", "maxpool2d", "upsample",
+LOSSLESS_OPS = frozenset({"output", "flatten", "reshape", "concat", "maxpool1d", "maxpool2d", "upsample", "depth_to_space",
                           "relu", "relu6", "clip", "shift"})
 _MAC_OPS = ("dense", "conv1d", "conv2d")
 

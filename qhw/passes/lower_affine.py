@@ -45,7 +45,7 @@ MULTIPLIER_MODES = ("float32", "float64")
 MAC_OPS = ("dense", "conv1d", "conv2d")
 #: ops the pass lowers
 SUPPORTED = ("input", "output", *MAC_OPS, "relu", "relu6", "clip", "maxpool1d", "maxpool2d",
-             "flatten", "reshape", "upsample", "add", "shift", "threshold")
+             "flatten", "reshape", "upsample", "depth_to_space", "add", "shift", "threshold")
 _MAX_PRODUCT_BITS = 63
 
 
@@ -252,7 +252,9 @@ class _Lowering:
         qp = node.qparams
         if qp is None:
             raise ModelError(f"input {node.name!r} is not quantized: an affine graph needs a "
-                             "QuantizeLinear/Quant on every input")
+                             "QuantizeLinear/Quant on every input (for a QONNX model, "
+                             "import_qonnx(..., input_quant={name: QuantParams(...)}) states how "
+                             "the data is quantized)")
         self.per_tensor(node, qp, "the input")
         name = self.emit(node.name, "input", [], {**node.attrs, "encoding": "affine"},
                          formats={"result": code_format(qp)},
@@ -280,6 +282,29 @@ class _Lowering:
         sx = float(x.qp.scale)
         post = self.m.post_scale.get(node.name)
         post = None if post is None else np.broadcast_to(np.asarray(post, np.float64), (cout,)).copy()
+        # Pruned channels: no weights, or a batch-norm factor below float32's range (Brevitas
+        # stores ~1e-43 and ~1e-12 scales for them), hold only their bias. Their weights become
+        # zero and their scales the median of the others: exact for the bias, and without it a
+        # tiny scale makes the bias astronomically many accumulator LSBs.
+        dead = np.all(dw.reshape(-1, cout) == 0, axis=0)
+        # the largest the products can move a channel, in real units, against its bias: below
+        # half a float32 ulp of the bias they vanish in the producer's own (float32) arithmetic
+        xmax = max(abs(x.qp.qmin - int(x.qp.zero_point)), abs(x.qp.qmax - int(x.qp.zero_point)))
+        reach = sx_reach = float(x.qp.scale) * xmax * np.abs(sw) * np.abs(dw).reshape(-1, cout).sum(axis=0)
+        if post is not None:
+            reach = sx_reach * np.abs(post)
+        bias_real = np.abs(np.broadcast_to(np.asarray(node.params.get("bias", 0.0), np.float64), (cout,)))
+        faded = ~dead & ((reach < 2.0**-25 * bias_real) | (post is not None and np.abs(post) < 1e-30))
+        if np.any(faded):
+            self.notes.append(f"{node.name}: {int(np.sum(faded))} channel(s) whose products cannot "
+                              "reach half a float32 ulp of their bias treated as constant")
+        dead |= faded
+        if dead.any() and not dead.all():
+            dw = dw.copy()
+            dw.reshape(-1, cout)[:, dead] = 0
+            sw[dead] = np.median(sw[~dead])
+            if post is not None:
+                post[dead] = np.median(post[~dead])
         acc_scale = sx * sw * (post if post is not None else 1.0)
         params = {"weight": dw}
         formats = {"weight": int_format(int(dw.min(initial=0)), int(dw.max(initial=0)))}
@@ -340,7 +365,16 @@ class _Lowering:
         return _Val(name, "q", v.qp)
 
     def op_move(self, node: Node, v: _Val) -> _Val:
-        """maxpool, flatten, reshape: on codes (a positive per-tensor scale commutes with them)."""
+        """maxpool, flatten, reshape, upsample, depth_to_space: on codes (a positive per-tensor
+        scale commutes with them), or on a MAC accumulator whose scale is one for every channel
+        (it stays pending: relu/clip bounds and the quantization after it still apply)."""
+        if v.kind == "acc":
+            k = v.sx * v.sw * (v.post if v.post is not None else 1.0)
+            if np.all(k == k.flat[0]) and k.flat[0] > 0:
+                name = self.emit(node.name, node.op, [v.name], dict(node.attrs))
+                post = None if v.post is None else np.asarray(v.post, np.float64).ravel()[:1]
+                out = _Val(name, "acc", None, v.sx, np.asarray(v.sw, np.float64).ravel()[:1], post, v.lo, v.hi)
+                return self.requantize(node, out, node.qparams) if node.qparams is not None else out
         v = self.quantized(node, v)
         name = self.emit(node.name, node.op, [v.name], dict(node.attrs), qparams=v.qp)
         out = _Val(name, "q", v.qp)
@@ -494,7 +528,7 @@ class _Lowering:
                 v = self.op_bound(node, ins[0], 0.0, 6.0)
             elif op == "clip":
                 v = self.op_bound(node, ins[0], node.attrs.get("min_value"), node.attrs.get("max_value"))
-            elif op in ("maxpool1d", "maxpool2d", "flatten", "reshape", "upsample"):
+            elif op in ("maxpool1d", "maxpool2d", "flatten", "reshape", "upsample", "depth_to_space"):
                 v = self.op_move(node, ins[0])
             elif op == "add":
                 v = self.op_add(node, ins[0], ins[1])

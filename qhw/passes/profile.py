@@ -13,7 +13,7 @@ from qhw.fixed import FixedFormat
 from qhw.graph import Graph
 from qhw.ops import OverflowCount
 
-_NO_RESULT_CHOICE = frozenset({"input", "output", "flatten", "reshape", "upsample"})
+_NO_RESULT_CHOICE = frozenset({"input", "output", "flatten", "reshape", "upsample", "depth_to_space"})
 
 
 def profile(graph: Graph, data) -> dict[str, OverflowCount]:

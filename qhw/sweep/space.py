@@ -30,7 +30,7 @@ WIDTH_AXES = ("weights", "activations", "accum")
 _RANGE = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*(?::\s*(\d+)\s*)?)?(?:,\s*(-?\d+)\s*)?$")
 _WIDTH = re.compile(r"^\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?$")
 #: ops whose result a bit-width sweep does not choose (ports and pure data movement)
-_KEEP_RESULT = frozenset({"input", "flatten", "reshape", "concat", "maxpool1d", "maxpool2d", "upsample"})
+_KEEP_RESULT = frozenset({"input", "flatten", "reshape", "concat", "maxpool1d", "maxpool2d", "upsample", "depth_to_space"})
 _TABLE_OPS = frozenset({"sigmoid", "tanh"})
 
 

@@ -328,6 +328,15 @@ def _upsample(node, ctx: LayerContext) -> dict:
     return v
 
 
+@emitter("depth_to_space", "depth_to_space.h.j2")
+def _depth_to_space(node, ctx: LayerContext) -> dict:
+    h, w, c = ctx.in_shapes[0]
+    b = int(node.attrs["block_size"])
+    v = common(node, ctx)
+    v.update(in_t=v["in_t"][0], in_h=h, in_w=w, c_in=c, c_out=c // (b * b), b=b, mode=node.attrs["mode"])
+    return v
+
+
 @emitter("threshold", "threshold.h.j2")
 def _threshold(node, ctx: LayerContext) -> dict:
     from qhw.ops import get as get_op

@@ -1,7 +1,8 @@
 """Element-wise and data-movement layers: every output element is a small function of a few
 input elements (a gather), then a unary block, then the output register (latency 1, II 1).
 
-Covered: relu, relu6, clip, shift, requantize, flatten, reshape, upsample, threshold, output,
+Covered: relu, relu6, clip, shift, requantize, flatten, reshape, upsample, depth_to_space,
+threshold, output,
 concat, add, mul,
 maxpool1d/2d, avgpool1d/2d, the table ops sigmoid/tanh/hard_sigmoid (qhw.backends.verilog.lut)
 embedding (qhw.backends.verilog.embedding) and softmax (qhw.backends.verilog.softmax). Index maps come from the op modules themselves (their window
@@ -62,7 +63,7 @@ def lower_elementwise(node, in_fmts: list[FixedFormat], in_shapes: list[tuple], 
         for e in range(n_out):
             xe = dp.wire(f"x{e}", x0.width, _slice(0, x0, e), signed=False)
             r_parts.append(lower_table_element(dp, node, x0, xe, e, prefix))
-    elif op == "upsample":
+    elif op in ("upsample", "depth_to_space"):  # gathers
         src = get_op(op, node.name).source_index(node, tuple(in_shapes[0]))
         for e in range(n_out):
             r_parts.append(dp.unary(UnarySpec.requant(x0, res), _slice(0, x0, int(src[e])), f"r{e}", prefix))
