@@ -83,6 +83,7 @@ def test_float_mode_counts_on_the_real_thresholds():
     (dict(thresholds=np.zeros(4)), "must be \\(channels, steps\\)"),
     (dict(thresholds=np.zeros((4, 2)), out_scale=0.1), "out_scale 0.1 is not a binary fraction"),
     (dict(thresholds=np.full((4, 2), np.nan)), "finite"),
+    (dict(thresholds=np.zeros((4, 2)), out_bias=float("inf")), "out_bias must be finite"),
 ])
 def test_bad_parameters_are_one_clear_error(kw, match):
     with pytest.raises(ModelError, match=r"threshold 'mt'|" + match) as e:

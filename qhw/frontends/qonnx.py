@@ -360,9 +360,10 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
 
 
 def load_qonnx(source: str | Path | Any, *, exact: bool = True, config=None, default=None,
-               report: MappingReport | None = None) -> Graph:
+               report: MappingReport | None = None,
+               input_quant: dict[str, QuantParams] | None = None) -> Graph:
     """:func:`import_qonnx` as a prepared graph."""
-    graph, rep = import_qonnx(source, exact=exact)
+    graph, rep = import_qonnx(source, exact=exact, input_quant=input_quant)
     return deliver(graph, rep, report, config, default)
 
 

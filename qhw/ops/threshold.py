@@ -24,6 +24,8 @@ MAX_FRAC = 32
 
 def _frac_bits(v: float, what: str, node) -> int:
     """Fraction bits needed to hold ``v`` exactly (a binary fraction), else ModelError."""
+    if not math.isfinite(v):
+        raise ModelError(f"threshold {node.name!r}: {what} must be finite, got {v!r}")
     for f in range(MAX_FRAC + 1):
         if math.ldexp(v, f) == math.floor(math.ldexp(v, f)):
             return f
