@@ -169,3 +169,27 @@ class OpDef:
 
 #: attributes any node may carry (hardware options read by backends)
 _COMMON_ATTRS = frozenset({"reuse_factor", "strategy", "product_cast", "comment"})
+
+
+class GatherOp(OpDef):
+    """An op whose every output element copies one input element (upsample, depth_to_space):
+    ``move(node, x)`` rearranges a batch (N, *shape); the golden model assigns the moved codes to
+    the result format (the input's by default) and the backends read the same map through
+    :meth:`source_index`."""
+
+    def move(self, node, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def infer_formats(self, node, in_fmts, ctx):
+        node.formats["result"] = ctx.choose(node, "result", in_fmts[0])
+
+    def source_index(self, node, in_shape: tuple[int, ...]) -> np.ndarray:
+        """For each output element (row-major), the flat index of the input element it copies."""
+        idx = np.arange(int(np.prod(in_shape)), dtype=np.int64).reshape((1,) + tuple(in_shape))
+        return self.move(node, idx).reshape(-1)
+
+    def golden(self, node, inputs, in_fmts, ctx):
+        return ctx.assign(node.name, node.formats["result"], self.move(node, inputs[0]), in_fmts[0])
+
+    def float_eval(self, node, inputs):
+        return self.move(node, inputs[0])

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from qhw.errors import ModelError
-from qhw.ops.base import OpDef
+from qhw.ops.base import GatherOp
 from qhw.ops.registry import register
 
 MODES = ("DCR", "CRD")
 
 
 @register
-class DepthToSpace(OpDef):
+class DepthToSpace(GatherOp):
     name = "depth_to_space"
     required = ("block_size",)
     attrs = {"mode": "DCR"}
@@ -37,9 +37,6 @@ class DepthToSpace(OpDef):
                              f"multiple of block_size**2 = {b * b}")
         return (s[0] * b, s[1] * b, s[2] // (b * b))
 
-    def infer_formats(self, node, in_fmts, ctx):
-        node.formats["result"] = ctx.choose(node, "result", in_fmts[0])
-
     def move(self, node, x: np.ndarray) -> np.ndarray:
         n, h, w, c = x.shape
         b = int(node.attrs["block_size"])
@@ -48,14 +45,3 @@ class DepthToSpace(OpDef):
         else:
             t = x.reshape(n, h, w, c // (b * b), b, b).transpose(0, 1, 4, 2, 5, 3)
         return t.reshape(n, h * b, w * b, c // (b * b))
-
-    def source_index(self, node, in_shape: tuple[int, ...]) -> np.ndarray:
-        """For each output element (row-major), the flat index of the input element it copies."""
-        idx = np.arange(int(np.prod(in_shape)), dtype=np.int64).reshape((1,) + tuple(in_shape))
-        return self.move(node, idx).reshape(-1)
-
-    def golden(self, node, inputs, in_fmts, ctx):
-        return ctx.assign(node.name, node.formats["result"], self.move(node, inputs[0]), in_fmts[0])
-
-    def float_eval(self, node, inputs):
-        return self.move(node, inputs[0])

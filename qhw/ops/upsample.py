@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from qhw.errors import ModelError
-from qhw.ops.base import OpDef
+from qhw.ops.base import GatherOp
 from qhw.ops.registry import register
 
 
 @register
-class Upsample(OpDef):
+class Upsample(GatherOp):
     name = "upsample"
     required = ("scale",)
 
@@ -35,23 +35,9 @@ class Upsample(OpDef):
         fs = self.factors(node, len(s))
         return tuple(n * f for n, f in zip(s[:-1], fs)) + (s[-1],)
 
-    def infer_formats(self, node, in_fmts, ctx):
-        node.formats["result"] = ctx.choose(node, "result", in_fmts[0])
-
-    def repeat(self, node, x: np.ndarray) -> np.ndarray:
+    def move(self, node, x: np.ndarray) -> np.ndarray:
         """x (batch, *spatial, C) repeated along each spatial axis."""
         for axis, f in enumerate(self.factors(node, x.ndim - 1), start=1):
             if f > 1:
                 x = np.repeat(x, f, axis=axis)
         return x
-
-    def source_index(self, node, in_shape: tuple[int, ...]) -> np.ndarray:
-        """For each output element (row-major), the flat index of the input element it copies."""
-        idx = np.arange(int(np.prod(in_shape)), dtype=np.int64).reshape((1,) + tuple(in_shape))
-        return self.repeat(node, idx).reshape(-1)
-
-    def golden(self, node, inputs, in_fmts, ctx):
-        return ctx.assign(node.name, node.formats["result"], self.repeat(node, inputs[0]), in_fmts[0])
-
-    def float_eval(self, node, inputs):
-        return self.repeat(node, inputs[0])

@@ -290,9 +290,9 @@ class _Lowering:
         # the largest the products can move a channel, in real units, against its bias: below
         # half a float32 ulp of the bias they vanish in the producer's own (float32) arithmetic
         xmax = max(abs(x.qp.qmin - int(x.qp.zero_point)), abs(x.qp.qmax - int(x.qp.zero_point)))
-        reach = sx_reach = float(x.qp.scale) * xmax * np.abs(sw) * np.abs(dw).reshape(-1, cout).sum(axis=0)
+        reach = sx * xmax * np.abs(sw) * np.abs(dw).reshape(-1, cout).sum(axis=0)
         if post is not None:
-            reach = sx_reach * np.abs(post)
+            reach = reach * np.abs(post)
         bias_real = np.abs(np.broadcast_to(np.asarray(node.params.get("bias", 0.0), np.float64), (cout,)))
         faded = ~dead & ((reach < 2.0**-25 * bias_real) | (post is not None and np.abs(post) < 1e-30))
         if np.any(faded):

@@ -19,6 +19,7 @@ from qhw.backends.verilog.lut import TABLE_OPS, lower_table_element
 from qhw.backends.verilog.requant import UnarySpec, signed_bits
 from qhw.fixed import FixedFormat, add_format, mul_format
 from qhw.ops import get as get_op
+from qhw.ops.base import GatherOp
 from qhw.ops.activation import _bound_codes
 from qhw.ops.shift import moved
 
@@ -63,7 +64,7 @@ def lower_elementwise(node, in_fmts: list[FixedFormat], in_shapes: list[tuple], 
         for e in range(n_out):
             xe = dp.wire(f"x{e}", x0.width, _slice(0, x0, e), signed=False)
             r_parts.append(lower_table_element(dp, node, x0, xe, e, prefix))
-    elif op in ("upsample", "depth_to_space"):  # gathers
+    elif isinstance(get_op(op, node.name), GatherOp):  # upsample, depth_to_space
         src = get_op(op, node.name).source_index(node, tuple(in_shapes[0]))
         for e in range(n_out):
             r_parts.append(dp.unary(UnarySpec.requant(x0, res), _slice(0, x0, int(src[e])), f"r{e}", prefix))
