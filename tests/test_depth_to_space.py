@@ -13,9 +13,9 @@ from qhw.backends.verilog import write_verilog
 from qhw.errors import ModelError
 from qhw.graph import GraphBuilder
 from qhw.testing import models
-from qhw.tools.verilator import lint
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import write_vectors
+from rtl_checks import check_design
 
 
 def _net(mode, b=2, shape=(2, 3, 8)):
@@ -80,8 +80,7 @@ def test_hls_and_rtl_equal_golden(mode, tmp_path):
     write_hls(g, tmp_path / "hls")
     np.testing.assert_array_equal(hls_run_raw(tmp_path / "hls", raw)["y"], want)
     d = write_verilog(g, tmp_path / "rtl")
-    res = lint([d.rtl_dir / f for f in d.files], top=d.top)
-    assert res.ok, res.output[-2000:]
+    check_design(d)
     write_vectors(tmp_path / "vectors", [raw["x"]], [want])
     sim = run_harness(tmp_path / "rtl", tmp_path / "vectors", seed=5, gap=0.3, stall=0.3)
     assert sim.ok and sim.samples == 150, sim.summary()

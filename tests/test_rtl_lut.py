@@ -15,9 +15,9 @@ from qhw.backends.verilog import write_verilog
 from qhw.fixed import FixedFormat
 from qhw.golden import run_raw
 from qhw.graph import GraphBuilder
-from qhw.tools.verilator import lint
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import golden_vectors, write_vectors
+from rtl_checks import check_design
 from test_hls_csim import LUT_CASES
 
 
@@ -34,8 +34,7 @@ def _all_tables(in_fmt: str):
 def test_every_table_variant_over_every_input_code(in_fmt, tmp_path, request):
     g = _all_tables(in_fmt)
     d = write_verilog(g, tmp_path / "rtl")
-    res = lint([d.rtl_dir / f for f in d.files], top=d.top)
-    assert res.ok, res.output[-3000:]
+    check_design(d)
     fmt = FixedFormat.parse(in_fmt)
     raw = np.arange(fmt.raw_min, fmt.raw_max + 1).reshape(-1, 1)
     want = run_raw(g, raw).outputs
@@ -68,18 +67,9 @@ def _net(variant: str, r: int):
 def test_sigmoid_tanh_net_through_the_stream_top(variant, r, tmp_path):
     g = _net(variant, r)
     d = write_verilog(g, tmp_path / "rtl")
-    assert lint([d.rtl_dir / f for f in d.files], top=d.top).ok
+    check_design(d)
     ins, exp = golden_vectors(g, 300, seed=2)
     write_vectors(tmp_path / "vectors", ins, exp)
     sim = run_harness(tmp_path / "rtl", tmp_path / "vectors", seed=4, gap=0.3, stall=0.3)
     assert sim.ok, sim.summary()
     assert d.ii == r
-
-
-def test_yosys_accepts_the_table_rtl(tmp_path):
-    from qhw.tools.yosys import run_script
-
-    d = write_verilog(_net("rom", 1), tmp_path / "rtl")
-    res = run_script(f"read_verilog -sv {' '.join(d.files)}\nsynth -top {d.top} -run :fine\n"
-                     "select -assert-none t:$dlatch\n", d.rtl_dir)
-    assert res.ok, res.output[-2000:]

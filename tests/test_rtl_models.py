@@ -15,6 +15,7 @@ from qhw.testing import models
 from qhw.tools.verilator import lint
 from qhw.verify.stream import run_cocotb_stream, run_harness
 from qhw.verify.vectors import golden_vectors, read_vectors, write_vectors
+from rtl_checks import assert_synthesizes
 
 CASES = {
     "mlp_r1": (lambda: models.mlp(), 1),
@@ -103,29 +104,10 @@ def test_output_is_deterministic(designs, tmp_path):
 
 
 @pytest.mark.slow
-def test_yosys_synthesizes_a_small_design(designs):
-    from qhw.tools.yosys import synth_check
-
-    _, d, _ = designs["random2"]
-    res = synth_check(d.rtl_dir, d.files, d.top)
-    assert res.ok, res.output[-2000:]
-
-
-def test_yosys_accepts_every_design(designs):
-    """Every design of this module through Yosys ``read_verilog -sv; synth -run :fine`` in one
-    process (the coarse synthesis: elaboration, proc, flatten, opt, wreduce, alumacc, memory).
-
-    Full technology mapping of the 16-64-32-32-5 MLP exhausts the WebAssembly Yosys' memory, so
-    the full ``synth`` runs on the small design above; the coarse part is where RTL that a
-    synthesizer rejects (latches, multiple drivers, unsupported constructs) fails.
-    """
-    from qhw.tools.yosys import run_script
-
-    root = next(iter(designs.values()))[2].parent
-    script = []
-    for name, (_, d, folder) in designs.items():
-        files = " ".join(f"{name}/rtl/{f}" for f in d.files)
-        script += ["design -reset", f"read_verilog -sv {files}", f"synth -top {d.top} -run :fine",
-                   "select -assert-none t:$dlatch t:$adlatch"]
-    res = run_script("\n".join(script) + "\n", root)
-    assert res.ok, res.output[-3000:]
+@pytest.mark.parametrize("name", list(CASES))
+def test_yosys_synthesizes(designs, name):
+    """Yosys ``read_verilog -sv; synth`` of the whole design, bottom-up: every distinct shared
+    multiplier, then the layers, adder trees, requantizers and top (no latches)."""
+    _, d, _ = designs[name]
+    stat = assert_synthesizes(d)
+    assert stat["modules"]

@@ -15,9 +15,9 @@ from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
 from qhw.graph import GraphBuilder
 from qhw.testing import models
-from qhw.tools.verilator import lint
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import write_vectors
+from rtl_checks import check_design
 
 
 def _rom_entry(f, lo: float, span: float, size: int, in_lsb: float, code: int, tf: FixedFormat):
@@ -92,7 +92,7 @@ def test_hls_and_rtl_equal_golden(variant, tmp_path):
     write_hls(g, tmp_path / "hls")
     np.testing.assert_array_equal(hls_run_raw(tmp_path / "hls", x)["y"], want)
     d = write_verilog(g, tmp_path / "rtl")
-    assert lint([d.rtl_dir / f for f in d.files], top=d.top).ok
+    check_design(d)
     write_vectors(tmp_path / "vectors", [x], [want])
     sim = run_harness(tmp_path / "rtl", tmp_path / "vectors", seed=1, gap=0.3, stall=0.3)
     assert sim.ok and sim.samples == 300, sim.summary()

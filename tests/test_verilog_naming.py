@@ -6,9 +6,9 @@ import numpy as np
 from qhw.backends.verilog import write_verilog
 from qhw.backends.verilog.naming import Namer, sanitize
 from qhw.graph import GraphBuilder
-from qhw.tools.verilator import lint
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import golden_vectors, write_vectors
+from rtl_checks import check_design
 
 
 def test_sanitize_and_unique():
@@ -29,7 +29,7 @@ def test_odd_names_build_lint_and_match(tmp_path):
     b.output("wire", h)
     g = b.build(default="ap_fixed<12,4>")
     d = write_verilog(g, tmp_path / "rtl")
-    assert lint([d.rtl_dir / f for f in d.files], top=d.top).ok
+    check_design(d)
     ins, exp = golden_vectors(g, 50)
     write_vectors(tmp_path / "v", ins, exp)
     assert run_harness(tmp_path / "rtl", tmp_path / "v", gap=0.2, stall=0.2).ok

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -53,14 +54,12 @@ def run_script(script: str, cwd: os.PathLike, timeout: float | None = 1800) -> Y
     return YosysResult(res.returncode == 0, res.returncode, out)
 
 
-def synth_check(design_dir: os.PathLike, files: Iterable[str], top: str,
-                stat_json: str = ".qhw_stat.json") -> YosysResult:
-    """``read_verilog -sv FILES; synth -top TOP; stat -json`` in ``design_dir``.
+#: a parameterized instance in generated Verilog: ``module #(.P(v), ...) name (ports);``
+_PARAM_INST = re.compile(r"^\s*(\w+)\s*#\((.*?)\)\s*\w+\s*\(", re.M)
+_PARAM = re.compile(r"\.(\w+)\(([^()]*)\)")
 
-    ``files`` are paths relative to ``design_dir``. The returned ``stat`` holds Yosys' JSON
-    statistics (cells by type, per module).
-    """
-    design_dir = Path(design_dir)
+
+def _relative(design_dir: Path, files: Iterable[str]) -> list[str]:
     rel = []
     for f in files:
         p = Path(f)
@@ -68,10 +67,83 @@ def synth_check(design_dir: os.PathLike, files: Iterable[str], top: str,
             p = p.relative_to(design_dir.resolve()) if p.is_relative_to(design_dir.resolve()) \
                 else p.relative_to(design_dir)
         rel.append(p.as_posix())
-    script = (f"read_verilog -sv {' '.join(rel)}\n"
+    return rel
+
+
+def leaf_variants(design_dir: Path, files: list[str]) -> dict[str, list[str]]:
+    """Distinct parameter sets of the shared multiplier modules the files instantiate (the
+    parameterized modules with ports ``a`` [, ``b``], ``p`` and parameters ``WA``, ``WB`` [, ``B``]):
+    module -> sorted parameter lists as written, e.g. ``.WA(16), .WB(13), .B(13'sh153d)``."""
+    found: dict[str, set[str]] = {}
+    for f in files:
+        for m in _PARAM_INST.finditer((design_dir / f).read_text()):
+            names = {k for k, _ in _PARAM.findall(m.group(2))}
+            if {"WA", "WB"} <= names <= {"WA", "WB", "B"}:
+                found.setdefault(m.group(1), set()).add(m.group(2).strip())
+    return {mod: sorted(v) for mod, v in sorted(found.items())}
+
+
+def _wrapper(name: str, module: str, variants: list[str]) -> str:
+    """A module instantiating each parameter set once, every port of every instance a port of
+    the wrapper (so nothing is optimized away)."""
+    ports, body = [], []
+    for k, params in enumerate(variants):
+        vals = dict(_PARAM.findall(params))
+        wa, wb = int(vals["WA"]), int(vals["WB"])
+        ports += [f"input wire [{wa - 1}:0] a{k}", f"output wire [{wa + wb - 1}:0] p{k}"]
+        conn = f".a(a{k}), .p(p{k})"
+        if "B" not in vals:
+            ports.append(f"input wire [{wb - 1}:0] b{k}")
+            conn = f".a(a{k}), .b(b{k}), .p(p{k})"
+        body.append(f"    {module} #({params}) u{k} ({conn});")
+    return (f"module {name} (\n    " + ",\n    ".join(ports) + "\n);\n" + "\n".join(body)
+            + "\nendmodule\n")
+
+
+def synth_check(design_dir: os.PathLike, files: Iterable[str], top: str,
+                stat_json: str = ".qhw_stat.json", batch: int = 512,
+                timeout: float | None = 1800) -> YosysResult:
+    """Yosys ``read_verilog -sv; synth`` of a whole design, bottom-up.
+
+    Generic ``synth`` techmaps every module before ABC optimizes any, so a fully parallel layer
+    with thousands of distinct constant multipliers outgrows the WebAssembly Yosys' 4 GB. The
+    design is therefore synthesized the way hierarchical flows do it: first every distinct
+    parameter set of the shared multiplier modules (``<top>_cmul``, ``<top>_mul``;
+    see :func:`leaf_variants`), ``batch`` of them per ``synth`` run of a wrapper, then the
+    design itself with those modules read as black boxes (``read_verilog -lib``). Every module
+    and every parameter set goes through ``synth``; only the memory is split.
+
+    ``files`` are paths relative to ``design_dir``. The returned ``stat`` holds ``stat -json``
+    of the last run (the design above its multipliers).
+    """
+    design_dir = Path(design_dir)
+    rel = _relative(design_dir, files)
+    variants = leaf_variants(design_dir, rel)
+    defines = {f: {m.group(1) for m in re.finditer(r"^\s*module\s+(\w+)", (design_dir / f).read_text(), re.M)}
+               for f in rel}
+    leaf_files = {mod: [f for f in rel if mod in defines[f]] for mod in variants}
+    outputs: list[str] = []
+    for mod, vs in variants.items():
+        for b in range(0, len(vs), batch):
+            name = f"qhw_leaf_{mod}_{b // batch}"
+            wf = f".{name}.v"
+            (design_dir / wf).write_text(_wrapper(name, mod, vs[b:b + batch]))
+            try:
+                res = run_script(f"read_verilog -sv {' '.join(leaf_files[mod])} {wf}\nsynth -top {name}\n",
+                                 design_dir, timeout=timeout)
+            finally:
+                (design_dir / wf).unlink(missing_ok=True)
+            outputs.append(res.output)
+            if not res.ok:
+                return YosysResult(False, res.returncode, "\n".join(outputs))
+    leaves = sorted({f for fs in leaf_files.values() for f in fs})
+    rest = [f for f in rel if f not in leaves]
+    script = (f"read_verilog -lib -sv {' '.join(leaves)}\n" if leaves else "") + \
+             (f"read_verilog -sv {' '.join(rest)}\n"
               f"synth -top {top}\n"
               f"tee -q -o {stat_json} stat -json\n")
-    res = run_script(script, design_dir)
+    res = run_script(script, design_dir, timeout=timeout)
+    outputs.append(res.output)
     stat = {}
     sp = design_dir / stat_json
     if sp.is_file():
@@ -80,4 +152,4 @@ def synth_check(design_dir: os.PathLike, files: Iterable[str], top: str,
         except json.JSONDecodeError:
             stat = {}
         sp.unlink()
-    return YosysResult(res.ok, res.returncode, res.output, stat)
+    return YosysResult(res.ok, res.returncode, "\n".join(outputs), stat)

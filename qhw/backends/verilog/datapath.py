@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qhw.backends.verilog.render import render
+from qhw.backends.verilog.render import render, signed_literal
 from qhw.backends.verilog.requant import UnarySpec, unary_module
 from qhw.tools.cache import content_hash
 
@@ -65,6 +65,48 @@ class Datapath:
         self._n += 1
         self.insts.append(dict(module=mod, name=f"u_{y_name}", x=x_expr, y=y_name))
         return y_name
+
+    def mul(self, name: str, a: str, wa: int, b: int | str, wb: int, prefix: str) -> str:
+        """Declare ``name`` = a * b, exact (``wa + wb`` bits signed), through the design's shared
+        multiplier module: ``<prefix>_cmul`` when ``b`` is an int constant, ``<prefix>_mul``
+        for a ``wb``-bit signed expression. Operands are signed expressions of exactly their width.
+        """
+        constant = isinstance(b, int)
+        mod = f"{prefix}_{'cmul' if constant else 'mul'}"
+        if mod not in self.units:
+            self.units[mod] = render("mul.v.j2", name=mod, constant=constant)
+        params = f".WA({wa}), .WB({wb})" + (f", .B({signed_literal(b, wb)})" if constant else "")
+        ports = f".a({a}), " + ("" if constant else f".b({b}), ") + f".p({name})"
+        self.decls.append(dict(kind="wire", name=name, width=wa + wb, signed=True))
+        self.insts.append(dict(module=mod, name=f"m_{name}", params=params, ports=ports))
+        return name
+
+    def adder_tree(self, name: str, leaves: list[str], width: int, depth: int,
+                   reg_levels: set[int], prefix: str) -> str:
+        """Declare ``name`` = the sum of ``leaves`` (each ``width`` bits signed) by a pairwise
+        tree padded to ``depth`` levels, registered after ``reg_levels``, in a shared module
+        ``<prefix>_add<hash>`` (one per tree shape in the design)."""
+        n = len(leaves)
+        levels = sorted(reg_levels)
+        mod = f"{prefix}_add{content_hash(repr((n, width, depth, levels)), length=10)}"
+        if mod not in self.units:
+            nodes = [dict(name=f"d{k}", expr=f"d[{k * width + width - 1}:{k * width}]", reg=False)
+                     for k in range(n)]
+            level = [nd["name"] for nd in nodes]
+            for lv in range(1, depth + 1):
+                nxt = []
+                for k in range(0, len(level), 2):
+                    expr = f"{level[k]} + {level[k + 1]}" if k + 1 < len(level) else level[k]
+                    nodes.append(dict(name=f"l{lv}_{k // 2}", expr=expr, reg=lv in reg_levels))
+                    nxt.append(nodes[-1]["name"])
+                level = nxt
+            self.units[mod] = render("addtree.v.j2", name=mod, n=n, width=width, depth=depth,
+                                     reg_levels=levels, nodes=nodes, root=level[0])
+        d = "{" + ", ".join(reversed(leaves)) + "}" if n > 1 else leaves[0]
+        ports = (".clk(clk), .ce(ce), " if levels else "") + f".d({d}), .s({name})"
+        self.decls.append(dict(kind="wire", name=name, width=width, signed=True))
+        self.insts.append(dict(module=mod, name=f"u_{name}", params="", ports=ports))
+        return name
 
     def text(self) -> str:
         y = "{" + ", ".join(reversed(self.y_parts)) + "}" if len(self.y_parts) > 1 else self.y_parts[0]

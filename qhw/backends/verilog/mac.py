@@ -17,11 +17,16 @@ Three exact implementations, chosen per node:
 
 Constant products in ``tree`` mode are ``x * c`` (``multipliers="auto"``; shifts for powers of
 two; Yosys or a DSP builds the rest) or, with ``multipliers="csd"``, one shift-add network per
-layer whose common subexpressions are shared across outputs (:mod:`.shiftadd`).
+layer whose common subexpressions are shared across outputs (:mod:`.shiftadd`). Each ``x * c``
+with c = m * 2^k (m odd) is an instance of the design's ``<top>_cmul`` module computing x * m at
+its natural width (the shift is wiring): a synthesizer that keeps the hierarchy maps every
+distinct (input width, m) once. Yosys' ``synth`` spends minutes in ABC on a layer whose thousands
+of constant multipliers sit in one flat netlist, and seconds on the same products as modules.
 
 Folding by the reuse factor R (``attrs["reuse_factor"]``): the terms of every output are split
 into R ordered chunks; one chunk per cycle is multiplied (weights muxed by a counter) and added
-into an accumulator register, so each multiplier is used R times and II = R.
+into an accumulator register, so each multiplier is used R times and II = R. Its products are
+instances of ``<top>_mul`` (one parameter set per layer, so synthesized once).
 """
 from __future__ import annotations
 
@@ -201,14 +206,39 @@ def _input_wire(dp: Datapath, in_fmt: FixedFormat, i: int, width: int, cache: di
     return cache[i]
 
 
+def _natural_input(in_fmt: FixedFormat, i: int, bus: str) -> tuple[int, str]:
+    """Input element i of ``bus`` as a signed operand of its natural width: (width, expression)."""
+    w = in_fmt.width
+    part = f"{bus}[{i * w + w - 1}:{i * w}]"
+    return (w, part) if in_fmt.signed else (w + 1, f"{{1'b0, {part}}}")
+
+
+def _fit(name: str, w_from: int, w_to: int) -> str:
+    """Signed ``name`` (w_from bits) on ``w_to`` bits: sign-extended, or its low bits when its
+    value is known to fit (an exact product whose range is narrower than its generic width)."""
+    return sext(name, w_from, w_to) if w_to >= w_from else f"{name}[{w_to - 1}:0]"
+
+
 def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> str:
     """One term on the accumulator grid, ``ws`` bits signed."""
     name = f"t{j}_{n}"
     if plan.term_cast is None:
-        xs = _input_wire(dp, in_fmt, i, ws, xcache)
-        expr, kind = const_product(xs, wc << plan.shift, ws)
-        _count(dp, kind)
-        return dp.wire(name, ws, expr)
+        c = wc << plan.shift
+        if c == 0 or abs(c) & (abs(c) - 1) == 0:
+            xs = _input_wire(dp, in_fmt, i, ws, xcache)
+            expr, kind = const_product(xs, c, ws)
+            _count(dp, kind)
+            return dp.wire(name, ws, expr)
+        # odd multiple m of a power of two 2^k: the shared multiplier module computes x * m at
+        # its natural width, the shift and the sign extension happen here
+        k = (abs(c) & -abs(c)).bit_length() - 1
+        m = c >> k
+        wx, xn = _natural_input(in_fmt, i, "x")
+        wm = signed_bits(min(m, 0), max(m, 0))
+        p = dp.mul(name + "_p", xn, wx, m, wm, prefix)
+        _count(dp, "mul")
+        e = _fit(p, wx + wm, ws)
+        return dp.wire(name, ws, f"({e} <<< {k})" if k else e)
     spec = plan.term_cast(wc)
     w = in_fmt.width
     dp.unary(spec, f"x[{i * w + w - 1}:{i * w}]", name + "_c", prefix)
@@ -264,7 +294,8 @@ def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
     depth = max(depth, 1)
     reg_levels = {lv for lv in range(1, depth + 1) if every and lv % every == 0}
     for j, leaves in enumerate(leaves_all):
-        s = _tree(dp, leaves, ws, f"s{j}", reg_levels, depth)
+        s = (dp.adder_tree(f"s{j}", leaves, ws, depth, reg_levels, prefix) if leaves
+             else _tree(dp, leaves, ws, f"s{j}", reg_levels, depth))
         r = _finish(dp, plan, j, s, prefix)
         dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, r, signed=False))
     dp.latency = 1 + len(reg_levels)
@@ -283,7 +314,11 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
     dp.reg("cnt", cb, f"(start || last) ? {cb}'d0 : (busy ? cnt + {cb}'d1 : cnt)", signed=False,
            reset=f"{cb}'d0")
     dp.reg("xr", n_in * in_fmt.width, "x", cond="start", signed=False)
-    w = in_fmt.width
+    # products at their natural widths through the shared two-operand multiplier module (one
+    # parameter set per layer); the selected weights are the raw codes, the grid shift follows
+    wx = in_fmt.width + (0 if in_fmt.signed else 1)
+    codes = [wc for tl in plan.terms for _, wc in tl]
+    wb = signed_bits(min(codes + [0]), max(codes + [0]))
     xsel_cache: dict = {}
     for j, tl in enumerate(plan.terms):
         padded = list(tl) + [(-1, 0)] * (chunk * r - len(tl))
@@ -294,25 +329,18 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
                 continue
             idxs = tuple(i for i, _ in slots)
             if idxs not in xsel_cache:
-                parts = []
-                for i in idxs:
-                    if i < 0:
-                        parts.append(f"{ws}'sd0")
-                        continue
-                    seg = f"xr[{i * w + w - 1}:{i * w}]"
-                    if in_fmt.signed:
-                        parts.append(f"{{{{{ws - w}{{xr[{i * w + w - 1}]}}}}, {seg}}}" if ws > w else seg)
-                    else:
-                        parts.append(f"{{{ws - w}'d0, {seg}}}")
+                parts = [f"{wx}'sd0" if i < 0 else _natural_input(in_fmt, i, "xr")[1] for i in idxs]
                 expr = parts[-1]
                 for c in range(r - 2, -1, -1):
                     expr = f"(cnt == {cb}'d{c}) ? {parts[c]} : {expr}"
-                xsel_cache[idxs] = dp.wire(f"xsel{len(xsel_cache)}", ws, expr)
-            wexpr = signed_literal(slots[-1][1] << plan.shift, ws)
+                xsel_cache[idxs] = dp.wire(f"xsel{len(xsel_cache)}", wx, expr)
+            wexpr = signed_literal(slots[-1][1], wb)
             for c in range(r - 2, -1, -1):
-                wexpr = f"(cnt == {cb}'d{c}) ? {signed_literal(slots[c][1] << plan.shift, ws)} : {wexpr}"
-            wsel = dp.wire(f"w{j}_{s}", ws, wexpr)
-            prods.append(dp.wire(f"p{j}_{s}", ws, f"{xsel_cache[idxs]} * {wsel}"))
+                wexpr = f"(cnt == {cb}'d{c}) ? {signed_literal(slots[c][1], wb)} : {wexpr}"
+            wsel = dp.wire(f"w{j}_{s}", wb, wexpr)
+            pm = dp.mul(f"m{j}_{s}", xsel_cache[idxs], wx, wsel, wb, prefix)
+            e = _fit(pm, wx + wb, ws)
+            prods.append(dp.wire(f"p{j}_{s}", ws, f"({e} <<< {plan.shift})" if plan.shift else e))
             _count(dp, "mul")
         depth = max(1, math.ceil(math.log2(len(prods))) if len(prods) > 1 else 0)
         cs = _tree(dp, prods, ws, f"c{j}", set(), depth)

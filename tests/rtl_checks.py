@@ -1,0 +1,30 @@
+"""The two checks every generated design gets: ``verilator --lint-only -Wall`` and Yosys
+``read_verilog -sv; synth`` (bottom-up, see :func:`qhw.tools.yosys.synth_check`)."""
+from __future__ import annotations
+
+
+def assert_lint_clean(d) -> None:
+    from qhw.tools.verilator import lint
+
+    res = lint([d.rtl_dir / f for f in d.files], top=d.top)
+    assert res.ok, res.output[-3000:]
+
+
+def assert_synthesizes(d) -> dict:
+    """Yosys synth of the whole design without errors and without latches; returns ``stat``."""
+    from qhw.tools.yosys import synth_check
+
+    res = synth_check(d.rtl_dir, d.files, d.top)
+    assert res.ok, res.output[-3000:]
+    cells = {}
+    for mod in res.stat.get("modules", {}).values():
+        for typ, n in mod.get("num_cells_by_type", mod.get("cell_types", {})).items():
+            cells[typ] = cells.get(typ, 0) + n
+    latches = {t: n for t, n in cells.items() if "LATCH" in t.upper()}
+    assert not latches, f"latches in {d.top}: {latches}"
+    return res.stat
+
+
+def check_design(d) -> None:
+    assert_lint_clean(d)
+    assert_synthesizes(d)
