@@ -14,6 +14,7 @@ from qhw.graph import GraphBuilder
 from qhw.testing import models
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import golden_vectors, write_vectors
+from rtl_checks import check_design
 
 
 def _evaluate(net, x: list[int]) -> list[int]:
@@ -100,6 +101,7 @@ def test_csd_rtl_equals_golden(tmp_path, name):
     make, extra = CASES[name]
     g = make()
     d = write_verilog(g, tmp_path / "rtl", options={"multipliers": "csd", **extra})
+    check_design(d)
     ins, exp = golden_vectors(g, 120, seed=5)
     write_vectors(tmp_path / "vectors", ins, exp)
     res = run_harness(tmp_path / "rtl", tmp_path / "vectors", seed=2, gap=0.2, stall=0.2)

@@ -423,24 +423,30 @@ def _shift_add_parallel(dp: Datapath, plan: MacPlan, in_fmt: FixedFormat, prefix
         w = net.width(st.out)
         nm = f"v{st.out}"
         if isinstance(st, Pass):
-            name[st.out] = dp.reg(nm, w, name[st.src])
+            name[st.out] = dp.reg(nm, w, _fit(name[st.src], net.width(st.src), w))
             continue
         left, right = name[st.left], name[st.right]
         op = "+" if st.sign > 0 else "-"
-        lw = net.width(st.left)
+        lw, rw = net.width(st.left), net.width(st.right)
+        # every operand on the result's width (sign-extended, or its low bits: the arithmetic is
+        # exact modulo 2^w and the result fits w bits), so no operator widens or truncates
         if st.split(lw):
             d = st.shift
-            hi = dp.wire(f"{nm}_h", w - d, f"({left} >>> {d}) {op} {right}")
+            top = dp.wire(f"{nm}_t", lw - d, f"{left}[{lw - 1}:{d}]")
+            hi = dp.wire(f"{nm}_h", w - d, f"{_fit(top, lw - d, w - d)} {op} {_fit(right, rw, w - d)}")
             expr = f"{{{hi}, {left}[{d - 1}:0]}}"
         else:
-            expr = f"{left} {op} ({right} <<< {st.shift})" if st.shift else f"{left} {op} {right}"
+            r = _fit(right, rw, w)
+            r = f"({r} <<< {st.shift})" if st.shift else r
+            expr = f"{_fit(left, lw, w)} {op} {r}"
         name[st.out] = dp.reg(nm, w, expr) if st.level in net.reg_levels else dp.wire(nm, w, expr)
         _count(dp, "adder")
     for j, root in enumerate(net.roots):
         parts = []
         if root is not None:
             v, sh, g = root
-            e = f"({name[v]} <<< {sh})" if sh else name[v]
+            e = _fit(name[v], net.width(v), ws)
+            e = f"({e} <<< {sh})" if sh else e
             parts.append(e if g > 0 else f"-{e}")
         if plan.b0[j]:
             parts.append(signed_literal(plan.b0[j], ws))
