@@ -234,6 +234,9 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> st
         k = (abs(c) & -abs(c)).bit_length() - 1
         m = c >> k
         wx, xn = _natural_input(in_fmt, i, "x")
+        if ("n", i) not in xcache:  # one wire per input, shared by its products
+            xcache[("n", i)] = dp.wire(f"xn{i}", wx, xn)
+        xn = xcache[("n", i)]
         wm = signed_bits(min(m, 0), max(m, 0))
         p = dp.mul(name + "_p", xn, wx, m, wm, prefix)
         _count(dp, "mul")
