@@ -112,3 +112,21 @@ def test_generated_text_is_deterministic_and_names_formats():
     import re
 
     assert not re.search(r"-\s*\d+'s?[dhb]", a), "negative constants must be sized hex"
+
+
+def test_every_unary_block_lints_and_synthesizes(swept, tmp_path):
+    """Every block of the sweep (each requantizer mode pair, clamps, shifts, relu6, requantize)
+    through ``verilator --lint-only -Wall`` and Yosys ``synth`` (one Yosys run, a design reset
+    between blocks), no latches."""
+    from qhw.tools.yosys import run_script
+
+    sources, _, _ = swept
+    script = []
+    for fname, text in sources.items():
+        (tmp_path / fname).write_text(text)
+        res = lint([tmp_path / fname], top=fname[:-2])
+        assert res.ok, res.output
+        script += ["design -reset", f"read_verilog -sv {fname}", f"synth -top {fname[:-2]}",
+                   "select -assert-none t:$_DLATCH_*"]
+    res = run_script("\n".join(script) + "\n", tmp_path)
+    assert res.ok, res.output[-3000:]
