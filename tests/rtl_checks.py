@@ -2,6 +2,17 @@
 ``read_verilog -sv; synth`` (bottom-up, see :func:`qhw.tools.yosys.synth_check`)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+
+def design_in(rtl_dir) -> SimpleNamespace:
+    """The design a ``qhw compile`` wrote (``OUT/rtl/design.json``), as ``write_verilog`` returns it."""
+    rtl_dir = Path(rtl_dir)
+    man = json.loads((rtl_dir / "design.json").read_text())
+    return SimpleNamespace(rtl_dir=rtl_dir, files=man["files"], top=man["top"])
+
 
 def assert_lint_clean(d) -> None:
     from qhw.tools.verilator import lint

@@ -15,6 +15,7 @@ import report
 from qhw.cli import cli
 from qhw.verify.run import simulate_out
 from qhw.verify.vectors import read_vectors
+from rtl_checks import check_design, design_in
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "jet_mlp" / "model.yaml"
 
@@ -32,6 +33,7 @@ def test_golden_rtl_hls_agree_on_the_example_mlp(tmp_path, request):
     assert len(np.unique(expected, axis=0)) > 300  # the vectors exercise the design
     report.add("golden == RTL (Verilator, gaps+stalls) == HLS C sim (g++): example MLP, 400 vectors",
                request)
+    check_design(design_in(out / "rtl"))  # the example's RTL: lint -Wall and Yosys synth
 
 
 def test_unknown_backend_is_an_error(tmp_path):
