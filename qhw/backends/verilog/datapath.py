@@ -21,6 +21,21 @@ def sext(expr: str, w_from: int, w_to: int) -> str:
     return f"{{{{{w_to - w_from}{{{expr}[{w_from - 1}]}}}}, {expr}}}"
 
 
+def tree_nodes(leaves: list[str], depth: int, reg_levels: set[int], prefix: str
+               ) -> tuple[list[dict], str]:
+    """A pairwise adder tree over ``leaves`` padded to ``depth`` levels: its nodes (name, expr,
+    registered after a level in ``reg_levels``) named ``<prefix>{level}_{k}``, and the root."""
+    nodes, level = [], list(leaves)
+    for lv in range(1, depth + 1):
+        nxt = []
+        for k in range(0, len(level), 2):
+            expr = f"{level[k]} + {level[k + 1]}" if k + 1 < len(level) else level[k]
+            nodes.append(dict(name=f"{prefix}{lv}_{k // 2}", expr=expr, reg=lv in reg_levels))
+            nxt.append(nodes[-1]["name"])
+        level = nxt
+    return nodes, level[0]
+
+
 @dataclass
 class Datapath:
     """Records for one layer module. ``units`` collects the unary block modules it uses
@@ -90,18 +105,12 @@ class Datapath:
         levels = sorted(reg_levels)
         mod = f"{prefix}_add{content_hash(repr((n, width, depth, levels)), length=10)}"
         if mod not in self.units:
-            nodes = [dict(name=f"d{k}", expr=f"d[{k * width + width - 1}:{k * width}]", reg=False)
-                     for k in range(n)]
-            level = [nd["name"] for nd in nodes]
-            for lv in range(1, depth + 1):
-                nxt = []
-                for k in range(0, len(level), 2):
-                    expr = f"{level[k]} + {level[k + 1]}" if k + 1 < len(level) else level[k]
-                    nodes.append(dict(name=f"l{lv}_{k // 2}", expr=expr, reg=lv in reg_levels))
-                    nxt.append(nodes[-1]["name"])
-                level = nxt
+            ins = [f"d{k}" for k in range(n)]
+            nodes = [dict(name=nm, expr=f"d[{k * width + width - 1}:{k * width}]", reg=False)
+                     for k, nm in enumerate(ins)]
+            tree, root = tree_nodes(ins, depth, reg_levels, "l")
             self.units[mod] = render("addtree.v.j2", name=mod, n=n, width=width, depth=depth,
-                                     reg_levels=levels, nodes=nodes, root=level[0])
+                                     reg_levels=levels, nodes=nodes + tree, root=root)
         d = "{" + ", ".join(reversed(leaves)) + "}" if n > 1 else leaves[0]
         ports = (".clk(clk), .ce(ce), " if levels else "") + f".d({d}), .s({name})"
         self.decls.append(dict(kind="wire", name=name, width=width, signed=True))

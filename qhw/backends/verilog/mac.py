@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from qhw.backends.verilog.datapath import Datapath, sext
+from qhw.backends.verilog.datapath import Datapath, sext, tree_nodes
 from qhw.backends.verilog.render import signed_literal
 from qhw.backends.verilog.requant import UnarySpec, signed_bits
 from qhw.backends.verilog.shiftadd import Pass, ShiftAddNetwork, plan_shift_add
@@ -234,7 +234,7 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> st
         k = (abs(c) & -abs(c)).bit_length() - 1
         m = c >> k
         wx, xn = _natural_input(in_fmt, i, "x")
-        if ("n", i) not in xcache:  # one wire per input, shared by its products
+        if ("n", i) not in xcache:  # one natural-width wire per input, shared by its products
             xcache[("n", i)] = dp.wire(f"xn{i}", wx, xn)
         xn = xcache[("n", i)]
         wm = signed_bits(min(m, 0), max(m, 0))
@@ -266,20 +266,12 @@ def _finish(dp: Datapath, plan: MacPlan, j: int, sum_expr: str, prefix: str) -> 
 
 def _tree(dp: Datapath, leaves: list[str], ws: int, name: str, reg_levels: set[int],
           depth: int) -> str:
-    """Pairwise adder tree padded to ``depth`` levels; registers after levels in reg_levels."""
-    level = list(leaves) or [f"{ws}'sd0"]
-    for lv in range(1, depth + 1):
-        nxt = []
-        for k in range(0, len(level), 2):
-            expr = f"{level[k]} + {level[k + 1]}" if k + 1 < len(level) else level[k]
-            nm = f"{name}_l{lv}_{k // 2}"
-            if lv in reg_levels:
-                dp.reg(nm, ws, expr)
-            else:
-                dp.wire(nm, ws, expr)
-            nxt.append(nm)
-        level = nxt
-    return level[0]
+    """Pairwise adder tree padded to ``depth`` levels, inline in the layer; registers after
+    levels in reg_levels."""
+    nodes, root = tree_nodes(list(leaves) or [f"{ws}'sd0"], depth, reg_levels, f"{name}_l")
+    for nd in nodes:
+        (dp.reg if nd["reg"] else dp.wire)(nd["name"], ws, nd["expr"])
+    return root
 
 
 def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
