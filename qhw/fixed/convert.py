@@ -122,33 +122,38 @@ def round_shift_right(v: np.ndarray, k: int, rounding: str) -> np.ndarray:
     return q + inc.astype(q.dtype)
 
 
-def _round_float(y: np.ndarray, rounding: str) -> np.ndarray:
-    """Round float64 values to integers (as float64) by an ap_fixed rounding mode, exactly.
+def round_float(y: np.ndarray, rounding: str) -> np.ndarray:
+    """Round floats to integers (same float dtype) by an ap_fixed rounding mode, exactly.
 
-    Every step is exact in float64: when |y| >= 2**52 the value is already an integer, and below
-    that ``y +- 0.5`` is representable.
+    ``r = rint(y)`` is the nearest integer (ties to even) and ``d = y - r`` is exact (Sterbenz: once
+    |y| >= 1/2, r lies within a factor of 2 of y; below, r is 0), so ``|d| == 1/2`` finds the ties
+    exactly, and only at ties do the round-to-nearest modes differ. A tie's other neighbour
+    ``y +- 1/2`` is exact too (ties exist only below 2**52, or 2**23 in float32). No ``y + 0.5`` is
+    formed for other values: for the largest double below one half that sum rounds up to 1.
     """
     if rounding == "TRN":
         return np.floor(y)
     if rounding == "TRN_ZERO":
         return np.trunc(y)
+    r = np.rint(y)
     if rounding == "RND_CONV":
-        return np.rint(y)
-    with np.errstate(invalid="ignore"):
-        if rounding == "RND":
-            r = np.floor(y + 0.5)
-        elif rounding == "RND_MIN_INF":
-            r = np.ceil(y - 0.5)
-        elif rounding == "RND_INF":
-            r = np.copysign(np.floor(np.abs(y) + 0.5), y)
-        elif rounding == "RND_ZERO":
-            r = np.copysign(np.ceil(np.abs(y) - 0.5), y)
-        else:  # pragma: no cover
-            raise ValueError(f"unknown rounding mode {rounding!r}")
-    big = ~(np.abs(y) < 2.0**52)  # integers already (and +-inf)
-    if big.any():
-        r = np.where(big, y, r)
-    return r
+        return r
+    with np.errstate(invalid="ignore"):  # +-inf - +-inf is NaN: never a tie
+        d = np.abs(y - r)
+    tie = d == 0.5
+    if not tie.any():
+        return r
+    if rounding == "RND":
+        other = y + 0.5
+    elif rounding == "RND_MIN_INF":
+        other = y - 0.5
+    elif rounding == "RND_INF":
+        other = y + np.copysign(0.5, y)
+    elif rounding == "RND_ZERO":
+        other = y - np.copysign(0.5, y)
+    else:  # pragma: no cover - FixedFormat validates modes
+        raise ValueError(f"unknown rounding mode {rounding!r}")
+    return np.where(tie, other, r)
 
 
 # ------------------------------------------------------------------ overflow
@@ -247,7 +252,7 @@ def quantize(fmt: FixedFormat, x) -> np.ndarray:
         lost = (y == 0) & (x != 0)
         if lost.any():
             y = np.where(lost, np.copysign(0.25, x), y)
-    r = _round_float(y, fmt.rounding)
+    r = round_float(y, fmt.rounding)
     fast = _fast_overflow(fmt, r, source_signed=True)
     if fast is not None:
         return fast

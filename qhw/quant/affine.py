@@ -12,27 +12,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from qhw.fixed.convert import round_float
+
 _BLOCK = 1 << 16  # elements per block of the float32 path
 ROUNDINGS = ("half_even", "half_up", "half_down", "half_away", "floor", "ceil", "trunc")
 
 
+#: qhw.quant rounding names -> the ap_fixed rounding mode that rounds the same way
+_AP_MODE = {"half_even": "RND_CONV", "half_up": "RND", "half_down": "RND_MIN_INF",
+            "half_away": "RND_INF", "floor": "TRN", "trunc": "TRN_ZERO"}
+
+
 def round_values(y: np.ndarray, rounding: str = "half_even") -> np.ndarray:
-    """Round to integers (same float dtype) by a named mode."""
-    if rounding == "half_even":
-        return np.rint(y)
-    if rounding == "half_up":
-        return np.floor(y + y.dtype.type(0.5))
-    if rounding == "half_down":
-        return np.ceil(y - y.dtype.type(0.5))
-    if rounding == "half_away":
-        return np.copysign(np.floor(np.abs(y) + y.dtype.type(0.5)), y)
-    if rounding == "floor":
-        return np.floor(y)
+    """Round to integers (same float dtype) by a named mode, exactly (ties found exactly, see
+    :func:`qhw.fixed.convert.round_float`; ``floor(y + 0.5)`` would round the largest float below
+    one half up to 1)."""
     if rounding == "ceil":
         return np.ceil(y)
-    if rounding == "trunc":
-        return np.trunc(y)
-    raise ValueError(f"unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
+    if rounding not in _AP_MODE:
+        raise ValueError(f"unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
+    return round_float(y, _AP_MODE[rounding])
 
 
 def _check_range(qmin: int, qmax: int) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from qhw.quant.affine import round_values
+
 BIAS = 128
 
 
@@ -17,7 +19,7 @@ def quantize_rows(table) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"an embedding table is 2-D (rows, dim), got shape {t.shape}")
     m = np.abs(t).max(axis=1)
     scales = np.where(m > 0, m / (BIAS - 1), 1.0)
-    q = np.floor(t / scales[:, None] + BIAS + 0.5)
+    q = round_values(t / scales[:, None], "half_up") + BIAS  # exact: no float + 0.5
     return np.clip(q, 0, 255).astype(np.uint8), scales
 
 
