@@ -94,9 +94,9 @@ def _sources(cases: list[Case]) -> dict[str, str]:
     return srcs
 
 
-def run(cases: list[Case]) -> None:
+def run(cases: list[Case], flags: tuple[str, ...] = gxx.DEFAULT_FLAGS, name: str = "ap_oracle") -> None:
     """Compile (cached) and run all cases; fills ``case.result`` (uint64 words per sample)."""
-    exe = gxx.build(_sources(cases), [ap_types_include_dir()], name="ap_oracle")
+    exe = gxx.build(_sources(cases), [ap_types_include_dir()], flags=flags, name=name)
     with tempfile.TemporaryDirectory() as tmp:
         inp, outp = Path(tmp) / "in.txt", Path(tmp) / "out.txt"
         chunks = []
