@@ -139,8 +139,8 @@ def round_float(y: np.ndarray, rounding: str) -> np.ndarray:
     if rounding == "RND_CONV":
         return r
     with np.errstate(invalid="ignore"):  # +-inf - +-inf is NaN: never a tie
-        d = np.abs(y - r)
-    tie = d == 0.5
+        d = np.subtract(y, r)
+    tie = np.abs(d, out=d if isinstance(d, np.ndarray) else None) == 0.5
     if not tie.any():
         return r
     if rounding == "RND":
