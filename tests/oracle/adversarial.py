@@ -94,7 +94,8 @@ def formats(rng: np.random.Generator, per_mode: int) -> list[FixedFormat]:
     return out
 
 
-def tie_codes(src: FixedFormat, dst: FixedFormat, rng: np.random.Generator, n_random: int = 40) -> np.ndarray:
+def tie_codes(src: FixedFormat, dst: FixedFormat, rng: np.random.Generator,
+              n_random: int = 40) -> np.ndarray:
     """Raw codes of ``src`` whose bits below ``dst``'s LSB are a tie, or one code from one
     (100..0, 100..0 +- 1, 0..0, 0..01, 1..1), above random and range-limit codes of ``dst``.
 
@@ -104,9 +105,9 @@ def tie_codes(src: FixedFormat, dst: FixedFormat, rng: np.random.Generator, n_ra
     assert k >= 1
     half, full = 1 << (k - 1), 1 << k
     low = sorted({0, 1, half - 1, half, half + 1, full - 1})
-    qs = [q for q in anchor_codes(dst) if abs(q) < 1 << 66]
-    src_int = FixedFormat(max(1, src.width - k), max(1, src.width - k), src.signed)
-    qs += random_codes(dst, rng, n_random) + random_codes(src_int, rng, n_random)
+    # q: codes of dst (the part above the dropped bits), also random ones over src's own range
+    above = FixedFormat(max(1, src.width - k), max(1, src.width - k), src.signed)
+    qs = anchor_codes(dst) + random_codes(dst, rng, n_random) + random_codes(above, rng, n_random)
     codes = {(q << k) + r for q in qs for r in low}
     lo, hi = src.raw_min, src.raw_max
     keep = sorted(c for c in codes if lo <= c <= hi)
