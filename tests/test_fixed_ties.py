@@ -125,83 +125,85 @@ def _requant_cases(rng) -> list[ap_oracle.Case]:
     return cases
 
 
-@pytest.fixture(scope="module")
-def oracle():
-    rng = np.random.default_rng(SEED)
-    cases = {"quantize": _quantize_cases(rng), "cast": _cast_cases(rng), "requant": _requant_cases(rng)}
-    ap_oracle.run([c for group in cases.values() for c in group], flags=FLAGS, name="ap_ties")
-    return cases
-
-
-@needs_gxx
-def test_quantize_next_to_every_boundary_equals_ap_types(oracle, request):
+def _check_quantize(cases) -> tuple[int, list[str]]:
     total, failures = 0, []
-    for case in oracle["quantize"]:
+    for case in cases:
         fmt = case.formats[0]
         got = _mask(case.result[:, 0], fmt)
         bad = np.flatnonzero(got != case.expected)
         total += case.n
         if bad.size:
             j = bad[0]
-            failures.append(f"{fmt}: {bad.size}/{case.n} mismatches, first x={case.x[j]!r}: "
+            failures.append(f"quantize {fmt}: {bad.size}/{case.n} mismatches, first x={case.x[j]!r}: "
                             f"ap_types {int(got[j]):#x} qhw {int(case.expected[j]):#x}")
-    report.add(f"ap_types oracle, doubles next to rounding boundaries: {total} cases in "
-               f"{len(oracle['quantize'])} formats, {len(failures)} mismatching formats", request)
-    assert total >= 200_000
-    assert not failures, "\n".join(failures[:20])
+    return total, failures
 
 
-@needs_gxx
-def test_the_rational_reference_agrees_with_ap_types(oracle):
-    # The hypothesis tests below trust tests/fixed_reference.py; check it against ap_types first.
-    checked = 0
-    for case in oracle["quantize"][::3]:
+def _check_reference(cases) -> tuple[int, list[str]]:
+    """tests/fixed_reference.py (trusted by the hypothesis tests below) against ap_types."""
+    total, failures = 0, []
+    for case in cases[::3]:
         fmt = case.formats[0]
         for j in range(0, case.n, 7):
             want = int(_mask(case.result[j, 0], fmt))
-            assert ref.quantize(float(case.x[j]), fmt) % (1 << fmt.width) == want, (fmt, case.x[j])
-            checked += 1
-    assert checked > 8000
+            got = ref.quantize(float(case.x[j]), fmt) % (1 << fmt.width)
+            total += 1
+            if got != want:
+                failures.append(f"fixed_reference {fmt} x={case.x[j]!r}: {got:#x}, ap_types {want:#x}")
+    return total, failures
 
 
-@needs_gxx
-def test_cast_at_ties_equals_ap_types(oracle, request):
+def _check_cast(cases) -> tuple[int, list[str]]:
     total, failures = 0, []
-    for case in oracle["cast"]:
+    for case in cases:
         src, dst = case.formats
         got = _mask(case.result[:, 0], dst)
         bad = np.flatnonzero(got != case.expected)
         total += case.n
         if bad.size:
             j = bad[0]
-            failures.append(f"{src} -> {dst}: {bad.size}/{case.n} mismatches, first raw "
+            failures.append(f"cast {src} -> {dst}: {bad.size}/{case.n} mismatches, first raw "
                             f"{int(case.raw[j]):#x}: ap_types {int(got[j]):#x} "
                             f"qhw {int(case.expected[j]):#x}")
-    report.add(f"ap_types oracle, casts at ties: {total} cases in {len(oracle['cast'])} pairs, "
-               f"{len(failures)} mismatching pairs", request)
-    assert total >= 10_000
-    assert not failures, "\n".join(failures[:20])
+    return total, failures
+
+
+def _check_requant(cases) -> tuple[int, list[str]]:
+    total, failures = 0, []
+    z, qmin, qmax = 3, -(1 << 40), 1 << 40  # a wide clamp keeps the rounding visible
+    for case in cases:
+        rounding, acc, m, n = case.requant
+        rounded = case.result[:, 0].view(np.int64)
+        want = np.clip((-rounded if rounding == "ceil" else rounded) + z, qmin, qmax)
+        for mult in np.unique(m):
+            sel = m == mult
+            got = Requantizer(np.array([mult]), np.array([n]), z, qmin, qmax, rounding).apply(acc[sel])
+            bad = np.flatnonzero(got != want[sel])
+            total += int(sel.sum())
+            if bad.size:
+                j = bad[0]
+                failures.append(f"requantize {rounding} M={int(mult)} n={n}: {bad.size} mismatches, "
+                                f"first acc={int(acc[sel][j])}: qhw {int(got[j])} ap_types {int(want[sel][j])}")
+    return total, failures
 
 
 @needs_gxx
-def test_requantizer_at_ties_equals_ap_types(oracle):
-    total = 0
-    for case in oracle["requant"]:
-        rounding, acc, m, n = case.requant
-        rounded = case.result[:, 0].view(np.int64)
-        if rounding == "ceil":
-            rounded = -rounded
-        z, qmin, qmax = 3, -(1 << 40), 1 << 40  # a clamp that keeps the rounding visible
-        want = np.clip(rounded + z, qmin, qmax)
-        for mult in np.unique(m):
-            sel = m == mult
-            r = Requantizer(np.array([mult]), np.array([n]), z, qmin, qmax, rounding)
-            got = r.apply(acc[sel])
-            bad = np.flatnonzero(got != want[sel])
-            assert not bad.size, (rounding, n, int(mult), int(acc[sel][bad[0]]), int(got[bad[0]]),
-                                  int(want[sel][bad[0]]))
-        total += case.n
-    assert total >= 5_000
+def test_next_to_ties_equals_ap_types(request):
+    # One test, so that pytest-xdist builds and runs the oracle program once.
+    rng = np.random.default_rng(SEED)
+    cases = {"quantize": _quantize_cases(rng), "cast": _cast_cases(rng), "requant": _requant_cases(rng)}
+    ap_oracle.run([c for group in cases.values() for c in group], flags=FLAGS, name="ap_ties")
+    n_q, fail_q = _check_quantize(cases["quantize"])
+    n_ref, fail_ref = _check_reference(cases["quantize"])
+    n_c, fail_c = _check_cast(cases["cast"])
+    n_r, fail_r = _check_requant(cases["requant"])
+    report.add(f"ap_types oracle next to ties: quantize {n_q} doubles in {len(cases['quantize'])} "
+               f"formats, cast {n_c} codes in {len(cases['cast'])} pairs, requantize {n_r}; "
+               f"fixed_reference on {n_ref}; {len(fail_q + fail_c + fail_r + fail_ref)} mismatching groups",
+               request)
+    assert n_q >= 200_000 and n_c >= 10_000 and n_r >= 5_000 and n_ref >= 8_000
+    failures = fail_q + fail_c + fail_r + fail_ref
+    assert not failures, "\n".join(failures[:20])
 
 
 # ------------------------------------------------------------------ hypothesis, exact reference
