@@ -320,3 +320,17 @@ def test_float32_quantizers_next_to_ties_equal_pytorch():
         np.testing.assert_array_equal(q.fake_quantize(x, scale, zp, 0, 255), want_fq)
         total += x.size
     assert total >= 400_000
+
+
+def test_lsq_forward_next_to_ties_equals_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    for dtype in (np.float64, np.float32):
+        for _ in range(20):
+            qn, qp = (128, 127) if rng.integers(2) else (0, 15)
+            s = dtype(10.0 ** rng.uniform(-3, 0))
+            x0 = ((rng.integers(-qn - 2, qp + 2, 2000) + 0.5) * s).astype(dtype)
+            x = np.concatenate([x0, np.nextafter(x0, dtype(np.inf)), np.nextafter(x0, dtype(-np.inf))])
+            # LSQ's forward as written in torch (the papers' reference): round(clamp(x / s)) * s
+            want = (torch.clamp(torch.from_numpy(x) / torch.tensor(s), -qn, qp).round() * torch.tensor(s)).numpy()
+            np.testing.assert_array_equal(q.lsq_forward(x, s, qn, qp), want)
