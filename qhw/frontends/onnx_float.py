@@ -20,6 +20,7 @@ import numpy as np
 from qhw.errors import MissingToolError, ModelError
 from qhw.frontends.report import MappingReport
 from qhw.graph import Graph, GraphBuilder
+from qhw.names import check_onnx_names
 from qhw.ops import names as registered_ops
 
 SUPPORTED = ("Gemm", "MatMul", "Add", "Relu", "Clip", "Sigmoid", "Tanh", "Softmax", "Conv",
@@ -378,6 +379,7 @@ def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config
             raise ModelError(f"cannot read ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
     else:
         model = source
+    check_onnx_names(model)
     imp = _Importer(model, input_format)
     graph = imp.run()
     from qhw.passes import prepare

@@ -23,6 +23,7 @@ from qhw.errors import ModelError
 from qhw.frontends.onnx_float import _Importer, _onnx, _Tensor
 from qhw.frontends.report import MappingReport, deliver
 from qhw.graph import Graph
+from qhw.names import check_onnx_names
 from qhw.passes.lower_affine import AffineGraph, lower_affine
 from qhw.quant import QuantParams
 
@@ -361,6 +362,7 @@ def read_onnx(source: str | Path | Any):
     """An onnx.ModelProto from a path (checked) or the proto itself; ModelError for a bad file."""
     onnx, _ = _onnx()
     if not isinstance(source, (str, Path)):
+        check_onnx_names(source)
         return source
     path = Path(source)
     if not path.is_file():
@@ -375,6 +377,7 @@ def read_onnx(source: str | Path | Any):
         # custom-domain nodes (QONNX Quant ...) may lack an opset import the checker insists on
         if not any(n.domain not in ("", "ai.onnx") for n in model.graph.node):
             raise ModelError(f"invalid ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+    check_onnx_names(model)
     return model
 
 
