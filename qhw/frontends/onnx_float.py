@@ -374,12 +374,16 @@ def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config
             raise ModelError(f"ONNX file {str(path)!r} does not exist")
         try:
             model = onnx.load(str(path))
-            onnx.checker.check_model(model)
         except Exception as exc:  # onnx raises several unrelated types for a bad file
+            raise ModelError(f"cannot read ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+        check_onnx_names(model)  # before the checker, whose messages quote names raw
+        try:
+            onnx.checker.check_model(model)
+        except Exception as exc:
             raise ModelError(f"cannot read ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
     else:
         model = source
-    check_onnx_names(model)
+        check_onnx_names(model)
     imp = _Importer(model, input_format)
     graph = imp.run()
     from qhw.passes import prepare

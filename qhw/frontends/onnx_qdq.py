@@ -371,13 +371,13 @@ def read_onnx(source: str | Path | Any):
         model = onnx.load(str(path))
     except Exception as exc:  # onnx raises several unrelated types for a bad file
         raise ModelError(f"cannot read ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+    check_onnx_names(model)  # before the checker, whose messages quote names raw
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
         # custom-domain nodes (QONNX Quant ...) may lack an opset import the checker insists on
         if not any(n.domain not in ("", "ai.onnx") for n in model.graph.node):
             raise ModelError(f"invalid ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
-    check_onnx_names(model)
     return model
 
 
