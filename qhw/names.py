@@ -62,9 +62,7 @@ def name_problem(name: Any) -> str | None:
             continue
         cp = ord(ch)
         cat = unicodedata.category(ch)
-        what = _REFUSED_CATEGORIES.get(cat)
-        if cat == "Zs" and ch == " ":
-            what = None
+        what = _REFUSED_CATEGORIES.get(cat)  # (U+0020, the one space allowed, is ASCII)
         if what is None and cp in _INVISIBLE:
             what = "an invisible character"
         if what is not None:

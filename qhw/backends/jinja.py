@@ -8,20 +8,23 @@ it into generated code (tests/test_names_property.py renders every template with
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jinja2
 
 from qhw.names import describe, escape_text
 
+_NOT_CODE = re.compile(r"[^\x20-\x7e\n]")
+
 
 def _finalize(value: Any) -> Any:
     if isinstance(value, str):
-        for ch in value:
-            if not (" " <= ch <= "~" or ch == "\n"):
-                raise jinja2.TemplateRuntimeError(
-                    f"template value {describe(value)} holds U+{ord(ch):04X}: text from a model "
-                    "(names) must go through the 'text' filter")
+        bad = _NOT_CODE.search(value)
+        if bad:
+            raise jinja2.TemplateRuntimeError(
+                f"template value {describe(value)} holds U+{ord(bad.group(0)):04X}: text from a "
+                "model (names) must go through the 'text' filter")
     return value
 
 
