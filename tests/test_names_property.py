@@ -195,12 +195,13 @@ def plain_structure(tmp: str) -> list[tuple]:
     return structure(render(build(PLAIN), Path(tmp)))
 
 
-def check_files(files: dict[str, str], tmp_root: Path) -> None:
+def check_files(files: dict[str, str], tmp_root: Path, plain: list[tuple] | None = None) -> None:
     for rel, text in files.items():
         bad = [c for c in text if not (" " <= c <= "~" or c == "\n")]
         assert not bad, f"{rel}: characters {sorted(set(bad))!r} outside printable ASCII + LF"
-    assert structure(files) == plain_structure(str(tmp_root / "plain")), \
-        "a name changed the code structure (it ended a comment or a string)"
+    if plain is None:
+        plain = plain_structure(str(tmp_root / "plain"))
+    assert structure(files) == plain, "a name changed the code structure (it ended a comment or a string)"
 
 
 def one_clean_line(msg: str) -> bool:
@@ -268,6 +269,54 @@ def test_escaping_alone_keeps_code_intact(tmp_path, monkeypatch):
     files = render(build(names), tmp_path)
     check_files(files, tmp_path)
     assert any("<U+000A>$system" in t.replace("<U+0024>", "$") for t in files.values())
+
+
+def build_more(names: list[str]):
+    """The other elementwise templates: depth_to_space, avgpool2d, threshold, shift, requantize,
+    clip, relu6, hard_sigmoid, tanh, mul."""
+    rng = np.random.default_rng(3)
+    g, x, d2s, ap, fl, th, sh, rq, cl, r6, hs, tn, mu, y = names
+    b = GraphBuilder(g)
+    t = b.input(x, (2, 2, 8), "ap_fixed<8,3>")
+    t = b.node(d2s, "depth_to_space", [t], {"block_size": 2, "mode": "DCR"})
+    t = b.pool("avgpool2d", ap, t, kernel_size=2)
+    t = b.flatten(fl, t)
+    t = b.node(th, "threshold", [t], {"out_scale": 0.5, "out_bias": -1.0},
+               {"thresholds": np.sort(rng.normal(size=(8, 3)), axis=1)})
+    t = b.shift(sh, t, 1)
+    t = b.requantize(rq, t, 3, 2)
+    t = b.clip(cl, t, -1.0, 1.0)
+    t = b.relu6(r6, t)
+    b.output(y, b.mul(mu, b.unary("hard_sigmoid", hs, t), b.unary("tanh", tn, t)))
+    return b.build(default="ap_fixed<12,4>")
+
+
+def build_embedding(names: list[str]):
+    """Embedding ROMs, conv1d, 1-D pools and a folded dense (reuse 3: the shared multipliers)."""
+    rng = np.random.default_rng(4)
+    g, x, em, c1, mp, apl, fl, d, y = names
+    b = GraphBuilder(g)
+    t = b.input(x, (4,), "ap_uint<3>")
+    t = b.node(em, "embedding", [t], params={"table": rng.standard_normal((8, 2))},
+               formats={"table": "ap_int<6>", "result": "ap_fixed<10,3,AP_RND,AP_SAT>"})
+    t = b.conv1d(c1, t, rng.standard_normal((2, 2, 3)) / 2, padding="same")
+    t = b.pool("maxpool1d", mp, t, kernel_size=2)
+    t = b.pool("avgpool1d", apl, t, kernel_size=2)
+    t = b.flatten(fl, t)
+    b.output(y, b.dense(d, t, rng.standard_normal((3, 2)) / 2, reuse_factor=3))
+    return b.build(default="ap_fixed<12,4>")
+
+
+HOSTILE = ['$system("touch PWNED")', "x */ y", "c\\", "r??/", 'p"q', "u%n", "f$(shell x)", "d é 中",
+           "s#include <x>", "a`define", "cat/*", "sm;", 'system("touch PWNED");\\', "אב ?",
+           "end", "wire"]
+
+
+@pytest.mark.parametrize("builder,n", [(build_more, 14), (build_embedding, 9)],
+                         ids=["elementwise", "embedding-conv1d-folded"])
+def test_other_templates_keep_names_inert(builder, n, tmp_path):
+    plain = structure(render(builder([f"n{i}" for i in range(n)]), tmp_path / "plain"))
+    check_files(render(builder(HOSTILE[:n]), tmp_path / "hostile"), tmp_path, plain)
 
 
 # ------------------------------------------------------------------------ fixed graphs, compilers
