@@ -389,6 +389,18 @@ def template_slots(text: str, tcl: bool) -> list[tuple[str, str, int]]:
     return [(m.group(1).strip(), states[m.start()], text.count("\n", 0, m.start()) + 1) for m in exprs]
 
 
+def _escaped_slot(expr: str) -> bool:
+    """``expr`` ends in ``| text`` applied to all of it: a filter binds tighter than ``if`` or an
+    operator, so ``a if c else b | text`` escapes only ``b``; anything but a plain chain of names,
+    indexes and filters must be parenthesized."""
+    m = re.fullmatch(r"(.*?)\s*\|\s*text", expr, re.S)
+    if not m:
+        return False
+    body = m.group(1)
+    chain = r"""[\w.\[\]"']+(\s*\|\s*\w+(\([^()]*\))?)*"""
+    return bool(re.fullmatch(chain, body)) or (body.startswith("(") and body.endswith(")"))
+
+
 def test_template_lint_every_comment_and_string_slot_is_escaped():
     offenders, counted = [], 0
     for path in sorted((REPO / "templates").rglob("*.j2")):
@@ -396,10 +408,17 @@ def test_template_lint_every_comment_and_string_slot_is_escaped():
             if ctx == "code":
                 continue
             counted += 1
-            if not re.search(r"\|\s*text\s*$", expr) or re.search(r"\bif\b", expr) and not expr.startswith("("):
+            if not _escaped_slot(expr):
                 offenders.append(f"{path.relative_to(REPO)}:{line}: {{{{ {expr} }}}} ({ctx})")
     assert counted > 50  # the lint sees the templates' comments
     assert not offenders, "text slots without '| text':\n" + "\n".join(offenders)
+
+
+def test_template_lint_rule():
+    assert _escaped_slot("node_name | text") and _escaped_slot('in_t | join(", ") | text')
+    assert _escaped_slot('(a if c else "b") | text') and _escaped_slot("(in_h * b) | text")
+    assert not _escaped_slot("node_name") and not _escaped_slot('a if c else "b" | text')
+    assert not _escaped_slot("in_h * b | text") and not _escaped_slot("name | text | upper")
 
 
 def test_template_lint_catches_a_raw_name():
