@@ -20,6 +20,7 @@ import numpy as np
 from qhw.errors import MissingToolError, ModelError
 from qhw.frontends.report import MappingReport
 from qhw.graph import Graph, GraphBuilder
+from qhw.names import check_onnx_names
 from qhw.ops import names as registered_ops
 
 SUPPORTED = ("Gemm", "MatMul", "Add", "Relu", "Clip", "Sigmoid", "Tanh", "Softmax", "Conv",
@@ -373,11 +374,16 @@ def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config
             raise ModelError(f"ONNX file {str(path)!r} does not exist")
         try:
             model = onnx.load(str(path))
-            onnx.checker.check_model(model)
         except Exception as exc:  # onnx raises several unrelated types for a bad file
+            raise ModelError(f"cannot read ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+        check_onnx_names(model)  # before the checker, whose messages quote names raw
+        try:
+            onnx.checker.check_model(model)
+        except Exception as exc:
             raise ModelError(f"cannot read ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
     else:
         model = source
+        check_onnx_names(model)
     imp = _Importer(model, input_format)
     graph = imp.run()
     from qhw.passes import prepare

@@ -23,6 +23,7 @@ from qhw.errors import ModelError
 from qhw.frontends.onnx_float import _Importer, _onnx, _Tensor
 from qhw.frontends.report import MappingReport, deliver
 from qhw.graph import Graph
+from qhw.names import check_onnx_names
 from qhw.passes.lower_affine import AffineGraph, lower_affine
 from qhw.quant import QuantParams
 
@@ -361,6 +362,7 @@ def read_onnx(source: str | Path | Any):
     """An onnx.ModelProto from a path (checked) or the proto itself; ModelError for a bad file."""
     onnx, _ = _onnx()
     if not isinstance(source, (str, Path)):
+        check_onnx_names(source)
         return source
     path = Path(source)
     if not path.is_file():
@@ -369,6 +371,7 @@ def read_onnx(source: str | Path | Any):
         model = onnx.load(str(path))
     except Exception as exc:  # onnx raises several unrelated types for a bad file
         raise ModelError(f"cannot read ONNX file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+    check_onnx_names(model)  # before the checker, whose messages quote names raw
     try:
         onnx.checker.check_model(model)
     except Exception as exc:

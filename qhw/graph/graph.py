@@ -7,6 +7,7 @@ import networkx as nx
 
 from qhw.errors import ModelError
 from qhw.graph.node import Node
+from qhw.names import check_name
 
 
 class Graph:
@@ -16,17 +17,29 @@ class Graph:
     """
 
     def __init__(self, name: str = "model") -> None:
-        self.name = name
+        self.name = name  # checked by the setter
         self.nx = nx.DiGraph()
         #: the default precision format inference used (set by infer_formats)
         self.default_format = None
         #: slots narrower than lossless, as reported by format inference
         self.notes: list[str] = []
 
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        """Every way a graph is built or loaded sets its name here (see qhw.names)."""
+        self._name = check_name(value, "graph")
+
     # -------------------------------------------------------------- building
     def add(self, node: Node) -> Node:
-        if not isinstance(node.name, str) or not node.name:
-            raise ModelError(f"node names must be non-empty strings, got {node.name!r}")
+        """Add ``node``; its name and the names it reads are checked (qhw.names) first, so no
+        frontend or loader can bring a name into the graph that generated text cannot hold."""
+        check_name(node.name, "node")
+        for i, src in enumerate(node.inputs):
+            check_name(src, f"node {node.name!r}: input #{i}")
         if node.name in self.nx:
             raise ModelError(f"duplicate node name {node.name!r}")
         self.nx.add_node(node.name, node=node)

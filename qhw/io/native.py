@@ -17,6 +17,7 @@ from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
 from qhw.graph import Graph, Node
 from qhw.io.atomic import atomic_file
+from qhw.names import check_name
 
 VERSION = 1
 _NODE_KEYS = {"name", "op", "inputs", "attrs", "params", "formats", "inferred", "qparams"}
@@ -94,7 +95,7 @@ def load(path: str | Path) -> Graph:
     path = Path(path)
     doc = _read_doc(path)
     arrays = _read_arrays(path.parent / doc["weights"]) if doc.get("weights") else {}
-    g = Graph(str(doc.get("name", path.stem)))
+    g = Graph(check_name(str(doc.get("name", path.stem)), f"model file {str(path)!r}: graph"))
     if doc.get("default") is not None:
         try:
             g.default_format = FixedFormat.parse(doc["default"])
@@ -103,6 +104,7 @@ def load(path: str | Path) -> Graph:
     for i, entry in enumerate(doc["nodes"] or []):
         if not isinstance(entry, dict) or "name" not in entry or "op" not in entry:
             raise ModelError(f"model file {str(path)!r}: node #{i} needs 'name' and 'op'")
+        check_name(str(entry["name"]), f"model file {str(path)!r}: node #{i}")
         where = f"model file {str(path)!r}, node {entry['name']!r}"
         unknown = set(entry) - _NODE_KEYS
         if unknown:

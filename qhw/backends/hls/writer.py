@@ -12,6 +12,8 @@ Layout of ``out_dir`` (all text, deterministic):
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +96,13 @@ def write_hls(graph, out_dir: str | Path, *, interface: str = "stream", top: str
         raise ConfigError(f"HLS interface {interface!r} is not one of {', '.join(INTERFACES)}")
     if sanitize(top) != top:
         raise ConfigError(f"HLS top name {top!r} is not a C identifier (try {sanitize(top)!r})")
+    # part and clock go into run_hls.tcl as bare Tcl words: nothing Tcl would substitute or split
+    if not isinstance(part, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", part):
+        raise ConfigError(f"HLS part {part!r} is not a part name (letters, digits, '_', '.', '-'), "
+                          "e.g. 'xcu250-figd2104-2L-e'")
+    if isinstance(clock_ns, bool) or not isinstance(clock_ns, (int, float)) \
+            or not math.isfinite(clock_ns) or clock_ns <= 0:
+        raise ConfigError(f"HLS clock period {clock_ns!r} ns is not a positive number")
     out_dir = Path(out_dir)
     (out_dir / "layers").mkdir(parents=True, exist_ok=True)
     types = _Types()

@@ -35,6 +35,13 @@ def sanitize(name: str) -> str:
     return s
 
 
+def top_name(name: str) -> str:
+    """The top module's name: :func:`sanitize` without runs of ``_`` and without ``_`` at either
+    end. Verilator mangles ``__`` in the names of the C++ class and header it generates for the
+    top (``V<top>.h``, which the simulation harness includes), so ``a  b`` must not become ``a__b``."""
+    return sanitize(re.sub(r"_+", "_", _BAD.sub("_", str(name))).strip("_") or "qhw_top")
+
+
 class Namer:
     """Hands out unique sanitized identifiers, deterministic in call order."""
 

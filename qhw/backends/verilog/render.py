@@ -7,6 +7,7 @@ import jinja2
 
 from qhw._resources import templates_dir
 from qhw._version import __version__
+from qhw.backends.jinja import configure
 from qhw.fixed import FixedFormat, verilog_literal
 
 GENERATOR = f"qhw {__version__} (qhw.backends.verilog)"
@@ -42,7 +43,7 @@ def environment() -> jinja2.Environment:
     env.filters["slit"] = lambda v, w: signed_literal(int(v), int(w))
     env.filters["ulit"] = lambda v, w: unsigned_literal(int(v), int(w))
     env.filters["fmt"] = fmt_text
-    return env
+    return configure(env)
 
 
 def render(template: str, **ctx) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from qhw.backends.verilog.datapath import Datapath
 from qhw.backends.verilog.elementwise import lower_elementwise
 from qhw.backends.verilog.mac import lower_mac
-from qhw.backends.verilog.naming import Namer, sanitize
+from qhw.backends.verilog.naming import Namer, sanitize, top_name
 from qhw.backends.verilog.render import render
 from qhw.errors import ModelError
 
@@ -88,7 +88,7 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
     more cycle of latency)."""
     options = dict(options or {})
     graph.validate()
-    top = sanitize(top or options.get("top") or graph.name or "qhw_top")
+    top = top_name(top or options.get("top") or graph.name or "qhw_top")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     namer = Namer(reserved=(top, f"{top}_delay"))
