@@ -14,13 +14,18 @@ from qhw.graph import Graph
 from qhw.ops import FormatContext, get
 
 
-def config_lookup(config: Any):
+def config_lookup(config: Any, current: dict | None = None):
     """A ``(node, slot) -> FixedFormat | None`` function for the supported config shapes:
     None; a dict {node name: {slot: format}}; or an object with
-    ``precision(layer_name, op, slot)`` (qhw.config.ModelConfig, hls4ml layout)."""
+    ``precision(layer_name, op, slot)`` (qhw.config.ModelConfig, hls4ml layout: hls4ml's chain
+    of precedence for the slots hls4ml types, ``auto`` as hls4ml infers it; ``current["inputs"]``
+    holds the input formats of the node being inferred)."""
     if config is None:
         return lambda node, slot: None
     if hasattr(config, "precision"):
+        if getattr(config, "hls4ml", False):
+            return _hls4ml_lookup(config, current if current is not None else {})
+
         def lookup(node, slot):
             p = config.precision(node.name, node.op, slot)
             return p if isinstance(p, FixedFormat) else None  # "auto" / None: infer
@@ -33,8 +38,26 @@ def config_lookup(config: Any):
     raise TypeError(f"unsupported config {type(config).__name__}")
 
 
+def _hls4ml_lookup(config, current: dict):
+    from qhw.config.infer import HLS4ML_SLOTS, auto_format
+    from qhw.config.schema import TABLE_SLOTS
+
+    def lookup(node, slot):
+        if slot in TABLE_SLOTS:  # only a layer-level table_t, as in hls4ml
+            p = config.precision(node.name, node.op, slot)
+            return p if isinstance(p, FixedFormat) else None
+        if slot not in HLS4ML_SLOTS.get(node.op, ()):
+            return None
+        p = config.precision(node.name, node.op, slot)
+        if p == "auto":
+            return auto_format(node, slot, current.get("inputs", []), config.default, config.maximum)
+        return p if isinstance(p, FixedFormat) else None  # None / "lossless": qhw infers
+    return lookup
+
+
 def infer_formats(graph: Graph, config: Any = None, default: FixedFormat | str | None = None) -> Graph:
-    ctx = FormatContext(lookup=config_lookup(config))
+    current: dict = {}
+    ctx = FormatContext(lookup=config_lookup(config, current))
     default = default if default is not None else graph.default_format
     if default is not None:
         ctx.default = FixedFormat.parse(default) if isinstance(default, str) else default
@@ -45,6 +68,7 @@ def infer_formats(graph: Graph, config: Any = None, default: FixedFormat | str |
         node.inferred.clear()
     for node in graph.nodes():
         in_fmts = [graph.node(s).formats["result"] for s in node.inputs]
+        current["inputs"] = in_fmts
         get(node.op, node.name).infer_formats(node, in_fmts, ctx)
     graph.notes = list(ctx.notes)
     return graph
