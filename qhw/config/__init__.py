@@ -30,6 +30,7 @@ from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat
 
 _TOP = ("Model", "LayerType", "LayerName")
+_CLASSES = {c.lower() for c in HLS4ML_CLASS.values()}
 
 
 class ConfigWarning(UserWarning):
@@ -66,8 +67,15 @@ class ModelConfig:
                 raise ConfigError(f"unknown layer type LayerType.{name}; known: "
                                   f"{', '.join(sorted(set(HLS4ML_CLASS.values())))} and aliases "
                                   f"{', '.join(sorted(LAYER_TYPES))}")
-            self.types[str(name).lower()] = parse_layer_scope(sc, f"LayerType.{name}", self.ignored_keys,
-                                                              self.warnings)
+            scope = parse_layer_scope(sc, f"LayerType.{name}", self.ignored_keys, self.warnings)
+            if str(name).lower() not in _CLASSES:
+                ops = LAYER_TYPES[str(name).lower()]
+                self.warnings.append(
+                    f"LayerType.{name} has no effect in hls4ml: it matches LayerType by its own layer "
+                    f"class ({', '.join(sorted({HLS4ML_CLASS.get(o, '?') for o in ops}))}), not by the "
+                    "source framework's name (qhw ignores it too)")
+                continue
+            self.types[str(name).lower()] = scope
         names = raw.get("LayerName") or {}
         if not isinstance(names, dict):
             raise ConfigError(f"LayerName must be a mapping of layer names, got {type(names).__name__}")

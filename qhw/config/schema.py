@@ -42,7 +42,7 @@ HLS4ML_CLASS = {
     "dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "relu": "Activation", "relu6": "Activation",
     "sigmoid": "Activation", "tanh": "Activation", "hard_sigmoid": "HardActivation", "softmax": "Softmax",
     "maxpool1d": "Pooling1D", "avgpool1d": "Pooling1D", "maxpool2d": "Pooling2D", "avgpool2d": "Pooling2D",
-    "add": "Merge", "mul": "Merge", "concat": "Concatenate", "input": "InputLayer", "flatten": "Reshape",
+    "add": "Merge", "mul": "Merge", "concat": "Concatenate", "input": "Input", "flatten": "Reshape",
     "reshape": "Reshape", "upsample": "Resize", "embedding": "Embedding", "batchnorm": "BatchNormalization",
 }
 #: LayerType key (lower case) -> qhw ops: hls4ml's class names plus the spellings qhw accepted before
@@ -53,7 +53,7 @@ LAYER_TYPES: dict[str, tuple[str, ...]] = {
     "maxpooling1d": ("maxpool1d",), "maxpooling2d": ("maxpool2d",), "maxpool1d": ("maxpool1d",),
     "maxpool2d": ("maxpool2d",), "averagepooling1d": ("avgpool1d",), "averagepooling2d": ("avgpool2d",),
     "avgpool1d": ("avgpool1d",), "avgpool2d": ("avgpool2d",), "add": ("add",), "multiply": ("mul",),
-    "mul": ("mul",), "concat": ("concat",), "flatten": ("flatten",), "input": ("input",),
+    "mul": ("mul",), "concat": ("concat",), "flatten": ("flatten",), "inputlayer": ("input",),
     "upsampling1d": ("upsample",), "upsampling2d": ("upsample",), "upsample": ("upsample",),
     "multithreshold": ("threshold",), "threshold": ("threshold",), "depthtospace": ("depth_to_space",),
     "depth_to_space": ("depth_to_space",), "clip": ("clip",),
