@@ -204,7 +204,7 @@ def parse_layer_scope(raw, where: str, ignored: list[str], warnings: list[str]) 
         if k in LAYER_IGNORED:
             ignored.append(path)
     values = _validate(LayerValues, data, paths)
-    sc.values = {k: v for k, v in values.model_dump().items() if k in data}
+    sc.values = {k: getattr(values, k) for k in data}
     if "reuse_factor" in sc.values:
         limits.check("reuse_factor", sc.values["reuse_factor"], f"config {paths['reuse_factor']}")
     if "table_size" in sc.values:
