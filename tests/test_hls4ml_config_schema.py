@@ -123,3 +123,13 @@ def test_auto_accum_is_hls4mls_inference_and_capped_by_maximum():
     assert g.node("fc").formats["result"] == FixedFormat(8, 3)  # not auto: the Model default
     cfg["Model"]["Precision"]["maximum"] = "fixed<18,9>"
     assert b.build(config=load_config(cfg)).node("fc").formats["accum"] == FixedFormat(18, 9)
+
+
+def test_a_layer_name_matching_no_layer_is_warned():
+    cfg = load_config({"Model": {"Precision": "fixed<16,6>"},
+                       "LayerName": {"SIG": {"TableSize": 64}, "sigm": {"TableSize": 64}}}, warn=False)
+    g = _sigmoid_graph().build(config=cfg)
+    assert g.node("sig").attrs["table_size"] == 64  # matched case-insensitively, as hls4ml does
+    assert len(cfg.warnings) == 1 and cfg.warnings[0].startswith("LayerName.sigm matches no layer")
+    _sigmoid_graph().build(config=cfg)
+    assert len(cfg.warnings) == 1  # once per key

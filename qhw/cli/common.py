@@ -20,13 +20,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON
 def load(model: Path, config, input_format="ap_fixed<16,6>"):
     from qhw.io import load_model
 
-    if config is not None:  # keys hls4ml ignores: one warning line each, then the numbers
-        from qhw.config import load_config
+    if config is None:
+        return load_model(model, config=config, input_format=input_format)
+    from qhw.config import load_config
 
-        config = load_config(config, warn=False)
-        for line in config.warnings:
-            click.echo(f"qhw: warning: {line}", err=True)
-    return load_model(model, config=config, input_format=input_format)
+    config = load_config(config, warn=False)
+    graph = load_model(model, config=config, input_format=input_format)
+    for line in config.warnings:  # keys hls4ml ignores (and names matching no layer): one line each
+        click.echo(f"qhw: warning: {line}", err=True)
+    return graph
 
 
 def load_array(path: Path, what: str) -> np.ndarray:

@@ -9,6 +9,11 @@ _MAC = ("dense", "conv1d", "conv2d")
 _TABLE_OPS = ("sigmoid", "tanh", "hard_sigmoid", "softmax")
 
 
+def _matches(graph: Graph, name: str) -> bool:
+    low = str(name).lower()  # hls4ml matches precision and ReuseFactor by the lower-cased name
+    return any(n.name == name or n.name.lower() == low for n in graph.nodes())
+
+
 def apply_config(graph: Graph, config) -> Graph:
     """Copy an hls4ml-style config's ReuseFactor/Strategy (node values win) and layer-level
     table_size (the config wins: it is the user's latest instruction) into node attrs. With an
@@ -16,6 +21,12 @@ def apply_config(graph: Graph, config) -> Graph:
     kernels do (``mult[i] = a * w`` into an ``accum_t`` array), unless the node says otherwise."""
     if config is None or not hasattr(config, "reuse_factor"):
         return graph
+    unmatched = [n for n in getattr(config, "names", {}) if not _matches(graph, n)]
+    for name in unmatched:  # hls4ml ignores them too; a typo should not pass unnoticed
+        line = (f"LayerName.{name} matches no layer of the model {graph.name!r} (hls4ml ignores it "
+                "too); its layers are named: " + ", ".join(n.name for n in graph.nodes())[:300])
+        if line not in config.warnings:
+            config.warnings.append(line)
     for node in graph.nodes():
         if node.op in _MAC:
             node.attrs.setdefault("reuse_factor", config.reuse_factor(node.name, node.op))
