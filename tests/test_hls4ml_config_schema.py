@@ -62,7 +62,7 @@ def test_layer_keys_in_either_case_model_keys_as_hls4ml_reads_them():
         c = load_config({"Model": {"Precision": "fixed<16,6>", "ReuseFactor": 2, "Strategy": "Resource",
                                    "TableSize": 64, "reuse_factor": 8, "BramFactor": 10},
                          "LayerType": {"Activation": {"TableSize": 256}, "Dense": {"Strategy": "ResourceUnrolled"}},
-                         "LayerName": {"sig": {"table_size": 128, "TableT": None} if False else {"table_size": 128},
+                         "LayerName": {"sig": {"table_size": 128},
                                        "fc1": {"ReuseFactor": 4, "Trace": True}}})
     assert c.attr("sig", "sigmoid", "TableSize") == c.attr("sig", "sigmoid", "table_size") == 128
     assert c.attr("tanh1", "tanh", "table_size") == 256  # LayerType Activation

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import warnings as _warnings
 from pathlib import Path
-from typing import Any
 
 import yaml
 

@@ -4,6 +4,8 @@ Lossless by default where bit growth is finite (accumulators, sums, clamps, shif
 a multiply-accumulate and constants take the default precision (hls4ml's ``ap_fixed<16,6>``) or
 the user's. A config's format wins over the node's own (set in code or stored in the model file),
 which wins over inference. Every slot narrower than lossless is recorded in ``graph.notes``.
+A config in hls4ml's layout (qhw.config.ModelConfig) is read with hls4ml's meaning instead: its
+chain of precedence and its ``auto`` for the slots hls4ml types (docs/hls4ml.md).
 """
 from __future__ import annotations
 
