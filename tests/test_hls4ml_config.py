@@ -291,3 +291,30 @@ def test_compile_with_an_hls4ml_config_rtl_and_csim_equal_golden(tmp_path):
     # (text output: `simulate --backend hls --json` fails on main, CsimResult has no to_dict)
     r = runner.invoke(cli, ["simulate", str(tmp_path / "out"), "--backend", "hls"])
     assert r.exit_code == 0 and " 0 mismatches" in r.output and "PASS" in r.output, r.output
+
+
+def test_qhw_formats_exported_as_an_hls4ml_config_give_hls4mls_predict_the_golden_numbers(tmp_path,
+                                                                                         tmp_path_factory):
+    """The other direction: a model without a config (qhw's lossless accumulators), its formats
+    written by qhw as an hls4ml config in hls4ml's spelling, given to hls4ml: hls4ml's predict
+    equals qhw's golden model, and the same config read back by qhw changes no format."""
+    from qhw import golden
+    from qhw.config import hls4ml_config, load_config
+    from qhw.io import load_model
+
+    m = _native("mlp", tmp_path / "m.yaml")
+    g = load_model(m)
+    cfg = hls4ml_config(g)
+    assert cfg["LayerName"]["fc2"]["Precision"]["accum"].startswith("fixed<")
+    x = _inputs((MLP_WIDTHS[0],), seed=5)
+    ours = golden.to_float(g, golden.run(g, x))["y"]
+    # what hls4ml's PyTorch flow needs besides the types: the input shape, and the layout
+    # conversion of PyTorch's weights (without it hls4ml reads them transposed)
+    torch_cfg = copy.deepcopy(cfg)
+    torch_cfg["InputShape"] = CASES["mlp"][2]
+    torch_cfg["Model"].update(ChannelsLastConversion="full", TransposeOutputs=False)
+    theirs = _hls4ml_predict("mlp", "exported", CASES["mlp"][0](), torch_cfg, x, tmp_path_factory)
+    assert int((ours != theirs).any(axis=1).sum()) == 0
+    g2 = load_model(m, config=load_config(_write(cfg, tmp_path / "cfg.yaml")))
+    for node in g.nodes():
+        assert g2.node(node.name).formats == node.formats, node.name

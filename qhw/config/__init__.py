@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import warnings as _warnings
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -147,6 +148,28 @@ class ModelConfig:
         return str(self.attr(layer_name, op, "strategy", "latency"))
 
 
+def hls4ml_config(graph) -> dict:
+    """A prepared graph's formats as an hls4ml config (granularity ``name``), every type in
+    hls4ml's spelling (``fixed<16,6,TRN,WRAP,0>``): give it to hls4ml (``hls_config=``) for the
+    same layers, or back to qhw, to get the same numbers."""
+    from qhw.config.infer import HLS4ML_SLOTS
+
+    names: dict[str, dict] = {}
+    for node in graph.nodes():
+        slots = [s for s in HLS4ML_SLOTS.get(node.op, ()) if s in node.formats]
+        if not slots:
+            continue
+        entry: dict[str, Any] = {"Precision": {s: hls4ml_spelling(node.formats[s]) for s in slots}}
+        if "reuse_factor" in node.attrs:
+            entry["ReuseFactor"] = int(node.attrs["reuse_factor"])
+        if "table" in node.formats:
+            entry["table_t"] = hls4ml_spelling(node.formats["table"])
+        names[node.name] = entry
+    default = graph.default_format or FixedFormat(16, 6)
+    return {"Model": {"Precision": {"default": hls4ml_spelling(default)}, "ReuseFactor": 1,
+                      "Strategy": "Latency"}, "LayerName": names}
+
+
 def load_config(source, *, warn: bool = True) -> ModelConfig:
     """A ModelConfig from a YAML/JSON file path, a dict, or None (empty). Keys that hls4ml ignores
     are reported as :class:`ConfigWarning` (one per key) unless ``warn`` is False."""
@@ -173,5 +196,5 @@ def load_config(source, *, warn: bool = True) -> ModelConfig:
     return cfg
 
 
-__all__ = ["ModelConfig", "ConfigWarning", "load_config", "parse_precision", "hls4ml_spelling",
+__all__ = ["ModelConfig", "ConfigWarning", "load_config", "hls4ml_config", "parse_precision", "hls4ml_spelling",
            "SLOTS", "IGNORED", "MODEL_IGNORED", "LAYER_TYPES", "HLS4ML_CLASS", "AUTO", "LOSSLESS"]
