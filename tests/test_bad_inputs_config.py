@@ -39,3 +39,19 @@ def test_bad_config_is_one_error_line(name, tmp_path):
         r = run_qhw(["compile", "model.yaml", "--config", "cfg.yaml", "-o", str(tmp_path / "out")], cwd=case)
     assert_error(r, *needles)
     assert not (tmp_path / "out").exists()
+
+
+def test_alias_bomb_and_deep_nesting_are_refused_before_building(tmp_path):
+    bomb = "n0: &n0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"n{i + 1}: &n{i + 1} [" + ", ".join([f"*n{i}"] * 10) + "]\n" for i in range(120))
+    deep = "Model: " + "[" * 200 + "]" * 200 + "\n"
+    for name, text, needle in (("bomb", bomb, "QHW_MAX_YAML_ALIASES"), ("deep", deep, "QHW_MAX_NESTING_DEPTH")):
+        case = tmp_path / name
+        case.mkdir()
+        for f in ("model.yaml", "model.npz"):
+            shutil.copy(EXAMPLE / f, case / f)
+        (case / "cfg.yaml").write_text(text)
+        with unchanged(case):
+            r = run_qhw(["predict", "model.yaml", "--config", "cfg.yaml", "--input", "x.npy", "--output",
+                         str(tmp_path / f"{name}.npy")], cwd=case, timeout=60, memory_mb=1024)
+        assert_error(r, "cfg.yaml", needle)
