@@ -1,8 +1,10 @@
 """Golden model vs float32 numpy on the MLP 16-64-32-32-5 at ap_fixed<16,6>, 100,000 samples.
 
 Run: python benchmarks/bench_golden.py   (target, issue 4: golden <= 3x the float time)
-Two precisions: qhw's default (lossless accumulators) and hls4ml's flat ap_fixed<16,6>
-everywhere (narrow accumulators: every product rounded on its own, see qhw/fixed/accumulate.py).
+Two precisions: qhw's default (lossless accumulators) and hls4ml's conventions from an hls4ml
+config (Model Precision ap_fixed<16,6>: every slot, narrow accumulators, every product assigned to
+accum_t, see qhw/fixed/accumulate.py). Targets (issue 15): hls4ml's predict / golden >= 50x with
+hls4ml's conventions, >= 100x lossless.
 If hls4ml is importable, its predict() (C simulation) on the hls4ml-style model is timed too.
 """
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from qhw import golden
+from qhw.config import load_config
 from qhw.testing import models
 from timing import best_of
 
@@ -29,10 +32,11 @@ def main(n=100_000):
     # float32-representable inputs: hls4ml's predict takes float32
     x = np.random.default_rng(0).standard_normal((n, 16)).astype(np.float32).astype(np.float64)
     lossless = models.mlp(fmt="ap_fixed<16,6>")
-    flat = models.mlp(fmt="ap_fixed<16,6>", config={f"fc{i}": {"accum": "ap_fixed<16,6>"} for i in range(1, 5)})
-    for node in flat.nodes():  # hls4ml's convention: each product assigned to accum_t
-        if node.op == "dense":
-            node.attrs["product_cast"] = True
+    # hls4ml's conventions from hls4ml's own config (granularity model): ap_fixed<16,6> in every
+    # slot, each product assigned to accum_t (qhw.config reads the config with hls4ml's meaning)
+    flat = models.mlp(config=load_config({"Model": {"Precision": {"default": "ap_fixed<16,6>"},
+                                                    "ReuseFactor": 1, "Strategy": "Latency"}}))
+    assert all(n.attrs.get("product_cast") for n in flat.nodes() if n.op == "dense")
     for g in (lossless, flat):  # constants as hls4ml sees them: float32 (from torch)
         for node in g.nodes():
             node.params = {k: v.astype(np.float32).astype(np.float64) for k, v in node.params.items()}

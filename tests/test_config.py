@@ -22,7 +22,7 @@ def test_precedence_and_slots():
     assert c.precision("fc1", "dense", "accum") == "auto"
     assert c.precision("fc2", "dense", "result") == FixedFormat(10, 4, True, "RND", "SAT")
     assert c.precision("fc2", "dense", "weight") == FixedFormat(8, 2)  # from LayerType
-    assert c.precision("relu1", "relu", "result") is None  # Model string is the default only
+    assert c.precision("relu1", "relu", "result") == FixedFormat(14, 5)  # Model string: every slot
     assert c.default == FixedFormat(14, 5)
     assert c.reuse_factor("fc2", "dense") == 4 and c.reuse_factor("fc1", "dense") == 2
     assert sorted(c.ignored_keys) == ["LayerName.fc2.Trace", "Model.BramFactor"]
@@ -35,9 +35,12 @@ def test_config_applies_to_the_graph():
     assert fc1.formats["result"] == FixedFormat(14, 5)  # Model default
     assert fc2.formats["result"] == FixedFormat(10, 4, True, "RND", "SAT")
     assert (fc1.attrs["reuse_factor"], fc2.attrs["reuse_factor"]) == (2, 4)
-    # auto accum = lossless: fraction bits of x (ufixed<13,4> after relu) * w (8,2), or the bias's
-    assert g.node("relu1").formats["result"] == FixedFormat(13, 4, False)
-    assert fc2.formats["accum"].frac_bits == max(9 + 6, fc2.formats["bias"].frac_bits)
+    # hls4ml: relu result = the Model default; auto accum = hls4ml's common precision of
+    # x (14,5), w (8,2), bias (14,5) over 6 products: W 8+14+3 = 25, I 2+5+3 = 10, then the bias
+    # adds one integer bit and keeps the larger fraction: ap_fixed<26,11>
+    assert g.node("relu1").formats["result"] == FixedFormat(14, 5)
+    assert fc2.formats["accum"] == FixedFormat(26, 11)
+    assert fc2.attrs["product_cast"] is True  # hls4ml casts each product into accum_t
 
 
 @pytest.mark.parametrize("bad,match", [

@@ -20,7 +20,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON
 def load(model: Path, config, input_format="ap_fixed<16,6>"):
     from qhw.io import load_model
 
-    return load_model(model, config=config, input_format=input_format)
+    if config is None:
+        return load_model(model, config=config, input_format=input_format)
+    from qhw.config import load_config
+
+    config = load_config(config, warn=False)
+    graph = load_model(model, config=config, input_format=input_format)
+    for line in config.warnings:  # keys hls4ml ignores (and names matching no layer): one line each
+        click.echo(f"qhw: warning: {line}", err=True)
+    return graph
 
 
 def load_array(path: Path, what: str) -> np.ndarray:

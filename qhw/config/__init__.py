@@ -1,181 +1,221 @@
-"""Precision configuration in hls4ml's layout, so hls4ml users can reuse theirs as is.
+"""Configs in hls4ml 1.3.0's layout, read with hls4ml's meaning (see docs/hls4ml.md).
 
-    Model:     {Precision: ap_fixed<16,6>, ReuseFactor: 1, Strategy: Latency}
+    Model:     {Precision: {default: fixed<16,6>}, ReuseFactor: 1, Strategy: Latency}
     LayerType: {Dense: {Precision: {weight: ap_fixed<8,3>, accum: auto}}}
-    LayerName: {fc1: {Precision: {result: ap_fixed<12,4>}, ReuseFactor: 4}, sig: {table_size: 512}}
+    LayerName: {fc1: {Precision: {result: ap_fixed<12,4>}, ReuseFactor: 4}, sig: {TableSize: 512}}
 
-Precedence: LayerName > LayerType > Model. ``Precision`` is one type string (every slot of that
-scope) or a dict of slots (weight, bias, accum, result, table, default). ``auto`` means: let qhw
-infer it (lossless where bit growth is finite). At Model level a single string is the default
-precision, used for what is neither configured nor inferable losslessly (results after a
-multiply-accumulate, constants), as in hls4ml. Keys that do not change the numbers are accepted
-and listed in ``ignored_keys``; any other unknown key is an error naming it.
+Precision of one slot of one layer, as hls4ml's ``HLSConfig.get_precision``: LayerName[slot],
+LayerName[default] (a single string), LayerType[slot], LayerType[default], Model[slot],
+Model[default]. ``auto`` is hls4ml's precision inference (:mod:`qhw.config.infer`); ``lossless``
+(qhw only) is qhw's lossless inference, the default of models without a config. Layer-level keys
+are read in CamelCase or snake_case (hls4ml turns them into snake_case); Model-level keys exactly
+as hls4ml reads them. Keys that hls4ml accepts but ignores are accepted and reported in
+``warnings``; keys that only change hls4ml's build (BramFactor, Trace, …) in ``ignored_keys``; any
+other key is an error naming its path and what is valid. Values are validated by the declared
+schema in :mod:`qhw.config.schema` (pydantic v2).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import warnings as _warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from qhw.config.precision import AUTO, LOSSLESS, hls4ml_spelling, parse_precision
+from qhw.config.schema import (HLS4ML_CLASS, IGNORED, LAYER_TYPES, MODEL_IGNORED, SLOTS, TABLE_SLOTS,
+                               TOP_IGNORED, Scope, parse_layer_scope, parse_model_scope, snake)
 from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat
 
-SLOTS = ("weight", "bias", "accum", "result", "table", "default", "scale")
-#: hls4ml keys accepted without effect on the numbers
-IGNORED = ("BramFactor", "TraceOutput", "Trace", "ChannelsLastConversion", "TransposeOutputs",
-           "InputShape", "Compression", "ConvImplementation", "ParallelizationFactor",
-           "Pipeline", "PipelineStyle", "PipelineInterval", "OutputRounding", "OutputSaturation",
-           "MergedRelu", "StreamSize")
-_SCOPE_KEYS = ("Precision", "ReuseFactor", "Strategy", "table_size", "table_t", "exp_table_t",
-               "inv_table_t", "implementation", "table_range")
 _TOP = ("Model", "LayerType", "LayerName")
-#: hls4ml layer class names -> qhw ops (matched case-insensitively)
-LAYER_TYPES = {
-    "dense": ("dense",), "qdense": ("dense",), "linear": ("dense",),
-    "conv1d": ("conv1d",), "qconv1d": ("conv1d",), "conv2d": ("conv2d",), "qconv2d": ("conv2d",),
-    "relu": ("relu",), "activation": ("relu", "relu6", "sigmoid", "tanh", "hard_sigmoid", "softmax"),
-    "qactivation": ("relu", "relu6", "sigmoid", "tanh", "hard_sigmoid"),
-    "sigmoid": ("sigmoid",), "tanh": ("tanh",), "softmax": ("softmax",),
-    "hardsigmoid": ("hard_sigmoid",), "hard_sigmoid": ("hard_sigmoid",), "relu6": ("relu6",),
-    "maxpooling1d": ("maxpool1d",), "maxpooling2d": ("maxpool2d",), "maxpool1d": ("maxpool1d",),
-    "maxpool2d": ("maxpool2d",), "averagepooling1d": ("avgpool1d",),
-    "averagepooling2d": ("avgpool2d",), "avgpool1d": ("avgpool1d",), "avgpool2d": ("avgpool2d",),
-    "add": ("add",), "multiply": ("mul",), "mul": ("mul",), "concatenate": ("concat",),
-    "concat": ("concat",), "flatten": ("flatten",), "reshape": ("reshape",), "input": ("input",),
-    "upsampling1d": ("upsample",), "upsampling2d": ("upsample",), "upsample": ("upsample",),
-    "multithreshold": ("threshold",), "threshold": ("threshold",),
-    "depthtospace": ("depth_to_space",), "depth_to_space": ("depth_to_space",),
-    "inputlayer": ("input",), "embedding": ("embedding",), "clip": ("clip",),
-}
+_CLASSES = {c.lower() for c in HLS4ML_CLASS.values()}
 
 
-def _parse_format(value, where: str):
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto"
-    try:
-        return FixedFormat.parse(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-@dataclass
-class _Scope:
-    precision: dict[str, Any] = field(default_factory=dict)  # slot -> FixedFormat | "auto"
-    values: dict[str, Any] = field(default_factory=dict)
-
-
-def _scope(raw, where: str, ignored: list[str]) -> _Scope:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
-    sc = _Scope()
-    for key, value in raw.items():
-        path = f"{where}.{key}"
-        if key == "Precision":
-            if isinstance(value, dict):
-                for slot, v in value.items():
-                    if slot not in SLOTS:
-                        raise ConfigError(f"unknown precision slot {path}.{slot}; valid: {', '.join(SLOTS)}")
-                    sc.precision[slot] = _parse_format(v, f"{path}.{slot}")
-            else:
-                sc.precision["*"] = _parse_format(value, path)
-        elif key in _SCOPE_KEYS:
-            if key == "ReuseFactor" and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{path} must be an integer >= 1, got {value!r}")
-            if key.endswith("_t"):
-                value = _parse_format(value, path)
-            sc.values[key] = value
-        elif key in IGNORED:
-            ignored.append(path)
-        else:
-            raise ConfigError(f"unknown config key {path}; valid here: "
-                              f"{', '.join(_SCOPE_KEYS + IGNORED)}")
-    return sc
+class ConfigWarning(UserWarning):
+    """A config key that hls4ml accepts but ignores (qhw ignores it too and says so)."""
 
 
 class ModelConfig:
     """A parsed configuration; see the module docstring."""
 
+    #: a config in hls4ml's layout is read with hls4ml's conventions (product casts, auto, ...)
+    hls4ml = True
+
     def __init__(self, raw: dict | None = None) -> None:
-        raw = raw or {}
+        raw = {} if raw is None else raw
         if not isinstance(raw, dict):
-            raise ConfigError(f"a config is a mapping with sections {', '.join(_TOP)}")
+            raise ConfigError(f"a config is a mapping with sections {', '.join(_TOP)}, "
+                              f"got {type(raw).__name__}")
         self.ignored_keys: list[str] = []
+        self.warnings: list[str] = []
         for key in raw:
             if key not in _TOP:
-                if key in IGNORED or key in ("Backend", "Part", "ClockPeriod", "IOType", "Version",
-                                             "ProjectName", "OutputDir", "HLSConfig"):
-                    self.ignored_keys.append(key)
+                if key in TOP_IGNORED:
+                    self.ignored_keys.append(str(key))
                     continue
-                raise ConfigError(f"unknown config key {key}; valid: {', '.join(_TOP)}")
-        self.model = _scope(raw.get("Model") or {}, "Model", self.ignored_keys)
-        self.types: dict[str, _Scope] = {}
-        for name, sc in (raw.get("LayerType") or {}).items():
-            if name.lower() not in LAYER_TYPES:
+                raise ConfigError(f"unknown config key {key}; valid: {', '.join(_TOP)} (and hls4ml's "
+                                  f"project keys {', '.join(TOP_IGNORED)})")
+        self.model = parse_model_scope(raw.get("Model") or {}, "Model", self.ignored_keys, self.warnings)
+        self.types: dict[str, Scope] = {}
+        types = raw.get("LayerType") or {}
+        if not isinstance(types, dict):
+            raise ConfigError(f"LayerType must be a mapping of layer classes, got {type(types).__name__}")
+        for name, sc in types.items():
+            if str(name).lower() not in LAYER_TYPES:
                 raise ConfigError(f"unknown layer type LayerType.{name}; known: "
+                                  f"{', '.join(sorted(set(HLS4ML_CLASS.values())))} and aliases "
                                   f"{', '.join(sorted(LAYER_TYPES))}")
-            self.types[name.lower()] = _scope(sc, f"LayerType.{name}", self.ignored_keys)
-        self.names = {str(n): _scope(sc, f"LayerName.{n}", self.ignored_keys)
-                      for n, sc in (raw.get("LayerName") or {}).items()}
+            scope = parse_layer_scope(sc, f"LayerType.{name}", self.ignored_keys, self.warnings)
+            if str(name).lower() not in _CLASSES:
+                ops = LAYER_TYPES[str(name).lower()]
+                self.warnings.append(
+                    f"LayerType.{name} has no effect in hls4ml: it matches LayerType by its own layer "
+                    f"class ({', '.join(sorted({HLS4ML_CLASS.get(o, '?') for o in ops}))}), not by the "
+                    "source framework's name (qhw ignores it too)")
+                continue
+            self.types[str(name).lower()] = scope
+        names = raw.get("LayerName") or {}
+        if not isinstance(names, dict):
+            raise ConfigError(f"LayerName must be a mapping of layer names, got {type(names).__name__}")
+        self.names = {str(n): parse_layer_scope(sc, f"LayerName.{n}", self.ignored_keys, self.warnings)
+                      for n, sc in names.items()}
+        self._lower_names = {n.lower(): sc for n, sc in self.names.items()}
 
-    def _scopes(self, layer_name: str, op: str) -> list[_Scope]:
-        out = []
-        if layer_name in self.names:
-            out.append(self.names[layer_name])
-        out += [sc for t, sc in self.types.items() if op in LAYER_TYPES[t]]
-        return out
+    # ------------------------------------------------------------------ lookups
+    def _name_scope(self, layer_name: str) -> Scope | None:
+        # hls4ml matches precision/ReuseFactor/Strategy by the lower-cased name
+        return self.names.get(layer_name) or self._lower_names.get(str(layer_name).lower())
+
+    def _type_scopes(self, op: str) -> list[Scope]:
+        return [sc for t, sc in self.types.items() if op in LAYER_TYPES[t]]
+
+    def _scopes(self, layer_name: str, op: str) -> list[Scope]:
+        sc = self._name_scope(layer_name)
+        return ([sc] if sc is not None else []) + self._type_scopes(op)
 
     def precision(self, layer_name: str, op: str, slot: str):
-        """FixedFormat, "auto" or None (not configured) for one slot of one layer."""
-        for sc in self._scopes(layer_name, op):
-            for key in (slot, "*"):
+        """FixedFormat, ``"auto"``, ``"lossless"`` or None (nothing configured) for one slot.
+
+        The chain of hls4ml's get_precision (module docstring); table slots (``table``,
+        ``exp_table``, ``inv_table``) come only from a layer-level ``table_t``/``exp_table_t``/
+        ``inv_table_t`` key, as in hls4ml (``Precision: {table: ...}`` has no effect there)."""
+        if slot in TABLE_SLOTS:
+            return self.attr(layer_name, op, f"{slot}_t")
+        name_sc = self._name_scope(layer_name)
+        if name_sc is not None:
+            for key in (slot, "default"):
+                if key in name_sc.precision:
+                    return name_sc.precision[key]
+        types = self._type_scopes(op)
+        for key in (slot, "default"):
+            for sc in types:
                 if key in sc.precision:
                     return sc.precision[key]
-            if slot == "table" and "table_t" in sc.values:
-                return sc.values["table_t"]
-        if slot in self.model.precision:
-            return self.model.precision[slot]
+        for key in (slot, "default"):
+            if key in self.model.precision:
+                return self.model.precision[key]
         return None
 
     @property
     def default(self) -> FixedFormat | None:
-        """The Model-level precision (a single string or its ``default`` slot)."""
-        for key in ("*", "default"):
-            p = self.model.precision.get(key)
-            if isinstance(p, FixedFormat):
-                return p
-        return None
+        """The Model-level default precision (a single string or its ``default`` slot)."""
+        p = self.model.precision.get("default")
+        return p if isinstance(p, FixedFormat) else None
+
+    @property
+    def maximum(self) -> FixedFormat | None:
+        """Model ``Precision: {maximum: ...}``: the cap of hls4ml's inferred (auto) types."""
+        p = self.model.precision.get("maximum")
+        return p if isinstance(p, FixedFormat) else None
 
     def attr(self, layer_name: str, op: str, key: str, default=None):
-        for sc in self._scopes(layer_name, op) + [self.model]:
-            if key in sc.values:
-                return sc.values[key]
+        """A layer-level value (``TableSize`` and ``table_size`` are the same key): LayerName, then
+        LayerType; Model only for the keys hls4ml reads there (ReuseFactor, Strategy, ...)."""
+        k = snake(key)
+        for sc in self._scopes(layer_name, op):
+            if k in sc.values:
+                return sc.values[k]
+        if k in self.model.values:
+            return self.model.values[k]
         return default
 
     def reuse_factor(self, layer_name: str, op: str) -> int:
-        return int(self.attr(layer_name, op, "ReuseFactor", 1))
+        return int(self.attr(layer_name, op, "reuse_factor", 1))
 
     def strategy(self, layer_name: str, op: str) -> str:
-        return str(self.attr(layer_name, op, "Strategy", "Latency"))
+        return str(self.attr(layer_name, op, "strategy", "latency"))
 
 
-def load_config(source) -> ModelConfig:
-    """A ModelConfig from a YAML/JSON file path, a dict, or None (empty)."""
+def hls4ml_config(graph) -> dict:
+    """A prepared graph's formats as an hls4ml config (granularity ``name``), every type in
+    hls4ml's spelling (``fixed<16,6,TRN,WRAP,0>``): give it to hls4ml (``hls_config=``) for the
+    same layers, or back to qhw, to get the same numbers."""
+    from qhw.config.infer import HLS4ML_SLOTS
+
+    names: dict[str, dict] = {}
+    for node in graph.nodes():
+        slots = [s for s in HLS4ML_SLOTS.get(node.op, ()) if s in node.formats]
+        if not slots:
+            continue
+        entry: dict[str, Any] = {"Precision": {s: hls4ml_spelling(node.formats[s]) for s in slots}}
+        if "reuse_factor" in node.attrs:
+            entry["ReuseFactor"] = int(node.attrs["reuse_factor"])
+        if "table" in node.formats:
+            entry["table_t"] = hls4ml_spelling(node.formats["table"])
+        names[node.name] = entry
+    default = graph.default_format or FixedFormat(16, 6)
+    return {"Model": {"Precision": {"default": hls4ml_spelling(default)}, "ReuseFactor": 1,
+                      "Strategy": "Latency"}, "LayerName": names}
+
+
+def _check_yaml_shape(text: str, path: Path) -> None:
+    """Aliases and nesting within qhw.limits before the document is built (no alias bombs)."""
+    from qhw import limits
+
+    aliases = depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            limits.check("yaml_aliases", aliases, f"config file {str(path)!r}")
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            limits.check("nesting_depth", depth, f"config file {str(path)!r}")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def load_config(source, *, warn: bool = True) -> ModelConfig:
+    """A ModelConfig from a YAML/JSON file path, a dict, or None (empty). Keys that hls4ml ignores
+    are reported as :class:`ConfigWarning` (one per key) unless ``warn`` is False."""
     if source is None or isinstance(source, ModelConfig):
         return source if isinstance(source, ModelConfig) else ModelConfig({})
     if isinstance(source, dict):
-        return ModelConfig(source)
-    path = Path(source)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        text = path.read_text()
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
-    return ModelConfig(raw or {})
+        cfg = ModelConfig(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        try:
+            text = path.read_text()
+            if path.suffix != ".json":
+                _check_yaml_shape(text, path)
+            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            msg = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise ConfigError(f"cannot read config file {str(path)!r}: {msg}") from None
+        except RecursionError:
+            raise ConfigError(f"cannot read config file {str(path)!r}: nested too deeply") from None
+        try:
+            cfg = ModelConfig(raw or {})
+        except ConfigError as exc:
+            raise ConfigError(f"config file {str(path)!r}: {exc}") from None
+    if warn:
+        for w in cfg.warnings:
+            _warnings.warn(w, ConfigWarning, stacklevel=2)
+    return cfg
 
 
-__all__ = ["ModelConfig", "load_config", "SLOTS", "IGNORED", "LAYER_TYPES"]
+__all__ = ["ModelConfig", "ConfigWarning", "load_config", "hls4ml_config", "parse_precision", "hls4ml_spelling",
+           "SLOTS", "IGNORED", "MODEL_IGNORED", "LAYER_TYPES", "HLS4ML_CLASS", "AUTO", "LOSSLESS"]

@@ -45,7 +45,7 @@ class Input(OpDef):
         return tuple(int(d) for d in node.attrs["shape"])
 
     def infer_formats(self, node, in_fmts, ctx):
-        fmt = node.formats.get("result") or ctx.lookup(node, "result")
+        fmt = ctx.lookup(node, "result") or node.formats.get("result")  # the config wins
         if fmt is None:
             raise ModelError(f"input {node.name!r} has no format: give it one (e.g. "
                              "'ap_fixed<16,6>') in the model or the config")

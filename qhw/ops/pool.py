@@ -50,9 +50,17 @@ class _Pool(OpDef):
 
 
 class _MaxPool(_Pool):
+    def infer_formats(self, node, in_fmts, ctx):
+        acc = ctx.lookup(node, "accum")  # hls4ml returns the max as accum_t (only when configured)
+        if acc is not None and acc != in_fmts[0]:
+            node.formats["accum"] = acc
+        node.formats["result"] = ctx.choose(node, "result", in_fmts[0])
+
     def golden(self, node, inputs, in_fmts, ctx):
-        m = self._windows(node, inputs[0], in_fmts[0].raw_min).max(axis=-2)
-        return ctx.assign(node.name, node.formats["result"], m, in_fmts[0])
+        m, fmt = self._windows(node, inputs[0], in_fmts[0].raw_min).max(axis=-2), in_fmts[0]
+        if "accum" in node.formats:
+            m, fmt = node.formats["accum"].cast(m, fmt), node.formats["accum"]
+        return ctx.assign(node.name, node.formats["result"], m, fmt)
 
     def float_eval(self, node, inputs):
         return self._windows(node, inputs[0], -np.inf).max(axis=-2)

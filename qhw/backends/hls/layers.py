@@ -364,8 +364,11 @@ def _pool(node, ctx: LayerContext, kind: str) -> dict:
 
 def _maxpool(node, ctx: LayerContext) -> dict:
     v = _pool(node, ctx, "max")
-    v.update(acc_t=v["in_t"], constants=[],
-             finish=["y[(oh * %d + ow) * %d + ch] = acc;" % (v["out_w"], v["c"])],
+    finish = ["y[(oh * %d + ow) * %d + ch] = acc;" % (v["out_w"], v["c"])]
+    if "accum" in node.formats:  # hls4ml: the max is returned as accum_t, then assigned to y
+        finish = [f"const {ctx.use_type(node.formats['accum'], node.name + ' accum')} a = acc;",
+                  "y[(oh * %d + ow) * %d + ch] = a;" % (v["out_w"], v["c"])]
+    v.update(acc_t=v["in_t"], constants=[], finish=finish,
              pad_note="the golden pads with the smallest code, which never wins",
              summary="y = the largest input of the window (exact), cast to the result format.")
     return v

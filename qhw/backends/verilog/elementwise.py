@@ -117,7 +117,13 @@ def lower_elementwise(node, in_fmts: list[FixedFormat], in_shapes: list[tuple], 
                     if cur is None:
                         cur = dp.wire(f"m{e}_pad", wx, f"{wx}'sd0")
                     sf = FixedFormat(wx, wx - x0.frac_bits, True)
-                    spec = UnarySpec(sf, res, FixedFormat(wx, wx - x0.frac_bits, x0.signed))
+                    if "accum" in node.formats:  # hls4ml: the max is returned as accum_t first
+                        acc = node.formats["accum"]
+                        cur = dp.unary(UnarySpec(sf, acc, FixedFormat(wx, wx - x0.frac_bits, x0.signed)),
+                                       cur, f"a{e}", prefix)
+                        spec = UnarySpec(acc, res, acc)
+                    else:
+                        spec = UnarySpec(sf, res, FixedFormat(wx, wx - x0.frac_bits, x0.signed))
                     r_parts.append(dp.unary(spec, cur, f"r{e}", prefix))
                 else:
                     acc, scale = node.formats["accum"], node.formats["scale"]
