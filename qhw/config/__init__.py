@@ -14,6 +14,7 @@ and listed in ``ignored_keys``; any other unknown key is an error naming it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,17 @@ import yaml
 from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat
 
-SLOTS = ("weight", "bias", "accum", "result", "table", "default", "scale")
+SLOTS = ("weight", "bias", "accum", "result", "table", "default", "scale", "exp_table", "inv_table", "inv_inp")
+#: type slots hls4ml takes only from a layer-level ``<slot>_t`` key (it ignores Precision.<slot>)
+TABLE_SLOTS = ("table", "exp_table", "inv_table", "inv_inp", "inp_norm")
 #: hls4ml keys accepted without effect on the numbers
 IGNORED = ("BramFactor", "TraceOutput", "Trace", "ChannelsLastConversion", "TransposeOutputs",
            "InputShape", "Compression", "ConvImplementation", "ParallelizationFactor",
            "Pipeline", "PipelineStyle", "PipelineInterval", "OutputRounding", "OutputSaturation",
            "MergedRelu", "StreamSize")
 _SCOPE_KEYS = ("Precision", "ReuseFactor", "Strategy", "table_size", "table_t", "exp_table_t",
-               "inv_table_t", "implementation", "table_range")
+               "inv_table_t", "implementation", "table_range", "inv_inp_t", "inp_norm_t", "exp_table_size",
+               "inv_table_size", "exp_scale", "skip")
 _TOP = ("Model", "LayerType", "LayerName")
 #: hls4ml layer class names -> qhw ops (matched case-insensitively)
 LAYER_TYPES = {
@@ -73,6 +77,8 @@ def _scope(raw, where: str, ignored: list[str]) -> _Scope:
     sc = _Scope()
     for key, value in raw.items():
         path = f"{where}.{key}"
+        if key not in _SCOPE_KEYS and key not in IGNORED and isinstance(key, str):
+            key = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()  # hls4ml: TableSize == table_size
         if key == "Precision":
             if isinstance(value, dict):
                 for slot, v in value.items():
@@ -129,13 +135,16 @@ class ModelConfig:
 
     def precision(self, layer_name: str, op: str, slot: str):
         """FixedFormat, "auto" or None (not configured) for one slot of one layer."""
+        hls4ml_table = slot in TABLE_SLOTS and op in ("sigmoid", "tanh", "softmax")
         for sc in self._scopes(layer_name, op):
+            if hls4ml_table:
+                if slot + "_t" in sc.values:
+                    return sc.values[slot + "_t"]
+                continue
             for key in (slot, "*"):
                 if key in sc.precision:
                     return sc.precision[key]
-            if slot == "table" and "table_t" in sc.values:
-                return sc.values["table_t"]
-        if slot in self.model.precision:
+        if slot in self.model.precision and not hls4ml_table:
             return self.model.precision[slot]
         return None
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from qhw.graph import Graph
+from qhw.ops import get
 
 
 def apply_config(graph: Graph, config) -> Graph:
@@ -12,4 +13,5 @@ def apply_config(graph: Graph, config) -> Graph:
         if node.op in ("dense", "conv1d", "conv2d"):
             node.attrs.setdefault("reuse_factor", config.reuse_factor(node.name, node.op))
             node.attrs.setdefault("strategy", config.strategy(node.name, node.op))
+        get(node.op, node.name).configure(node, config)  # op settings (sigmoid/tanh/softmax tables)
     return graph

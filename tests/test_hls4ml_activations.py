@@ -1,0 +1,237 @@
+"""sigmoid, tanh and softmax with an hls4ml config give exactly hls4ml 1.3.0's numbers.
+
+Oracles nobody here wrote:
+- hls4ml's own ``compile()`` + ``predict()`` (its C++ through g++), for models whose configs come
+  from ``hls4ml.utils.config_from_pytorch_model`` and are edited the way users edit them; qhw runs
+  the same config unchanged through the CLI (``qhw predict MODEL --config CFG``) on 5,000+ samples;
+- hls4ml's ``nnet_activation.h`` compiled with g++ directly, for table types and sizes the
+  end-to-end models do not reach (wide table types, where one float ulp shows, every softmax
+  implementation on random and adversarial inputs).
+The hls4ml models are built once per module (hls4ml's compile is slow).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+import report
+from qhw.fixed import FixedFormat
+from qhw.graph import GraphBuilder
+from qhw.io import save
+
+hls4ml = pytest.importorskip("hls4ml")
+torch = pytest.importorskip("torch")
+
+N = 6000
+FIN = FixedFormat(10, 4)
+FW = FixedFormat(8, 1)
+
+
+def qhw(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "qhw", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def _linear(k, m, seed):
+    """A torch Linear whose weights and biases lie on FW's grid (small, so results vary)."""
+    rng = np.random.default_rng(seed)
+    lin = torch.nn.Linear(k, m)
+    w = FW.to_float(rng.integers(-40, 41, (m, k)))
+    b = FW.to_float(rng.integers(-64, 65, m))
+    lin.weight.data = torch.tensor(w, dtype=torch.float32)
+    lin.bias.data = torch.tensor(b, dtype=torch.float32)
+    return lin
+
+
+def _dense(b, name, x, lin):
+    return b.dense(name, x, lin.weight.detach().numpy().T.astype(np.float64),
+                   lin.bias.detach().numpy().astype(np.float64))
+
+
+def _write_config(cfg, path):
+    """What a user does to keep hls4ml's config: drop the model object, write YAML."""
+    doc = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k != "PytorchModel"}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _hls4ml_predict(model, cfg, out_dir, x_float, out_fmt):
+    hm = hls4ml.converters.convert_from_pytorch_model(model, hls_config=cfg, output_dir=str(out_dir),
+                                                      backend="Vitis", io_type="io_parallel")
+    hm.compile()
+    y = np.asarray(hm.predict(np.ascontiguousarray(x_float, np.float32)), np.float64)
+    return out_fmt.to_float(out_fmt.quantize(y.reshape(len(x_float), -1))), hm
+
+
+def _qhw_predict(model_path, cfg_path, x_float, tmp):
+    np.save(tmp / "x.npy", x_float)
+    r = qhw("predict", model_path, "--config", cfg_path, "--input", tmp / "x.npy", "--output", tmp / "y.npy")
+    assert r.returncode == 0, r.stderr
+    return np.load(tmp / "y.npy")
+
+
+# ------------------------------------------------------------------ softmax: every implementation
+SM_HEADS = ("sm_latency", "sm_stable", "sm_default", "sm_argmax", "sm_legacy", "sm_skip")
+SM_OUT = FixedFormat(24, 8)
+
+
+class SoftmaxHeads(torch.nn.Module):
+    """fc -> six softmax heads (one per hls4ml implementation and edit) -> pairwise concats."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = _linear(10, 6, seed=11)
+        for name in SM_HEADS:
+            setattr(self, name, torch.nn.Softmax(dim=-1))
+
+    def forward(self, x):
+        h = self.fc(x)
+        a = torch.cat([self.sm_latency(h), self.sm_stable(h)], dim=-1)
+        b = torch.cat([self.sm_default(h), self.sm_argmax(h)], dim=-1)
+        c = torch.cat([self.sm_legacy(h), self.sm_skip(h)], dim=-1)
+        return torch.cat([torch.cat([a, b], dim=-1), c], dim=-1)
+
+
+def _softmax_config(model):
+    cfg = hls4ml.utils.config_from_pytorch_model(model, input_shape=(10,), granularity="name", backend="Vitis")
+    ln = cfg["LayerName"]
+    ln["x"]["Precision"]["result"] = str(FIN)
+    ln["fc"]["Precision"] = {"weight": "ap_fixed<8,1>", "bias": "ap_fixed<8,1>", "accum": "ap_fixed<24,10>",
+                             "result": "ap_fixed<12,4,AP_RND,AP_SAT>"}
+    # latency: narrow inverse table type -> hls4ml shrinks the tables to 2^9 entries
+    ln["sm_latency"].update(Implementation="latency", exp_table_t="ap_fixed<16,8,AP_RND,AP_SAT>",
+                            inv_table_t="ap_ufixed<9,1,AP_RND,AP_SAT>")
+    ln["sm_latency"]["Precision"]["result"] = "ap_ufixed<12,1,AP_RND,AP_SAT>"
+    # stable: smaller tables, exp type for exp(-d) in (0, 1], narrow accumulator (Precision.accum
+    # is honoured; Precision.exp_table is not: only exp_table_t changes the table)
+    ln["sm_stable"].update(TableSize=256, exp_table_t="ap_ufixed<12,1,AP_RND,AP_SAT>",
+                           inv_table_t="ap_fixed<16,4,AP_RND,AP_SAT>")
+    ln["sm_stable"]["Precision"].update(accum="ap_fixed<14,4,AP_RND,AP_SAT>", exp_table="ap_fixed<8,1>",
+                                        result="ap_ufixed<10,0,AP_RND,AP_SAT>")
+    ln["sm_argmax"]["Implementation"] = "argmax"
+    ln["sm_argmax"]["Precision"]["result"] = "ap_ufixed<4,2>"
+    ln["sm_legacy"].update(Implementation="legacy", table_t="ap_fixed<18,6>", TableSize=512)
+    ln["sm_legacy"]["Precision"]["result"] = "ap_fixed<16,4,AP_RND,AP_SAT>"
+    ln["sm_skip"]["Skip"] = True
+    for name in ("cat", "cat_1", "cat_2", "cat_3", "cat_4"):
+        ln[name]["Precision"]["result"] = str(SM_OUT)
+    # sm_default keeps the generator's values: stable, 1024 entries, result 'auto' (Model default)
+    return cfg
+
+
+def _softmax_yaml(model, path):
+    b = GraphBuilder("softmax_heads")
+    x = b.input("x", (10,), FIN)
+    h = _dense(b, "fc", x, model.fc)
+    heads = [b.unary("softmax", name, h) for name in SM_HEADS]
+    a = b.concat("cat", heads[0:2])
+    c1 = b.concat("cat_1", heads[2:4])
+    c2 = b.concat("cat_2", heads[4:6])
+    c3 = b.concat("cat_3", [a, c1])
+    b.output("y", b.concat("cat_4", [c3, c2]))
+    return save(b.build(), path)
+
+
+def _inputs(n, seed, width=10):
+    """Random codes of FIN plus rows that tie (equal maxima), sit at the range ends, or are 0."""
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(FIN.raw_min, FIN.raw_max + 1, (n, width))
+    raw[:50] = 0
+    raw[50:100] = FIN.raw_max
+    raw[100:150] = FIN.raw_min
+    raw[150:300, 1::2] = raw[150:300, 0::2]
+    return FIN.to_float(raw)
+
+
+@pytest.fixture(scope="module")
+def softmax_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sm")
+    model = SoftmaxHeads()
+    cfg = _softmax_config(model)
+    cfg_path = _write_config(cfg, d / "hls4ml_config.yml")
+    x = _inputs(N, 5)
+    theirs, hm = _hls4ml_predict(model, cfg, d / "hls4ml", x, SM_OUT)
+    return {"dir": d, "model": model, "cfg": cfg_path, "x": x, "theirs": theirs, "hm": hm,
+            "yaml": _softmax_yaml(model, d / "model.yaml")}
+
+
+def test_softmax_every_implementation_equals_hls4ml(softmax_run, request):
+    r = softmax_run
+    impl = {l.name: l.get_attr("implementation") for l in r["hm"].get_layers() if l.class_name == "Softmax"}
+    assert impl == {"sm_latency": "latency", "sm_stable": "stable", "sm_default": "stable",
+                    "sm_argmax": "argmax", "sm_legacy": "legacy"}  # sm_skip: removed by hls4ml
+    ours = _qhw_predict(r["yaml"], r["cfg"], r["x"], r["dir"])
+    theirs = r["theirs"]
+    assert ours.shape == theirs.shape == (N, 36)
+    for k, name in enumerate(SM_HEADS):
+        cols = slice(6 * k, 6 * k + 6)
+        bad = int((ours[:, cols] != theirs[:, cols]).any(axis=1).sum())
+        distinct = len(np.unique(theirs[:, cols]))
+        report.add(f"qhw predict --config == hls4ml 1.3.0 predict, softmax head {name}: {bad} of {N} "
+                   f"samples differ ({distinct} distinct output values)", request)
+        assert distinct >= (2 if name == "sm_argmax" else 20), f"{name}: outputs do not exercise the tables"
+        assert bad == 0, f"{name}: first differing sample {np.flatnonzero((ours[:, cols] != theirs[:, cols]).any(1))[:3]}"
+
+
+# ------------------------------------------------------------------ tanh net with a sigmoid output
+TS_OUT = FixedFormat(12, 0, False, "RND", "SAT")
+
+
+class TanhSigmoid(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = _linear(10, 16, seed=21)
+        self.tanh = torch.nn.Tanh()
+        self.fc2 = _linear(16, 4, seed=22)
+        self.sig = torch.nn.Sigmoid()
+
+    def forward(self, x):
+        return self.sig(self.fc2(self.tanh(self.fc1(x))))
+
+
+def _tanh_config(model):
+    """granularity 'type', then LayerType and LayerName edits as a user makes them."""
+    cfg = hls4ml.utils.config_from_pytorch_model(model, input_shape=(10,), granularity="type", backend="Vitis")
+    lt = cfg["LayerType"]
+    lt["InputLayer"]["Precision"]["result"] = str(FIN)
+    lt["Dense"]["Precision"] = {"weight": "ap_fixed<8,1>", "bias": "ap_fixed<8,1>", "accum": "ap_fixed<28,11>",
+                                "result": "ap_fixed<12,3,AP_RND,AP_SAT>"}
+    lt["Activation"].update(TableSize=2048, table_t="ap_fixed<18,2,AP_RND>")
+    lt["Activation"]["Precision"]["result"] = "ap_fixed<12,2,AP_RND,AP_SAT>"
+    cfg["LayerName"] = {"sig": {"table_t": "ap_ufixed<16,0,AP_RND>", "TableSize": 512,
+                                "Precision": {"result": str(TS_OUT)}}}
+    return cfg
+
+
+def _tanh_yaml(model, path):
+    b = GraphBuilder("tanh_sigmoid")
+    x = b.input("x", (10,), FIN)
+    t = b.unary("tanh", "tanh", _dense(b, "fc1", x, model.fc1))
+    b.output("y", b.unary("sigmoid", "sig", _dense(b, "fc2", t, model.fc2)))
+    return save(b.build(), path)
+
+
+@pytest.fixture(scope="module")
+def tanh_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ts")
+    model = TanhSigmoid()
+    cfg = _tanh_config(model)
+    cfg_path = _write_config(cfg, d / "hls4ml_config.yml")
+    x = _inputs(N, 6)
+    theirs, _ = _hls4ml_predict(model, cfg, d / "hls4ml", x, TS_OUT)
+    return {"dir": d, "model": model, "cfg": cfg_path, "x": x, "theirs": theirs,
+            "yaml": _tanh_yaml(model, d / "model.yaml")}
+
+
+def test_tanh_net_with_sigmoid_output_equals_hls4ml(tanh_run, request):
+    r = tanh_run
+    ours = _qhw_predict(r["yaml"], r["cfg"], r["x"], r["dir"])
+    bad = int((ours != r["theirs"]).any(axis=1).sum())
+    distinct = len(np.unique(r["theirs"]))
+    report.add(f"qhw predict --config == hls4ml 1.3.0 predict, tanh net + sigmoid output (type granularity, "
+               f"table_t/TableSize edits): {bad} of {N} samples differ ({distinct} distinct outputs)", request)
+    assert distinct > 100
+    assert bad == 0
