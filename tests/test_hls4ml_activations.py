@@ -235,3 +235,47 @@ def test_tanh_net_with_sigmoid_output_equals_hls4ml(tanh_run, request):
                f"table_t/TableSize edits): {bad} of {N} samples differ ({distinct} distinct outputs)", request)
     assert distinct > 100
     assert bad == 0
+
+
+# ------------------------------------------------------------------ qhw compile with those configs
+def _compile_and_simulate(model_path, cfg_path, out):
+    import json
+
+    from click.testing import CliRunner
+
+    from qhw.cli import cli
+
+    r = CliRunner().invoke(cli, ["compile", str(model_path), "--config", str(cfg_path), "-o", str(out),
+                                 "--vectors", "300"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", "rtl", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["ok"] and res["samples"] == 300 and res["mismatches"] == 0, res
+    # (simulate --backend hls --json fails in main: CsimResult has no to_dict; the summary line)
+    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", "hls"])
+    assert r.exit_code == 0, r.output
+    assert "300 samples, 0 mismatches" in r.output and "PASS" in r.output, r.output
+
+
+def test_compile_tanh_sigmoid_config_rtl_and_hls_equal_golden(tanh_run, tmp_path):
+    _compile_and_simulate(tanh_run["yaml"], tanh_run["cfg"], tmp_path / "out")
+
+
+def test_compile_softmax_config_rtl_and_hls_equal_golden(softmax_run, tmp_path):
+    """The heads model with legacy swapped for latency (qhw has no RTL for legacy)."""
+    cfg = yaml.safe_load(softmax_run["cfg"].read_text())
+    cfg["LayerName"]["sm_legacy"]["Implementation"] = "latency"
+    _compile_and_simulate(softmax_run["yaml"], _write_config(cfg, tmp_path / "cfg.yml"), tmp_path / "out")
+
+
+def test_compile_legacy_softmax_to_rtl_is_one_error(softmax_run, tmp_path):
+    from click.testing import CliRunner
+
+    from qhw.cli import cli
+
+    r = CliRunner().invoke(cli, ["compile", str(softmax_run["yaml"]), "--config", str(softmax_run["cfg"]),
+                                 "-o", str(tmp_path / "out"), "--backend", "rtl"])
+    assert r.exit_code == 2
+    assert "sm_legacy" in r.output and "legacy" in r.output
+    assert not (tmp_path / "out").exists()
