@@ -279,3 +279,50 @@ def test_compile_legacy_softmax_to_rtl_is_one_error(softmax_run, tmp_path):
     assert r.exit_code == 2
     assert "sm_legacy" in r.output and "legacy" in r.output
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ tables where one float ulp shows
+TABLE_TB = r"""
+#include <cstdio>
+#include "ap_fixed.h"
+#include "nnet_utils/nnet_activation.h"
+typedef {in_t} in_t; typedef {out_t} out_t;
+struct cfg : nnet::activ_config {{ static const unsigned n_in = 1; static const unsigned table_size = {n};
+                                   typedef {table_t} table_t; }};
+int main() {{
+  for (long long r = {lo}; r <= {hi}; ++r) {{
+    in_t x[1]; x[0].setBits(r); out_t y[1];
+    nnet::{fn}<in_t, out_t, cfg>(x, y);
+    printf("%lld\n", (long long)y[0].range().to_int64());
+  }}
+  return 0;
+}}
+"""
+
+
+@pytest.mark.parametrize("fn,table_t,n", [("sigmoid", "ap_ufixed<40,0,AP_RND>", 4096),
+                                          ("tanh", "ap_fixed<40,1,AP_RND_CONV,AP_SAT>", 4096),
+                                          ("sigmoid", "ap_fixed<30,2>", 1000), ("tanh", "ap_fixed<33,3>", 3000)])
+def test_wide_tables_equal_hls4ml_cpp(fn, table_t, n):
+    """Wide table types keep every float bit of hls4ml's entries: sigmoid's float rounding, tanh
+    through tanhf (not the double tanh), the C library's expf; non-power-of-two sizes too."""
+    from qhw import golden
+    from qhw.tools import gxx
+    from qhw.tools.ap_types import hls4ml_templates_dir
+
+    in_fmt, out = FixedFormat(16, 5), FixedFormat(44, 4)
+    src = TABLE_TB.format(in_t=str(in_fmt), out_t=str(out), table_t=table_t, n=n, fn=fn,
+                          lo=in_fmt.raw_min, hi=in_fmt.raw_max)
+    root = hls4ml_templates_dir()
+    exe = gxx.build({"tb.cpp": src}, [root / "ap_types", root], name="hls4ml_wide_table")
+    exe = getattr(exe, "exe", exe)
+    got = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split(), np.int64)
+    got = np.where(got >= 1 << 43, got - (1 << 44), got)
+    b = GraphBuilder("t")
+    x = b.input("x", (1,), in_fmt)
+    b.output("y", b.unary(fn, "a", x, formats={"result": out, "table": FixedFormat.parse(table_t)},
+                          variant="hls4ml", table_size=n))
+    codes = np.arange(in_fmt.raw_min, in_fmt.raw_max + 1)[:, None]
+    want = golden.run_raw(b.build(), codes).outputs["y"][:, 0]
+    bad = np.flatnonzero(got != want)
+    assert bad.size == 0, f"{bad.size} of {codes.size} codes differ, first {codes[bad[0], 0]}"
