@@ -51,6 +51,24 @@ def _dense(b, name, x, lin):
                    lin.bias.detach().numpy().astype(np.float64))
 
 
+def _onnx(path, nodes, params, out_width):
+    """A float ONNX file whose node names are the hls4ml layer names (input x, output y)."""
+    from onnx import TensorProto, helper, numpy_helper, save_model
+
+    g = helper.make_graph([helper.make_node(op, ins, [out], name=name, **attrs) for op, name, ins, out, attrs in nodes],
+                          "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 10])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, out_width])],
+                          [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in params.items()])
+    save_model(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+def _gemm(name, x, out, lin, params):
+    params[name + "_w"] = lin.weight.detach().numpy()
+    params[name + "_b"] = lin.bias.detach().numpy()
+    return ("Gemm", name, [x, name + "_w", name + "_b"], out, {"transB": 1})
+
+
 def _write_config(cfg, path):
     """What a user does to keep hls4ml's config: drop the model object, write YAML."""
     doc = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k != "PytorchModel"}
@@ -68,7 +86,8 @@ def _hls4ml_predict(model, cfg, out_dir, x_float, out_fmt):
 
 def _qhw_predict(model_path, cfg_path, x_float, tmp):
     np.save(tmp / "x.npy", x_float)
-    r = qhw("predict", model_path, "--config", cfg_path, "--input", tmp / "x.npy", "--output", tmp / "y.npy")
+    r = qhw("predict", model_path, "--config", cfg_path, "--input", tmp / "x.npy", "--output", tmp / "y.npy",
+            "--input-format", str(FIN))
     assert r.returncode == 0, r.stderr
     return np.load(tmp / "y.npy")
 
@@ -146,6 +165,13 @@ def _inputs(n, seed, width=10):
     return FIN.to_float(raw)
 
 
+def _softmax_onnx(model, path, head):
+    """fc -> one softmax head (qhw's ONNX frontend has no Concat): the head's columns."""
+    params = {}
+    return _onnx(path, [_gemm("fc", "x", "h", model.fc, params), ("Softmax", head, ["h"], "y", {"axis": -1})],
+                 params, 6)
+
+
 @pytest.fixture(scope="module")
 def softmax_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("sm")
@@ -174,6 +200,14 @@ def test_softmax_every_implementation_equals_hls4ml(softmax_run, request):
                    f"samples differ ({distinct} distinct output values)", request)
         assert distinct >= (2 if name == "sm_argmax" else 20), f"{name}: outputs do not exercise the tables"
         assert bad == 0, f"{name}: first differing sample {np.flatnonzero((ours[:, cols] != theirs[:, cols]).any(1))[:3]}"
+
+
+@pytest.mark.parametrize("k,head", list(enumerate(SM_HEADS)))
+def test_softmax_onnx_with_hls4ml_names_equals_hls4ml(softmax_run, k, head, tmp_path):
+    """The same config, unchanged, on an ONNX file whose node names are hls4ml's layer names."""
+    r = softmax_run
+    ours = _qhw_predict(_softmax_onnx(r["model"], tmp_path / "m.onnx", head), r["cfg"], r["x"], tmp_path)
+    np.testing.assert_array_equal(ours, r["theirs"][:, 6 * k:6 * k + 6])
 
 
 # ------------------------------------------------------------------ tanh net with a sigmoid output
@@ -214,6 +248,13 @@ def _tanh_yaml(model, path):
     return save(b.build(), path)
 
 
+def _tanh_onnx(model, path):
+    params = {}
+    nodes = [_gemm("fc1", "x", "h1", model.fc1, params), ("Tanh", "tanh", ["h1"], "t", {}),
+             _gemm("fc2", "t", "h2", model.fc2, params), ("Sigmoid", "sig", ["h2"], "y", {})]
+    return _onnx(path, nodes, params, 4)
+
+
 @pytest.fixture(scope="module")
 def tanh_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("ts")
@@ -223,15 +264,16 @@ def tanh_run(tmp_path_factory):
     x = _inputs(N, 6)
     theirs, _ = _hls4ml_predict(model, cfg, d / "hls4ml", x, TS_OUT)
     return {"dir": d, "model": model, "cfg": cfg_path, "x": x, "theirs": theirs,
-            "yaml": _tanh_yaml(model, d / "model.yaml")}
+            "yaml": _tanh_yaml(model, d / "model.yaml"), "onnx": _tanh_onnx(model, d / "model.onnx")}
 
 
-def test_tanh_net_with_sigmoid_output_equals_hls4ml(tanh_run, request):
+@pytest.mark.parametrize("kind", ["yaml", "onnx"])
+def test_tanh_net_with_sigmoid_output_equals_hls4ml(tanh_run, kind, request):
     r = tanh_run
-    ours = _qhw_predict(r["yaml"], r["cfg"], r["x"], r["dir"])
+    ours = _qhw_predict(r[kind], r["cfg"], r["x"], r["dir"])
     bad = int((ours != r["theirs"]).any(axis=1).sum())
     distinct = len(np.unique(r["theirs"]))
-    report.add(f"qhw predict --config == hls4ml 1.3.0 predict, tanh net + sigmoid output (type granularity, "
+    report.add(f"qhw predict {kind} --config == hls4ml 1.3.0 predict, tanh net + sigmoid output (type granularity, "
                f"table_t/TableSize edits): {bad} of {N} samples differ ({distinct} distinct outputs)", request)
     assert distinct > 100
     assert bad == 0
