@@ -324,47 +324,54 @@ def test_compile_legacy_softmax_to_rtl_is_one_error(softmax_run, tmp_path):
 
 
 # ------------------------------------------------------------------ tables where one float ulp shows
+WIDE = [("sigmoid", "ap_ufixed<40,0,AP_RND>", 4096), ("tanh", "ap_fixed<40,1,AP_RND_CONV,AP_SAT>", 4096),
+        ("sigmoid", "ap_fixed<30,2>", 1000), ("tanh", "ap_fixed<33,3>", 3000)]
+WIDE_IN, WIDE_OUT = FixedFormat(16, 5), FixedFormat(44, 4)
 TABLE_TB = r"""
 #include <cstdio>
 #include "ap_fixed.h"
 #include "nnet_utils/nnet_activation.h"
 typedef {in_t} in_t; typedef {out_t} out_t;
-struct cfg : nnet::activ_config {{ static const unsigned n_in = 1; static const unsigned table_size = {n};
-                                   typedef {table_t} table_t; }};
-int main() {{
+{structs}
+template <class C, int F> void run() {{
   for (long long r = {lo}; r <= {hi}; ++r) {{
     in_t x[1]; x[0].setBits(r); out_t y[1];
-    nnet::{fn}<in_t, out_t, cfg>(x, y);
+    if (F) nnet::tanh<in_t, out_t, C>(x, y); else nnet::sigmoid<in_t, out_t, C>(x, y);
     printf("%lld\n", (long long)y[0].range().to_int64());
   }}
+}}
+int main() {{
+{calls}
   return 0;
 }}
 """
 
 
-@pytest.mark.parametrize("fn,table_t,n", [("sigmoid", "ap_ufixed<40,0,AP_RND>", 4096),
-                                          ("tanh", "ap_fixed<40,1,AP_RND_CONV,AP_SAT>", 4096),
-                                          ("sigmoid", "ap_fixed<30,2>", 1000), ("tanh", "ap_fixed<33,3>", 3000)])
-def test_wide_tables_equal_hls4ml_cpp(fn, table_t, n):
+def test_wide_tables_equal_hls4ml_cpp():
     """Wide table types keep every float bit of hls4ml's entries: sigmoid's float rounding, tanh
-    through tanhf (not the double tanh), the C library's expf; non-power-of-two sizes too."""
+    through tanhf (not the double tanh), the C library's expf; non-power-of-two sizes too. Every
+    input code of ap_fixed<16,5>, hls4ml's nnet_activation.h through g++."""
     from qhw import golden
     from qhw.tools import gxx
     from qhw.tools.ap_types import hls4ml_templates_dir
 
-    in_fmt, out = FixedFormat(16, 5), FixedFormat(44, 4)
-    src = TABLE_TB.format(in_t=str(in_fmt), out_t=str(out), table_t=table_t, n=n, fn=fn,
-                          lo=in_fmt.raw_min, hi=in_fmt.raw_max)
+    structs = "\n".join(f"struct cfg{k} : nnet::activ_config {{ static const unsigned n_in = 1; "
+                        f"static const unsigned table_size = {n}; typedef {t} table_t; }};"
+                        for k, (_, t, n) in enumerate(WIDE))
+    calls = "\n".join(f"  run<cfg{k}, {int(fn == 'tanh')}>();" for k, (fn, _, _) in enumerate(WIDE))
+    src = TABLE_TB.format(in_t=str(WIDE_IN), out_t=str(WIDE_OUT), structs=structs, calls=calls,
+                          lo=WIDE_IN.raw_min, hi=WIDE_IN.raw_max)
     root = hls4ml_templates_dir()
     exe = gxx.build({"tb.cpp": src}, [root / "ap_types", root], name="hls4ml_wide_table")
     exe = getattr(exe, "exe", exe)
     got = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split(), np.int64)
-    got = np.where(got >= 1 << 43, got - (1 << 44), got)
-    b = GraphBuilder("t")
-    x = b.input("x", (1,), in_fmt)
-    b.output("y", b.unary(fn, "a", x, formats={"result": out, "table": FixedFormat.parse(table_t)},
-                          variant="hls4ml", table_size=n))
-    codes = np.arange(in_fmt.raw_min, in_fmt.raw_max + 1)[:, None]
-    want = golden.run_raw(b.build(), codes).outputs["y"][:, 0]
-    bad = np.flatnonzero(got != want)
-    assert bad.size == 0, f"{bad.size} of {codes.size} codes differ, first {codes[bad[0], 0]}"
+    got = np.where(got >= 1 << 43, got - (1 << 44), got).reshape(len(WIDE), -1)
+    codes = np.arange(WIDE_IN.raw_min, WIDE_IN.raw_max + 1)[:, None]
+    for k, (fn, table_t, n) in enumerate(WIDE):
+        b = GraphBuilder("t")
+        x = b.input("x", (1,), WIDE_IN)
+        b.output("y", b.unary(fn, "a", x, formats={"result": WIDE_OUT, "table": FixedFormat.parse(table_t)},
+                              variant="hls4ml", table_size=n))
+        want = golden.run_raw(b.build(), codes).outputs["y"][:, 0]
+        bad = np.flatnonzero(got[k] != want)
+        assert bad.size == 0, f"{fn} {table_t} N={n}: {bad.size} of {codes.size} codes differ, first {codes[bad[0], 0]}"

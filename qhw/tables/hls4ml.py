@@ -96,13 +96,24 @@ def trunc_div(num: np.ndarray, den: int) -> np.ndarray:
     return np.where(num < 0, -q, q)
 
 
+def check_index(function: str, in_fmt: FixedFormat, size: int) -> None:
+    """ValueError when raw * numerator of the index could leave int64 (qhw's exact arithmetic)."""
+    _, num, _ = index_range(function, in_fmt, size)
+    if max(in_fmt.raw_max, -in_fmt.raw_min) * num >= 2 ** 62:
+        raise ValueError(f"hls4ml's table index x * {size} / span of {in_fmt} needs more than 62 bits")
+
+
+def index_may_wrap(function: str, in_fmt: FixedFormat, size: int) -> bool:
+    """True when int(x * N / span) can leave 32 bits (hls4ml's int then wraps)."""
+    _, num, den = index_range(function, in_fmt, size)
+    return max(in_fmt.raw_max, -in_fmt.raw_min) * num // den >= 2 ** 31
+
+
 def linear_index(function: str, raw, in_fmt: FixedFormat, size: int) -> np.ndarray:
     """hls4ml's sigmoid/tanh (and legacy exp) table index of raw codes, clamped."""
+    check_index(function, in_fmt, size)
     _, num, den = index_range(function, in_fmt, size)
-    raw = np.asarray(raw, np.int64)
-    if in_fmt.raw_max * num >= 2 ** 62 or -in_fmt.raw_min * num >= 2 ** 62:
-        raise ValueError(f"hls4ml's index x*{size} of {in_fmt} exceeds 62 bits")
-    idx = wrap_int32(trunc_div(raw * num, den)) + (8 * size) // 16
+    idx = wrap_int32(trunc_div(np.asarray(raw, np.int64) * num, den)) + (8 * size) // 16
     return np.clip(idx, 0, size - 1)
 
 
@@ -190,4 +201,5 @@ def reduce_order(n: int) -> list:
 
 __all__ = ["LIBM", "expf", "tanhf", "quantize_c", "ceillog2", "linear_index", "activation_table",
            "legacy_inverse_table", "top_bits", "check_top_bits", "softmax_exp_table",
-           "softmax_inverse_table", "reduce_order", "wrap_int32", "trunc_div", "index_range"]
+           "softmax_inverse_table", "reduce_order", "wrap_int32", "trunc_div", "index_range", "check_index",
+           "index_may_wrap"]

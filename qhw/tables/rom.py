@@ -124,11 +124,12 @@ def build_rom(function: str, in_fmt: FixedFormat, out_fmt: FixedFormat, *, table
     if convention == "hls4ml":
         if function not in ("sigmoid", "tanh") or half:
             raise ValueError("the hls4ml convention covers full sigmoid and tanh tables")
-        from qhw.tables.hls4ml import activation_table
+        from qhw.tables.hls4ml import activation_table, check_index
 
         tf = table_fmt or FixedFormat(18, 8)
         if table_size < 1:
             raise ValueError(f"table_size must be >= 1, got {table_size}")
+        check_index(function, in_fmt, table_size)
         return RomTable(function, in_fmt, out_fmt, tf, table_size, 0, 0, False, "hls4ml",
                         activation_table(function, table_size, tf))
     if convention != "qhw":
