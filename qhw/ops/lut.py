@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qhw import limits
 from qhw.errors import ConfigError, ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.activation import _bound_codes
@@ -31,6 +32,10 @@ class _Lut(OpDef):
         super().check(node)
         if node.attrs["variant"] not in VARIANTS:
             raise ModelError(f"{self.name} {node.name!r}: variant {node.attrs['variant']!r} is not one of {VARIANTS}")
+        n = node.attrs["table_size"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ModelError(f"{self.name} {node.name!r}: table_size must be an integer >= 1, got {n!r}")
+        limits.check("table_entries", n, f"{self.name} {node.name!r} table_size")
 
     def configure(self, node, config) -> None:
         """An hls4ml config: hls4ml's table, of the config's table_size (default 1024)."""
@@ -43,6 +48,7 @@ class _Lut(OpDef):
                 n = 0
             if isinstance(v, bool) or n < 1 or str(n) != str(v).strip():
                 raise ConfigError(f"{node.name}.table_size: expected an integer >= 1, got {v!r}")
+            limits.check("table_entries", n, f"config {node.name}.table_size")
             node.attrs["table_size"] = n
 
     def default_result(self, width: int) -> FixedFormat:

@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 import qhw.fixed as qf
+from qhw import limits
 from qhw.errors import ConfigError, ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.base import OpDef
@@ -69,6 +70,13 @@ class Softmax(OpDef):
             v = a[key]
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ModelError(f"softmax {node.name!r}: {key} must be an integer >= 1, got {v!r}")
+            if v is not None:
+                limits.check("table_entries", v, f"softmax {node.name!r} {key}")
+        if not isinstance(a["skip"], bool):
+            raise ModelError(f"softmax {node.name!r}: skip must be true or false, got {a['skip']!r}")
+        v = a["exp_scale"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ModelError(f"softmax {node.name!r}: exp_scale must be a finite number, got {v!r}")
 
     def configure(self, node, config) -> None:
         """An hls4ml config: hls4ml's softmax (unless the node asks for qhw's argmax index), with
@@ -99,6 +107,7 @@ class Softmax(OpDef):
                 if v < 1 or str(v) != str(config.attr(node.name, node.op, key)).strip():
                     raise ConfigError(f"{node.name}.{key}: expected an integer >= 1, got "
                                       f"{config.attr(node.name, node.op, key)!r}")
+                limits.check("table_entries", v, f"config {node.name}.{key}")
             node.attrs[key] = v
 
     def infer_shape(self, node, in_shapes):
@@ -179,7 +188,9 @@ class Softmax(OpDef):
                                                     float(a["exp_scale"])),
                         "inv": h4.softmax_inverse_table(f["inv_inp"], inv_n, f["inv_table"])}
             except ValueError as exc:
-                raise ModelError(f"softmax {node.name!r} (hls4ml {impl}): {exc}") from None
+                raise ModelError(f"softmax {node.name!r} (hls4ml {impl}): {exc} (from table_size "
+                                 f"{a['table_size']}, exp_table_size {a['exp_table_size']}, inv_table_size "
+                                 f"{a['inv_table_size']})") from None
 
         return node.cached(key, build)
 
