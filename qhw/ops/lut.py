@@ -5,8 +5,8 @@ pow2_slopes. Slots: result, and ``table`` (the stored entries; hls4ml's table_t)
 
 variant "hls4ml" is hls4ml 1.3.0's table bit for bit (qhw.tables.hls4ml): ``table_size`` entries
 of ``table`` (default ap_fixed<18,8>), result by default the Model precision as in hls4ml. An
-hls4ml config (qhw.config.ModelConfig) selects it for every sigmoid/tanh node, with the config's
-``table_size`` and ``table_t``.
+hls4ml config (qhw.config.ModelConfig) selects it for every sigmoid/tanh node of the default
+variant ``rom``, with the config's ``table_size`` and ``table_t``.
 """
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ class _Lut(OpDef):
         limits.check("table_entries", n, f"{self.name} {node.name!r} table_size")
 
     def configure(self, node, config) -> None:
-        """An hls4ml config: hls4ml's table, of the config's table_size (default 1024)."""
-        node.attrs["variant"] = "hls4ml"
+        """An hls4ml config: hls4ml's table, of the config's table_size (default 1024). A node
+        that asks for one of qhw's other variants (half_rom, pwl) keeps it."""
+        if node.attrs["variant"] == "rom":
+            node.attrs["variant"] = "hls4ml"
         v = config.attr(node.name, node.op, "table_size")
         if v is not None:
             try:

@@ -10,8 +10,9 @@ f(-x) = 1 - f(x) (sigmoid) or -f(x) (tanh) gives the rest.
 
 hls4ml convention (``convention="hls4ml"``): bit for bit what hls4ml 1.3.0's Vivado
 ``sigmoid``/``tanh`` compute: entries f(16 (i - N/2) / N) (tanh: 8 (i - N/2) / N) in float32 with
-the C library's expf / tanhf (qhw.tables.hls4ml), assigned to the table type; ``index = trunc(x N / 16) + N / 2`` (tanh: / 8) truncated
-toward zero, clamped to [0, N - 1].
+the C library's expf / tanhf (qhw.tables.hls4ml), assigned to the table type;
+``index = trunc(x N / 16) + N / 2`` (tanh: / 8) truncated toward zero to a 32-bit int, clamped to
+[0, N - 1].
 """
 from __future__ import annotations
 

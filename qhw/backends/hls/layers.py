@@ -619,7 +619,8 @@ def _softmax_hls4ml(node, ctx: LayerContext, v: dict, n: int) -> dict:
             f"      {dt} d = x0[j] - x0[i];  // exact",
             f"      ap_int<{df.width}> d_bits;",
             f"      d_bits.range({df.width - 1}, 0) = d.range({df.width - 1}, 0);",
-            f"      long long idx = (long long)(int)((d_bits.to_int64() * {num}LL) / {den}LL) + {(8 * t['exp_n']) // 16};",
+            f"      long long idx = (long long)(int)((d_bits.to_int64() * {num}LL) / {den}LL)"
+            f" + {(8 * t['exp_n']) // 16};",
             "      if (idx < 0) idx = 0;",
             f"      if (idx > {t['exp_n'] - 1}) idx = {t['exp_n'] - 1};",
             f"      term = {fn}_exp[idx];",
