@@ -376,3 +376,87 @@ def test_wide_tables_equal_hls4ml_cpp():
         want = golden.run_raw(b.build(), codes).outputs["y"][:, 0]
         bad = np.flatnonzero(got[k] != want)
         assert bad.size == 0, f"{fn} {table_t} N={n}: {bad.size} of {codes.size} codes differ, first {codes[bad[0], 0]}"
+
+
+# ------------------------------------------------------------------ softmax against nnet_activation.h
+SM_CASES = [  # implementation, input, result, {slot: format}, exp size, inv size, exp_scale
+    ("latency", "ap_ufixed<8,3>", "ap_fixed<16,4,AP_RND_CONV,AP_SAT>",
+     {"exp_table": "ap_fixed<12,6,AP_RND,AP_SAT>", "inv_table": "ap_ufixed<10,0,AP_RND,AP_SAT>",
+      "accum": "ap_fixed<10,5>", "inv_inp": "ap_fixed<12,6,AP_RND,AP_SAT>"}, 256, 1024, 0.5),
+    ("stable", "ap_fixed<9,4,AP_RND>", "ap_ufixed<8,0,AP_RND,AP_SAT>",
+     {"exp_table": "ap_ufixed<10,1,AP_RND,AP_SAT>", "inv_table": "ap_fixed<12,3,AP_RND,AP_SAT>",
+      "accum": "ap_ufixed<12,3,AP_RND_INF,AP_SAT>", "inv_inp": "ap_ufixed<12,3>"}, 256, 512, 1.0),
+    ("legacy", "ap_fixed<12,5>", "ap_fixed<10,3,AP_RND,AP_SAT>", {}, 1024, 256, 1.0),
+    ("argmax", "ap_fixed<6,2>", "ap_ufixed<1,0>", {}, 1024, 1024, 1.0),
+]
+SM_TB = r"""
+#include <cstdio>
+#include "ap_fixed.h"
+#include "nnet_utils/nnet_activation.h"
+{structs}
+template <class I, class O, class C> void run(int rows) {{
+  for (int k = 0; k < rows; k++) {{
+    I x[7]; O y[7];
+    for (int i = 0; i < 7; i++) {{ long long r; if (scanf("%lld", &r) != 1) return; x[i].setBits(r); }}
+    nnet::softmax<I, O, C>(x, y);
+    for (int i = 0; i < 7; i++) printf("%lld ", (long long)y[i].range().to_int64());
+    printf("\n");
+  }}
+}}
+int main() {{
+{calls}
+  return 0;
+}}
+"""
+
+
+def test_softmax_implementations_equal_nnet_activation_h():
+    """hls4ml's softmax templates through g++ on adversarial types (unsigned inputs, a wrapping
+    accumulator, RND_INF, exp_scale, an output type that cannot hold 1), 7 inputs (an uneven
+    tree), random codes, ties and range ends; every output code equal."""
+    from qhw import golden
+    from qhw.tools import gxx
+    from qhw.tools.ap_types import hls4ml_templates_dir
+
+    structs, calls, feeds, wants = [], [], [], []
+    rng = np.random.default_rng(17)
+    for k, (impl, in_t, out_t, slots, exp_n, inv_n, scale) in enumerate(SM_CASES):
+        fin, fout = FixedFormat.parse(in_t), FixedFormat.parse(out_t)
+        fmt = {s: FixedFormat.parse(v) for s, v in slots.items()}
+        norm = FixedFormat(fin.width - fin.signed, fin.integer_bits - fin.signed, False)
+        t = {s: str(fmt.get(s, FixedFormat(18, 8, True, "RND", "SAT"))) for s in
+             ("exp_table", "inv_table", "accum", "inv_inp")}
+        structs.append(
+            f"struct cfg{k} : nnet::activ_config {{ static const unsigned n_in = 7; static const unsigned n_slice = 7;"
+            f" static const unsigned n_outer = 1; static const unsigned n_inner = 1;"
+            f" static const unsigned exp_table_size = {exp_n}; static const unsigned inv_table_size = {inv_n};"
+            f" static const nnet::softmax_implementation implementation = nnet::softmax_implementation::{impl};"
+            f" static constexpr float exp_scale = {scale}; typedef {t['exp_table']} exp_table_t;"
+            f" typedef {t['inv_table']} inv_table_t; typedef {t['accum']} accum_t;"
+            f" typedef {t['inv_inp']} inv_inp_t; typedef {norm} inp_norm_t; }};")
+        calls.append(f"  run<{in_t}, {out_t}, cfg{k}>(2000);")
+        raw = rng.integers(fin.raw_min, fin.raw_max + 1, (2000, 7))
+        raw[:40] = fin.raw_max
+        raw[40:80] = fin.raw_min
+        raw[80:400, 3:] = raw[80:400, :1]
+        feeds.append(raw)
+        b = GraphBuilder("sm")
+        x = b.input("x", (7,), fin)
+        b.output("y", b.unary("softmax", "sm", x, formats={"result": fout, **fmt}, variant="hls4ml",
+                              implementation=impl, exp_table_size=exp_n, inv_table_size=inv_n, exp_scale=scale))
+        wants.append(golden.run_raw(b.build(), raw).outputs["y"])
+    src = SM_TB.format(structs="\n".join(structs), calls="\n".join(calls))
+    root = hls4ml_templates_dir()
+    exe = gxx.build({"tb.cpp": src}, [root / "ap_types", root], name="hls4ml_softmax")
+    exe = getattr(exe, "exe", exe)
+    stdin = "\n".join(" ".join(map(str, row)) for raw in feeds for row in raw.tolist())
+    out = subprocess.run([str(exe)], input=stdin, capture_output=True, text=True, check=True).stdout
+    got = np.array(out.split(), np.int64).reshape(len(SM_CASES), 2000, 7)
+    for k, (impl, _, out_t, *_rest) in enumerate(SM_CASES):
+        fout = FixedFormat.parse(out_t)
+        g = got[k] & ((1 << fout.width) - 1)
+        if fout.signed:
+            g = np.where(g >= 1 << (fout.width - 1), g - (1 << fout.width), g)
+        bad = int((g != wants[k]).any(axis=1).sum())
+        assert bad == 0, f"{impl}: {bad} of 2000 rows differ, first {np.flatnonzero((g != wants[k]).any(axis=1))[:3]}"
+        assert impl == "argmax" or len(np.unique(wants[k])) > 10
