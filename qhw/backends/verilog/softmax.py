@@ -6,7 +6,8 @@ requantizer.
 hls4ml's softmax (variant "hls4ml", qhw.ops.softmax): latency and stable address their ROMs with
 the top bits of a code (a bit slice), sum through hls4ml's pairwise tree with every partial sum
 assigned to accum_t (a requantizer per add); argmax is a one-hot of the first maximum; skip
-passes the input through; legacy is not lowered (its n^2 table reads; an error says so)."""
+passes the input through; legacy reads its exp table n (n - 1) times (x_j - x_i, hls4ml's
+truncating index), sums in order with a requantizer per add, then reads the inverse table."""
 from __future__ import annotations
 
 import math
@@ -97,6 +98,70 @@ def _top_bits(name: str, fmt: FixedFormat, size: int) -> tuple[str, int]:
     return f"{name}[{fmt.width - 1}:{fmt.width - nb}]", nb
 
 
+def _scaled_index(dp: Datapath, node, v: str, wv: int, num: int, den: int, offset: int, name: str
+                  ) -> tuple[str, int]:
+    """int(v * num / den) + offset for the signed wire v: truncation toward zero, powers of two
+    only (no divider); returns (wire, width)."""
+    g = math.gcd(num, den)
+    num, den = num // g, den // g
+    if den & (den - 1) or (num > 1 and den > 1):
+        raise ModelError(f"softmax {node.name!r}: hls4ml's legacy index is not a power-of-two scaling "
+                         f"(x * {num} / {den}); no divider in RTL")
+    ww = wv + 2 + num.bit_length()
+    if den > 1:  # truncation toward zero: add den - 1 to negative values before >>>
+        k = den.bit_length() - 1
+        q = f"({_ssext(v, wv, ww)} + ({v}[{wv - 1}] ? {_lit(den - 1, ww)} : {ww}'sd0)) >>> {k}"
+    else:
+        q = f"{_ssext(v, wv, ww)} * {_lit(num, ww)}"
+    return dp.wire(name, ww, f"({q}) + {_lit(offset, ww)}"), ww
+
+
+def _legacy(dp: Datapath, node, x: FixedFormat, n: int, t: dict, prefix: str) -> list[str]:
+    tf, res = node.formats["table"], node.formats["result"]
+    df = FixedFormat(x.width + 1, x.integer_bits + 1, True)
+    if h4.index_may_wrap("exp", df, t["exp_n"]) or \
+            max(-tf.raw_min, tf.raw_max) * t["inv_n"] >= 2 ** 31 * (64 << max(tf.frac_bits, 0)):
+        raise ModelError(f"softmax {node.name!r}: hls4ml's legacy int index wraps at 32 bits for these "
+                         "types; no RTL for that (the golden model and HLS follow it)")
+    erom, eaw = _rom_unit(dp, prefix, t["exp"], tf, f"hls4ml legacy exp table of {node.name!r}")
+    irom, iaw = _rom_unit(dp, prefix, t["inv"], tf, f"hls4ml legacy inverse table of {node.name!r}")
+    ws = x.width + 1
+    xs = [dp.wire(f"xs{i}", ws, _ssext(_element(x, i), x.width, ws) if x.signed else
+                  f"$signed({{1'b0, {_element(x, i)}}})") for i in range(n)]
+    _, num, den = h4.index_range("exp", df, t["exp_n"])
+    one = int(tf.quantize(1.0)) & ((1 << tf.width) - 1)
+    sf = add_format(tf, tf)
+    inum, iden = (t["inv_n"], 64 << tf.frac_bits) if tf.frac_bits >= 0 else (t["inv_n"] << -tf.frac_bits, 64)
+    out = []
+    for i in range(n):
+        acc = None
+        for j in range(n):
+            if i == j:
+                term = dp.wire(f"t{i}_{j}", tf.width, f"{tf.width}'d{one}", signed=False)
+            else:
+                d = dp.wire(f"d{i}_{j}", ws + 1, f"{_ssext(xs[j], ws, ws + 1)} - {_ssext(xs[i], ws, ws + 1)}")
+                idx, ww = _scaled_index(dp, node, d, ws + 1, num, den, (8 * t["exp_n"]) // 16, f"i{i}_{j}")
+                ad = _clamped_index(dp, idx, ww, t["exp_n"], eaw, f"{i}_{j}")
+                term = f"t{i}_{j}"
+                dp.decls.append(dict(kind="wire", name=term, width=tf.width, signed=False))
+                dp.insts.append(dict(module=erom, name=f"u_exp{i}_{j}", x=ad, y=term))
+            if acc is None:
+                acc = term  # 0 + entry: already a code of the table type
+                continue
+            s = dp.wire(f"s{i}_{j}", sf.width, f"{_ext(acc, tf, sf.width)} + {_ext(term, tf, sf.width)}",
+                        signed=False)
+            acc = dp.unary(UnarySpec.requant(sf, tf), s, f"a{i}_{j}", prefix)
+        wa = tf.width + 1
+        sa = dp.wire(f"sa{i}", wa, _ext(acc, tf, wa))
+        k, ww = _scaled_index(dp, node, sa, wa, inum, iden, 0, f"k{i}")
+        ad = _clamped_index(dp, k, ww, t["inv_n"], iaw, f"k{i}")
+        r = f"v{i}"
+        dp.decls.append(dict(kind="wire", name=r, width=tf.width, signed=False))
+        dp.insts.append(dict(module=irom, name=f"u_inv{i}", x=ad, y=r))
+        out.append(dp.unary(UnarySpec.requant(tf, res), r, f"r{i}", prefix))
+    return out
+
+
 def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str]:
     a, f = node.attrs, node.formats
     impl, res = a["implementation"], f["result"]
@@ -109,10 +174,9 @@ def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str
         iw = max(1, math.ceil(math.log2(n)))
         return [dp.wire(f"oh{i}", res.width, f"({best} == {iw}'d{i}) ? {res.width}'d{one} : {res.width}'d0",
                         signed=False) for i in range(n)]
-    if impl == "legacy":
-        raise ModelError(f"softmax {node.name!r}: hls4ml's legacy softmax has no RTL lowering in qhw "
-                         "(HLS and the golden model have it); use implementation latency, stable or argmax")
     t = get_op("softmax", node.name).hls4ml_tables(node, x)
+    if impl == "legacy":
+        return _legacy(dp, node, x, n, t, prefix)
     ef, acc, ii, tf = f["exp_table"], f["accum"], f["inv_inp"], f["inv_table"]
     erom, eaw = _rom_unit(dp, prefix, t["exp"], ef, f"hls4ml exp table of {node.name!r}")
     irom, iaw = _rom_unit(dp, prefix, t["inv"], tf, f"hls4ml inverse table of {node.name!r}")
