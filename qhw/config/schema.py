@@ -22,7 +22,7 @@ from qhw.fixed import FixedFormat
 #: precision slots of a layer's ``Precision`` mapping
 SLOTS = ("weight", "bias", "accum", "result", "default", "scale", "table", "exp_table", "inv_table")
 #: slots hls4ml never reads from ``Precision`` (only a layer-level ``<slot>_t`` key sets them)
-TABLE_SLOTS = ("table", "exp_table", "inv_table")
+TABLE_SLOTS = ("table", "exp_table", "inv_table", "inv_inp", "inp_norm")
 #: slots of the Model-level ``Precision`` mapping that hls4ml reads
 MODEL_SLOTS = ("default", "maximum", "weight", "bias", "accum", "result")
 #: Model keys hls4ml reads that change its build but not the numbers
@@ -104,9 +104,14 @@ class LayerValues(BaseModel):
     table_t: Fixed | None = None
     exp_table_t: Fixed | None = None
     inv_table_t: Fixed | None = None
+    inv_inp_t: Fixed | None = None
+    inp_norm_t: Fixed | None = None
+    exp_table_size: Annotated[StrictInt, Field(ge=2)] | None = None
+    inv_table_size: Annotated[StrictInt, Field(ge=2)] | None = None
+    exp_scale: Annotated[float, Field(allow_inf_nan=False)] | None = None
     implementation: Implementation | None = None
     table_range: Annotated[float, Field(gt=0)] | None = None
-    skip: Literal[False] | None = None
+    skip: StrictBool | None = None
     trace: StrictBool | None = None
     parallelization_factor: PositiveInt | None = None
     conv_implementation: Literal["LineBuffer", "Encoded"] | None = None
@@ -136,7 +141,7 @@ _VALID_HINT = {
     "strategy": f"one of {', '.join(STRATEGIES)} (CamelCase accepted)",
     "Strategy": f"one of {', '.join(STRATEGIES)} (CamelCase accepted)",
     "table_size": "an integer >= 2", "implementation": f"one of {', '.join(SOFTMAX_IMPLEMENTATIONS)}",
-    "skip": "false (qhw does not skip a softmax)",
+    "skip": "true or false",
 }
 
 

@@ -152,6 +152,10 @@ class OpDef:
             if p not in node.params:
                 raise ModelError(f"node {node.name!r} ({self.name}) needs constant {p!r}")
 
+    def configure(self, node, config) -> None:
+        """Take this op's settings from an hls4ml-layout config (qhw.config.ModelConfig), after
+        ``check``; the default takes none. (ReuseFactor/Strategy: qhw.passes.hardware.)"""
+
     def infer_shape(self, node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         return in_shapes[0]
 

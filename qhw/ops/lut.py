@@ -2,12 +2,18 @@
 
 attrs: variant ("rom", "half_rom", "pwl", "hls4ml"), table_size, input_range, breakpoints,
 pow2_slopes. Slots: result, and ``table`` (the stored entries; hls4ml's table_t).
+
+variant "hls4ml" is hls4ml 1.3.0's table bit for bit (qhw.tables.hls4ml): ``table_size`` entries
+of ``table`` (default ap_fixed<18,8>), result by default the Model precision as in hls4ml. An
+hls4ml config (qhw.config.ModelConfig) selects it for every sigmoid/tanh node of the default
+variant ``rom``, with the config's ``table_size`` and ``table_t``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from qhw.errors import ModelError
+from qhw import limits
+from qhw.errors import ConfigError, ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.activation import _bound_codes
 from qhw.ops.base import OpDef
@@ -26,13 +32,34 @@ class _Lut(OpDef):
         super().check(node)
         if node.attrs["variant"] not in VARIANTS:
             raise ModelError(f"{self.name} {node.name!r}: variant {node.attrs['variant']!r} is not one of {VARIANTS}")
+        n = node.attrs["table_size"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ModelError(f"{self.name} {node.name!r}: table_size must be an integer >= 1, got {n!r}")
+        limits.check("table_entries", n, f"{self.name} {node.name!r} table_size")
+
+    def configure(self, node, config) -> None:
+        """An hls4ml config: hls4ml's table, of the config's table_size (default 1024). A node
+        that asks for one of qhw's other variants (half_rom, pwl) keeps it."""
+        if node.attrs["variant"] == "rom":
+            node.attrs["variant"] = "hls4ml"
+        v = config.attr(node.name, node.op, "table_size")
+        if v is not None:
+            try:
+                n = int(v)  # hls4ml's own passes write it as a string
+            except (TypeError, ValueError):
+                n = 0
+            if isinstance(v, bool) or n < 1 or str(n) != str(v).strip():
+                raise ConfigError(f"{node.name}.table_size: expected an integer >= 1, got {v!r}")
+            limits.check("table_entries", n, f"config {node.name}.table_size")
+            node.attrs["table_size"] = n
 
     def default_result(self, width: int) -> FixedFormat:
         return FixedFormat(width, 0, False) if self.function == "sigmoid" else FixedFormat(width, 1, True)
 
     def infer_formats(self, node, in_fmts, ctx):
-        result = ctx.choose(node, "result", None, self.default_result(ctx.default.width))
-        fallback = FixedFormat(18, 8) if node.attrs["variant"] == "hls4ml" else result
+        h4 = node.attrs["variant"] == "hls4ml"
+        result = ctx.choose(node, "result", None, ctx.default if h4 else self.default_result(ctx.default.width))
+        fallback = FixedFormat(18, 8) if h4 else result
         node.formats["table"] = ctx.choose(node, "table", None, fallback)
         node.formats["result"] = result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qhw.errors import ConfigError
 from qhw.graph import Graph
+from qhw.ops import get
 
 _MAC = ("dense", "conv1d", "conv2d")
 _TABLE_OPS = ("sigmoid", "tanh", "hard_sigmoid", "softmax")
@@ -33,6 +34,9 @@ def apply_config(graph: Graph, config) -> Graph:
             node.attrs.setdefault("strategy", config.strategy(node.name, node.op))
             if getattr(config, "hls4ml", False):
                 node.attrs.setdefault("product_cast", True)
+        get(node.op, node.name).configure(node, config)  # op settings (sigmoid/tanh/softmax tables)
+        if node.attrs.get("variant") == "hls4ml":
+            continue  # the op's configure() took hls4ml's table settings
         if node.op in _TABLE_OPS and "table_size" in node.attrs:
             size = config.attr(node.name, node.op, "table_size")
             if size is None:

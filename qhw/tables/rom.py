@@ -10,8 +10,9 @@ f(-x) = 1 - f(x) (sigmoid) or -f(x) (tanh) gives the rest.
 
 hls4ml convention (``convention="hls4ml"``): bit for bit what hls4ml 1.3.0's Vivado
 ``sigmoid``/``tanh`` compute: entries f(16 (i - N/2) / N) (tanh: 8 (i - N/2) / N) in float32 with
-expf, assigned to the table type; ``index = trunc(x N / 16) + N / 2`` (tanh: / 8) truncated
-toward zero, clamped to [0, N - 1].
+the C library's expf / tanhf (qhw.tables.hls4ml), assigned to the table type;
+``index = trunc(x N / 16) + N / 2`` (tanh: / 8) truncated toward zero to a 32-bit int, clamped to
+[0, N - 1].
 """
 from __future__ import annotations
 
@@ -42,12 +43,6 @@ def evaluate(function: str, x: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown function {function!r}; valid: {', '.join(FUNCTIONS)}")
 
 
-def _trunc_div(num: np.ndarray, den: int) -> np.ndarray:
-    """num / den truncated toward zero (den > 0)."""
-    q = np.abs(num) // den
-    return np.where(num < 0, -q, q)
-
-
 @dataclass(frozen=True)
 class RomTable:
     """A table and its address mapping. ``values``: raw codes of ``table_fmt`` (length ``size``,
@@ -73,14 +68,9 @@ class RomTable:
         """Table index of each input code (for a half table: of |x|, the sign handled apart)."""
         raw = np.asarray(raw, np.int64)
         if self.convention == "hls4ml":
-            span = 16 if self.function == "sigmoid" else 8
-            num = raw * self.size
-            den = span << self.in_fmt.frac_bits if self.in_fmt.frac_bits >= 0 else None
-            if den is None:
-                idx = _trunc_div(num * (1 << -self.in_fmt.frac_bits), span)
-            else:
-                idx = _trunc_div(num, den)
-            return np.clip(idx + self.size // 2, 0, self.size - 1)
+            from qhw.tables.hls4ml import linear_index
+
+            return linear_index(self.function, raw, self.in_fmt, self.size)
         if self.half:
             a = np.abs(raw)
             n = self.size // 2
@@ -135,16 +125,14 @@ def build_rom(function: str, in_fmt: FixedFormat, out_fmt: FixedFormat, *, table
     if convention == "hls4ml":
         if function not in ("sigmoid", "tanh") or half:
             raise ValueError("the hls4ml convention covers full sigmoid and tanh tables")
+        from qhw.tables.hls4ml import activation_table, check_index
+
         tf = table_fmt or FixedFormat(18, 8)
-        i = np.arange(table_size, dtype=np.float64)
-        span = 16.0 if function == "sigmoid" else 8.0
-        x = (span * (i - table_size / 2.0) / table_size).astype(np.float32)
-        if function == "sigmoid":
-            e = np.exp(-x, dtype=np.float32)
-            v = 1.0 / (np.float32(1) + e).astype(np.float64)
-        else:
-            v = np.tanh(x.astype(np.float64))  # hls4ml calls tanh(float) -> double overload? see test
-        return RomTable(function, in_fmt, out_fmt, tf, table_size, 0, 0, False, "hls4ml", tf.quantize(v))
+        if table_size < 1:
+            raise ValueError(f"table_size must be >= 1, got {table_size}")
+        check_index(function, in_fmt, table_size)
+        return RomTable(function, in_fmt, out_fmt, tf, table_size, 0, 0, False, "hls4ml",
+                        activation_table(function, table_size, tf))
     if convention != "qhw":
         raise ValueError(f"unknown table convention {convention!r}; valid: qhw, hls4ml")
     lo_raw, k = _check_qhw_range(in_fmt, table_size, input_range, half)

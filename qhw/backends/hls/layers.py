@@ -427,8 +427,8 @@ def _rom(node, ctx: LayerContext, t) -> dict:
         span = 16 if t.function == "sigmoid" else 8
         f = t.in_fmt.frac_bits
         mult, den = (t.size, span << f) if f >= 0 else (t.size << -f, span)
-        body += [f"long long idx = (r * {mult}) / {den} + {t.size // 2};  // C++ '/' truncates "
-                 "toward zero, as hls4ml's index"]
+        body += [f"long long idx = (long long)(int)((r * {mult}) / {den}) + {t.size // 2};  // '/' truncates "
+                 "toward zero, (int) keeps 32 bits, as hls4ml's index"]
         n = t.size
         how = f"index = trunc(x * {t.size} / {span}) + {t.size // 2} (hls4ml convention)"
     else:
@@ -560,6 +560,8 @@ def _softmax(node, ctx: LayerContext) -> dict:
     v = common(node, ctx)
     n_in = v["in_n"][0]
     v.update(variant=node.attrs["variant"], n_in=n_in)
+    if node.attrs["variant"] == "hls4ml":
+        return _softmax_hls4ml(node, ctx, v, n_in)
     if node.attrs["variant"] == "argmax":
         v["summary"] = "index of the first maximum."
         return v
@@ -576,4 +578,100 @@ def _softmax(node, ctx: LayerContext) -> dict:
              exp_values=c_initializer(ex.values, ef), inv_values=c_initializer(inv.values, rf_),
              exp_index=_rom_index("d_bits.to_int64()", ex),
              inv_index=_rom_index("(long long)s_bits.to_uint64()", inv))
+    return v
+
+
+def _softmax_hls4ml(node, ctx: LayerContext, v: dict, n: int) -> dict:
+    """hls4ml's softmax (qhw.ops.softmax, variant hls4ml): the same ap_fixed operations in the
+    same order, the tables as constants."""
+    from qhw.ops import get as get_op
+    from qhw.tables import hls4ml as h4
+
+    a, f, x = node.attrs, node.formats, ctx.in_fmts[0]
+    impl, fn, res_t = a["implementation"], ctx.fn, v["result_t"]
+    consts, body = [], []
+    if a["skip"]:
+        v.update(summary="skipped (hls4ml removes the layer): y = x.", consts=[],
+                 body=[f"for (int i = 0; i < {n}; i++) y[i] = x0[i];"])
+        return v
+    if impl == "argmax":
+        v.update(summary="hls4ml argmax: one-hot of the first maximum.", consts=[], body=[
+            f"for (int i = 0; i < {n}; i++) y[i] = 0;",
+            f"{v['in_t'][0]} m = x0[0];", "int best = 0;",
+            f"for (int i = 1; i < {n}; i++) if (x0[i] > m) {{ m = x0[i]; best = i; }}",
+            "y[best] = 1;"])
+        return v
+    t = get_op("softmax", node.name).hls4ml_tables(node, x)
+    if impl == "legacy":
+        tf = f["table"]
+        tt = ctx.use_type(tf, f"{node.name} table entries")
+        consts = [_table_constant(ctx, "exp", t["exp"], tf, "exp table (hls4ml legacy)"),
+                  _table_constant(ctx, "inv", t["inv"], tf, "inverse table (hls4ml legacy)")]
+        df = FixedFormat(x.width + 1, x.integer_bits + 1, True)
+        _, num, den = h4.index_range("exp", df, t["exp_n"])
+        inum, iden = (t["inv_n"], 64 << tf.frac_bits) if tf.frac_bits >= 0 else (t["inv_n"] << -tf.frac_bits, 64)
+        dt = ctx.use_type(df, f"{node.name} x_j - x_i")
+        body = [
+            f"for (int i = 0; i < {n}; i++) {{",
+            f"  {tt} s = 0;",
+            f"  for (int j = 0; j < {n}; j++) {{",
+            f"    {tt} term;",
+            "    if (i == j) {",
+            "      term = 1;",
+            "    } else {",
+            f"      {dt} d = x0[j] - x0[i];  // exact",
+            f"      ap_int<{df.width}> d_bits;",
+            f"      d_bits.range({df.width - 1}, 0) = d.range({df.width - 1}, 0);",
+            f"      long long idx = (long long)(int)((d_bits.to_int64() * {num}LL) / {den}LL)"
+            f" + {(8 * t['exp_n']) // 16};",
+            "      if (idx < 0) idx = 0;",
+            f"      if (idx > {t['exp_n'] - 1}) idx = {t['exp_n'] - 1};",
+            f"      term = {fn}_exp[idx];",
+            "    }",
+            "    s += term;  // assigned to the table type after every add",
+            "  }",
+            f"  ap_int<{tf.width}> s_bits;",
+            f"  s_bits.range({tf.width - 1}, 0) = s.range({tf.width - 1}, 0);",
+            f"  long long k = (long long)(int)((s_bits.to_int64() * {inum}LL) / {iden}LL);",
+            "  if (k < 0) k = 0;",
+            f"  if (k > {t['inv_n'] - 1}) k = {t['inv_n'] - 1};",
+            f"  y[i] = {fn}_inv[k];",
+            "}"]
+        v.update(summary="hls4ml legacy: per element, the sum of exp(x_j - x_i) from the table, "
+                 "then the inverse table.", consts=consts, body=body)
+        return v
+    ef, acc, ii, tf = f["exp_table"], f["accum"], f["inv_inp"], f["inv_table"]
+    et, at = ctx.use_type(ef, f"{node.name} exp entries"), ctx.use_type(acc, f"{node.name} accum")
+    it, rt = ctx.use_type(ii, f"{node.name} sum"), ctx.use_type(tf, f"{node.name} inverse entries")
+    consts = [_table_constant(ctx, "exp", t["exp"], ef, "exp table (hls4ml)"),
+              _table_constant(ctx, "inv", t["inv"], tf, "inverse table (hls4ml)")]
+    addr = t["addr"]
+    nb, nbi = h4.ceillog2(t["exp_n"]), h4.ceillog2(t["inv_n"])
+    at_ = ctx.use_type(addr, f"{node.name} exp table address")
+    body = [f"{at} e[{n}];"]
+    if impl == "stable":
+        body += [f"{v['in_t'][0]} m = x0[0];",
+                 f"for (int i = 1; i < {n}; i++) if (x0[i] >= m) m = x0[i];"]
+    body += [f"for (int i = 0; i < {n}; i++) {{",
+             f"  {at_} a = {'m - x0[i]' if impl == 'stable' else 'x0[i]'};",
+             f"  ap_uint<{nb}> idx = a.range({addr.width - 1}, {addr.width - nb});  // top bits",
+             f"  e[i] = {fn}_exp[idx];", "}"]
+    count = [0]
+
+    def tree(node_):
+        if isinstance(node_, int):
+            return f"e[{node_}]"
+        left, right = tree(node_[0]), tree(node_[1])
+        k = count[0]
+        count[0] += 1
+        body.append(f"{at} p{k} = {left} + {right};  // assigned to accum_t")
+        return f"p{k}"
+
+    root = tree(h4.reduce_order(n))
+    body += [f"{it} s = {root};",
+             f"ap_uint<{nbi}> j = s.range({ii.width - 1}, {ii.width - nbi});",
+             f"const {rt} r = {fn}_inv[j];",
+             f"for (int i = 0; i < {n}; i++) y[i] = e[i] * r;"]
+    v.update(summary=f"hls4ml {impl}: exp table at the top bits, tree sum in accum_t, inverse "
+             "table at the top bits of the sum, e * (1/sum).", consts=consts, body=body)
     return v

@@ -70,6 +70,11 @@ def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) ->
     tf, res, w = t.table_fmt, node.formats["result"], x.width
     xs = dp.wire(f"xs{e}", w + 1, sext(xe, w, w + 1) if x.signed else f"{{1'b0, {xe}}}")
     if t.convention == "hls4ml":
+        from qhw.tables.hls4ml import index_may_wrap
+
+        if index_may_wrap(t.function, x, t.size):
+            raise ModelError(f"{node.op} {node.name!r}: hls4ml's int index x*{t.size}/span wraps at 32 bits "
+                             f"for inputs of {x}; no RTL for that (the golden model and HLS follow it)")
         span = 16 if t.function == "sigmoid" else 8
         f = x.frac_bits
         mult, den = (t.size, span << f) if f >= 0 else (t.size << -f, span)
