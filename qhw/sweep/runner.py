@@ -87,9 +87,12 @@ class _Writer:
             self.writer.writeheader()
 
     def write(self, rec: dict) -> None:
-        self.writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in self.cols})
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
+        from qhw.tools.proc import deferred_signals
+
+        with deferred_signals():  # a Ctrl-C waits for the row to be on disk, whole
+            self.writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in self.cols})
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
 
     def close(self) -> None:
         self.fh.close()
