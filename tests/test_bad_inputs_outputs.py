@@ -268,6 +268,17 @@ def test_inspect_draw_into_a_folder_is_refused(small, tmp_path):
     assert_error(r, str(tmp_path / "g.png"), "folder")
 
 
+def test_simulate_does_not_clear_a_sim_folder_qhw_did_not_write(small, tmp_path):
+    out = tmp_path / "out"
+    assert run_qhw(compile_args(small["model"], out), cwd=tmp_path).returncode == 0
+    (out / MARKER).unlink()  # as if the user had assembled this folder
+    (out / "sim").mkdir()
+    (out / "sim" / "my_waves.vcd").write_text("the user's")
+    with unchanged(tmp_path):
+        r = run_qhw(["simulate", out], cwd=tmp_path)
+    assert_error(r, str(out / "sim"), "not written by qhw")
+
+
 # ------------------------------------------------------------------------------------ sweep
 
 def test_sweep_refuses_the_current_folder_and_foreign_folders(small, tmp_path):

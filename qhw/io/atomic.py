@@ -81,6 +81,11 @@ def _read_marker(folder: Path) -> dict | None:
     return doc if isinstance(doc, dict) and doc.get("tool") == "qhw" else None
 
 
+def written_by(folder: str | os.PathLike, command: str) -> bool:
+    """Whether ``folder`` holds the marker of ``qhw COMMAND``."""
+    return (_read_marker(Path(folder)) or {}).get("command") == command
+
+
 def marker_record(command: str) -> dict:
     from qhw._version import __version__
 

@@ -33,9 +33,7 @@ def simulate_out(out: os.PathLike, backend: str = "rtl", engine: str = "harness"
         return csim(out)
     vec = _subset(out, n)
     try:
-        work = out / "sim"
-        if work.exists():
-            shutil.rmtree(work)
+        work = _fresh_sim_dir(out)
         if engine == "cocotb":
             return run_cocotb_stream(out / "rtl", vec, seed=seed, gap=gap, stall=stall, waves=waves,
                                      work_dir=work)
@@ -44,6 +42,26 @@ def simulate_out(out: os.PathLike, backend: str = "rtl", engine: str = "harness"
     finally:
         if vec != out / "vectors":  # the temporary subset of -n N
             shutil.rmtree(vec, ignore_errors=True)
+
+
+def _fresh_sim_dir(out: Path) -> Path:
+    """``OUT/sim``, emptied: what an earlier simulation left goes, but only from a folder qhw
+    wrote (OUT from qhw compile, or sim/ from qhw simulate); anything else is refused."""
+    from qhw.io.atomic import OutputError, write_marker, written_by
+
+    work = out / "sim"
+    if work.is_symlink() or work.exists():
+        if not (written_by(out, "compile") or written_by(work, "simulate")):
+            raise OutputError(f"{str(work)!r} exists and was not written by qhw (no "
+                              f".qhw-output.json in it or in {str(out)!r}); qhw will not replace "
+                              f"it: move it away or recompile {str(out)!r}")
+        if work.is_symlink() or not work.is_dir():
+            work.unlink()
+        else:
+            shutil.rmtree(work)
+    work.mkdir()
+    write_marker(work, "simulate")
+    return work
 
 
 def verify(graph, n: int = 200, backend: str = "rtl", engine: str = "harness",
