@@ -118,8 +118,8 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
         raise OutputError(f"cannot resolve the output folder {shown}: {exc}") from None
     if out == cwd or out in cwd.parents:
         where = "the current folder" if out == cwd else "a parent of the current folder"
-        raise OutputError(f"output folder {shown} is {where}; qhw replaces its output folder "
-                          f"as a whole: give a new folder, e.g. -o build/{command}")
+        raise OutputError(f"output folder {shown} is {where}, which qhw never writes its output "
+                          f"into: give a new folder, e.g. -o build/{command}")
     for item in inputs:
         if item is None:
             continue
@@ -128,8 +128,8 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
         except (OSError, RuntimeError):
             continue
         if inp == out or out in inp.parents:
-            raise OutputError(f"output folder {shown} holds the input {str(item)!r}; qhw replaces "
-                              f"its output folder as a whole: give a folder outside the model's")
+            raise OutputError(f"output folder {shown} holds the input {str(item)!r}, which qhw "
+                              f"must not overwrite: give a folder outside the model's")
     if st is None:
         return out, False
     if not stat.S_ISDIR(st.st_mode):
@@ -156,9 +156,14 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
 
 def _mkdtemp(parent: Path, name: str, suffix: str) -> Path:
     """A temporary folder beside ``parent/name`` with the umask's mode (mkdtemp makes it 0700)."""
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name[:64]}.", suffix=suffix))
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{_short(name)}.", suffix=suffix))
     os.chmod(tmp, 0o777 & ~umask())
     return tmp
+
+
+def _short(name: str) -> str:
+    """At most 64 bytes of ``name``: a temporary sibling's name must fit NAME_MAX too."""
+    return os.fsencode(name)[:64].decode(errors="ignore")
 
 
 def _remove(path: Path) -> None:
@@ -251,8 +256,9 @@ def output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (),
 
 
 def check_output_file(path: str | os.PathLike, inputs: Iterable = ()) -> Path:
-    """The resolved path of an output file the user named: an existing regular file is
-    replaced; a folder, a device or one of ``inputs`` is refused."""
+    """The resolved path of an output file the user named: an existing regular file (or the
+    one a symbolic link points to) is replaced; a folder, a device or one of ``inputs`` is
+    refused."""
     shown = _shown(path)
     try:
         target = Path(path).resolve()
@@ -283,7 +289,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", inputs: Iterable = ())
     try:
         old = os.stat(target).st_mode & 0o7777 if target.exists() else None
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:64]}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{_short(target.name)}.", suffix=".tmp")
     except OSError as exc:
         raise _os_error(exc, shown, "the output file") from None
     try:
