@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -514,3 +513,30 @@ def _gone(pid: int) -> bool:
     except OSError:
         return True
     return raw[raw.rindex(b")") + 2:].split()[0] == b"Z"  # dead, not yet reaped
+
+
+def _worker_running_a_tool() -> None:
+    from qhw.tools.proc import run, worker_signals
+
+    worker_signals()
+    run(["sleep", "60"])  # a stand-in for the Yosys run of a --synth sweep point
+
+
+def test_a_pool_worker_stopped_by_sigterm_stops_its_own_children():
+    import multiprocessing
+
+    worker = multiprocessing.get_context("fork").Process(target=_worker_running_a_tool)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not (kids := _children(worker.pid)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert kids, "the worker never started its child"
+        os.kill(worker.pid, signal.SIGTERM)  # what the sweep's pool does on an interrupt
+        worker.join(10)
+        assert worker.exitcode == 128 + signal.SIGTERM
+        time.sleep(0.2)
+        assert all(_gone(pid) for pid in kids), _alive(kids)
+    finally:
+        if worker.is_alive():
+            worker.kill()
