@@ -31,9 +31,11 @@ def simulate_out(out: os.PathLike, backend: str = "rtl", engine: str = "harness"
         from qhw.backends.hls import csim
 
         return csim(out)
+    from qhw.io.atomic import write_marker
+
+    work = _cleared_sim_dir(out)
     vec = _subset(out, n)
     try:
-        work = _fresh_sim_dir(out)
         if engine == "cocotb":
             return run_cocotb_stream(out / "rtl", vec, seed=seed, gap=gap, stall=stall, waves=waves,
                                      work_dir=work)
@@ -42,12 +44,14 @@ def simulate_out(out: os.PathLike, backend: str = "rtl", engine: str = "harness"
     finally:
         if vec != out / "vectors":  # the temporary subset of -n N
             shutil.rmtree(vec, ignore_errors=True)
+        if work.is_dir():  # made by the run: marked, so the next run may clear it
+            write_marker(work, "simulate")
 
 
-def _fresh_sim_dir(out: Path) -> Path:
-    """``OUT/sim``, emptied: what an earlier simulation left goes, but only from a folder qhw
+def _cleared_sim_dir(out: Path) -> Path:
+    """``OUT/sim``, removed: what an earlier simulation left goes, but only from a folder qhw
     wrote (OUT from qhw compile, or sim/ from qhw simulate); anything else is refused."""
-    from qhw.io.atomic import OutputError, write_marker, written_by
+    from qhw.io.atomic import OutputError, written_by
 
     work = out / "sim"
     if work.is_symlink() or work.exists():
@@ -59,8 +63,6 @@ def _fresh_sim_dir(out: Path) -> Path:
             work.unlink()
         else:
             shutil.rmtree(work)
-    work.mkdir()
-    write_marker(work, "simulate")
     return work
 
 
