@@ -15,11 +15,17 @@ class _Group(click.Group):
     """Turns qhw's own errors into one line on stderr and exit code 2 (no traceback)."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        from qhw.tools.proc import handle_signals
+
         try:
-            return super().invoke(ctx)
+            with handle_signals():  # SIGINT/SIGTERM: stop every child, clean up, then exit
+                return super().invoke(ctx)
         except QhwError as exc:
             click.echo(f"qhw: error: {exc}", err=True)
             sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt as exc:
+            click.echo("qhw: error: interrupted", err=True)
+            sys.exit(128 + getattr(exc, "signum", 2))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,8 +13,9 @@ from qhw.cli.common import (config_option, emit_json, input_format_option, json_
 @model_argument
 @config_option
 @input_format_option
-@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (replaced atomically).")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Output folder: a new or empty one, or one qhw compile wrote (replaced "
+                   "atomically); never the current folder or the model's.")
 @click.option("--reuse-factor", type=int, default=None,
               help="Default reuse factor R for dense/conv layers without their own (II = R).")
 @click.option("--multipliers", type=click.Choice(["auto", "csd"]), default="auto", show_default=True,
@@ -37,8 +38,10 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
       qhw compile model.yaml --config cfg.yaml -o build/model
       qhw simulate build/model
     """
+    from qhw.io.atomic import check_output_dir
     from qhw.verify.compile import compile_graph
 
+    check_output_dir(out, "compile", inputs=(model, config))  # before the work, not after
     graph = load(model, config, input_format)
     rtl = {"multipliers": multipliers}
     if output_fifo:
@@ -46,7 +49,8 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
     if reuse_factor:
         rtl["reuse_factor"] = reuse_factor
     with status(f"writing {', '.join(backends)} and {n_vectors} golden vectors to {out}..."):
-        report = compile_graph(graph, out, tuple(backends), {"rtl": rtl}, n_vectors=n_vectors)
+        report = compile_graph(graph, out, tuple(backends), {"rtl": rtl}, n_vectors=n_vectors,
+                               inputs=(model, config))
     if as_json:
         emit_json(report)
         return

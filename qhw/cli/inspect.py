@@ -21,7 +21,7 @@ def _rows(graph, overflow):
     return rows
 
 
-def draw(graph, path: Path) -> None:
+def draw(graph, path: Path, inputs=()) -> None:
     """A layered drawing of the graph (matplotlib; the [plot] extra)."""
     try:
         import matplotlib
@@ -47,7 +47,7 @@ def draw(graph, path: Path) -> None:
     ax.set_axis_off()
     from qhw.io.atomic import atomic_file
 
-    with atomic_file(path, "wb") as fh:
+    with atomic_file(path, "wb", inputs) as fh:
         fig.savefig(fh, format=path.suffix.lstrip(".") or "png", bbox_inches="tight", dpi=120)
     plt.close(fig)
 
@@ -58,8 +58,9 @@ def draw(graph, path: Path) -> None:
 @input_format_option
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
               help="A batch (.npy) to measure ranges and overflow counts on.")
-@click.option("--draw", "draw_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a drawing of the graph (.png or .svg).")
+@click.option("--draw", "draw_path", type=click.Path(path_type=Path),
+              help="Write a drawing of the graph (.png or .svg); an existing file is replaced, "
+                   "never a folder or an input.")
 @json_option
 def inspect(model, config, input_format, data, draw_path, as_json):
     """Show MODEL as a table: node, op, shape, formats, and overflow counts on --data.
@@ -70,13 +71,18 @@ def inspect(model, config, input_format, data, draw_path, as_json):
     """
     from qhw import golden
 
+    inputs = (model, config, data)
+    if draw_path is not None:
+        from qhw.io.atomic import check_output_file
+
+        check_output_file(draw_path, inputs)  # before the work, not after
     graph = load(model, config, input_format)
     overflow = {}
     if data is not None:
         overflow = golden.run(graph, load_array(data, "data")).overflow
     rows = _rows(graph, overflow)
     if draw_path is not None:
-        draw(graph, draw_path)
+        draw(graph, draw_path, inputs)
     if as_json:
         emit_json({"model": str(model), "nodes": rows, "notes": list(getattr(graph, "notes", []))})
         return

@@ -16,8 +16,9 @@ from qhw.io.atomic import atomic_file
 @input_format_option
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Input batch (.npy, batch axis first, channels-last).")
-@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the outputs (.npy, float values).")
+@click.option("--output", "output_path", required=True, type=click.Path(path_type=Path),
+              help="Where to write the outputs (.npy, float values); an existing file is "
+                   "replaced, never a folder or an input.")
 @click.option("--float", "float_mode", is_flag=True, help="Run the float model instead of the fixed-point one.")
 @click.option("--raw", is_flag=True, help="Write raw integer codes instead of float values.")
 @json_option
@@ -31,6 +32,10 @@ def predict(model, config, input_format, input_path, output_path, float_mode, ra
     from qhw import golden
     from qhw.errors import ModelError
 
+    from qhw.io.atomic import check_output_file
+
+    inputs = (model, config, input_path)
+    check_output_file(output_path, inputs)  # before the work, not after
     graph = load(model, config, input_format)
     x = load_array(input_path, "input")
     if len(graph.output_names) != 1:
@@ -39,7 +44,7 @@ def predict(model, config, input_format, input_path, output_path, float_mode, ra
     out = res.output()
     if not float_mode and not raw:
         out = golden.to_float(graph, res)[graph.output_names[0]]
-    with atomic_file(output_path, "wb") as fh:
+    with atomic_file(output_path, "wb", inputs) as fh:
         np.save(fh, out)
     overflow = {k: v.saturated + v.wrapped + v.zeroed for k, v in res.overflow.items()
                 if v.saturated + v.wrapped + v.zeroed}

@@ -33,8 +33,9 @@ from qhw.errors import ConfigError
 @click.option("--scheduler", help="Dask scheduler address (tcp://host:8786) instead of local workers.")
 @click.option("--max-error", type=float, help="Also search a cheap per-layer configuration whose "
                                               "mean |error| vs float stays within this budget.")
-@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder: results.csv, pareto.png/.svg (and search.json).")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Output folder: results.csv, pareto.png/.svg (and search.json); a new or "
+                   "empty one, or one qhw sweep wrote (resumed).")
 @json_option
 def sweep(model, data_path, labels_path, config, input_format, weights, activations, accum,
           grid_path, synth, target, nodsp, workers, scheduler, max_error, out, as_json) -> None:
@@ -49,8 +50,11 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
     """
     from qhw.sweep import (Problem, grid, load_grid, pareto_front, parse_range, plot, run_sweep, search,
                            versus_grid)
-    from qhw.sweep.runner import default_workers
+    from qhw.io.atomic import check_output_dir, output_dir
+    from qhw.sweep.runner import SWEEP_FILES, default_workers
 
+    inputs = (model, data_path, labels_path, config, grid_path)
+    check_output_dir(out, "sweep", inputs, legacy=SWEEP_FILES)  # before the work, not after
     graph = load(model, config, input_format)
     x = load_array(data_path, "data")
     y = load_array(labels_path, "labels") if labels_path else None
@@ -86,7 +90,7 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
                              "evaluations": found["evaluations"], "steps": len(found["steps"])}
         if axes:
             summary["search"]["versus_grid"] = versus_grid(found, records, max_error)
-        Path(out).mkdir(parents=True, exist_ok=True)
+        output_dir(out, "sweep", inputs, legacy=SWEEP_FILES)
         (Path(out) / "search.json").write_text(json.dumps(
             {**found, "max_error": max_error, "versus_grid": summary["search"].get("versus_grid")},
             indent=1, sort_keys=True, default=str) + "\n")

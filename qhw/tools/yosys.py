@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from qhw.errors import MissingToolError
+from qhw.tools.proc import run as run_process
 
 INSTALL_HINT = "pip install 'qhw[synth]'"
 
@@ -46,8 +47,8 @@ def run_script(script: str, cwd: os.PathLike, timeout: float | None = 1800) -> Y
     script_name = ".qhw_yosys.ys"
     (cwd / script_name).write_text(script)
     try:
-        res = subprocess.run([*_yosys_cmd(), "-q", "-s", script_name], cwd=cwd,
-                             capture_output=True, text=True, timeout=timeout)
+        res = run_process([*_yosys_cmd(), "-q", "-s", script_name], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
     finally:
         (cwd / script_name).unlink(missing_ok=True)
     out = (res.stdout + res.stderr)

@@ -1,5 +1,6 @@
 """``qhw compile``: RTL (and other registered backends), test vectors and report.json, written
-atomically (built in a temporary folder beside OUT, renamed into place; nothing on error)."""
+atomically (built in a temporary folder beside OUT, renamed into place; nothing on error). OUT is
+new, empty or an earlier compile output (see :mod:`qhw.io.atomic`)."""
 from __future__ import annotations
 
 import json
@@ -14,15 +15,16 @@ DEFAULT_VECTORS = 200
 
 def compile_graph(graph, out: os.PathLike, backends: tuple[str, ...] = ("rtl", "hls"),
                   options: dict | None = None, n_vectors: int = DEFAULT_VECTORS,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, inputs=()) -> dict:
     """Write ``OUT/rtl``, ``OUT/<backend>`` for the other registered backends, ``OUT/vectors``,
-    ``OUT/model.yaml`` (+ .npz: the annotated graph) and ``OUT/report.json``; returns the report."""
+    ``OUT/model.yaml`` (+ .npz: the annotated graph) and ``OUT/report.json``; returns the report.
+    ``inputs``: the files the graph was read from, which OUT must not hold."""
     from qhw import backends as registry
     from qhw.io.atomic import atomic_dir
 
     options = dict(options or {})
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "compile", inputs) as tmp:
         report: dict = {"graph": graph.name, "backends": {}}
         for name in backends:
             if name not in registry.names():

@@ -31,14 +31,39 @@ def simulate_out(out: os.PathLike, backend: str = "rtl", engine: str = "harness"
         from qhw.backends.hls import csim
 
         return csim(out)
+    from qhw.io.atomic import write_marker
+
+    work = _cleared_sim_dir(out)
     vec = _subset(out, n)
+    try:
+        if engine == "cocotb":
+            return run_cocotb_stream(out / "rtl", vec, seed=seed, gap=gap, stall=stall, waves=waves,
+                                     work_dir=work)
+        return run_harness(out / "rtl", vec, seed=seed, gap=gap, stall=stall, trace=waves,
+                           work_dir=work)
+    finally:
+        if vec != out / "vectors":  # the temporary subset of -n N
+            shutil.rmtree(vec, ignore_errors=True)
+        if work.is_dir():  # made by the run: marked, so the next run may clear it
+            write_marker(work, "simulate")
+
+
+def _cleared_sim_dir(out: Path) -> Path:
+    """``OUT/sim``, removed: what an earlier simulation left goes, but only from a folder qhw
+    wrote (OUT from qhw compile, or sim/ from qhw simulate); anything else is refused."""
+    from qhw.io.atomic import OutputError, written_by
+
     work = out / "sim"
-    if work.exists():
-        shutil.rmtree(work)
-    if engine == "cocotb":
-        return run_cocotb_stream(out / "rtl", vec, seed=seed, gap=gap, stall=stall, waves=waves,
-                                 work_dir=work)
-    return run_harness(out / "rtl", vec, seed=seed, gap=gap, stall=stall, trace=waves, work_dir=work)
+    if work.is_symlink() or work.exists():
+        if not (written_by(out, "compile") or written_by(work, "simulate")):
+            raise OutputError(f"{str(work)!r} exists and was not written by qhw (no "
+                              f".qhw-output.json in it or in {str(out)!r}); qhw will not replace "
+                              f"it: move it away or recompile {str(out)!r}")
+        if work.is_symlink() or not work.is_dir():
+            work.unlink()
+        else:
+            shutil.rmtree(work)
+    return work
 
 
 def verify(graph, n: int = 200, backend: str = "rtl", engine: str = "harness",

@@ -8,7 +8,6 @@ code with ``expected.txt`` and report mismatches by sample and output index.
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qhw.backends.verilog.render import render
+from qhw.tools.proc import run as run_process
 from qhw.verify.build import build_cocotb, build_harness, read_sources
 from qhw.verify.vectors import read_matrix, read_vectors
 
@@ -123,7 +123,7 @@ def run_harness(rtl_dir, vectors_dir, seed: int = 1, gap: float = 0.0, stall: fl
         waves = str(work / "trace.vcd")
         args.append(waves)
     t0 = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True)
+    proc = run_process(args, capture_output=True, text=True)
     run_s = time.perf_counter() - t0
     cycles = 0
     for tok in proc.stdout.split("\n"):

@@ -6,7 +6,6 @@ outputs for every code, so one build checks many configurations.
 """
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from qhw.backends.verilog.render import render
+from qhw.tools.proc import run as run_process
 from qhw.verify.build import build_harness
 
 
@@ -62,7 +62,7 @@ def sweep(sources: Mapping[str, str], blocks: Sequence[Block], in_bits: int,
     build = build_harness({**sources, f"{top}.v": text}, top, harness)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "y.bin"
-        subprocess.run([str(build.exe), str(out)], check=True)
+        run_process([str(build.exe), str(out)], check=True)
         raw = np.fromfile(out, dtype="<u4").reshape(-1, words)
     return [extract(raw, off, b.out_width, b.out_signed) for b, off in zip(blocks, offsets)]
 

@@ -7,7 +7,6 @@ comparison with the golden model's ``expected.txt`` is a comparison of integer a
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 import time
 import warnings
@@ -20,6 +19,7 @@ from qhw.backends.hls.writer import MANIFEST
 from qhw.errors import ConfigError, QhwError
 from qhw.tools import gxx
 from qhw.tools.ap_types import ap_types_include_dir
+from qhw.tools.proc import run as run_process
 
 #: g++ flags of the C simulation (the testbench is plain C++14).
 CSIM_FLAGS = ("-O2", "-std=c++14", "-w")
@@ -112,8 +112,8 @@ def run_file(hls_dir: str | Path, input_path: str | Path) -> tuple[dict[str, np.
     with tempfile.TemporaryDirectory() as tmp:
         out_path = Path(tmp) / "out.txt"
         t0 = time.perf_counter()
-        proc = subprocess.run([str(exe.exe), str(input_path), str(out_path)], capture_output=True,
-                              text=True)
+        proc = run_process([str(exe.exe), str(input_path), str(out_path)], capture_output=True,
+                           text=True)
         seconds = time.perf_counter() - t0
         if proc.returncode != 0:
             raise QhwError(f"HLS C simulation of {hls_dir} failed (exit {proc.returncode}): "
