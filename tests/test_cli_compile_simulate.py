@@ -28,3 +28,15 @@ def test_compile_error_leaves_nothing(tmp_path):
     r = CliRunner().invoke(cli, ["compile", str(tmp_path / "missing.yaml"), "-o", str(tmp_path / "o")])
     assert r.exit_code == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_simulate_hls_json(tmp_path):
+    """``qhw simulate --backend hls --json`` prints one JSON object (it crashed: no to_dict)."""
+    save(models.random_graph(3), tmp_path / "m.yaml")
+    r = CliRunner().invoke(cli, ["compile", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out"),
+                                 "--backend", "hls", "--vectors", "20"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["simulate", str(tmp_path / "out"), "--backend", "hls", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["ok"] and res["samples"] == 20 and res["mismatches"] == 0 and res["backend"] == "hls"

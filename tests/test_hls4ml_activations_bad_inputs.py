@@ -23,10 +23,10 @@ def model(tmp_path_factory):
 
 
 @pytest.mark.parametrize("layer,key,value,needles", [
-    ("sm", "Implementation", "fast", ("sm.implementation", "fast", "latency, stable, argmax, legacy")),
-    ("sm", "Skip", "yes", ("sm.skip", "yes")),
-    ("sig", "TableSize", 10 ** 12, ("sig.table_size", "QHW_MAX_TABLE_ENTRIES")),
-    ("sm", "TableSize", "lots", ("sm.table_size", "lots")),
+    ("sm", "Implementation", "fast", ("sm.Implementation", "fast", "latency, stable, argmax, legacy")),
+    ("sm", "Skip", "yes", ("sm.Skip", "yes")),
+    ("sig", "TableSize", 10 ** 12, ("sig.TableSize", "QHW_MAX_TABLE_ENTRIES")),
+    ("sm", "TableSize", "lots", ("sm.TableSize", "lots")),
     ("sm", "inv_table_size", 3, ("sm", "table size 3", "power of two", "inv_table_size 3")),
 ])
 def test_bad_activation_key_is_one_line(model, tmp_path, layer, key, value, needles):

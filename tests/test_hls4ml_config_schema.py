@@ -43,7 +43,7 @@ def test_every_spelling_hls4ml_reads_means_what_hls4ml_parses(text):
     ({"LayerName": {"fc1": {"Precison": {}}}}, ["LayerName.fc1.Precison", "valid here"]),
     ({"Model": {"Precision": {"maximum": "auto"}}}, ["Model.Precision.maximum"]),
     ({"Model": {"ChannelsLastConversion": "sometimes"}}, ["Model.ChannelsLastConversion", "full"]),
-    ({"LayerName": {"sm": {"Skip": True}}}, ["LayerName.sm.Skip"]),
+    ({"LayerName": {"sm": {"Skip": "yes"}}}, ["LayerName.sm.Skip"]),
     ({"LayerName": "fc1"}, ["LayerName", "mapping"]),
     ({"LayerName": {"fc1": {"ReuseFactor": 10 ** 9}}}, ["LayerName.fc1.ReuseFactor", "QHW_MAX_REUSE_FACTOR"]),
 ])
@@ -92,10 +92,10 @@ def test_precision_chain_is_hls4mls_get_precision():
                           "table_t key sets that type (qhw ignores it too)"]
 
 
-def _sigmoid_graph():
+def _sigmoid_graph(variant="rom"):
     b = GraphBuilder("s")
     t = b.input("x", (4,), "ap_fixed<10,4>")
-    t = b.unary("sigmoid", "sig", t, variant="rom")
+    t = b.unary("sigmoid", "sig", t, variant=variant)
     b.output("y", t)
     return b
 
@@ -105,8 +105,12 @@ def test_table_size_from_a_config_reaches_the_table_op():
     assert g.node("sig").attrs["table_size"] == 64
     g = _sigmoid_graph().build(config=load_config({"LayerType": {"Activation": {"table_size": 128}}}))
     assert g.node("sig").attrs["table_size"] == 128
+    # under an hls4ml config the default ROM is hls4ml's table, which takes any size (as hls4ml)
+    g = _sigmoid_graph().build(config=load_config({"LayerName": {"sig": {"TableSize": 1000}}}))
+    assert g.node("sig").attrs["table_size"] == 1000
+    # qhw's half ROM indexes by bits: a power of two or a clear error
     with pytest.raises(ConfigError, match="table_size of layer 'sig'.*power of two"):
-        _sigmoid_graph().build(config=load_config({"LayerName": {"sig": {"TableSize": 1000}}}))
+        _sigmoid_graph("half_rom").build(config=load_config({"LayerName": {"sig": {"TableSize": 1000}}}))
 
 
 def test_auto_accum_is_hls4mls_inference_and_capped_by_maximum():

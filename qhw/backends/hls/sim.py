@@ -47,6 +47,13 @@ class CsimResult:
     def ok(self) -> bool:
         return self.samples > 0 and self.mismatches == 0
 
+    def to_dict(self) -> dict:
+        """The outcome for ``qhw simulate --json`` (outputs left out: they are the vectors' size)."""
+        return {"backend": "hls", "ok": self.ok, "samples": self.samples,
+                "mismatches": self.mismatches, "details": list(self.details),
+                "build_seconds": round(self.build_seconds, 3), "build_cached": self.build_cached,
+                "run_seconds": round(self.run_seconds, 3)}
+
     def summary(self) -> str:
         verdict = "PASS" if self.ok else "FAIL"
         build = "cached" if self.build_cached else f"{self.build_seconds:.1f} s"
