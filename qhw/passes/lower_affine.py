@@ -559,8 +559,10 @@ def _mlist(m: np.ndarray):
 def _round_scalar(x: float, rounding: str) -> int:
     from qhw.quant.affine import round_values
 
-    if rounding == "half_zero":
-        return int(math.copysign(math.ceil(abs(x) - 0.5), x))
+    if rounding == "half_zero":  # ties toward zero, exactly (ceil(|x| - 0.5) is off for odd |x| >= 2**52)
+        from qhw.fixed.convert import round_float
+
+        return int(round_float(np.array(x, np.float64), "RND_ZERO"))
     return int(round_values(np.array(x, np.float64), rounding))
 
 
