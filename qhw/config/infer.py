@@ -21,8 +21,9 @@ _POOL = ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
 HLS4ML_SLOTS = {op: ("weight", "bias", "accum", "result") for op in _MAC}
 HLS4ML_SLOTS.update({op: ("accum", "result") for op in _POOL})
 HLS4ML_SLOTS.update({op: ("result",) for op in ("relu", "relu6", "sigmoid", "tanh", "hard_sigmoid",
-                                                 "softmax", "input", "add", "mul", "concat", "upsample",
+                                                 "input", "add", "mul", "concat", "upsample",
                                                  "embedding")})
+HLS4ML_SLOTS["softmax"] = ("accum", "result")  # accum_t: every partial sum of the exp sum tree
 HLS4ML_SLOTS["batchnorm"] = ("scale", "bias", "result")
 
 

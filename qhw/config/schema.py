@@ -20,7 +20,8 @@ from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat
 
 #: precision slots of a layer's ``Precision`` mapping
-SLOTS = ("weight", "bias", "accum", "result", "default", "scale", "table", "exp_table", "inv_table")
+SLOTS = ("weight", "bias", "accum", "result", "default", "scale", "table", "exp_table", "inv_table",
+         "inv_inp", "inp_norm")
 #: slots hls4ml never reads from ``Precision`` (only a layer-level ``<slot>_t`` key sets them)
 TABLE_SLOTS = ("table", "exp_table", "inv_table", "inv_inp", "inp_norm")
 #: slots of the Model-level ``Precision`` mapping that hls4ml reads
