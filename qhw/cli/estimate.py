@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from qhw.cli.common import config_option, emit_json, input_format_option, json_option, load
+from qhw.cli.common import (config_option, emit_json, input_format_option, json_option, load,
+                            reuse_factor_option)
 
 _FIELDS = ("lut", "ff", "carry", "dsp", "bram")
 
@@ -20,8 +21,7 @@ _FIELDS = ("lut", "ff", "carry", "dsp", "bram")
 @click.option("--synth", is_flag=True, help="Also run Yosys synthesis (slow; cached).")
 @click.option("--nodsp", is_flag=True, help="Forbid DSP blocks (LUT-only area).")
 @click.option("--pnr", is_flag=True, help="Place and route with nextpnr for Fmax (ecp5/ice40).")
-@click.option("--reuse-factor", type=int, default=None,
-              help="MODEL only: default reuse factor R of dense/conv layers.")
+@reuse_factor_option
 @click.option("--multipliers", type=click.Choice(["auto", "csd"]), default="auto",
               show_default=True, help="MODEL only: constant multipliers as in qhw compile.")
 @json_option

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from qhw.cli.common import emit_json, json_option, status
+from qhw.cli.common import (emit_json, finite, json_option, probability_type, status, vectors_type,
+                            within_limit)
 from qhw.errors import QhwError
 
 
@@ -14,9 +15,12 @@ from qhw.errors import QhwError
 @click.option("--backend", type=click.Choice(["rtl", "hls"]), default="rtl", show_default=True)
 @click.option("--engine", type=click.Choice(["harness", "cocotb"]), default="harness",
               show_default=True, help="RTL: C++ stream harness (fast) or cocotb testbench.")
-@click.option("-n", "n", type=int, default=None, help="Use only the first N vectors.")
-@click.option("--gap", type=float, default=0.2, show_default=True, help="Input gap probability.")
-@click.option("--stall", type=float, default=0.2, show_default=True, help="Output stall probability.")
+@click.option("-n", "n", type=vectors_type, default=None, callback=within_limit("vectors"),
+              help="Use only the first N >= 1 vectors.")
+@click.option("--gap", type=probability_type, default=0.2, show_default=True, callback=finite,
+              help="Input gap probability, in [0, 1).")
+@click.option("--stall", type=probability_type, default=0.2, show_default=True, callback=finite,
+              help="Output stall probability, in [0, 1).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--waves", is_flag=True, help="Keep a VCD waveform trace.")
 @json_option
