@@ -47,13 +47,12 @@ def estimate(design, config, input_format, target, synth, nodsp, pnr, reuse_fact
         rows[f"yosys-{target}"] = synthesize(design, target=target, nodsp=nodsp, pnr=pnr).to_dict()
     else:
         if design.is_dir():  # a compile output: its model and the options it was compiled with
-            import json
-
             from qhw.io import load_model
+            from qhw.io.compiled import read_report
 
             graph = load_model(design / "model.yaml")
-            report = json.loads((design / "report.json").read_text()) if (design / "report.json").is_file() else {}
-            options = dict(report.get("options", {}).get("rtl", options))
+            if (design / "report.json").exists():
+                options = dict(read_report(design).options.get("rtl", options))
         else:
             graph = load(design, config, input_format)
         calibrated = target in coefficients()

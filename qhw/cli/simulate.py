@@ -7,7 +7,6 @@ import click
 
 from qhw.cli.common import (emit_json, finite, json_option, probability_type, status, vectors_type,
                             within_limit)
-from qhw.errors import QhwError
 
 
 @click.command("simulate")
@@ -31,10 +30,10 @@ def simulate(out, backend, engine, n, gap, stall, seed, waves, as_json) -> None:
     Example:
       qhw simulate build/model --json
     """
+    from qhw.io.compiled import check_output
     from qhw.verify.run import simulate_out
 
-    if not (out / "report.json").is_file():
-        raise QhwError(f"{str(out)!r} is not a qhw compile output (no report.json); run qhw compile")
+    check_output(out, backend)
     tool = "g++ (HLS C simulation)" if backend == "hls" else f"Verilator ({engine})"
     with status(f"building and simulating {out} with {tool}..."):
         res = simulate_out(out, backend=backend, engine=engine, n=n, gap=gap, stall=stall, seed=seed,

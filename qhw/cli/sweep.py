@@ -78,6 +78,10 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     points = grid(axes) if axes else []
+    if axes:  # an existing OUT/results.csv must be one qhw wrote: refused now, not after the work
+        from qhw.sweep.runner import RESULTS, read_results
+
+        read_results(Path(out) / RESULTS)
     with status("measuring float ranges and the float reference..."):
         problem = Problem.build(graph, x, y, synth=synth, target=target, nodsp=nodsp)
     summary: dict = {"out": str(out)}

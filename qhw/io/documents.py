@@ -161,9 +161,11 @@ def read_document(path: str | os.PathLike, what: str, error=ModelError) -> Any:
 
 
 # --------------------------------------------------------------------------- arrays
-def _header(fh, where: str, available: int) -> tuple[tuple[int, ...], np.dtype, bool]:
+def _header(fh, where: str, available: int, count_limit: str | None = None
+            ) -> tuple[tuple[int, ...], np.dtype, bool]:
     """(shape, dtype, fortran_order) of the .npy stream ``fh`` positioned at its start; the data
-    it declares must fit in ``available`` bytes of the file and in the array_bytes limit."""
+    it declares must fit in ``available`` bytes of the file, in the array_bytes limit and (its
+    element count) in the limit ``count_limit``."""
     try:
         version = npformat.read_magic(fh)
         if version == (1, 0):
@@ -182,6 +184,8 @@ def _header(fh, where: str, available: int) -> tuple[tuple[int, ...], np.dtype, 
     count = 1
     for d in shape:
         count *= int(d)
+    if count_limit is not None:
+        limits.check(count_limit, count, where)
     nbytes = count * dtype.itemsize
     limits.check("array_bytes", nbytes, where)
     header = fh.tell()
@@ -238,9 +242,8 @@ def read_npz(path: str | os.PathLike, what: str = "weights") -> dict[str, np.nda
                 name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
                 member = f"{where}, array {name!r}"
                 with zf.open(info) as fh:
-                    shape, dtype, fortran = _header(fh, member, info.file_size)
+                    shape, dtype, fortran = _header(fh, member, info.file_size, "layer_weights")
                     count = int(np.prod(shape, dtype=object))
-                    limits.check("layer_weights", count, member)
                     total += count * dtype.itemsize
                     limits.check("array_bytes", total, where)
                     data = fh.read(count * dtype.itemsize)

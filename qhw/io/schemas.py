@@ -115,8 +115,11 @@ class ResultsHeader(_Strict):
     columns: list[StrictStr]
 
     @classmethod
-    def check(cls, columns: list[str], known: set[str], axes: tuple[str, ...], where: str) -> None:
-        if not columns or columns[0] != "id" or "status" not in columns:
+    def check(cls, columns: list[str], known: set[str], axes: tuple[str, ...], where: str,
+              partial: bool = False) -> None:
+        """``partial``: a header cut short by a kill (the trailing names may be missing)."""
+        columns = cls(columns=columns).columns
+        if not columns or columns[0] != "id" or ("status" not in columns and not partial):
             raise QhwError(f"{where} is not a qhw results file: its header {_short(columns)} does "
                            "not start with 'id' and have a 'status' column (move it away or "
                            "choose another -o)")
