@@ -1,6 +1,7 @@
 """The ``qhw`` command line. Each sub-command lives in its own module and is added here."""
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -30,6 +31,8 @@ def _debug(args: list[str]) -> bool:
 def _os_error(exc: OSError) -> str:
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
     what = exc.strerror or str(exc)
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and paths and os.path.isfile(paths[0]):
+        what = "is a file, not a folder"
     return f"{' -> '.join(repr(p) for p in paths)}: {what}" if paths else what
 
 
