@@ -31,6 +31,7 @@ class Limit:
 
 _LIMITS = {lim.name: lim for lim in (
     Limit("tensor_elements", 1 << 24, "elements of one tensor (per sample)"),
+    Limit("batch_elements", 1 << 30, "tensor elements of one batch (samples x elements)"),
     Limit("layer_weights", 1 << 24, "weights of one layer"),
     Limit("table_entries", 1 << 20, "entries of one lookup table"),
     Limit("vectors", 1_000_000, "test vectors of one run"),

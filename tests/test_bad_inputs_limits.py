@@ -346,3 +346,10 @@ def test_load_model_api_raises_limit_errors(tmp_path):
     with pytest.raises(ModelError, match="fc2/weight") as info:
         load_model(model)
     assert isinstance(info.value, QhwError)
+
+
+def test_vectors_times_tensor_size_over_the_batch_limit(tmp_path):
+    """Each tensor within its limit (2**24 elements), but 200 test vectors of it would need
+    27 GB of random inputs: refused before they are drawn."""
+    _compile_fails(tmp_path, _upsample_model(tmp_path, [64, 64], (32, 64, 2)), "golden model",
+                   "QHW_MAX_BATCH_ELEMENTS", extra=("--vectors", "200", "--backend", "rtl"))

@@ -39,7 +39,10 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
     """
     from qhw.verify.compile import compile_graph
 
+    from qhw.golden import check_batch
+
     graph = load(model, config, input_format)
+    check_batch(graph, n_vectors)  # the golden test vectors must fit before any backend runs
     rtl = {"multipliers": multipliers}
     if output_fifo:
         rtl["output_fifo"] = True
