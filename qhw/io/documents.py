@@ -175,7 +175,7 @@ def _header(fh, where: str, available: int, count_limit: str | None = None
         else:
             shape, fortran, dtype = npformat._read_array_header(fh, version)  # 3.0
     except (ValueError, OSError, EOFError, SyntaxError) as exc:
-        raise ModelError(f"{where}: not a .npy array ({_first_line(exc)})") from None
+        raise ModelError(f"cannot read {where}: not a .npy array ({_first_line(exc)})") from None
     if dtype.hasobject:
         raise ModelError(f"{where}: holds Python objects (dtype {dtype}); qhw reads numeric arrays "
                          "only and never unpickles")
