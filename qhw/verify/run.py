@@ -35,10 +35,15 @@ def simulate_out(out: os.PathLike, backend: str = "rtl", engine: str = "harness"
     work = out / "sim"
     if work.exists():
         shutil.rmtree(work)
-    if engine == "cocotb":
-        return run_cocotb_stream(out / "rtl", vec, seed=seed, gap=gap, stall=stall, waves=waves,
-                                 work_dir=work)
-    return run_harness(out / "rtl", vec, seed=seed, gap=gap, stall=stall, trace=waves, work_dir=work)
+    try:
+        if engine == "cocotb":
+            return run_cocotb_stream(out / "rtl", vec, seed=seed, gap=gap, stall=stall, waves=waves,
+                                     work_dir=work)
+        return run_harness(out / "rtl", vec, seed=seed, gap=gap, stall=stall, trace=waves,
+                           work_dir=work)
+    finally:
+        if vec != out / "vectors":  # the first-N subset: a temporary folder of its own
+            shutil.rmtree(vec, ignore_errors=True)
 
 
 def verify(graph, n: int = 200, backend: str = "rtl", engine: str = "harness",
