@@ -301,3 +301,24 @@ def test_results_csv_with_a_foreign_header(text, tmp_path):
     out.mkdir(parents=True)
     (out / "results.csv").write_text(text)
     _fails(tmp_path, args, "results.csv")
+
+
+# ----------------------------------------------------------------------------- op attributes
+@pytest.mark.parametrize("op,attrs", [
+    ("upsample", {"scale": "abc"}),
+    ("depth_to_space", {"block_size": "abc"}),
+    ("reshape", {"shape": "abc"}),
+    ("clip", {"min_value": "abc"}),
+    ("shift", {"shift": "abc"}),
+    ("maxpool2d", {"kernel_size": "3x3"}),
+])
+def test_malformed_op_attribute(op, attrs, tmp_path):
+    """Attribute values are typed by each op as it reads them; a wrong type names the node."""
+    folder = tmp_path / "case"
+    folder.mkdir()
+    model = folder / "m.yaml"
+    model.write_text(yaml.safe_dump({"qhw_model": 1, "name": "m", "nodes": [
+        {"name": "x", "op": "input", "attrs": {"shape": [4, 4, 2]}, "formats": {"result": "ap_fixed<8,3>"}},
+        {"name": "bad_node", "op": op, "inputs": ["x"], "attrs": attrs},
+        {"name": "y", "op": "output", "inputs": ["bad_node"]}]}, sort_keys=False))
+    _compile_fails(tmp_path, model, "'bad_node'", f"({op})", next(iter(attrs)))

@@ -7,7 +7,7 @@ from qhw.graph import Graph
 from qhw.passes.formats import infer_formats
 from qhw.passes.hardware import apply_config
 from qhw.passes.profile import fit_integer_bits, profile, propose_integer_bits
-from qhw.passes.shapes import check_hardware_options, infer_shapes
+from qhw.passes.shapes import attribute_errors, check_hardware_options, infer_shapes
 
 
 def validate(graph: Graph) -> Graph:
@@ -30,11 +30,12 @@ def prepare(graph: Graph, config: Any = None, default=None) -> Graph:
     if default is None and getattr(config, "default", None) is not None:
         default = config.default
     g = graph.copy()
-    validate(g)
-    infer_shapes(g)
-    apply_config(g, config)
-    check_hardware_options(g)
-    infer_formats(g, config=config, default=default)
+    with attribute_errors(g):
+        validate(g)
+        infer_shapes(g)
+        apply_config(g, config)
+        check_hardware_options(g)
+        infer_formats(g, config=config, default=default)
     return g
 
 

@@ -7,6 +7,7 @@ quantizer parameters must be finite numbers.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -64,3 +65,34 @@ def check_hardware_options(graph: Graph) -> Graph:
                 raise ModelError(f"node {node.name!r} ({node.op}): {attr} {v!r} is not an integer >= 1")
             limits.check(lim, int(v), f"node {node.name!r} ({node.op}), {attr}")
     return graph
+
+
+#: what interpreting a malformed attribute raises (``int("3x3")``, ``"abc" >= 0``, ``attrs["k"][2]``)
+_ATTRIBUTE_ERRORS = (TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError)
+
+
+@contextmanager
+def attribute_errors(graph: Graph):
+    """Turn an exception raised while an op reads a malformed attribute (the model file's types
+    are only checked as JSON-like values; each op reads its attributes) into a ModelError naming
+    the node being prepared: the innermost ``node`` the failing op code was working on."""
+    from qhw.graph import Node
+
+    try:
+        yield
+    except _ATTRIBUTE_ERRORS as exc:
+        node = None
+        tb = exc.__traceback__
+        while tb is not None:
+            cand = tb.tb_frame.f_locals.get("node")
+            if isinstance(cand, Node):
+                node = cand
+            tb = tb.tb_next
+        if node is None:
+            raise
+        attrs = ", ".join(f"{k}={v!r}" for k, v in sorted(node.attrs.items()))
+        if len(attrs) > 120:
+            attrs = attrs[:117] + "..."
+        detail = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise ModelError(f"node {node.name!r} ({node.op}): cannot be prepared with its attributes "
+                         f"({attrs}): {type(exc).__name__}: {detail}") from None
