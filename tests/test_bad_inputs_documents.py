@@ -322,3 +322,18 @@ def test_malformed_op_attribute(op, attrs, tmp_path):
         {"name": "bad_node", "op": op, "inputs": ["x"], "attrs": attrs},
         {"name": "y", "op": "output", "inputs": ["bad_node"]}]}, sort_keys=False))
     _compile_fails(tmp_path, model, "'bad_node'", f"({op})", next(iter(attrs)))
+
+
+@pytest.mark.parametrize("suffix,text", [
+    (".json", '{"nodes": [{"name": "x", "op": "input", "attrs": {"shape": [4]}, "formats": {"result": '
+              '"ap_fixed<8,3>"}}, {"name": "c", "op": "clip", "inputs": ["x"], "attrs": {"min_value": NaN, '
+              '"max_value": 1.0}}, {"name": "y", "op": "output", "inputs": ["c"]}]}'),
+    (".yaml", "nodes:\n- {name: x, op: input, attrs: {shape: [4]}, formats: {result: 'ap_fixed<8,3>'}}\n"
+              "- {name: c, op: clip, inputs: [x], attrs: {min_value: -.inf, max_value: 1.0}}\n"
+              "- {name: y, op: output, inputs: [c]}\n"),
+], ids=["json-NaN", "yaml-inf"])
+def test_non_finite_attribute(suffix, text, tmp_path):
+    model = tmp_path / "case" / f"m{suffix}"
+    model.parent.mkdir()
+    model.write_text(text)
+    _compile_fails(tmp_path, model, f"m{suffix}", "node 'c'", "min_value", "non-finite")

@@ -10,10 +10,12 @@ where qhw writes the whole document itself.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
+                      field_validator)
 from pydantic import ValidationError
 
 from qhw.errors import ModelError, QhwError
@@ -47,11 +49,28 @@ class NativeNode(_Strict):
     name: StrictStr = Field(min_length=1)
     op: StrictStr = Field(min_length=1)
     inputs: list[StrictStr] = []
+    #: plain data (numbers, strings, booleans, null, lists, maps); each op types its own
     attrs: dict[StrictStr, Any] = {}
     params: list[StrictStr] = []
     formats: dict[StrictStr, StrictStr] = {}
     inferred: list[StrictStr] = []
     qparams: Optional[NativeQuantParams] = None
+
+    @field_validator("attrs")
+    @classmethod
+    def _plain_finite(cls, attrs: dict) -> dict:
+        stack = list(attrs.items())
+        while stack:
+            key, v = stack.pop()
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"attribute {key!r} holds the non-finite number {v}")
+            if isinstance(v, (list, tuple)):
+                stack.extend((f"{key}[{i}]", x) for i, x in enumerate(v))
+            elif isinstance(v, dict):
+                stack.extend((f"{key}.{k}", x) for k, x in v.items())
+            elif not isinstance(v, (str, int, float, bool, type(None))):
+                raise ValueError(f"attribute {key!r} holds a {type(v).__name__}, not plain data")
+        return attrs
 
 
 class NativeModel(_Strict):
