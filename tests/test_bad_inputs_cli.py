@@ -100,7 +100,7 @@ def test_usage_errors_are_one_line(args, needles, tmp_path):
 
 
 def test_help_and_version_still_exit_zero(tmp_path):
-    for args in (["--help"], ["compile", "--help"], ["--version"]):
+    for args in ([], ["--help"], ["compile", "--help"], ["--version"]):
         res = run_qhw(args, cwd=tmp_path)
         assert res.returncode == 0 and res.stderr == "", str(res)
         assert res.stdout.strip(), str(res)

@@ -71,6 +71,9 @@ class _Group(click.Group):
             rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:  # --help, --version
             sys.exit(exc.exit_code)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `qhw` or `qhw GROUP`: the help
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else "")
+            sys.exit(0)
         except click.Abort:
             click.echo("qhw: error: interrupted", err=True)
             sys.exit(130)
