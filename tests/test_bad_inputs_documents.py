@@ -337,3 +337,18 @@ def test_non_finite_attribute(suffix, text, tmp_path):
     model.parent.mkdir()
     model.write_text(text)
     _compile_fails(tmp_path, model, f"m{suffix}", "node 'c'", "min_value", "non-finite")
+
+
+@pytest.mark.parametrize("edit,needles", [
+    (None, ["qhw_hls.json", "not valid JSON"]),
+    (lambda d: d["sources"].append("../../elsewhere.cpp"), ["qhw_hls.json", "sources[", "outside"]),
+    (lambda d: d["outputs"][0].__setitem__("size", -5), ["qhw_hls.json", "outputs[0].size"]),
+], ids=["corrupt", "source-outside", "size-negative"])
+def test_malformed_hls_manifest(edit, needles, compiled, tmp_path):
+    out = _output_copy(compiled, tmp_path)
+    path = out / "hls" / "qhw_hls.json"
+    if edit is None:
+        path.write_text("{bad")
+    else:
+        _edit_json(path, edit)
+    _fails(tmp_path, ["simulate", out, "--backend", "hls"], *needles)

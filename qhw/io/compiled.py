@@ -16,10 +16,11 @@ import numpy as np
 from qhw import limits
 from qhw.errors import QhwError
 from qhw.io.documents import read_document
-from qhw.io.schemas import Design, Report, validate
+from qhw.io.schemas import Design, HlsManifest, Report, validate
 
 REPORT = "report.json"
 DESIGN = "design.json"
+HLS_MANIFEST = "qhw_hls.json"
 
 
 def _inside(folder: Path, rel: str, where: str) -> Path:
@@ -63,6 +64,22 @@ def read_design(rtl_dir: os.PathLike) -> Design:
     return design
 
 
+def read_hls_manifest(hls_dir: os.PathLike) -> HlsManifest:
+    """``hls/qhw_hls.json`` validated; every file it lists exists inside the hls folder."""
+    hls_dir = Path(hls_dir)
+    path = hls_dir / HLS_MANIFEST
+    where = f"HLS manifest {str(path)!r}"
+    if not path.is_file():
+        raise QhwError(f"{str(hls_dir)!r} has no {HLS_MANIFEST}: not the hls/ folder of a qhw compile output")
+    man = validate(HlsManifest, read_document(path, "HLS manifest", QhwError), where, QhwError)
+    for key in ("files", "sources"):
+        for i, f in enumerate(getattr(man, key)):
+            p = _inside(hls_dir, f, f"{where}: {key}[{i}]")
+            if not p.is_file():
+                raise QhwError(f"{where}: {key}[{i}] {f!r} does not exist")
+    return man
+
+
 def read_vector_file(path: os.PathLike, columns: int | None = None) -> np.ndarray:
     """An (n, columns) int64 matrix of test vectors: one sample per line, signed decimal codes.
     A malformed line is an error naming the file and the line."""
@@ -104,12 +121,10 @@ def check_output(out: os.PathLike, backend: str) -> Report:
         design = read_design(out / report.backends["rtl"])
         ins = sum(p.elements for p in design.inputs)
         outs = sum(p.elements for p in design.outputs)
-    elif report.model_extra and isinstance(report.model_extra.get("inputs"), list):
-        try:
-            ins = sum(int(p["elements"]) for p in report.model_extra["inputs"])
-            outs = sum(int(p["elements"]) for p in report.model_extra["outputs"])
-        except (KeyError, TypeError, ValueError):
-            ins = outs = None
+    elif backend == "hls":
+        man = read_hls_manifest(out / report.backends["hls"])
+        ins = sum(p.size for p in man.inputs)
+        outs = sum(p.size for p in man.outputs)
     x = read_vector_file(out / report.vectors.input, ins)
     y = read_vector_file(out / report.vectors.expected, outs)
     if len(x) != len(y):
@@ -118,4 +133,4 @@ def check_output(out: os.PathLike, backend: str) -> Report:
     return report
 
 
-__all__ = ["read_report", "read_design", "read_vector_file", "check_output"]
+__all__ = ["read_report", "read_design", "read_hls_manifest", "read_vector_file", "check_output"]

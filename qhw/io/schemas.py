@@ -106,6 +106,24 @@ class Design(_Open):
     ii: StrictInt = Field(ge=1)
 
 
+class HlsPort(_Open):
+    name: StrictStr
+    size: StrictInt = Field(ge=1)
+    width: StrictInt = Field(ge=1, le=64)
+    signed: StrictBool
+    shape: list[StrictInt]
+
+
+class HlsManifest(_Open):
+    """``OUT/hls/qhw_hls.json``: the HLS top, its files (inside the hls folder) and its ports."""
+
+    top: StrictStr = Field(min_length=1)
+    files: list[StrictStr] = []
+    sources: list[StrictStr] = []
+    inputs: list[HlsPort] = Field(min_length=1)
+    outputs: list[HlsPort] = Field(min_length=1)
+
+
 class Vectors(_Open):
     samples: StrictInt = Field(ge=0)
     seed: StrictInt
@@ -220,4 +238,5 @@ def model_fields_at(model: type[BaseModel], loc: tuple, doc: Any) -> list[str]:
 
 
 __all__ = ["NativeModel", "NativeNode", "NativeQuantParams", "Report", "Design", "Port", "Vectors",
+           "HlsManifest", "HlsPort",
            "ResultsHeader", "validate"]
