@@ -122,12 +122,12 @@ def test_debug_environment_variable_shows_the_traceback(tmp_path):
 # ----------------------------------------------------------------------------- operating-system errors
 def test_output_under_a_file(tmp_path):
     (tmp_path / "afile").write_text("mine\n")
-    _fails(tmp_path, ["compile", MODEL, "-o", tmp_path / "afile" / "out"], "afile", "not a folder")
+    _fails(tmp_path, ["compile", MODEL, "-o", tmp_path / "afile" / "out"], "afile")
 
 
 def test_output_name_too_long(tmp_path):
     _fails(tmp_path, ["predict", MODEL, "--input", DATA, "--output", tmp_path / ("y" * 300 + ".npy")],
-           "yyyy", "too long")
+           "yyyy")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")

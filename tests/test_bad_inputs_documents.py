@@ -287,7 +287,7 @@ def test_results_csv_is_a_folder(tmp_path):
     out = tmp_path / "case" / "sweep"
     args = _sweep(tmp_path, out)
     (out / "results.csv").mkdir(parents=True)
-    _fails(tmp_path, args, "results.csv")
+    _fails(tmp_path, args, str(out))
 
 
 @pytest.mark.parametrize("text", [
@@ -300,7 +300,7 @@ def test_results_csv_with_a_foreign_header(text, tmp_path):
     args = _sweep(tmp_path, out)
     out.mkdir(parents=True)
     (out / "results.csv").write_text(text)
-    _fails(tmp_path, args, "results.csv")
+    _fails(tmp_path, args, str(out))
 
 
 # ----------------------------------------------------------------------------- op attributes
