@@ -353,3 +353,18 @@ def test_vectors_times_tensor_size_over_the_batch_limit(tmp_path):
     27 GB of random inputs: refused before they are drawn."""
     _compile_fails(tmp_path, _upsample_model(tmp_path, [64, 64], (32, 64, 2)), "golden model",
                    "QHW_MAX_BATCH_ELEMENTS", extra=("--vectors", "200", "--backend", "rtl"))
+
+
+def test_ordinary_aliases_still_load(tmp_path):
+    """The counting loader is still YAML: a model sharing a format map through an anchor loads."""
+    from qhw.io import load_model, native
+
+    model = _case(tmp_path)
+    text = model.read_text()
+    first = "formats: {result: 'ap_fixed<16,6>'}"
+    assert first in text
+    text = text.replace(first, "formats: &fmt {result: 'ap_fixed<16,6>'}", 1)
+    text = text.replace("formats: {result: 'ap_ufixed<15,5>'}", "formats: *fmt")
+    model.write_text(text)
+    assert str(native.load(model).node("relu1").formats["result"]) == "ap_fixed<16,6>"
+    load_model(model)  # and prepares
