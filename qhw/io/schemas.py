@@ -186,7 +186,7 @@ def _loc(loc: tuple, doc: Any) -> str:
         else:
             out += ("." if out else "") + str(part)
             cur = cur.get(part) if isinstance(cur, dict) else None
-    return out or "(top level)"
+    return out
 
 
 def _value(v: Any) -> str:
@@ -212,7 +212,7 @@ def validate(model: type[BaseModel], doc: Any, where: str, error: type[QhwError]
         else:
             msg = f"{e['msg'][:1].lower()}{e['msg'][1:]}, got {_value(e.get('input'))}"
         more = f" (and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
-        raise error(f"{where}: {loc}: {msg}{more}") from None
+        raise error(f"{where}: {loc + ': ' if loc else ''}{msg}{more}") from None
 
 
 def model_fields_at(model: type[BaseModel], loc: tuple, doc: Any) -> list[str]:
