@@ -30,7 +30,8 @@ class Limit:
 
 
 _LIMITS = {lim.name: lim for lim in (
-    Limit("tensor_elements", 1 << 26, "elements of one tensor (per sample)"),
+    Limit("tensor_elements", 1 << 24, "elements of one tensor (per sample)"),
+    Limit("batch_elements", 1 << 30, "tensor elements of one batch (samples x elements)"),
     Limit("layer_weights", 1 << 24, "weights of one layer"),
     Limit("table_entries", 1 << 20, "entries of one lookup table"),
     Limit("vectors", 1_000_000, "test vectors of one run"),
@@ -38,6 +39,8 @@ _LIMITS = {lim.name: lim for lim in (
     Limit("sweep_points", 100_000, "points of one sweep grid"),
     Limit("yaml_aliases", 1_000, "aliases in one YAML document"),
     Limit("nesting_depth", 64, "nesting levels of one YAML/JSON document"),
+    Limit("document_nodes", 1_000_000, "values of one YAML document (aliases expanded)"),
+    Limit("document_bytes", 64 << 20, "bytes of one YAML/JSON document"),
     Limit("array_bytes", 4 << 30, "bytes of one array read from a file"),
     Limit("nodes", 100_000, "nodes of one graph"),
     Limit("upsample_factor", 1 << 10, "upsampling factor of one axis"),

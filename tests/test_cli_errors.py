@@ -40,7 +40,7 @@ def _assert_one_line_error(result, *needles: str) -> None:
     assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("qhw: error:") or lines[0].startswith("Error:"), lines[0]
+    assert lines[0].startswith("qhw: error:"), lines[0]
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     assert "Traceback" not in result.output + result.stderr

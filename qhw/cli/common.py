@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 import numpy as np
 
-from qhw.errors import ModelError
 
 model_argument = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 config_option = click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path),
@@ -15,6 +15,43 @@ config_option = click.option("--config", "config", type=click.Path(dir_okay=Fals
 input_format_option = click.option("--input-format", default="ap_fixed<16,6>", show_default=True,
                                    help="Format of the inputs of an ONNX model.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
+
+
+def within_limit(name: str):
+    """An option callback refusing a value over the limit ``name`` (qhw.limits) with click's
+    usage error (one line, exit code 2) that says how to raise the limit."""
+    def callback(ctx, param, value):
+        from qhw import limits
+
+        if value is None:
+            return value
+        lim = limits.all_limits()[name]
+        try:
+            cap = limits.limit(name)
+        except limits.LimitError as exc:
+            raise click.BadParameter(str(exc)) from None
+        if value > cap:
+            raise click.BadParameter(f"{value:,} is over the limit of {cap:,} {lim.what} (raise it "
+                                     f"with the environment variable {lim.env}=N)")
+        return value
+    return callback
+
+
+def finite(ctx, param, value):
+    """An option callback refusing NaN and infinities (click's FloatRange lets NaN through)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+#: -n / --vectors: at least one vector, at most the vectors limit
+vectors_type = click.IntRange(min=1)
+#: --reuse-factor: R >= 1 (II = R), at most the reuse_factor limit
+reuse_factor_option = click.option(
+    "--reuse-factor", type=click.IntRange(min=1), default=None, callback=within_limit("reuse_factor"),
+    help="Default reuse factor R >= 1 of dense/conv layers without their own (II = R).")
+#: --gap / --stall: a probability in [0, 1)
+probability_type = click.FloatRange(0.0, 1.0, max_open=True)
 
 
 def load(model: Path, config, input_format="ap_fixed<16,6>"):
@@ -32,12 +69,11 @@ def load(model: Path, config, input_format="ap_fixed<16,6>"):
 
 
 def load_array(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise ModelError(f"{what} file {str(path)!r} does not exist")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read {what} file {str(path)!r} (expected a .npy array): {exc}") from None
+    """A numeric .npy array (header checked against the file and the limits first, no pickles,
+    no NaN or infinity)."""
+    from qhw.io.documents import read_npy
+
+    return read_npy(path, what)
 
 
 def emit_json(obj) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from qhw.cli.common import (config_option, emit_json, input_format_option, json_option, load,
-                             model_argument, status)
+                            model_argument, reuse_factor_option, status, vectors_type, within_limit)
 
 
 @click.command("compile")
@@ -16,15 +16,15 @@ from qhw.cli.common import (config_option, emit_json, input_format_option, json_
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
               help="Output folder: a new or empty one, or one qhw compile wrote (replaced "
                    "atomically); never the current folder or the model's.")
-@click.option("--reuse-factor", type=int, default=None,
-              help="Default reuse factor R for dense/conv layers without their own (II = R).")
+@reuse_factor_option
 @click.option("--multipliers", type=click.Choice(["auto", "csd"]), default="auto", show_default=True,
               help="Constant multipliers: '*' (shifts for powers of two) or CSD shift-add.")
 @click.option("--output-fifo", is_flag=True,
               help="End the RTL top in a small FIFO with credit-based input throttling: no "
                    "combinational ready path from output to input, no stall enable fanned out "
                    "to the pipeline; one more cycle of latency.")
-@click.option("--vectors", "n_vectors", type=int, default=200, show_default=True,
+@click.option("--vectors", "n_vectors", type=vectors_type, default=200, show_default=True,
+              callback=within_limit("vectors"),
               help="Number of test vectors (golden model outputs) to write.")
 @click.option("--backend", "backends", multiple=True, default=("rtl", "hls"), show_default=True,
               help="Backends to run (registered: rtl, hls).")
@@ -41,8 +41,11 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
     from qhw.io.atomic import check_output_dir
     from qhw.verify.compile import compile_graph
 
+    from qhw.golden import check_batch
+
     check_output_dir(out, "compile", inputs=(model, config))  # before the work, not after
     graph = load(model, config, input_format)
+    check_batch(graph, n_vectors)  # the golden test vectors must fit before any backend runs
     rtl = {"multipliers": multipliers}
     if output_fifo:
         rtl["output_fifo"] = True

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from qhw.cli.common import config_option, emit_json, input_format_option, json_option, load
+from qhw.cli.common import (config_option, emit_json, input_format_option, json_option, load,
+                            reuse_factor_option)
 
 _FIELDS = ("lut", "ff", "carry", "dsp", "bram")
 
@@ -20,8 +21,7 @@ _FIELDS = ("lut", "ff", "carry", "dsp", "bram")
 @click.option("--synth", is_flag=True, help="Also run Yosys synthesis (slow; cached).")
 @click.option("--nodsp", is_flag=True, help="Forbid DSP blocks (LUT-only area).")
 @click.option("--pnr", is_flag=True, help="Place and route with nextpnr for Fmax (ecp5/ice40).")
-@click.option("--reuse-factor", type=int, default=None,
-              help="MODEL only: default reuse factor R of dense/conv layers.")
+@reuse_factor_option
 @click.option("--multipliers", type=click.Choice(["auto", "csd"]), default="auto",
               show_default=True, help="MODEL only: constant multipliers as in qhw compile.")
 @json_option
@@ -47,13 +47,12 @@ def estimate(design, config, input_format, target, synth, nodsp, pnr, reuse_fact
         rows[f"yosys-{target}"] = synthesize(design, target=target, nodsp=nodsp, pnr=pnr).to_dict()
     else:
         if design.is_dir():  # a compile output: its model and the options it was compiled with
-            import json
-
             from qhw.io import load_model
+            from qhw.io.compiled import read_report
 
             graph = load_model(design / "model.yaml")
-            report = json.loads((design / "report.json").read_text()) if (design / "report.json").is_file() else {}
-            options = dict(report.get("options", {}).get("rtl", options))
+            if (design / "report.json").exists():
+                options = dict(read_report(design).options.get("rtl", options))
         else:
             graph = load(design, config, input_format)
         calibrated = target in coefficients()

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from qhw.cli.common import emit_json, json_option, status
-from qhw.errors import QhwError
+from qhw.cli.common import (emit_json, finite, json_option, probability_type, status, vectors_type,
+                            within_limit)
 
 
 @click.command("simulate")
@@ -14,9 +14,12 @@ from qhw.errors import QhwError
 @click.option("--backend", type=click.Choice(["rtl", "hls"]), default="rtl", show_default=True)
 @click.option("--engine", type=click.Choice(["harness", "cocotb"]), default="harness",
               show_default=True, help="RTL: C++ stream harness (fast) or cocotb testbench.")
-@click.option("-n", "n", type=int, default=None, help="Use only the first N vectors.")
-@click.option("--gap", type=float, default=0.2, show_default=True, help="Input gap probability.")
-@click.option("--stall", type=float, default=0.2, show_default=True, help="Output stall probability.")
+@click.option("-n", "n", type=vectors_type, default=None, callback=within_limit("vectors"),
+              help="Use only the first N >= 1 vectors.")
+@click.option("--gap", type=probability_type, default=0.2, show_default=True, callback=finite,
+              help="Input gap probability, in [0, 1).")
+@click.option("--stall", type=probability_type, default=0.2, show_default=True, callback=finite,
+              help="Output stall probability, in [0, 1).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--waves", is_flag=True, help="Keep a VCD waveform trace.")
 @json_option
@@ -27,10 +30,10 @@ def simulate(out, backend, engine, n, gap, stall, seed, waves, as_json) -> None:
     Example:
       qhw simulate build/model --json
     """
+    from qhw.io.compiled import check_output
     from qhw.verify.run import simulate_out
 
-    if not (out / "report.json").is_file():
-        raise QhwError(f"{str(out)!r} is not a qhw compile output (no report.json); run qhw compile")
+    check_output(out, backend)
     tool = "g++ (HLS C simulation)" if backend == "hls" else f"Verilator ({engine})"
     with status(f"building and simulating {out} with {tool}..."):
         res = simulate_out(out, backend=backend, engine=engine, n=n, gap=gap, stall=stall, seed=seed,

@@ -6,9 +6,24 @@ from pathlib import Path
 
 import click
 
-from qhw.cli.common import (config_option, emit_json, input_format_option, json_option, load,
+from qhw.cli.common import (config_option, emit_json, finite, input_format_option, json_option, load,
                             load_array, model_argument, status)
-from qhw.errors import ConfigError
+from qhw.errors import ConfigError, QhwError
+
+
+def _widths(ctx, param, text):
+    """A width range option parsed (and its size checked) by the option parser."""
+    from qhw.sweep import parse_range, width_value
+
+    if text is None:
+        return None
+    try:
+        values = parse_range(text, f"--{param.name}")
+        for v in values:
+            width_value(v, f"--{param.name}")
+    except QhwError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return values
 
 
 @click.command("sweep")
@@ -19,19 +34,19 @@ from qhw.errors import ConfigError
               help="Class labels (.npy) for accuracy.")
 @config_option
 @input_format_option
-@click.option("--weights", help="Weight widths A:B[:STEP] (inclusive), e.g. 4:8.")
-@click.option("--activations", help="Activation (result) widths A:B[:STEP], e.g. 6:16:2.")
-@click.option("--accum", help="Accumulator widths A:B[:STEP].")
+@click.option("--weights", callback=_widths, help="Weight widths A:B[:STEP] (inclusive), e.g. 4:8.")
+@click.option("--activations", callback=_widths, help="Activation (result) widths A:B[:STEP], e.g. 6:16:2.")
+@click.option("--accum", callback=_widths, help="Accumulator widths A:B[:STEP].")
 @click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Grid file (YAML): {axis: [values] | 'A:B[:STEP]'}, axes weights, activations, "
                    "accum, table_size, variant, or <layer>.<axis>.")
 @click.option("--synth", is_flag=True, help="Also synthesize every point with Yosys (slow; cached).")
 @click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx", show_default=True)
 @click.option("--nodsp", is_flag=True, help="Forbid DSP blocks (LUT-only area).")
-@click.option("--workers", type=int, default=None,
+@click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local worker processes (default: one per core, at most 8).")
 @click.option("--scheduler", help="Dask scheduler address (tcp://host:8786) instead of local workers.")
-@click.option("--max-error", type=float, help="Also search a cheap per-layer configuration whose "
+@click.option("--max-error", type=click.FloatRange(min=0.0), callback=finite, help="Also search a cheap per-layer configuration whose "
                                               "mean |error| vs float stays within this budget.")
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
               help="Output folder: results.csv, pareto.png/.svg (and search.json); a new or "
@@ -48,7 +63,7 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
       qhw sweep examples/jet_mlp/model.yaml --data examples/jet_mlp/x_val.npy \\
           --labels examples/jet_mlp/y_val.npy --weights 3:10 --activations 6:14:2 -o build/sweep
     """
-    from qhw.sweep import (Problem, grid, load_grid, pareto_front, parse_range, plot, run_sweep, search,
+    from qhw.sweep import (Problem, grid, load_grid, pareto_front, plot, run_sweep, search,
                            versus_grid)
     from qhw.io.atomic import check_output_dir, output_dir
     from qhw.sweep.runner import SWEEP_FILES, default_workers
@@ -59,14 +74,18 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
     x = load_array(data_path, "data")
     y = load_array(labels_path, "labels") if labels_path else None
     axes: dict = load_grid(grid_path) if grid_path else {}
-    for name, text in (("weights", weights), ("activations", activations), ("accum", accum)):
-        if text:
-            axes[name] = parse_range(text, f"--{name}")
+    for name, values in (("weights", weights), ("activations", activations), ("accum", accum)):
+        if values:
+            axes[name] = values
     if not axes and max_error is None:
         raise ConfigError("nothing to sweep: give --weights/--activations/--accum, --grid or --max-error")
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     points = grid(axes) if axes else []
+    if axes:  # an existing OUT/results.csv must be one qhw wrote: refused now, not after the work
+        from qhw.sweep.runner import RESULTS, read_results
+
+        read_results(Path(out) / RESULTS)
     with status("measuring float ranges and the float reference..."):
         problem = Problem.build(graph, x, y, synth=synth, target=target, nodsp=nodsp)
     summary: dict = {"out": str(out)}

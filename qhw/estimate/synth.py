@@ -86,8 +86,10 @@ def rtl_sources(path: os.PathLike) -> tuple[Path, str, list[str]]:
     for cand in (path / "rtl", path):
         manifest = cand / "design.json"
         if manifest.is_file():
-            man = json.loads(manifest.read_text())
-            return cand, str(man["top"]), [str(f) for f in man["files"]]
+            from qhw.io.compiled import read_design
+
+            man = read_design(cand)
+            return cand, man.top, list(man.files)
     raise ConfigError(f"{str(path)!r} is neither a `qhw compile` output folder nor an rtl/ folder "
                       f"(no design.json in it or in its rtl/ subfolder)")
 

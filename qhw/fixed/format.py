@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 MAX_WIDTH = 64
+#: |I| bound: 2**(I - W) and the products/sums of such formats stay normal float64 numbers
+MAX_INTEGER_BITS = 256
 
 #: ap_fixed quantization (rounding) modes, by their name without the ``AP_`` prefix.
 ROUNDING_MODES = ("RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RND_CONV", "TRN", "TRN_ZERO")
@@ -65,6 +67,9 @@ class FixedFormat:
             raise ValueError(
                 f"FixedFormat width must be in 1..{MAX_WIDTH} bits, got {self.width}"
             )
+        if not -MAX_INTEGER_BITS <= self.integer_bits <= MAX_INTEGER_BITS:
+            raise ValueError(f"FixedFormat integer_bits must be in -{MAX_INTEGER_BITS}.."
+                             f"{MAX_INTEGER_BITS}, got {self.integer_bits}")
         if not isinstance(self.signed, bool):
             raise TypeError(f"FixedFormat signed must be a bool, got {self.signed!r}")
         object.__setattr__(self, "rounding", _mode(self.rounding, ROUNDING_MODES, "rounding"))

@@ -121,6 +121,20 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 os.register_at_fork(after_in_child=_POOLS.clear)
 
 
+def check_batch(graph: Graph, n: int, keep_all: bool = False, rows: int | None = None) -> None:
+    """Refuse, before anything is allocated, a run whose tensors would not fit: ``rows`` samples
+    at once (default all ``n``) times the largest tensor (every tensor kept: all ``n``, summed)
+    against the batch_elements limit (qhw.limits)."""
+    from qhw import limits
+
+    sizes = [int(np.prod(node.shape, dtype=object)) for node in graph.nodes() if node.shape is not None]
+    if not sizes:
+        return
+    total = n * sum(sizes) if keep_all else (n if rows is None else min(rows, n)) * max(sizes)
+    limits.check("batch_elements", total, f"golden model of {graph.name!r} on {n:,} samples "
+                 f"(largest tensor {max(sizes):,} elements)")
+
+
 def _execute_blocks(graph: Graph, feeds: dict[str, np.ndarray], encode: bool, float_mode: bool,
                     keep_all: bool, count_overflow: bool, block_rows: int,
                     threads: int | None) -> GoldenResult:
@@ -132,6 +146,7 @@ def _execute_blocks(graph: Graph, feeds: dict[str, np.ndarray], encode: bool, fl
     n = len(next(iter(feeds.values()))) if feeds else 0
     if any(len(v) != n for v in feeds.values()):
         raise ModelError(f"inputs have different batch sizes: { {k: len(v) for k, v in feeds.items()} }")
+    check_batch(graph, n, keep_all, block_rows)
     enc = get("input").encode
 
     def block(span: tuple[int, int]) -> GoldenResult:

@@ -1,13 +1,14 @@
 """qhw's native model files: a YAML or JSON description plus an .npz of the constants.
 
-Never pickle, never eval: YAML is read with ``safe_load`` and the .npz with
-``allow_pickle=False``. Saving an annotated graph and loading it back gives the same graph
+Never pickle, never eval: YAML is read by a safe loader within limits (qhw.io.documents), the
+document is validated against its schema (qhw.io.schemas.NativeModel), and each .npz member's
+header is checked before its data is read (no pickles). The weights file must lie inside the
+model's folder. Saving an annotated graph and loading it back gives the same graph
 (formats, qparams, constants, attributes).
 """
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,10 @@ from qhw.fixed import FixedFormat
 from qhw.graph import Graph, Node
 from qhw.io.atomic import atomic_file
 from qhw.names import check_name
+from qhw.io.documents import read_document, read_npz
+from qhw.io.schemas import NativeModel, validate
 
 VERSION = 1
-_NODE_KEYS = {"name", "op", "inputs", "attrs", "params", "formats", "inferred", "qparams"}
-_TOP_KEYS = {"qhw_model", "name", "default", "weights", "nodes"}
-_QP_KEYS = {"scale", "zero_point", "bits", "signed", "narrow_range", "axis", "group_size"}
 
 
 def _qparams_dict(qp) -> dict:
@@ -66,70 +66,65 @@ def save(graph: Graph, path: str | Path) -> Path:
     return path
 
 
-def _read_doc(path: Path) -> dict:
-    try:
-        text = path.read_text()
-        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ModelError(f"cannot read model file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+def _read_doc(path: Path) -> NativeModel:
+    """The model document, read within the document limits and validated against its schema."""
+    where = f"model file {str(path)!r}"
+    doc = read_document(path, "model file")
     if not isinstance(doc, dict) or "nodes" not in doc:
-        raise ModelError(f"model file {str(path)!r} is not a qhw model (no 'nodes' list)")
-    unknown = set(doc) - _TOP_KEYS
-    if unknown:
-        raise ModelError(f"model file {str(path)!r}: unknown key(s) {sorted(unknown)}; valid: {sorted(_TOP_KEYS)}")
-    return doc
+        raise ModelError(f"{where} is not a qhw model (no 'nodes' list)")
+    return validate(NativeModel, doc, where)
 
 
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise ModelError(f"weights file {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ModelError(f"cannot read weights file {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+def weights_path(model: Path, name: str) -> Path:
+    """The weights file ``name`` of the model file ``model``: a relative path that stays inside
+    the model's folder once symlinks are resolved (the rule ONNX applies to external data)."""
+    where = f"model file {str(model)!r}: weights {name!r}"
+    if not name or Path(name).is_absolute() or "\\" in name or ":" in Path(name).parts[0]:
+        raise ModelError(f"{where} must be a relative path inside the model's folder")
+    folder = model.parent.resolve()
+    target = (model.parent / name).resolve()
+    if not target.is_relative_to(folder):
+        raise ModelError(f"{where} points outside the model's folder {str(folder)!r}; weights "
+                         "must be a file inside it")
+    return model.parent / name
 
 
 def load(path: str | Path) -> Graph:
     """Read a native model file into an (unprepared) graph."""
     path = Path(path)
     doc = _read_doc(path)
-    arrays = _read_arrays(path.parent / doc["weights"]) if doc.get("weights") else {}
-    g = Graph(check_name(str(doc.get("name", path.stem)), f"model file {str(path)!r}: graph"))
-    if doc.get("default") is not None:
+    arrays = read_npz(weights_path(path, doc.weights)) if doc.weights else {}
+    g = Graph(check_name(str(doc.name if doc.name is not None else path.stem), f"model file {str(path)!r}: graph"))
+    if doc.default is not None:
         try:
-            g.default_format = FixedFormat.parse(doc["default"])
-        except ValueError as exc:
+            g.default_format = FixedFormat.parse(doc.default)
+        except (TypeError, ValueError) as exc:
             raise ModelError(f"model file {str(path)!r}: default: {exc}") from None
-    for i, entry in enumerate(doc["nodes"] or []):
-        if not isinstance(entry, dict) or "name" not in entry or "op" not in entry:
-            raise ModelError(f"model file {str(path)!r}: node #{i} needs 'name' and 'op'")
-        check_name(str(entry["name"]), f"model file {str(path)!r}: node #{i}")
-        where = f"model file {str(path)!r}, node {entry['name']!r}"
-        unknown = set(entry) - _NODE_KEYS
-        if unknown:
-            raise ModelError(f"{where}: unknown key(s) {sorted(unknown)}; valid: {sorted(_NODE_KEYS)}")
+    for i, entry in enumerate(doc.nodes):
+        check_name(str(entry.name), f"model file {str(path)!r}: node #{i}")
+        where = f"model file {str(path)!r}, node {entry.name!r}"
         params = {}
-        for k in entry.get("params", []):
-            key = f"{entry['name']}/{k}"
+        for k in entry.params:
+            key = f"{entry.name}/{k}"
             if key not in arrays:
                 raise ModelError(f"{where}: constant {k!r} is missing from the weights file")
             params[k] = arrays[key].astype(np.float64)
-        try:
-            formats = {k: FixedFormat.parse(v) for k, v in (entry.get("formats") or {}).items()}
-        except ValueError as exc:
-            raise ModelError(f"{where}: {exc}") from None
-        qp = entry.get("qparams")
+        formats = {}
+        for k, v in entry.formats.items():
+            try:
+                formats[k] = FixedFormat.parse(v)
+            except (TypeError, ValueError) as exc:
+                raise ModelError(f"{where}: formats.{k}: {exc}") from None
+        qp = entry.qparams
         if qp is not None:
             from qhw.quant import QuantParams
 
-            if set(qp) - _QP_KEYS:
-                raise ModelError(f"{where}: unknown qparams key(s) {sorted(set(qp) - _QP_KEYS)}")
             try:
-                qp = QuantParams(**qp)
+                qp = QuantParams(**{k: (tuple(v) if isinstance(v, list) else v)
+                                    for k, v in qp.model_dump().items()})
             except (TypeError, ValueError) as exc:
                 raise ModelError(f"{where}: bad qparams: {exc}") from None
-        inferred = {str(s) for s in entry.get("inferred", [])} & set(formats)
-        g.add(Node(str(entry["name"]), str(entry["op"]), [str(s) for s in entry.get("inputs", [])],
-                   dict(entry.get("attrs") or {}), params, formats, None, qp, inferred))
+        inferred = set(entry.inferred) & set(formats)
+        g.add(Node(entry.name, entry.op, list(entry.inputs), dict(entry.attrs), params, formats,
+                   None, qp, inferred))
     return g

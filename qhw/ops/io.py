@@ -34,6 +34,12 @@ class Input(OpDef):
     def check(self, node):
         super().check(node)
         _check_encoding(node)
+        shape = node.attrs["shape"]
+        if (not isinstance(shape, (list, tuple))
+                or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
+                           for d in shape)):
+            raise ModelError(f"input {node.name!r}: shape {shape!r} is not a list of integers >= 1 "
+                             "(the shape of one sample, without the batch axis)")
 
     def encode(self, node, x) -> np.ndarray:
         """Raw codes of the real input values ``x``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qhw import limits
 from qhw.errors import ModelError
 from qhw.ops.base import GatherOp
 from qhw.ops.registry import register
@@ -26,6 +27,8 @@ class Upsample(GatherOp):
         if len(fs) != rank - 1 or any(int(f) != f or f < 1 for f in fs):
             raise ModelError(f"upsample {node.name!r}: scale {s!r} must be one positive integer per "
                              f"spatial axis ({rank - 1} for a {rank}-axis input)")
+        for f in fs:
+            limits.check("upsample_factor", int(f), f"upsample {node.name!r}, scale")
         return tuple(int(f) for f in fs)
 
     def infer_shape(self, node, in_shapes):

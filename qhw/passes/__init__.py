@@ -7,7 +7,7 @@ from qhw.graph import Graph
 from qhw.passes.formats import infer_formats
 from qhw.passes.hardware import apply_config
 from qhw.passes.profile import fit_integer_bits, profile, propose_integer_bits
-from qhw.passes.shapes import infer_shapes
+from qhw.passes.shapes import attribute_errors, check_hardware_options, infer_shapes
 
 
 def validate(graph: Graph) -> Graph:
@@ -16,7 +16,7 @@ def validate(graph: Graph) -> Graph:
 
 
 #: What `prepare` runs, in order: structure, shapes, hardware options, formats.
-DEFAULT_PIPELINE = (validate, infer_shapes, apply_config, infer_formats)
+DEFAULT_PIPELINE = (validate, infer_shapes, apply_config, check_hardware_options, infer_formats)
 
 
 def prepare(graph: Graph, config: Any = None, default=None) -> Graph:
@@ -30,10 +30,12 @@ def prepare(graph: Graph, config: Any = None, default=None) -> Graph:
     if default is None and getattr(config, "default", None) is not None:
         default = config.default
     g = graph.copy()
-    validate(g)
-    infer_shapes(g)
-    apply_config(g, config)
-    infer_formats(g, config=config, default=default)
+    with attribute_errors(g):
+        validate(g)
+        infer_shapes(g)
+        apply_config(g, config)
+        check_hardware_options(g)
+        infer_formats(g, config=config, default=default)
     return g
 
 

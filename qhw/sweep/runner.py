@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from qhw.errors import ConfigError
+from qhw.errors import ConfigError, QhwError
 from qhw.sweep.point import METRICS, RESOURCES, Problem, evaluate, fingerprint, one_blas_thread
 from qhw.sweep.space import check_axes, point_id
 
@@ -39,16 +39,40 @@ def read_results(path: Path) -> list[dict]:
 
 def _finished_rows(path: Path) -> tuple[list[str], list[dict], bool]:
     """(header, finished rows as text, whether the file holds anything else: a partial row)."""
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{str(path)!r} is not a file (a folder?); {RESULTS} is where qhw sweep "
+                          "writes its results: move it away or choose another -o")
     if not path.is_file():
         return [], [], False
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{str(path)!r} is not a qhw results file (not UTF-8 text); move it away "
+                          "or choose another -o") from None
     cut = bool(text) and not text.endswith("\n")  # the last line was being written when killed
     if cut and "\n" not in text:
+        head = next(csv.reader(io.StringIO(text)), [])
+        check_header(head[:-1] or ["id"], path, partial=True)  # the last name may be cut short
         return [], [], True
     reader = csv.DictReader(io.StringIO(text[:text.rindex("\n") + 1] if cut else text, newline=""))
     rows = list(reader)
+    if reader.fieldnames:
+        check_header(list(reader.fieldnames), path)
     good = [r for r in rows if r.get("status") in ("ok", "error") and None not in r.values() and None not in r]
     return list(reader.fieldnames or []), good, cut or len(good) != len(rows)
+
+
+def check_header(cols: list[str], path: Path, partial: bool = False) -> None:
+    """A results.csv header must be one qhw writes (declared in qhw.io.schemas.ResultsHeader):
+    anything else is refused, never merged into a new header or overwritten."""
+    from qhw.io.schemas import ResultsHeader
+    from qhw.sweep.space import AXES
+
+    known = {"id", *METRICS, *RESOURCES, *(f"yosys_{k}" for k in RESOURCES), "status", "error", "seconds"}
+    try:
+        ResultsHeader.check(cols, known, AXES, repr(str(path)), partial)
+    except QhwError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _number(v):

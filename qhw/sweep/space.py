@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qhw import limits
 from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat
 from qhw.graph import Graph
@@ -46,6 +47,7 @@ def parse_range(text: str, what: str = "range") -> list:
     step = int(m[3] or 1)
     if a < 1 or b < a or step < 1:
         raise ConfigError(f"{what} {text!r}: need 1 <= A <= B and STEP >= 1")
+    limits.check("sweep_points", (b - a) // step + 1, f"{what} {text!r}")
     widths = list(range(a, b + 1, step))
     return widths if m[4] is None else [f"{w},{int(m[4])}" for w in widths]
 
@@ -85,21 +87,20 @@ def grid(axes: dict[str, list]) -> list[dict]:
             elif base == "table_size" and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
                 raise ConfigError(f"sweep axis {name!r}: table size {v!r} is not an integer >= 2")
     names = sorted(axes)
+    points = 1
+    for n in names:
+        points *= len(axes[n])
+    limits.check("sweep_points", points, "sweep grid (" + " x ".join(f"{len(axes[n])} {n}" for n in names) + ")")
     return [dict(zip(names, combo)) for combo in itertools.product(*(list(axes[n]) for n in names))]
 
 
 def load_grid(path: str | Path) -> dict[str, list]:
     """A grid file (YAML/JSON): ``{axis: [values] | "A:B[:STEP]"}``, e.g.
     ``{weights: "4:8", fc4.weights: [6, 8], table_size: [256, 1024]}``."""
-    import yaml
+    from qhw.io.documents import read_document
 
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"grid file {str(path)!r} does not exist")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"cannot read grid file {str(path)!r}: {exc}") from None
+    doc = read_document(path, "grid file", ConfigError)
     if not isinstance(doc, dict) or not doc:
         raise ConfigError(f"grid file {str(path)!r} must map axis names to lists of values")
     out = {}

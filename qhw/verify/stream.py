@@ -7,7 +7,6 @@ code with ``expected.txt`` and report mismatches by sample and output index.
 """
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -83,7 +82,9 @@ def compare(expected: np.ndarray, actual: np.ndarray, limit: int = 20) -> tuple[
 
 
 def _manifest(rtl_dir: Path) -> dict:
-    return json.loads((rtl_dir / "design.json").read_text())
+    from qhw.io.compiled import read_design
+
+    return read_design(rtl_dir).model_dump()
 
 
 def _sources(rtl_dir: Path, manifest: dict) -> dict[str, str]:

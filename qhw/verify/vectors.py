@@ -55,9 +55,10 @@ def read_vectors(out_dir: os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 def golden_vectors(graph, n: int, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Seeded random raw inputs plus edge samples (every element at min, at max, at 0, and
     alternating min/max) and the golden model's raw outputs for them."""
-    from qhw.golden import run_raw
+    from qhw.golden import check_batch, run_raw
     from qhw.testing.models import random_inputs
 
+    check_batch(graph, n)  # before the random inputs are drawn
     raw = random_inputs(graph, n, seed=seed)
     for name, a in raw.items():
         fmt = graph.node(name).formats["result"]
