@@ -260,6 +260,8 @@ def _wrap_steps(fa: FixedFormat, fb: FixedFormat, accumulator: FixedFormat,
 
 #: product residues materialized at once by :func:`_wrap_residues` (elements, a few hundred KiB)
 _RESIDUE_BLOCK = 1 << 18
+#: samples per residue block at least (the length of the contiguous runs numpy multiplies)
+_RESIDUE_MIN_ROWS = 256
 
 
 def _wrap_residues(x2, fa: FixedFormat, w, fb: FixedFormat, accumulator: FixedFormat, init2,
@@ -306,7 +308,7 @@ def _wrap_residues(x2, fa: FixedFormat, w, fb: FixedFormat, accumulator: FixedFo
         # samples by one weight (a fast broadcast) and sums over its first axis.
         xt = np.ascontiguousarray(x2.astype(lane).T)  # (K, n): the low bits, two's complement
         wt = w.astype(lane)[:, :, None]  # (K, M, 1)
-        rows = min(n, max(256, _RESIDUE_BLOCK // max(1, group * m)))
+        rows = min(n, max(_RESIDUE_MIN_ROWS, _RESIDUE_BLOCK // max(1, group * m)))
         res = np.zeros((m, n), lane if group == kk else np.uint64)
         buf = np.empty((group, m, rows), lane)
         for s in range(0, n, rows):
