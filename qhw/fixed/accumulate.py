@@ -17,6 +17,8 @@ reduction axis; it is also order dependent in general. Two facts let almost ever
 
 Exact sums use float64 BLAS while every partial sum is provably below 2**53, otherwise integer
 arithmetic modulo 2**64, which is exact because the final value is reduced to <= 64 bits.
+With WRAP and products rounded by TRN/RND (hls4ml's convention) the rounding is moved out of the
+sum as well: see :func:`_wrap_residues`.
 """
 from __future__ import annotations
 
@@ -369,25 +371,11 @@ def _wrap_int32(x2, fa: FixedFormat, w, fb: FixedFormat, accumulator: FixedForma
     Returns None when the formats ask for the general path.
     """
     acc = accumulator
-    if acc.overflow != "WRAP" or acc.width > 32:
+    if acc.width > 32 or fa.width + fb.width + (not fa.signed and not fb.signed) > 32:
         return None
-    if fa.width + fb.width + (not fa.signed and not fb.signed) > 32:
+    steps = _wrap_steps(fa, fb, acc, product_format)
+    if steps is None:
         return None
-    pfmt = mul_format(fa, fb)
-    steps = []  # (shift right by k, rounding) applied to each product in turn
-    if product_format is not None and not _holds(product_format, pfmt):
-        pf = product_format
-        k = pfmt.frac_bits - pf.frac_bits
-        if (pf.overflow != "WRAP" or pf.frac_bits > acc.frac_bits
-                or pf.width + acc.frac_bits - pf.frac_bits < acc.width
-                or (k > 0 and pf.rounding not in ("TRN", "RND"))):
-            return None
-        steps += [(k, pf.rounding), (pf.frac_bits - acc.frac_bits, "TRN")]
-    else:
-        k = pfmt.frac_bits - acc.frac_bits
-        if k > 0 and acc.rounding not in ("TRN", "RND"):
-            return None
-        steps.append((k, acc.rounding))
     n, kk = x2.shape
     m = w.shape[1]
     xs32 = x2.astype(np.int32)
