@@ -17,6 +17,8 @@ reduction axis; it is also order dependent in general. Two facts let almost ever
 
 Exact sums use float64 BLAS while every partial sum is provably below 2**53, otherwise integer
 arithmetic modulo 2**64, which is exact because the final value is reduced to <= 64 bits.
+With WRAP and products rounded by TRN/RND (hls4ml's convention) the rounding is moved out of the
+sum as well: see :func:`_wrap_residues`.
 """
 from __future__ import annotations
 
@@ -200,6 +202,8 @@ def matmul(ra, fa: FixedFormat, rb, fb: FixedFormat, accumulator: FixedFormat, i
             out = total if fits else accumulator.cast(total, _grid_format(accumulator))
     if out is None:
         init2 = full_init() if init2 is None else init2
+        out = _wrap_residues(x2, fa, w, fb, accumulator, init2, product_format)
+    if out is None:
         out = _wrap_int32(x2, fa, w, fb, accumulator, init2, product_format)
     if out is None:
         out = np.empty((n, m), np.int64)
@@ -229,6 +233,133 @@ def _shift_round(t: np.ndarray, k: int, rounding: str) -> np.ndarray:
     return t
 
 
+def _wrap_steps(fa: FixedFormat, fb: FixedFormat, accumulator: FixedFormat,
+                product_format: FixedFormat | None):
+    """The per-product steps of a wrapping accumulator whose terms round separably.
+
+    Returns [(k, rounding), ...]: shift each product right by k with that rounding (TRN or RND;
+    k <= 0 is an exact left shift), in turn, then sum modulo 2**W. None when the formats do not
+    reduce to that (saturating accumulator, non-separable rounding, or a product format whose own
+    wrap is not absorbed by the accumulator's).
+    """
+    acc = accumulator
+    if acc.overflow != "WRAP":
+        return None
+    pfmt = mul_format(fa, fb)
+    if product_format is not None and not _holds(product_format, pfmt):
+        pf = product_format
+        k = pfmt.frac_bits - pf.frac_bits
+        if (pf.overflow != "WRAP" or pf.frac_bits > acc.frac_bits
+                or pf.width + acc.frac_bits - pf.frac_bits < acc.width
+                or (k > 0 and pf.rounding not in ("TRN", "RND"))):
+            return None
+        return [(k, pf.rounding), (pf.frac_bits - acc.frac_bits, "TRN")]
+    k = pfmt.frac_bits - acc.frac_bits
+    if k > 0 and acc.rounding not in ("TRN", "RND"):
+        return None
+    return [(k, acc.rounding)]
+
+
+#: product residues materialized at once by :func:`_wrap_residues` (elements, a few hundred KiB)
+_RESIDUE_BLOCK = 1 << 18
+#: samples per residue block at least (the length of the contiguous runs numpy multiplies)
+_RESIDUE_MIN_ROWS = 256
+
+
+def _wrap_residues(x2, fa: FixedFormat, w, fb: FixedFormat, accumulator: FixedFormat, init2,
+                   product_format: FixedFormat | None):
+    """A wrapping accumulator with each product rounded (TRN/RND) onto it, by one exact matmul and
+    the products' low bits (hls4ml's ``ap_fixed<16,6>`` accum_t with every product cast to it).
+
+    With p = x*w, h the rounding offset (0 for TRN, 2**(k-1) for RND) and K terms:
+    sum floor((p + h) / 2**k) = (sum p + K*h - sum ((p + h) mod 2**k)) / 2**k, exactly. The sum of
+    products is one exact matmul; the residues (p + h) mod 2**k depend only on the low k bits of
+    x and w, so they are formed in uint16/uint32 lanes (the multiply wraps, which keeps the low
+    bits), masked and summed in the same lanes, in groups small enough that the group sums are
+    exact. The final sum is reduced modulo 2**W once (WRAP is a ring homomorphism).
+    Returns None when the formats ask for another path.
+    """
+    acc = accumulator
+    steps = _wrap_steps(fa, fb, acc, product_format)
+    if steps is None or x2.dtype != np.int64 or w.dtype != np.int64:
+        return None
+    (k, rnd), *rest = steps
+    left = -sum(s for s, _ in rest)  # the further steps are exact left shifts (k <= 0)
+    n, kk = x2.shape
+    m = w.shape[1]
+    if k + acc.width > 64 or left >= 64 or k >= 32:
+        return None
+    # sum p exactly: float64 BLAS when the formats bound every partial sum below 2**53
+    mag = lambda f: float(max(-f.raw_min, f.raw_max))  # noqa: E731
+    if kk * mag(fa) * mag(fb) < 2.0**53:
+        total = (x2.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    else:
+        total = _blas_exact_sum(x2, w)
+    if k > 0:
+        half = (1 << (k - 1)) if rnd == "RND" else 0
+        lane = np.uint16 if k <= 16 else np.uint32
+        group = int(np.iinfo(lane).max) // ((1 << k) - 1)  # residues summed exactly per group
+        if group < 8 and lane is np.uint16:
+            lane = np.uint32
+            group = int(np.iinfo(lane).max) // ((1 << k) - 1)
+        if group < 8:
+            return None  # residues nearly as wide as the products: the int32 path does as well
+        group = min(group, kk)
+        mask = lane((1 << k) - 1)
+        # The residues run in the (M, n) orientation: a block then multiplies a contiguous run of
+        # samples by one weight (a fast broadcast) and sums over its first axis.
+        xt = np.ascontiguousarray(x2.astype(lane).T)  # (K, n): the low bits, two's complement
+        wt = w.astype(lane)[:, :, None]  # (K, M, 1)
+        rows = min(n, max(_RESIDUE_MIN_ROWS, _RESIDUE_BLOCK // max(1, group * m)))
+        res = np.zeros((m, n), lane if group == kk else np.uint64)
+        buf = np.empty((group, m, rows), lane)
+        for s in range(0, n, rows):
+            r = min(rows, n - s)
+            for g in range(0, kk, group):
+                b = buf[: min(group, kk - g), :, :r]
+                np.multiply(xt[g:g + group, None, s:s + r], wt[g:g + group], out=b)
+                if half:
+                    np.add(b, lane(half), out=b)
+                np.bitwise_and(b, mask, out=b)
+                h = b.shape[0]
+                while h > 1:  # pairwise, in place: a few adds of long contiguous runs
+                    half_h = h // 2
+                    np.add(b[:half_h], b[h - half_h:h], out=b[:half_h])
+                    h -= half_h
+                if group == kk:
+                    res[:, s:s + r] = b[0]
+                else:
+                    res[:, s:s + r] += b[0]
+        u = total.view(np.uint64)
+        np.subtract(u, res.T, out=u, casting="unsafe")  # modulo 2**64
+        if half:
+            u += np.uint64(kk * half)
+        total >>= k  # exact: the sum is divisible by 2**k
+    elif k < 0:
+        left += -k
+    u = total.view(np.uint64)
+    if left:
+        u <<= np.uint64(left)
+    u += init2.view(np.uint64)
+    return _wrap_on_grid(u.view(np.int64), acc)
+
+
+def _wrap_on_grid(total: np.ndarray, acc: FixedFormat) -> np.ndarray:
+    """``acc.cast(total, _grid_format(acc))`` for a WRAP accumulator (in place when it can): on
+    the same grid the cast only keeps the low W bits, with the sign extended if signed."""
+    if acc.signed and acc.width in (8, 16, 32):
+        return total.astype(f"int{acc.width}").astype(np.int64)
+    if acc.width >= 64:
+        return acc.cast(total, _grid_format(acc))
+    u = total.view(np.uint64)
+    if acc.signed:
+        u += np.uint64(1 << (acc.width - 1))
+    u &= np.uint64((1 << acc.width) - 1)
+    if acc.signed:
+        total -= 1 << (acc.width - 1)
+    return total
+
+
 def _wrap_int32(x2, fa: FixedFormat, w, fb: FixedFormat, accumulator: FixedFormat, init2,
                 product_format: FixedFormat | None):
     """The narrow wrapping accumulator (hls4ml's ``ap_fixed<16,6>`` accum_t) in int32.
@@ -240,25 +371,11 @@ def _wrap_int32(x2, fa: FixedFormat, w, fb: FixedFormat, accumulator: FixedForma
     Returns None when the formats ask for the general path.
     """
     acc = accumulator
-    if acc.overflow != "WRAP" or acc.width > 32:
+    if acc.width > 32 or fa.width + fb.width + (not fa.signed and not fb.signed) > 32:
         return None
-    if fa.width + fb.width + (not fa.signed and not fb.signed) > 32:
+    steps = _wrap_steps(fa, fb, acc, product_format)
+    if steps is None:
         return None
-    pfmt = mul_format(fa, fb)
-    steps = []  # (shift right by k, rounding) applied to each product in turn
-    if product_format is not None and not _holds(product_format, pfmt):
-        pf = product_format
-        k = pfmt.frac_bits - pf.frac_bits
-        if (pf.overflow != "WRAP" or pf.frac_bits > acc.frac_bits
-                or pf.width + acc.frac_bits - pf.frac_bits < acc.width
-                or (k > 0 and pf.rounding not in ("TRN", "RND"))):
-            return None
-        steps += [(k, pf.rounding), (pf.frac_bits - acc.frac_bits, "TRN")]
-    else:
-        k = pfmt.frac_bits - acc.frac_bits
-        if k > 0 and acc.rounding not in ("TRN", "RND"):
-            return None
-        steps.append((k, acc.rounding))
     n, kk = x2.shape
     m = w.shape[1]
     xs32 = x2.astype(np.int32)
