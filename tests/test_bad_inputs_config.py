@@ -55,3 +55,24 @@ def test_alias_bomb_and_deep_nesting_are_refused_before_building(tmp_path):
             r = run_qhw(["predict", "model.yaml", "--config", "cfg.yaml", "--input", "x.npy", "--output",
                          str(tmp_path / f"{name}.npy")], cwd=case, timeout=60, memory_mb=1024)
         assert_error(r, "cfg.yaml", needle)
+
+
+@pytest.mark.parametrize("name,text,needle", [
+    # 9 levels of 9 aliases: 81 aliases (under the alias limit) that expand to 9**9 values
+    ("laughs.yaml", "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i + 1}: &a{i + 1} [" + ", ".join([f"*a{i}"] * 9) + "]\n" for i in range(8))
+     + "LayerName: {fc1: {Precision: *a8}}\n", "QHW_MAX_DOCUMENT_NODES"),
+    # JSON nested past Python's recursion limit: no RecursionError, one line
+    ("deep.json", "{\"Model\": " + "[" * 5000 + "]" * 5000 + "}", "QHW_MAX_NESTING_DEPTH"),
+])
+def test_config_expansion_bomb_and_deep_json_are_refused(tmp_path, name, text, needle):
+    case = tmp_path / "case"
+    case.mkdir()
+    for f in ("model.yaml", "model.npz"):
+        shutil.copy(EXAMPLE / f, case / f)
+    (case / name).write_text(text)
+    with unchanged(case):
+        r = run_qhw(["compile", "model.yaml", "--config", name, "-o", str(tmp_path / "out")], cwd=case,
+                    timeout=60, memory_mb=1024)
+    assert_error(r, name, needle)
+    assert not (tmp_path / "out").exists()

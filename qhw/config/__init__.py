@@ -16,12 +16,10 @@ schema in :mod:`qhw.config.schema` (pydantic v2).
 """
 from __future__ import annotations
 
-import json
 import warnings as _warnings
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from qhw.config.precision import AUTO, LOSSLESS, hls4ml_spelling, parse_precision
 from qhw.config.schema import (HLS4ML_CLASS, IGNORED, LAYER_TYPES, MODEL_IGNORED, SLOTS, TABLE_SLOTS,
@@ -170,22 +168,6 @@ def hls4ml_config(graph) -> dict:
                       "Strategy": "Latency"}, "LayerName": names}
 
 
-def _check_yaml_shape(text: str, path: Path) -> None:
-    """Aliases and nesting within qhw.limits before the document is built (no alias bombs)."""
-    from qhw import limits
-
-    aliases = depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            limits.check("yaml_aliases", aliases, f"config file {str(path)!r}")
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            limits.check("nesting_depth", depth, f"config file {str(path)!r}")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
-
-
 def load_config(source, *, warn: bool = True) -> ModelConfig:
     """A ModelConfig from a YAML/JSON file path, a dict, or None (empty). Keys that hls4ml ignores
     are reported as :class:`ConfigWarning` (one per key) unless ``warn`` is False."""
@@ -197,16 +179,11 @@ def load_config(source, *, warn: bool = True) -> ModelConfig:
         path = Path(source)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        try:
-            text = path.read_text()
-            if path.suffix != ".json":
-                _check_yaml_shape(text, path)
-            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            msg = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-            raise ConfigError(f"cannot read config file {str(path)!r}: {msg}") from None
-        except RecursionError:
-            raise ConfigError(f"cannot read config file {str(path)!r}: nested too deeply") from None
+        from qhw.io.documents import read_document
+
+        # the one reader of YAML/JSON documents: aliases (expanded), nesting and bytes within
+        # qhw.limits, no Python tags, no RecursionError
+        raw = read_document(path, "config file", ConfigError)
         try:
             cfg = ModelConfig(raw or {})
         except ConfigError as exc:
