@@ -59,9 +59,10 @@ class _MLP(torch.nn.Module):
             lin.bias.data = torch.tensor(b, dtype=torch.float32)
             setattr(self, f"fc{i + 1}", lin)
         self.relu1, self.relu2 = torch.nn.ReLU(), torch.nn.ReLU()
+        self.sig = torch.nn.Sigmoid()
 
     def forward(self, x):
-        return self.fc3(self.relu2(self.fc2(self.relu1(self.fc1(x)))))
+        return self.sig(self.fc3(self.relu2(self.fc2(self.relu1(self.fc1(x))))))
 
 
 def _cnn_params(dims):
@@ -104,6 +105,7 @@ def _native(case, path):
             t = b.dense(f"fc{i + 1}", t, w, bias)
             if i < 2:
                 t = b.relu(f"relu{i + 1}", t)
+        t = b.unary("sigmoid", "sig", t)  # a sigmoid output (hls4ml's table under its config)
     else:
         dims = len(shape) - 1
         w1, b1, w2, b2 = _cnn_params(dims)
@@ -135,7 +137,8 @@ def _onnx(case, path):
             if i < 2:
                 nodes.append(helper.make_node("Relu", [t], [f"relu{i + 1}"], name=f"relu{i + 1}"))
                 t = f"relu{i + 1}"
-        out_shape = [1, MLP_WIDTHS[-1]]
+        nodes.append(helper.make_node("Sigmoid", [t], ["sig"], name="sig"))
+        t, out_shape = "sig", [1, MLP_WIDTHS[-1]]
     else:
         dims = len(shape) - 1
         w1, b1, w2, b2 = _cnn_params(dims)
@@ -191,6 +194,8 @@ def _config(case, variant):
         names["fc2"]["Precision"].update(result="fixed<12,5,RND,SAT,0>", accum="ap_fixed<18,8,AP_TRN,AP_SAT>")
         names["relu2"]["Precision"]["result"] = "ap_fixed<10,5,AP_RND_ZERO,AP_SAT>"
         names["fc3"]["ReuseFactor"] = 2
+        names["sig"].update(TableSize=512, table_t="ap_fixed<14,2,AP_RND,AP_SAT>")
+        names["sig"]["Precision"]["result"] = "ap_ufixed<10,0,AP_RND,AP_SAT>"
     else:
         names["pool1"]["Precision"]["accum"] = "ap_ufixed<8,3,AP_RND,AP_SAT>"
         names["conv2"]["Precision"].update(result="fixed<12,6,RND,SAT,0>")
@@ -199,7 +204,7 @@ def _config(case, variant):
 
 def _hls4ml_predict(case, variant, model, cfg, x_cl, tmp_path_factory):
     """hls4ml's C simulation of the case (channels-last flat outputs), cached by content."""
-    key = hashlib.sha256(json.dumps([case, variant, cfg, hls4ml.__version__], sort_keys=True, default=str)
+    key = hashlib.sha256(json.dumps([case, variant, cfg, hls4ml.__version__, repr(model)], sort_keys=True, default=str)
                          .encode() + x_cl.tobytes()
                          + b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest()
     cached = cache_dir("hls4ml_oracle") / f"{key}.npy"
@@ -240,7 +245,7 @@ def test_predict_equals_hls4ml(case, variant, tmp_path, tmp_path_factory):
         differ = int((ours != theirs).any(axis=1).sum())
         assert differ == 0, f"{case}/{variant} as {kind}: {differ} of {N} samples differ from hls4ml"
     if variant != "model":  # generated configs carry Precision.table on every activation (type)
-        n_act = 2 if case == "mlp" and variant == "name" else 1
+        n_act = 3 if case == "mlp" and variant == "name" else 1
         assert output.count("qhw: warning:") >= n_act
         assert output.count("Precision.table has no effect in hls4ml") == n_act
     if variant == "type":  # hls4ml matches LayerType by its class (Input, Pooling1D), not InputLayer
