@@ -57,7 +57,7 @@ def test_lint_failure_summary_names_exit_code_and_warning(tmp_path):
 
 def test_a_verilator_build_killed_without_output_says_signal_and_memory(tmp_path, monkeypatch):
     """A build whose tool dies silently raises BuildError naming the signal and the peak memory
-    (not an empty message); nothing is left in the build cache."""
+    (not an empty message); no build is left in the cache."""
     import subprocess
     import sys
 
@@ -76,4 +76,34 @@ def test_a_verilator_build_killed_without_output_says_signal_and_memory(tmp_path
     msg = str(err.value)
     assert "Verilator build of 't' failed: killed by SIGKILL (signal 9) after" in msg
     assert "peak memory" in msg and "printed nothing" in msg
-    assert not [p for p in (tmp_path / "cache" / "verilator").iterdir()]
+    assert not [p for p in (tmp_path / "cache" / "verilator").iterdir() if p.suffix != ".lock"]
+
+
+def test_concurrent_builds_of_one_design_compile_it_once(tmp_path, monkeypatch):
+    """Two processes (here threads, each with its own lock file handle, as two pytest-xdist
+    workers) asking for the same build: one builds, the other waits and reuses it."""
+    import threading
+    import time
+
+    from qhw.verify import build
+
+    monkeypatch.setenv("QHW_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+
+    def builder(tmp, files):
+        calls.append(tmp)
+        time.sleep(1.0)
+        (tmp / "exe").write_text("#!/bin/sh\n")
+        return tmp / "exe"
+
+    results = []
+    src = {"t.v": "module t; endmodule\n"}
+    threads = [threading.Thread(target=lambda: results.append(
+        build.cached_build("probe", src, "t", {}, builder))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert sorted(r.cached for r in results) == [False, True]
+    assert results[0].exe == results[1].exe and results[0].exe.is_file()

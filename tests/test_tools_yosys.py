@@ -105,3 +105,25 @@ def test_a_yosys_run_that_dies_once_is_retried_and_logged(tmp_path, monkeypatch,
         res = yosys.run_script("synth\n", tmp_path)
     assert res.ok and len(res.notes) == 1 and "SIGKILL" in res.notes[0]
     assert any("SIGKILL" in r.getMessage() for r in caplog.records)
+
+
+def test_concurrent_checks_of_one_design_run_yosys_once(tmp_path, monkeypatch):
+    """Two copies of one design checked at once (as by two pytest-xdist workers): Yosys runs
+    once, the other check waits for the cached result."""
+    import threading
+
+    monkeypatch.setenv("QHW_CACHE_DIR", str(tmp_path / "cache"))
+    log = tmp_path / "runs.log"
+    _fake_yosys(monkeypatch, f"import time\nopen({str(log)!r}, 'a').write('run\\n')\ntime.sleep(1)\n")
+    results = []
+    for k in range(2):
+        (tmp_path / f"copy{k}").mkdir()
+        (tmp_path / f"copy{k}" / "inc.v").write_text(INC)
+    threads = [threading.Thread(target=lambda k=k: results.append(
+        yosys.synth_check(tmp_path / f"copy{k}", ["inc.v"], "inc"))) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert log.read_text() == "run\n"
+    assert all(r.ok for r in results) and sorted(r.cached for r in results) == [False, True]

@@ -12,13 +12,13 @@ import re
 import signal
 import subprocess
 import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from qhw.errors import MissingToolError
-from qhw.tools.cache import cache_dir, content_hash
+from qhw.tools.cache import cache_dir, content_hash, locked
 from qhw.tools.exitinfo import ChildUsage, ended, failure_text
 
 INSTALL_HINT = "pip install 'qhw[synth]'"
@@ -157,23 +157,6 @@ def _yosys_version() -> str:
         return "?"
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (POSIX ``flock``), so processes checking the same design
-    at once (pytest-xdist workers) run Yosys once and the others read its result."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock, at worst a duplicate run
-        yield
-        return
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _cached_run(script: str, design_dir: Path, reads: list[str], timeout: float | None,
                 use_cache: bool, stat_json: str | None = None) -> YosysResult:
     """:func:`run_script`, its successful results cached under ``<qhw cache>/yosys`` by a hash of
@@ -182,7 +165,7 @@ def _cached_run(script: str, design_dir: Path, reads: list[str], timeout: float 
     key = content_hash(_CHECK_VERSION, _yosys_version(), script,
                        *[x for f in reads for x in (f, (design_dir / f).read_bytes())], length=32)
     entry = cache_dir("yosys") / f"{key}.json"
-    with _locked(entry.with_suffix(".lock")) if use_cache else nullcontext():
+    with locked(entry.with_suffix(".lock")) if use_cache else nullcontext():
         if use_cache and entry.is_file():
             doc = json.loads(entry.read_text())
             return YosysResult(True, 0, doc["output"], doc["stat"], cached=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from qhw.tools.cache import cache_dir, content_hash
+from qhw.tools.cache import cache_dir, content_hash, locked
 from qhw.tools.exitinfo import ChildUsage, ended, failure_text
 from qhw.tools.verilator import run_verilator, verilator_env, verilator_version
 
@@ -61,9 +61,15 @@ def cached_build(kind: str, sources: Mapping[str, str], top: str, options: Mappi
                        *[f"{k}\n{sources[k]}" for k in sorted(sources)])
     root = cache_dir("verilator")
     final = root / f"{kind}-{top}-{key}"
-    if (final / _DONE).is_file():
-        exe = Path((final / _DONE).read_text().strip())
-        return VerilatedBuild(final, final / exe, top, True, time.perf_counter() - t0)
+    with locked(root / f".{kind}-{key}.lock"):
+        if (final / _DONE).is_file():
+            exe = Path((final / _DONE).read_text().strip())
+            return VerilatedBuild(final, final / exe, top, True, time.perf_counter() - t0)
+        return _build(final, root, kind, key, top, sources, builder, t0)
+
+
+def _build(final: Path, root: Path, kind: str, key: str, top: str, sources: Mapping[str, str],
+           builder: Callable[[Path, list[Path]], Path], t0: float) -> VerilatedBuild:
     tmp = Path(tempfile.mkdtemp(prefix=f".{kind}-{key}-", dir=root))
     try:
         src_dir = tmp / "src"
