@@ -29,19 +29,17 @@ log = logging.getLogger(__name__)
 class YosysResult:
     """What one Yosys run printed; ``stat`` is ``stat -json`` output when it was asked for.
 
-    ``seconds`` and ``peak_mb`` (peak resident memory of the child, MiB; an upper bound when
-    ``peak_exact`` is False, see :class:`qhw.tools.exitinfo.ChildUsage`) say what the run cost;
-    ``notes`` records what happened besides (a retry after the tool died); ``cached``: read from
-    the qhw cache, not run (:func:`synth_check`).
+    ``usage``: wall and CPU seconds and peak memory of the Yosys child(ren)
+    (:class:`~qhw.tools.exitinfo.ChildUsage`; None when read from the cache). ``notes``: what
+    happened besides (a retry after Yosys died). ``cached``: read from the qhw cache, not run
+    (:func:`synth_check`).
     """
 
     ok: bool
     returncode: int
     output: str
     stat: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    peak_mb: float | None = None
-    peak_exact: bool = False
+    usage: ChildUsage | None = None
     notes: tuple[str, ...] = ()
     cached: bool = False
 
@@ -57,8 +55,7 @@ class YosysResult:
     def summary(self, tail: int = 3000) -> str:
         """How the run ended (exit code or signal, seconds, peak memory), any notes, and the
         output's last ``tail`` characters; for failure messages."""
-        usage = ChildUsage(self.seconds, self.peak_mb, self.peak_exact)
-        text = failure_text("yosys", self.returncode, usage, self.output, tail)
+        text = failure_text("yosys", self.returncode, self.usage, self.output, tail)
         return "\n".join([*self.notes, text])
 
 
@@ -87,8 +84,7 @@ def run_script(script: str, cwd: os.PathLike, timeout: float | None = 1800,
         (cwd / script_name).unlink(missing_ok=True)
     usage.stop()
     out = (res.stdout + res.stderr)
-    result = YosysResult(res.returncode == 0, res.returncode, out, seconds=usage.seconds,
-                         peak_mb=usage.peak_mb, peak_exact=usage.peak_exact)
+    result = YosysResult(res.returncode == 0, res.returncode, out, usage=usage)
     if retry and result.died():
         note = (f"yosys died without an error ({ended(result.returncode)} {usage.text()}, "
                 f"output {out.strip()[-200:]!r}); ran it once more")
@@ -188,14 +184,10 @@ def _cached_run(script: str, design_dir: Path, reads: list[str], timeout: float 
 
 def _combined(runs: list[YosysResult]) -> YosysResult:
     """One result for the runs of a bottom-up check: the last run's status and ``stat``, every
-    output, the total time, the largest peak memory and every note."""
+    output, the usage of all (summed time, largest peak), every note."""
     last = runs[-1]
-    peaks = [r for r in runs if r.peak_mb is not None]
-    top = max(peaks, key=lambda r: r.peak_mb) if peaks else None
     return YosysResult(last.ok, last.returncode, "\n".join(r.output for r in runs), last.stat,
-                       seconds=sum(r.seconds for r in runs),
-                       peak_mb=top.peak_mb if top else None,
-                       peak_exact=top.peak_exact if top else False,
+                       usage=ChildUsage.total([r.usage for r in runs]),
                        notes=tuple(n for r in runs for n in r.notes),
                        cached=all(r.cached for r in runs))
 
