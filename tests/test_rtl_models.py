@@ -118,7 +118,7 @@ def test_yosys_synthesizes(designs, name, tmp_path):
 
     The fully parallel 16-64-32-32-5 MLP (``mlp_r1``) has 3,315 distinct constant multipliers,
     ten minutes of Yosys; its small twin (:func:`rtl_checks.small_mlp_twin`, ~180) has every
-    multiplier shape and every template of it and takes about one minute of CPU."""
+    multiplier shape and every template of it and takes under a minute of CPU (47 s measured)."""
     _, d, _ = designs(name)
     if name == "mlp_r1":
         assert len(multiplier_shapes(d)) >= 10  # 14 weight widths (WB 3..16) in the big MLP
