@@ -110,6 +110,8 @@ def test_output_is_deterministic(designs, tmp_path):
     assert man["latency"] == d2.latency
 
 
+# slow: the folded designs' synth is ~1 minute each on an idle machine (conv1d_r3 66 s, conv2d_r2
+# 53 s, mlp_r4 51 s; benchmarks/RESULTS.md), the weight muxes of every folded layer
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_yosys_synthesizes(designs, name, tmp_path):
