@@ -7,6 +7,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 import report  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` (each says why it is slow) run first, in their collection order:
+    with pytest-xdist the long ones start at once on different workers and the short ones fill
+    the gaps, so the workers finish together instead of one starting a long test at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_terminal_summary(terminalreporter):
     lines = list(report.LINES)
     # pytest-xdist workers report through their own processes; collect what they sent.

@@ -150,6 +150,8 @@ LUT_CASES = [
 ]
 
 
+# slow (364 s / 354 s at load 8-12): g++ builds the tables of every variant, run on every code
+@pytest.mark.slow
 @pytest.mark.parametrize("in_fmt", ["ap_fixed<16,5>", "ap_ufixed<11,4>"])
 def test_tables_exhaustive_over_every_input_code(in_fmt, tmp_path, request):
     """Sigmoid/tanh ROM (full, half, hls4ml convention), PWL and hard_sigmoid on every input code."""

@@ -63,6 +63,8 @@ def _net(variant: str, r: int):
     return b.build(default="ap_fixed<16,6>")
 
 
+# slow (pwl-2: 317 s at load 8-12): lint, Yosys synth and simulation of a net with two tables
+@pytest.mark.slow
 @pytest.mark.parametrize("variant,r", [("rom", 1), ("pwl", 2), ("hls4ml", 1)])
 def test_sigmoid_tanh_net_through_the_stream_top(variant, r, tmp_path):
     g = _net(variant, r)

@@ -15,7 +15,7 @@ import report
 from qhw.cli import cli
 from qhw.verify.run import simulate_out
 from qhw.verify.vectors import read_vectors
-from rtl_checks import check_design, design_in
+from rtl_checks import assert_lint_clean, assert_synthesizes, design_in, small_mlp_twin
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "jet_mlp" / "model.yaml"
 
@@ -33,7 +33,12 @@ def test_golden_rtl_hls_agree_on_the_example_mlp(tmp_path, request):
     assert len(np.unique(expected, axis=0)) > 300  # the vectors exercise the design
     report.add("golden == RTL (Verilator, gaps+stalls) == HLS C sim (g++): example MLP, 400 vectors",
                request)
-    check_design(design_in(out / "rtl"))  # the example's RTL: lint -Wall and Yosys synth
+    # The example's RTL through lint -Wall; Yosys synth of its 2,955 constant multipliers would
+    # take ten minutes, so its small twin with every multiplier shape is synthesized (the same
+    # twin as test_rtl_models' fully parallel MLP when the shapes agree: one cached run).
+    example = design_in(out / "rtl")
+    assert_lint_clean(example)
+    assert_synthesizes(small_mlp_twin(example, tmp_path / "twin"))
 
 
 def test_unknown_backend_is_an_error(tmp_path):

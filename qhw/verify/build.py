@@ -8,6 +8,7 @@ processes building the same design at once both end with a valid build.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from qhw.tools.cache import cache_dir, content_hash
+from qhw.tools.cache import cache_dir, content_hash, locked
+from qhw.tools.exitinfo import ChildUsage, ended, failure_text
 from qhw.tools.verilator import run_verilator, verilator_env, verilator_version
 
 _DONE = ".qhw_build_ok"
@@ -59,9 +61,15 @@ def cached_build(kind: str, sources: Mapping[str, str], top: str, options: Mappi
                        *[f"{k}\n{sources[k]}" for k in sorted(sources)])
     root = cache_dir("verilator")
     final = root / f"{kind}-{top}-{key}"
-    if (final / _DONE).is_file():
-        exe = Path((final / _DONE).read_text().strip())
-        return VerilatedBuild(final, final / exe, top, True, time.perf_counter() - t0)
+    with locked(root / f".{kind}-{key}.lock"):
+        if (final / _DONE).is_file():
+            exe = Path((final / _DONE).read_text().strip())
+            return VerilatedBuild(final, final / exe, top, True, time.perf_counter() - t0)
+        return _build(final, root, kind, key, top, sources, builder, t0)
+
+
+def _build(final: Path, root: Path, kind: str, key: str, top: str, sources: Mapping[str, str],
+           builder: Callable[[Path, list[Path]], Path], t0: float) -> VerilatedBuild:
     tmp = Path(tempfile.mkdtemp(prefix=f".{kind}-{key}-", dir=root))
     try:
         src_dir = tmp / "src"
@@ -85,10 +93,12 @@ def cached_build(kind: str, sources: Mapping[str, str], top: str, options: Mappi
     return VerilatedBuild(final, final / exe_rel, top, False, time.perf_counter() - t0)
 
 
-def _check(res: subprocess.CompletedProcess, what: str) -> None:
+def _check(res: subprocess.CompletedProcess, what: str, usage: ChildUsage | None = None) -> None:
+    """Raise BuildError saying how the tool ended (exit code or signal, time, peak memory) and
+    its last 40 lines, or that it printed nothing."""
     if res.returncode != 0:
         tail = "\n".join((res.stdout + res.stderr).strip().splitlines()[-40:])
-        raise BuildError(f"{what} failed (exit {res.returncode}):\n{tail}")
+        raise BuildError(failure_text(what, res.returncode, usage, tail))
 
 
 def build_harness(sources: Mapping[str, str], top: str, harness_cpp: str,
@@ -104,8 +114,9 @@ def build_harness(sources: Mapping[str, str], top: str, harness_cpp: str,
                 "-Wno-fatal", "-CFLAGS", "-O1", "-o", "Vharness"]
         if trace:
             args.append("--trace")
+        usage = ChildUsage.start()
         res = run_verilator([*args, str(tmp / "harness.cpp"), *map(str, files)], cwd=tmp)
-        _check(res, f"Verilator build of {top!r}")
+        _check(res, f"Verilator build of {top!r} failed", usage.stop())
         return obj / "Vharness"
 
     return cached_build("harness", sources, top,
@@ -123,15 +134,21 @@ def build_cocotb(sources: Mapping[str, str], top: str, waves: bool = True) -> Ve
         runner = make_runner()
         env_backup = dict(os.environ)
         os.environ.update(verilator_env())
+        usage = ChildUsage.start()
         try:
             runner.build(sources=[str(f) for f in files], hdl_toplevel=top,
                          build_dir=str(tmp / "sim_build"), waves=waves,
                          build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"],
                          log_file=str(tmp / "build.log"))
-        except SystemExit as exc:
+        except (SystemExit, RuntimeError) as exc:
+            # cocotb 2 raises RuntimeError("Command failed with return code: N"), older SystemExit
+            usage.stop()
             log = (tmp / "build.log").read_text() if (tmp / "build.log").is_file() else ""
-            raise BuildError(f"cocotb/Verilator build of {top!r} failed ({exc}):\n"
-                             + "\n".join(log.splitlines()[-40:])) from None
+            code = re.search(r"return code:?\s*(-?\d+)", str(exc))
+            how = ended(int(code.group(1))) if code else str(exc)
+            tail = "\n".join(log.strip().splitlines()[-40:]) or "it printed nothing"
+            raise BuildError(f"cocotb/Verilator build of {top!r} failed ({how} {usage.text()}):\n"
+                             + tail) from None
         finally:
             os.environ.clear()
             os.environ.update(env_backup)
