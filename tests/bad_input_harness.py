@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: the bundled example every bad-input case starts from (copied, then broken)
+EXAMPLE = REPO / "examples" / "jet_mlp"
 #: address-space cap of a case: enough for numpy + the CLI, far below what a bomb asks for
 DEFAULT_MEMORY_MB = 3072
 DEFAULT_TIMEOUT_S = 120.0
@@ -131,3 +134,19 @@ def unchanged(*folders: str | os.PathLike):
     for f in folders:
         problems = diff_snapshots(before[str(f)], snapshot(f))
         assert not problems, f"{f} was modified: " + "; ".join(problems[:20])
+
+
+def example_case(tmp_path: Path) -> Path:
+    """A copy of the bundled example in ``tmp_path/case``; returns its model.yaml."""
+    shutil.copytree(EXAMPLE, tmp_path / "case")
+    return tmp_path / "case" / "model.yaml"
+
+
+def edit_yaml(model: Path, edit) -> Path:
+    """Apply ``edit(doc)`` to a YAML file in place (how a user breaks a model by hand)."""
+    import yaml
+
+    doc = yaml.safe_load(model.read_text())
+    edit(doc)
+    model.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return model

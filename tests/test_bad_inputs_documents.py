@@ -17,33 +17,17 @@ import numpy as np
 import pytest
 import yaml
 
-from bad_input_harness import assert_error, run_qhw, unchanged
+from bad_input_harness import EXAMPLE, assert_error, edit_yaml as _edit, example_case as _case, run_qhw, unchanged
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "jet_mlp"
 MEMORY_MB = 2048
-
-
-def _case(tmp_path: Path) -> Path:
-    shutil.copytree(EXAMPLE, tmp_path / "case")
-    return tmp_path / "case" / "model.yaml"
-
-
-def _edit(model: Path, edit) -> Path:
-    doc = yaml.safe_load(model.read_text())
-    edit(doc)
-    model.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return model
-
 
 def _fails(tmp_path: Path, args: list, *needles: str) -> str:
     with unchanged(tmp_path):
         res = run_qhw(args, cwd=tmp_path, memory_mb=MEMORY_MB, timeout=90)
     return assert_error(res, *needles)
 
-
 def _compile_fails(tmp_path: Path, model: Path, *needles: str) -> str:
     return _fails(tmp_path, ["compile", model, "-o", tmp_path / "out", "--vectors", "4"], *needles)
-
 
 # ----------------------------------------------------------------------------- native model schema
 def _set(*path_and_value):
@@ -55,7 +39,6 @@ def _set(*path_and_value):
             cur = cur[p]
         cur[path[-1]] = value
     return edit
-
 
 @pytest.mark.parametrize("edit,needles", [
     (_set("nodes", 42), ["model.yaml", "nodes", "valid list", "42"]),
@@ -81,7 +64,6 @@ def test_malformed_native_model(edit, needles, tmp_path):
     model = _edit(_case(tmp_path), edit)
     _compile_fails(tmp_path, model, *needles)
 
-
 def test_malformed_json_model(tmp_path):
     model = _case(tmp_path)
     doc = yaml.safe_load(model.read_text())
@@ -90,23 +72,19 @@ def test_malformed_json_model(tmp_path):
     js.write_text(json.dumps(doc))
     _compile_fails(tmp_path, js, "model.json", "node 'relu1'", "inputs")
 
-
 def test_model_file_is_binary(tmp_path):
     model = _case(tmp_path)
     model.write_bytes(b"\xff\xfe\x00garbage\x80")
     _compile_fails(tmp_path, model, "model.yaml", "UTF-8")
 
-
 def test_model_file_is_a_folder(tmp_path):
     (tmp_path / "case" / "model.yaml").mkdir(parents=True)
     _compile_fails(tmp_path, tmp_path / "case" / "model.yaml", "model.yaml")
-
 
 def test_model_document_is_a_list(tmp_path):
     model = _case(tmp_path)
     model.write_text("- just\n- a list\n")
     _compile_fails(tmp_path, model, "model.yaml", "not a qhw model")
-
 
 def test_yaml_python_tag_is_not_executed(tmp_path):
     """A python/object tag would run code under an unsafe loader; here it is a YAML error."""
@@ -116,19 +94,16 @@ def test_yaml_python_tag_is_not_executed(tmp_path):
     _compile_fails(tmp_path, model, "model.yaml", "python/object")
     assert not marker.exists()
 
-
 # ----------------------------------------------------------------------------- weights paths
 def test_weights_outside_the_model_folder(tmp_path):
     model = _edit(_case(tmp_path), _set("weights", "../secret.npz"))
     shutil.copy(EXAMPLE / "model.npz", tmp_path / "secret.npz")
     _compile_fails(tmp_path, model, "'../secret.npz'", "outside the model's folder")
 
-
 def test_weights_absolute_path(tmp_path):
     shutil.copy(EXAMPLE / "model.npz", tmp_path / "secret.npz")
     model = _edit(_case(tmp_path), _set("weights", str(tmp_path / "secret.npz")))
     _compile_fails(tmp_path, model, "secret.npz", "relative path inside")
-
 
 def test_weights_symlink_escaping_the_folder(tmp_path):
     model = _case(tmp_path)
@@ -137,12 +112,10 @@ def test_weights_symlink_escaping_the_folder(tmp_path):
     _edit(model, _set("weights", "link.npz"))
     _compile_fails(tmp_path, model, "'link.npz'", "outside the model's folder")
 
-
 def test_weights_file_missing(tmp_path):
     model = _case(tmp_path)
     (model.parent / "model.npz").unlink()
     _compile_fails(tmp_path, model, "model.npz", "does not exist")
-
 
 # ----------------------------------------------------------------------------- non-finite values
 @pytest.mark.parametrize("key,index,value", [("fc2/weight", (3, 2), np.nan), ("fc1/bias", (5,), np.inf),
@@ -155,11 +128,9 @@ def test_non_finite_constant(key, index, value, tmp_path):
     np.savez(model.parent / "model.npz", **arrays)
     _compile_fails(tmp_path, model, key, str(list(index)))
 
-
 def test_non_finite_quantizer_scale(tmp_path):
     model = _edit(_case(tmp_path), _set("nodes", 0, "qparams", {"scale": float("nan")}))
     _compile_fails(tmp_path, model, "'x'", "scale", "nan")
-
 
 def test_non_finite_data(tmp_path):
     model = _case(tmp_path)
@@ -168,7 +139,6 @@ def test_non_finite_data(tmp_path):
     np.save(model.parent / "x_bad.npy", x)
     _fails(tmp_path, ["inspect", model, "--data", model.parent / "x_bad.npy"], "x_bad.npy",
            "inf", "[5, 7]")
-
 
 def test_non_finite_constant_python_api(tmp_path):
     """Graphs built in Python (not from a file) go through the same shape pass."""
@@ -181,7 +151,6 @@ def test_non_finite_constant_python_api(tmp_path):
     with pytest.raises(ModelError, match=r"'fc3'.*'bias'.*\[2\]"):
         prepare(graph)
 
-
 # ----------------------------------------------------------------------------- compile outputs
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory) -> Path:
@@ -190,35 +159,29 @@ def compiled(tmp_path_factory) -> Path:
     assert res.returncode == 0, str(res)
     return out
 
-
 def _output_copy(compiled: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "case"
     shutil.copytree(compiled, dst, symlinks=True)
     return dst
-
 
 def _edit_json(path: Path, edit) -> None:
     doc = json.loads(path.read_text())
     edit(doc)
     path.write_text(json.dumps(doc))
 
-
 def test_simulate_a_folder_that_is_not_a_compile_output(tmp_path):
     _case(tmp_path)
     _fails(tmp_path, ["simulate", tmp_path / "case"], "case", "not a qhw compile output")
 
-
 def test_estimate_a_folder_that_is_not_a_compile_output(tmp_path):
     (tmp_path / "case").mkdir()
     _fails(tmp_path, ["estimate", tmp_path / "case"], "case", "design.json")
-
 
 @pytest.mark.parametrize("command", ["simulate", "estimate"])
 def test_corrupt_report(command, compiled, tmp_path):
     out = _output_copy(compiled, tmp_path)
     (out / "report.json").write_text('{"graph": "jet_mlp", "backends": ')
     _fails(tmp_path, [command, out], "report.json", "not valid JSON")
-
 
 @pytest.mark.parametrize("edit,needles", [
     (lambda d: d["vectors"].__setitem__("samples", "many"), ["vectors.samples", "'many'"]),
@@ -233,12 +196,10 @@ def test_malformed_report(edit, needles, compiled, tmp_path):
     _fails(tmp_path, ["simulate", out], "report.json" if "without" not in needles[0] else "case",
            *needles)
 
-
 def test_estimate_reads_options_through_the_report_schema(compiled, tmp_path):
     out = _output_copy(compiled, tmp_path)
     _edit_json(out / "report.json", lambda d: d.__setitem__("options", {"rtl": [1, 2]}))
     _fails(tmp_path, ["estimate", out], "report.json", "options.rtl")
-
 
 @pytest.mark.parametrize("edit,needles", [
     (lambda d: d["files"].append("../../../etc/passwd"), ["design.json", "files[", "outside"]),
@@ -251,12 +212,10 @@ def test_malformed_design(edit, needles, compiled, tmp_path):
     _edit_json(out / "rtl" / "design.json", edit)
     _fails(tmp_path, ["simulate", out], *needles)
 
-
 def test_design_outside_files_refused_by_estimate_synth(compiled, tmp_path):
     out = _output_copy(compiled, tmp_path)
     _edit_json(out / "rtl" / "design.json", lambda d: d["files"].append("/etc/passwd"))
     _fails(tmp_path, ["estimate", out, "--synth"], "design.json", "/etc/passwd", "relative path")
-
 
 @pytest.mark.parametrize("damage,needles", [
     (lambda t: t.replace("\n", " abc\n", 1), ["input.txt", "line 1"]),
@@ -269,26 +228,22 @@ def test_corrupt_vectors(damage, needles, compiled, tmp_path):
     path.write_text(damage(path.read_text()))
     _fails(tmp_path, ["simulate", out], *needles)
 
-
 def test_vectors_of_different_lengths(compiled, tmp_path):
     out = _output_copy(compiled, tmp_path)
     path = out / "vectors" / "expected.txt"
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:3]))
     _fails(tmp_path, ["simulate", out], "input.txt", "8 samples", "3")
 
-
 # ----------------------------------------------------------------------------- sweep results
 def _sweep(tmp_path: Path, out: Path) -> list:
     model = _case(tmp_path)
     return ["sweep", model, "--data", model.parent / "x_val.npy", "--weights", "6", "-o", out]
-
 
 def test_results_csv_is_a_folder(tmp_path):
     out = tmp_path / "case" / "sweep"
     args = _sweep(tmp_path, out)
     (out / "results.csv").mkdir(parents=True)
     _fails(tmp_path, args, str(out))
-
 
 @pytest.mark.parametrize("text", [
     "name,age,email\nalice,31,a@example.org\n",
@@ -301,7 +256,6 @@ def test_results_csv_with_a_foreign_header(text, tmp_path):
     out.mkdir(parents=True)
     (out / "results.csv").write_text(text)
     _fails(tmp_path, args, str(out))
-
 
 # ----------------------------------------------------------------------------- op attributes
 @pytest.mark.parametrize("op,attrs", [
@@ -323,7 +277,6 @@ def test_malformed_op_attribute(op, attrs, tmp_path):
         {"name": "y", "op": "output", "inputs": ["bad_node"]}]}, sort_keys=False))
     _compile_fails(tmp_path, model, "'bad_node'", f"({op})", next(iter(attrs)))
 
-
 @pytest.mark.parametrize("suffix,text", [
     (".json", '{"nodes": [{"name": "x", "op": "input", "attrs": {"shape": [4]}, "formats": {"result": '
               '"ap_fixed<8,3>"}}, {"name": "c", "op": "clip", "inputs": ["x"], "attrs": {"min_value": NaN, '
@@ -337,7 +290,6 @@ def test_non_finite_attribute(suffix, text, tmp_path):
     model.parent.mkdir()
     model.write_text(text)
     _compile_fails(tmp_path, model, f"m{suffix}", "node 'c'", "min_value", "non-finite")
-
 
 @pytest.mark.parametrize("edit,needles", [
     (None, ["qhw_hls.json", "not valid JSON"]),

@@ -18,25 +18,10 @@ import numpy as np
 import pytest
 import yaml
 
-from bad_input_harness import assert_error, run_qhw, unchanged
+from bad_input_harness import EXAMPLE, assert_error, edit_yaml as _edit, example_case as _case, run_qhw, unchanged
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "jet_mlp"
 #: far below what any case here declares (GiB to EiB), enough for numpy and the CLI
 MEMORY_MB = 1536
-
-
-def _case(tmp_path: Path) -> Path:
-    """A copy of the bundled example in tmp_path/case; returns its model.yaml."""
-    shutil.copytree(EXAMPLE, tmp_path / "case")
-    return tmp_path / "case" / "model.yaml"
-
-
-def _edit(model: Path, edit) -> Path:
-    doc = yaml.safe_load(model.read_text())
-    edit(doc)
-    model.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return model
-
 
 def _compile_fails(tmp_path: Path, model: Path, *needles: str, env=None, extra=()) -> str:
     out = tmp_path / "out"
@@ -45,7 +30,6 @@ def _compile_fails(tmp_path: Path, model: Path, *needles: str, env=None, extra=(
                       memory_mb=MEMORY_MB, env=env, timeout=60)
     return assert_error(res, *needles)
 
-
 def _npy_header(shape, descr="<f8") -> bytes:
     """A .npy file whose header declares ``shape`` but holds only 16 bytes of data."""
     buf = io.BytesIO()
@@ -53,12 +37,10 @@ def _npy_header(shape, descr="<f8") -> bytes:
                                                "shape": tuple(shape)})
     return buf.getvalue() + b"\0" * 16
 
-
 def _npz_with(path: Path, members: dict[str, bytes]) -> None:
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in members.items():
             zf.writestr(name + ".npy", data)
-
 
 def _example_npz_members() -> dict[str, bytes]:
     out = {}
@@ -68,7 +50,6 @@ def _example_npz_members() -> dict[str, bytes]:
             np.save(buf, z[k])
             out[k] = buf.getvalue()
     return out
-
 
 # ----------------------------------------------------------------------------- YAML / JSON
 def test_yaml_alias_bomb(tmp_path):
@@ -80,30 +61,25 @@ def test_yaml_alias_bomb(tmp_path):
     model.write_text("\n".join(lines) + "\nnodes: *a9\n")
     _compile_fails(tmp_path, model, "model.yaml", "QHW_MAX_DOCUMENT_NODES")
 
-
 def test_yaml_too_many_aliases(tmp_path):
     model = _case(tmp_path)
     model.write_text("x: &x 1\nnodes: [" + ", ".join(["*x"] * 5000) + "]\n")
     _compile_fails(tmp_path, model, "model.yaml", "QHW_MAX_YAML_ALIASES")
-
 
 def test_yaml_recursive_alias(tmp_path):
     model = _case(tmp_path)
     model.write_text("nodes: &n [*n]\n")
     _compile_fails(tmp_path, model, "model.yaml", "recursive")
 
-
 def test_yaml_deep_nesting(tmp_path):
     model = _case(tmp_path)
     model.write_text("nodes: " + "[" * 100_000 + "]" * 100_000 + "\n")
     _compile_fails(tmp_path, model, "model.yaml", "QHW_MAX_NESTING_DEPTH")
 
-
 def test_yaml_deep_block_nesting(tmp_path):
     model = _case(tmp_path)
     model.write_text("nodes:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 200)) + " " * 200 + "v\n")
     _compile_fails(tmp_path, model, "model.yaml", "QHW_MAX_NESTING_DEPTH")
-
 
 def test_json_deep_nesting(tmp_path):
     """json.loads would raise RecursionError; the depth is measured on the text first."""
@@ -112,7 +88,6 @@ def test_json_deep_nesting(tmp_path):
     model.write_text('{"nodes": ' + "[" * 200_000 + "]" * 200_000 + "}")
     _compile_fails(tmp_path, model, "model.json", "QHW_MAX_NESTING_DEPTH")
 
-
 def test_json_brackets_inside_strings_do_not_count(tmp_path):
     """Depth is counted outside strings: a name full of brackets is not nesting."""
     from qhw.io.documents import json_depth
@@ -120,12 +95,10 @@ def test_json_brackets_inside_strings_do_not_count(tmp_path):
     assert json_depth('{"a": "[[[[[[[[\\"[[[[", "b": [[1]]}') == 3
     assert json_depth("[" * 70 + "]" * 70) == 70
 
-
 def test_document_bytes_limit_via_environment(tmp_path):
     model = _case(tmp_path)
     _compile_fails(tmp_path, model, "model.yaml", "QHW_MAX_DOCUMENT_BYTES",
                    env={"QHW_MAX_DOCUMENT_BYTES": "100"})
-
 
 def test_grid_file_alias_bomb(tmp_path):
     case = tmp_path / "case"
@@ -140,7 +113,6 @@ def test_grid_file_alias_bomb(tmp_path):
                        "-o", tmp_path / "out"], memory_mb=MEMORY_MB, timeout=60)
     assert_error(res, "grid.yaml", "QHW_MAX_DOCUMENT_NODES")
 
-
 # ----------------------------------------------------------------------------- npz / npy headers
 def test_npz_header_declares_80_gb(tmp_path):
     model = _case(tmp_path)
@@ -148,7 +120,6 @@ def test_npz_header_declares_80_gb(tmp_path):
     members["fc1/weight"] = _npy_header((100_000, 100_000))
     _npz_with(model.parent / "model.npz", members)
     _compile_fails(tmp_path, model, "model.npz", "fc1/weight", "QHW_MAX_LAYER_WEIGHTS")
-
 
 def test_npz_header_larger_than_member(tmp_path):
     """Within the limits, but the member does not hold what its header declares."""
@@ -158,7 +129,6 @@ def test_npz_header_larger_than_member(tmp_path):
     _npz_with(model.parent / "model.npz", members)
     _compile_fails(tmp_path, model, "model.npz", "fc1/weight", "(1000, 1000)")
 
-
 def test_npz_array_bytes_limit(tmp_path):
     """Within the weights-per-layer limit, over the bytes limit (lowered for the test)."""
     model = _case(tmp_path)
@@ -167,7 +137,6 @@ def test_npz_array_bytes_limit(tmp_path):
     _npz_with(model.parent / "model.npz", members)
     _compile_fails(tmp_path, model, "fc1/weight", "QHW_MAX_ARRAY_BYTES",
                    env={"QHW_MAX_ARRAY_BYTES": "100000"})
-
 
 def test_npz_pickled_object_is_never_loaded(tmp_path):
     """An object array would be unpickled by np.load(allow_pickle=True): its payload would run."""
@@ -186,7 +155,6 @@ def test_npz_pickled_object_is_never_loaded(tmp_path):
     _compile_fails(tmp_path, model, "fc1/weight", "never unpickles")
     assert not marker.exists()
 
-
 def test_npy_data_header_declares_80_gb(tmp_path):
     case = tmp_path / "case"
     shutil.copytree(EXAMPLE, case)
@@ -195,7 +163,6 @@ def test_npy_data_header_declares_80_gb(tmp_path):
         res = run_qhw(["predict", case / "model.yaml", "--input", case / "x.npy", "--output",
                        tmp_path / "y.npy"], memory_mb=MEMORY_MB, timeout=60)
     assert_error(res, "x.npy", "QHW_MAX_ARRAY_BYTES")
-
 
 def test_npy_data_pickled_object_is_never_loaded(tmp_path):
     case = tmp_path / "case"
@@ -213,7 +180,6 @@ def test_npy_data_pickled_object_is_never_loaded(tmp_path):
     assert_error(res, "x.npy", "never unpickles")
     assert not marker.exists()
 
-
 def test_npy_data_truncated(tmp_path):
     case = tmp_path / "case"
     shutil.copytree(EXAMPLE, case)
@@ -223,14 +189,12 @@ def test_npy_data_truncated(tmp_path):
                       memory_mb=MEMORY_MB, timeout=60)
     assert_error(res, "x.npy", "holds")
 
-
 # ----------------------------------------------------------------------------- shapes and options
 def test_input_shape_100000_by_100000(tmp_path):
     def edit(doc):
         doc["nodes"][0]["attrs"]["shape"] = [100_000, 100_000]
     model = _edit(_case(tmp_path), edit)
     _compile_fails(tmp_path, model, "'x'", "QHW_MAX_TENSOR_ELEMENTS")
-
 
 def _upsample_model(tmp_path: Path, scale, shape=(4, 4, 2)) -> Path:
     folder = tmp_path / "case"
@@ -243,24 +207,20 @@ def _upsample_model(tmp_path: Path, scale, shape=(4, 4, 2)) -> Path:
         {"name": "y", "op": "output", "inputs": ["up"]}]}, sort_keys=False))
     return model
 
-
 def test_huge_upsample_factor(tmp_path):
     _compile_fails(tmp_path, _upsample_model(tmp_path, [1_000_000_000, 1]), "'up'",
                    "QHW_MAX_UPSAMPLE_FACTOR")
-
 
 def test_upsample_output_too_large(tmp_path):
     """Each factor within its limit, the product over the tensor limit."""
     _compile_fails(tmp_path, _upsample_model(tmp_path, [1000, 1000], (64, 64, 2)), "'up'",
                    "QHW_MAX_TENSOR_ELEMENTS")
 
-
 def test_reuse_factor_attribute_over_limit(tmp_path):
     def edit(doc):
         doc["nodes"][1].setdefault("attrs", {})["reuse_factor"] = 1_000_000_000
     model = _edit(_case(tmp_path), edit)
     _compile_fails(tmp_path, model, "'fc1'", "QHW_MAX_REUSE_FACTOR")
-
 
 def test_table_size_over_limit(tmp_path):
     folder = tmp_path / "case"
@@ -272,14 +232,12 @@ def test_table_size_over_limit(tmp_path):
         {"name": "y", "op": "output", "inputs": ["s"]}]}, sort_keys=False))
     _compile_fails(tmp_path, model, "'s'", "QHW_MAX_TABLE_ENTRIES")
 
-
 def test_vectors_option_over_limit(tmp_path):
     model = _case(tmp_path)
     out = tmp_path / "out"
     with unchanged(tmp_path):
         res = run_qhw(["compile", model, "-o", out, "--vectors", "1000000000"], memory_mb=MEMORY_MB)
     assert_error(res, "--vectors", "QHW_MAX_VECTORS")
-
 
 def test_sweep_grid_points_over_limit(tmp_path):
     case = tmp_path / "case"
@@ -291,7 +249,6 @@ def test_sweep_grid_points_over_limit(tmp_path):
                        "-o", tmp_path / "out"], memory_mb=MEMORY_MB, timeout=60)
     assert_error(res, "sweep grid", "QHW_MAX_SWEEP_POINTS")
 
-
 def test_sweep_range_of_1e11_points(tmp_path):
     case = tmp_path / "case"
     shutil.copytree(EXAMPLE, case)
@@ -299,7 +256,6 @@ def test_sweep_range_of_1e11_points(tmp_path):
         res = run_qhw(["sweep", case / "model.yaml", "--data", case / "x_val.npy", "--weights",
                        "1:100000000000", "-o", tmp_path / "out"], memory_mb=MEMORY_MB, timeout=60)
     assert_error(res, "--weights", "QHW_MAX_SWEEP_POINTS")
-
 
 # ----------------------------------------------------------------------------- raising a limit
 def test_a_limit_is_raised_by_its_environment_variable(tmp_path):
@@ -312,14 +268,12 @@ def test_a_limit_is_raised_by_its_environment_variable(tmp_path):
                   env={"QHW_MAX_VECTORS": "4"}, memory_mb=MEMORY_MB)
     assert res.returncode == 0, str(res)
 
-
 def test_limit_variable_that_is_not_a_number(tmp_path):
     def edit(doc):
         doc["nodes"][0]["attrs"]["shape"] = [16]
     model = _edit(_case(tmp_path), edit)
     _compile_fails(tmp_path, model, "QHW_MAX_TENSOR_ELEMENTS", "positive integer",
                    env={"QHW_MAX_TENSOR_ELEMENTS": "lots"})
-
 
 # ----------------------------------------------------------------------------- the Python API
 def test_load_model_api_raises_limit_errors(tmp_path):
@@ -347,13 +301,11 @@ def test_load_model_api_raises_limit_errors(tmp_path):
         load_model(model)
     assert isinstance(info.value, QhwError)
 
-
 def test_vectors_times_tensor_size_over_the_batch_limit(tmp_path):
     """Each tensor within its limit (2**24 elements), but 200 test vectors of it would need
     27 GB of random inputs: refused before they are drawn."""
     _compile_fails(tmp_path, _upsample_model(tmp_path, [64, 64], (32, 64, 2)), "golden model",
                    "QHW_MAX_BATCH_ELEMENTS", extra=("--vectors", "200", "--backend", "rtl"))
-
 
 def test_ordinary_aliases_still_load(tmp_path):
     """The counting loader is still YAML: a model sharing a format map through an anchor loads."""

@@ -49,35 +49,32 @@ def read_report(out: os.PathLike, backend: str | None = None) -> Report:
     return report
 
 
+def _read_manifest(folder: os.PathLike, name: str, model, what: str, keys: tuple[str, ...],
+                   kind: str):
+    """``folder/name`` validated against ``model``; every file it lists under ``keys`` exists
+    inside ``folder``."""
+    folder = Path(folder)
+    path = folder / name
+    where = f"{what} {str(path)!r}"
+    if not path.is_file():
+        raise QhwError(f"{str(folder)!r} has no {name}: not the {kind}/ folder of a qhw compile output")
+    doc = validate(model, read_document(path, what, QhwError), where, QhwError)
+    for key in keys:
+        for i, f in enumerate(getattr(doc, key)):
+            p = _inside(folder, f, f"{where}: {key}[{i}]")
+            if not p.is_file():
+                raise QhwError(f"{where}: {key}[{i}] {f!r} does not exist")
+    return doc
+
+
 def read_design(rtl_dir: os.PathLike) -> Design:
     """``rtl/design.json`` validated; every file it lists exists inside the rtl folder."""
-    rtl_dir = Path(rtl_dir)
-    path = rtl_dir / DESIGN
-    where = f"design file {str(path)!r}"
-    if not path.is_file():
-        raise QhwError(f"{str(rtl_dir)!r} has no {DESIGN}: not the rtl/ folder of a qhw compile output")
-    design = validate(Design, read_document(path, "design file", QhwError), where, QhwError)
-    for i, f in enumerate(design.files):
-        p = _inside(rtl_dir, f, f"{where}: files[{i}]")
-        if not p.is_file():
-            raise QhwError(f"{where}: files[{i}] {f!r} does not exist")
-    return design
+    return _read_manifest(rtl_dir, DESIGN, Design, "design file", ("files",), "rtl")
 
 
 def read_hls_manifest(hls_dir: os.PathLike) -> HlsManifest:
     """``hls/qhw_hls.json`` validated; every file it lists exists inside the hls folder."""
-    hls_dir = Path(hls_dir)
-    path = hls_dir / HLS_MANIFEST
-    where = f"HLS manifest {str(path)!r}"
-    if not path.is_file():
-        raise QhwError(f"{str(hls_dir)!r} has no {HLS_MANIFEST}: not the hls/ folder of a qhw compile output")
-    man = validate(HlsManifest, read_document(path, "HLS manifest", QhwError), where, QhwError)
-    for key in ("files", "sources"):
-        for i, f in enumerate(getattr(man, key)):
-            p = _inside(hls_dir, f, f"{where}: {key}[{i}]")
-            if not p.is_file():
-                raise QhwError(f"{where}: {key}[{i}] {f!r} does not exist")
-    return man
+    return _read_manifest(hls_dir, HLS_MANIFEST, HlsManifest, "HLS manifest", ("files", "sources"), "hls")
 
 
 def read_vector_file(path: os.PathLike, columns: int | None = None) -> np.ndarray:
