@@ -61,10 +61,32 @@ def _terms_on_acc_grid(products: np.ndarray, pfmt: FixedFormat, accumulator: Fix
     shift = accumulator.frac_bits - tfmt.frac_bits
     if shift < 0:
         t = round_shift_right(t, -shift, accumulator.rounding)
+    if shift > 0 and accumulator.overflow != "WRAP" and t.dtype == np.int64 and _sat_terms_exact(accumulator):
+        # Saturating: a term is needed exactly, not modulo 2**64. One beyond +-2**62 on the grid
+        # saturates an accumulator of <= 61 bits exactly as its true value would (from any
+        # in-range value, one step leaves the range), so it is kept as +-2**62 with its sign.
+        lim = 62 - shift
+        big = (t != 0) if lim < 0 else ((t >= (1 << lim)) | (t < -(1 << lim)))
+        with np.errstate(over="ignore"):
+            shifted = t << np.int64(min(shift, 63))
+        return np.where(big, np.sign(t) << np.int64(62), shifted)
     u = t.view(np.uint64) if t.dtype == np.int64 else t
     if shift > 0:
         u = u << np.uint64(shift) if shift < 64 else np.zeros(u.shape, np.uint64)
     return u.view(np.int64)
+
+
+def _sat_terms_exact(accumulator: FixedFormat) -> bool:
+    return accumulator.width <= 61
+
+
+def _saturate_on_grid(terms: np.ndarray, accumulator: FixedFormat, acc: np.ndarray) -> np.ndarray:
+    """``acc = overflow(acc + term)`` term by term, all on the accumulator's grid (terms within
+    +-2**62, the accumulator within 61 bits: no int64 overflow)."""
+    grid = _grid_format(accumulator)
+    for k in range(terms.shape[-1]):
+        acc = accumulator.cast(acc + terms[..., k], grid)
+    return acc
 
 
 def _sequential(products: np.ndarray, pfmt: FixedFormat, accumulator: FixedFormat,
@@ -92,6 +114,8 @@ def _reduce_rows(products: np.ndarray, pfmt: FixedFormat, accumulator: FixedForm
     # Saturating modes: exact only if no prefix sum leaves the range; find rows where one does.
     bound = float(np.abs(init).max(initial=0)) + float(np.abs(terms.astype(np.float64)).sum(axis=-1).max(initial=0))
     if bound >= 2.0**62:
+        if _sat_terms_exact(accumulator):  # terms are exact or clamped on the grid: loop there
+            return _saturate_on_grid(terms, accumulator, init.copy())
         return _sequential(products, pfmt, accumulator, init, product_format)
     prefix = np.cumsum(terms, axis=-1) + init[..., None]
     bad = ((prefix > accumulator.raw_max) | (prefix < accumulator.raw_min)).any(axis=-1)
