@@ -40,3 +40,15 @@ def test_simulate_hls_json(tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["ok"] and res["samples"] == 20 and res["mismatches"] == 0 and res["backend"] == "hls"
+
+
+def test_simulate_hls_takes_n(tmp_path):
+    """``-n N`` runs the first N vectors on the HLS backend too (it ran all of them)."""
+    save(models.random_graph(3), tmp_path / "m.yaml")
+    r = CliRunner().invoke(cli, ["compile", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out"),
+                                 "--backend", "hls", "--vectors", "20"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["simulate", str(tmp_path / "out"), "--backend", "hls", "-n", "7", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["ok"] and res["samples"] == 7

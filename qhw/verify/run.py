@@ -30,7 +30,12 @@ def simulate_out(out: os.PathLike, backend: str = "rtl", engine: str = "harness"
     if backend == "hls":
         from qhw.backends.hls import csim
 
-        return csim(out)
+        vec = _subset(out, n)
+        try:
+            return csim(out, vectors_dir=None if vec == out / "vectors" else vec)
+        finally:
+            if vec != out / "vectors":  # the temporary subset of -n N
+                shutil.rmtree(vec, ignore_errors=True)
     from qhw.io.atomic import write_marker
 
     work = _cleared_sim_dir(out)
