@@ -109,3 +109,18 @@ int main() { hls::stream<int> s("lonely"); s.write(1); s.read(); return s.read()
 def test_compile_error_names_the_unit():
     with pytest.raises(gxx.CompileError, match="broken.cpp"):
         gxx.build({"broken.cpp": "int main() { return nope; }"}, name="broken")
+
+
+def test_concurrent_builds_of_one_program_compile_it_once(tmp_path, monkeypatch):
+    """Two callers (xdist workers, threads) wanting the same program: one compiles, one waits
+    and reads the cache; a failure says how g++ ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("QHW_CACHE_DIR", str(tmp_path))
+    src = {"main.cpp": "int main() { return 0; }\n// unique %s\n" % tmp_path.name}
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: gxx.build_cached(src), range(2)))
+    assert sorted(r.cached for r in results) == [False, True]
+    assert results[0].exe == results[1].exe and results[0].exe.is_file()
+    with pytest.raises(gxx.CompileError, match="g\\+\\+: exit code 1"):
+        gxx.build_cached({"bad.cpp": "int main( {"})

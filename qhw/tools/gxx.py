@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from qhw.errors import MissingToolError
-from qhw.tools.cache import cache_dir, content_hash
+from qhw.tools.cache import cache_dir, content_hash, locked
+from qhw.tools.exitinfo import failure_text
 from qhw.tools.proc import run as run_process
 
 DEFAULT_FLAGS = ("-O2", "-std=c++14", "-w")
@@ -74,6 +75,19 @@ def build_cached(sources: Mapping[str, str], include_dirs: Iterable[os.PathLike]
     exe = out_dir / name
     if exe.is_file():
         return GxxBuild(exe, True, time.perf_counter() - t0)
+    # one build per key: a concurrent caller (another xdist worker) waits, then reads it
+    with locked(out_dir.parent / f"{key}.lock"):
+        if exe.is_file():
+            return GxxBuild(exe, True, time.perf_counter() - t0)
+        _compile(gxx, sources, include_dirs, flags, name, out_dir)
+    return GxxBuild(exe, False, time.perf_counter() - t0)
+
+
+def _compile(gxx: str, sources: Mapping[str, str], include_dirs: list[Path], flags: tuple[str, ...],
+             name: str, out_dir: Path) -> None:
+    """Compile every ``*.cpp`` of ``sources`` in parallel and link ``out_dir/name``; a failure
+    says how g++ ended (exit code or signal) and the tail of what it printed."""
+    exe = out_dir / name
     with tempfile.TemporaryDirectory(dir=out_dir.parent) as tmp:
         tmpd = Path(tmp)
         for fname, text in sources.items():
@@ -87,17 +101,18 @@ def build_cached(sources: Mapping[str, str], include_dirs: Iterable[os.PathLike]
             proc = run_process([gxx, *flags, *inc, "-c", str(tmpd / unit), "-o", obj],
                                capture_output=True, text=True)
             if proc.returncode != 0:
-                raise CompileError(f"g++ failed on {unit}:\n{proc.stderr[-4000:]}")
+                raise CompileError(f"g++ failed on {unit}: "
+                                   + failure_text("g++", proc.returncode, None, proc.stderr, 4000))
             return obj
 
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             objs = list(pool.map(compile_unit, units))
         proc = run_process([gxx, *objs, "-o", str(tmpd / name)], capture_output=True, text=True)
         if proc.returncode != 0:
-            raise CompileError(f"g++ link failed:\n{proc.stderr[-4000:]}")
+            raise CompileError("g++ link failed: "
+                               + failure_text("g++", proc.returncode, None, proc.stderr, 4000))
         out_dir.mkdir(parents=True, exist_ok=True)
         os.replace(tmpd / name, exe)
-    return GxxBuild(exe, False, time.perf_counter() - t0)
 
 
 def build(sources: Mapping[str, str], include_dirs: Iterable[os.PathLike] = (),
