@@ -51,7 +51,7 @@ def _mlp_layers():
 
 
 class _MLP(torch.nn.Module):
-    def __init__(self, layers):
+    def __init__(self, layers, sigmoid=True):
         super().__init__()
         for i, (w, b) in enumerate(layers):
             lin = torch.nn.Linear(*w.shape)
@@ -59,10 +59,12 @@ class _MLP(torch.nn.Module):
             lin.bias.data = torch.tensor(b, dtype=torch.float32)
             setattr(self, f"fc{i + 1}", lin)
         self.relu1, self.relu2 = torch.nn.ReLU(), torch.nn.ReLU()
-        self.sig = torch.nn.Sigmoid()
+        if sigmoid:
+            self.sig = torch.nn.Sigmoid()
 
     def forward(self, x):
-        return self.sig(self.fc3(self.relu2(self.fc2(self.relu1(self.fc1(x))))))
+        y = self.fc3(self.relu2(self.fc2(self.relu1(self.fc1(x)))))
+        return self.sig(y) if hasattr(self, "sig") else y
 
 
 def _cnn_params(dims):
@@ -95,8 +97,10 @@ CASES = {  # name: (torch module factory, input shape channels-last, torch input
 }
 
 
-def _native(case, path):
-    """The qhw model: float weights, node names = hls4ml's layer names."""
+def _native(case, path, sigmoid=True):
+    """The qhw model: float weights, node names = hls4ml's layer names (the MLP without its
+    sigmoid output where a test is about formats only: under any config a sigmoid computes
+    hls4ml's table, without one qhw's own)."""
     b = GraphBuilder(case)
     shape = CASES[case][1]
     t = b.input("x", shape, "ap_fixed<16,6>")
@@ -105,7 +109,8 @@ def _native(case, path):
             t = b.dense(f"fc{i + 1}", t, w, bias)
             if i < 2:
                 t = b.relu(f"relu{i + 1}", t)
-        t = b.unary("sigmoid", "sig", t)  # a sigmoid output (hls4ml's table under its config)
+        if sigmoid:
+            t = b.unary("sigmoid", "sig", t)  # a sigmoid output (hls4ml's table under its config)
     else:
         dims = len(shape) - 1
         w1, b1, w2, b2 = _cnn_params(dims)
@@ -260,7 +265,7 @@ def test_configs_really_change_the_numbers(tmp_path):
     lossless = {"Model": {"Precision": {"default": "ap_fixed<16,6>", "weight": "lossless", "bias": "lossless",
                                         "accum": "lossless", "result": "lossless"}}}
     (tmp_path / "lossless.yaml").write_text(yaml.safe_dump(lossless))
-    m = _native("mlp", tmp_path / "m.yaml")
+    m = _native("mlp", tmp_path / "m.yaml", sigmoid=False)
     x = _inputs((MLP_WIDTHS[0],), seed=3)
     hls_style, _ = _qhw_predict(m, tmp_path / "cfg.yaml", x, tmp_path)
     lossless_y, _ = _qhw_predict(m, tmp_path / "lossless.yaml", x, tmp_path)
@@ -309,7 +314,7 @@ def test_qhw_formats_exported_as_an_hls4ml_config_give_hls4mls_predict_the_golde
     from qhw.config import hls4ml_config, load_config
     from qhw.io import load_model
 
-    m = _native("mlp", tmp_path / "m.yaml")
+    m = _native("mlp", tmp_path / "m.yaml", sigmoid=False)
     g = load_model(m)
     cfg = hls4ml_config(g)
     assert cfg["LayerName"]["fc2"]["Precision"]["accum"].startswith("fixed<")
@@ -320,7 +325,8 @@ def test_qhw_formats_exported_as_an_hls4ml_config_give_hls4mls_predict_the_golde
     torch_cfg = copy.deepcopy(cfg)
     torch_cfg["InputShape"] = CASES["mlp"][2]
     torch_cfg["Model"].update(ChannelsLastConversion="full", TransposeOutputs=False)
-    theirs = _hls4ml_predict("mlp", "exported", CASES["mlp"][0](), torch_cfg, x, tmp_path_factory)
+    theirs = _hls4ml_predict("mlp", "exported", _MLP(_mlp_layers(), sigmoid=False), torch_cfg, x,
+                             tmp_path_factory)
     assert int((ours != theirs).any(axis=1).sum()) == 0
     g2 = load_model(m, config=load_config(_write(cfg, tmp_path / "cfg.yaml")))
     for node in g.nodes():
