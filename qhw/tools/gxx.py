@@ -76,7 +76,7 @@ def build_cached(sources: Mapping[str, str], include_dirs: Iterable[os.PathLike]
     if exe.is_file():
         return GxxBuild(exe, True, time.perf_counter() - t0)
     # one build per key: a concurrent caller (another xdist worker) waits, then reads it
-    with locked(out_dir.parent / f"{key}.lock"):
+    with locked(cache_dir("locks") / f"gxx-{key}.lock"):
         if exe.is_file():
             return GxxBuild(exe, True, time.perf_counter() - t0)
         _compile(gxx, sources, include_dirs, flags, name, out_dir)
