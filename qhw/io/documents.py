@@ -203,14 +203,20 @@ def _finite(a: np.ndarray, where: str) -> np.ndarray:
     return a
 
 
-def read_npy(path: str | os.PathLike, what: str, finite: bool = True) -> np.ndarray:
-    """A numeric .npy array, its header checked against the file size and the limits first."""
+def _array_file(path: str | os.PathLike, what: str, suffix: str) -> tuple[Path, str]:
+    """``path`` as a Path and how errors name it; a folder or a missing file is an error."""
     path = Path(path)
     where = f"{what} file {str(path)!r}"
     if path.is_dir():
-        raise ModelError(f"{where} is a folder, not a .npy file")
+        raise ModelError(f"{where} is a folder, not a {suffix} file")
     if not path.is_file():
         raise ModelError(f"{where} does not exist")
+    return path, where
+
+
+def read_npy(path: str | os.PathLike, what: str, finite: bool = True) -> np.ndarray:
+    """A numeric .npy array, its header checked against the file size and the limits first."""
+    path, where = _array_file(path, what, ".npy")
     try:
         with path.open("rb") as fh:
             _header(fh, where, path.stat().st_size)
@@ -226,12 +232,7 @@ def read_npy(path: str | os.PathLike, what: str, finite: bool = True) -> np.ndar
 def read_npz(path: str | os.PathLike, what: str = "weights") -> dict[str, np.ndarray]:
     """Every array of a .npz archive; each member's header is checked against the member's
     uncompressed size and the limits before its data is read. Non-finite values are refused."""
-    path = Path(path)
-    where = f"{what} file {str(path)!r}"
-    if path.is_dir():
-        raise ModelError(f"{where} is a folder, not a .npz file")
-    if not path.is_file():
-        raise ModelError(f"{where} does not exist")
+    path, where = _array_file(path, what, ".npz")
     out: dict[str, np.ndarray] = {}
     total = 0
     try:
