@@ -20,8 +20,10 @@ def compile_graph(graph, out: os.PathLike, backends: tuple[str, ...] = ("rtl", "
     ``OUT/model.yaml`` (+ .npz: the annotated graph) and ``OUT/report.json``; returns the report.
     ``inputs``: the files the graph was read from, which OUT must not hold."""
     from qhw import backends as registry
+    from qhw.golden import check_batch
     from qhw.io.atomic import atomic_dir
 
+    check_batch(graph, n_vectors)  # the golden test vectors must fit before any backend writes
     options = dict(options or {})
     out = Path(out)
     with atomic_dir(out, "compile", inputs) as tmp:
