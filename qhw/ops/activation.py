@@ -8,6 +8,7 @@ import numpy as np
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.base import OpDef, capped
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
@@ -20,6 +21,7 @@ def _bound_codes(fmt: FixedFormat, lo: float | None, hi: float | None) -> tuple[
 
 class _Clamp(OpDef):
     """Clamp to [lo, hi] (None: unbounded) in the input's own format."""
+    traits = frozenset({Trait.ELEMENTWISE, Trait.CLAMP})
 
     def limits(self, node) -> tuple[float | None, float | None]:
         raise NotImplementedError

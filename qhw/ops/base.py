@@ -121,6 +121,8 @@ class OpDef:
     """Base class of every op. Subclasses set the class attributes and override the rules."""
 
     name: str = ""
+    #: what the op is (qhw.ops.traits.Trait); passes and backends ask ``qhw.ops.group``/``has``
+    traits: frozenset = frozenset()
     #: number of inputs (None: one or more)
     arity: int | None = 1
     #: attribute defaults; attributes not listed here are rejected

@@ -13,6 +13,7 @@ import numpy as np
 
 from qhw.errors import ModelError
 from qhw.ops.base import OpDef
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
@@ -25,6 +26,7 @@ def affine_terms(node) -> tuple[np.ndarray, np.ndarray]:
 
 @register
 class BatchNorm(OpDef):
+    traits = frozenset({Trait.ELEMENTWISE, Trait.RESCALE})
     name = "batchnorm"
     attrs = {"epsilon": 1e-5}
     params = ("gamma", "beta", "mean", "var")

@@ -11,6 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from qhw.errors import ModelError
 from qhw.ops.base import OpDef
+from qhw.ops.traits import Trait
 from qhw.ops.dense import mac_formats, mac_golden
 from qhw.ops.registry import register
 
@@ -63,6 +64,7 @@ def windows(x: np.ndarray, node, kernel, stride, dilation, pads, fill=0) -> np.n
 
 
 class _Conv(OpDef):
+    traits = frozenset({Trait.MAC})
     dims = 0
     required = ("kernel_size",)
     attrs = {"stride": 1, "dilation": 1, "padding": 0}

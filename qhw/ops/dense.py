@@ -6,6 +6,7 @@ import math
 import qhw.fixed as qf
 from qhw.errors import ModelError
 from qhw.ops.base import OpDef, capped, format_for_values
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
@@ -52,6 +53,7 @@ def mac_golden(node, x_raw, x_fmt, w_raw, ctx):
 @register
 class Dense(OpDef):
     """Fully connected layer. weight: (K, M); optional bias: (M,)."""
+    traits = frozenset({Trait.MAC})
 
     name = "dense"
     params = ("weight",)

@@ -10,6 +10,7 @@ import numpy as np
 
 from qhw.errors import ModelError
 from qhw.ops.base import GatherOp
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 MODES = ("DCR", "CRD")
@@ -17,6 +18,7 @@ MODES = ("DCR", "CRD")
 
 @register
 class DepthToSpace(GatherOp):
+    traits = frozenset({Trait.MOVE, Trait.GATHER})
     name = "depth_to_space"
     required = ("block_size",)
     attrs = {"mode": "DCR"}

@@ -4,10 +4,12 @@ from __future__ import annotations
 import qhw.fixed as qf
 from qhw.errors import ModelError
 from qhw.ops.base import OpDef
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
 class _Binary(OpDef):
+    traits = frozenset({Trait.MERGE})
     arity = 2
     exact = staticmethod(qf.add)
     exact_format = staticmethod(qf.add_format)

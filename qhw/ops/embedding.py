@@ -37,6 +37,7 @@ def row_quantization(table: np.ndarray, code_fmt: FixedFormat, scale_fmt: FixedF
 
 @register
 class Embedding(OpDef):
+    traits = frozenset()  # a lookup of constant rows: its own lowering
     name = "embedding"
     params = ("table",)
 

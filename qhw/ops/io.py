@@ -5,6 +5,7 @@ import numpy as np
 
 from qhw.errors import ModelError
 from qhw.ops.base import OpDef
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
@@ -25,6 +26,7 @@ class Input(OpDef):
     "fixed" (the result format's quantize, default) or "affine" (the node's QuantParams, as
     onnxruntime's QuantizeLinear: d = clamp(rint(fl32(x) / fl32(s)), qmin - z, qmax - z), the
     zero-point-free code of a lowered affine graph). Its ``result`` format must be given."""
+    traits = frozenset({Trait.IO})
 
     name = "input"
     arity = 0
@@ -77,6 +79,7 @@ class Output(OpDef):
     """A graph output: the value of its input, assigned to its ``result`` format. attrs:
     encoding: how codes read as real values — "fixed" (the format's LSB weight) or "affine"
     (scale * code, float32, as DequantizeLinear of a zero-point-free code)."""
+    traits = frozenset({Trait.IO, Trait.MOVE, Trait.GATHER})
 
     name = "output"
     attrs = {"encoding": "fixed"}

@@ -16,6 +16,7 @@ from qhw import limits
 from qhw.errors import ConfigError, ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.activation import _bound_codes
+from qhw.ops.traits import Trait
 from qhw.ops.base import OpDef
 from qhw.ops.registry import register
 from qhw.tables import DEFAULT_BREAKPOINTS, build_pwl, build_rom, evaluate
@@ -24,6 +25,7 @@ VARIANTS = ("rom", "half_rom", "pwl", "hls4ml")
 
 
 class _Lut(OpDef):
+    traits = frozenset({Trait.ELEMENTWISE, Trait.TABLE})
     function = ""
     attrs = {"variant": "rom", "table_size": 1024, "input_range": None, "breakpoints": None,
              "pow2_slopes": False}
@@ -109,6 +111,7 @@ class Tanh(_Lut):
 class HardSigmoid(OpDef):
     """y = clip(slope * x + offset, 0, 1) (Keras' 0.2 / 0.5 by default); slope and offset are
     constants of the ``scale`` slot format (default 17 fraction bits, rounded to nearest)."""
+    traits = frozenset({Trait.ELEMENTWISE})
 
     name = "hard_sigmoid"
     attrs = {"slope": 0.2, "offset": 0.5}

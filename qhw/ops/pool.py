@@ -14,6 +14,7 @@ import qhw.fixed as qf
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.base import OpDef, capped
+from qhw.ops.traits import Trait
 from qhw.ops.conv import resolve_padding, spatial, windows
 from qhw.ops.registry import register
 
@@ -50,6 +51,7 @@ class _Pool(OpDef):
 
 
 class _MaxPool(_Pool):
+    traits = frozenset({Trait.POOL, Trait.MOVE})
     def infer_formats(self, node, in_fmts, ctx):
         acc = ctx.lookup(node, "accum")  # hls4ml returns the max as accum_t (only when configured)
         if acc is not None and acc != in_fmts[0]:
@@ -67,6 +69,7 @@ class _MaxPool(_Pool):
 
 
 class _AvgPool(_Pool):
+    traits = frozenset({Trait.POOL})
     def sum_format(self, node, x: FixedFormat) -> FixedFormat:
         ib = x.integer_bits + math.ceil(math.log2(self.taps(node)))
         return capped(ib + x.frac_bits, ib, x.signed, "window sum")

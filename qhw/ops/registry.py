@@ -26,3 +26,14 @@ def get(name: str, node: str | None = None):
 
 def names() -> list[str]:
     return sorted(_OPS)
+
+
+def group(*traits) -> frozenset[str]:
+    """The registered ops that have every one of ``traits`` (qhw.ops.traits.Trait)."""
+    return frozenset(n for n, op in _OPS.items() if set(traits) <= op.traits)
+
+
+def has(name: str, *traits) -> bool:
+    """True when op ``name`` is registered and has every one of ``traits``."""
+    op = _OPS.get(name)
+    return op is not None and set(traits) <= op.traits

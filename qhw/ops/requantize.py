@@ -10,6 +10,7 @@ import numpy as np
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.base import OpDef
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
@@ -22,6 +23,7 @@ def multiplier_format(node) -> FixedFormat:
 @register
 class Requantize(OpDef):
     """attrs: multiplier (int or list over the last axis), shift (int >= 0)."""
+    traits = frozenset({Trait.ELEMENTWISE, Trait.RESCALE})
 
     name = "requantize"
     required = ("multiplier", "shift")

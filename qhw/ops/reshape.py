@@ -8,10 +8,12 @@ import numpy as np
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.base import OpDef, capped
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
 class _Move(OpDef):
+    traits = frozenset({Trait.MOVE, Trait.GATHER, Trait.RESHAPE})
     def golden(self, node, inputs, in_fmts, ctx):
         x = inputs[0].reshape((inputs[0].shape[0],) + tuple(node.shape))
         return ctx.assign(node.name, node.formats["result"], x, in_fmts[0])
@@ -57,6 +59,7 @@ def union_format(fmts: list[FixedFormat]) -> FixedFormat:
 @register
 class Concat(OpDef):
     """attrs: axis (default -1: channels)."""
+    traits = frozenset({Trait.MOVE, Trait.GATHER})
 
     name = "concat"
     arity = None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from qhw.fixed import FixedFormat
 from qhw.ops.base import OpDef
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
@@ -13,6 +14,7 @@ def moved(fmt: FixedFormat, shift: int) -> FixedFormat:
 @register
 class Shift(OpDef):
     """attrs: shift (int, positive = left = larger values)."""
+    traits = frozenset({Trait.ELEMENTWISE, Trait.RESCALE})
 
     name = "shift"
     required = ("shift",)

@@ -35,6 +35,7 @@ from qhw import limits
 from qhw.errors import ConfigError, ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.base import OpDef
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 from qhw.tables import build_rom
 from qhw.tables import hls4ml as h4
@@ -54,6 +55,7 @@ def _log2ceil(n: int) -> int:
 
 @register
 class Softmax(OpDef):
+    traits = frozenset({Trait.TABLE})
     name = "softmax"
     attrs = {"variant": "stable", "table_size": 1024, "implementation": "stable", "exp_table_size": None,
              "inv_table_size": None, "exp_scale": 1.0, "skip": False}

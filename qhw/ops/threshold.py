@@ -16,6 +16,7 @@ import numpy as np
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
 from qhw.ops.base import OpDef, capped
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 #: the finest grid out_scale/out_bias may use (2**-MAX_FRAC)
@@ -35,6 +36,7 @@ def _frac_bits(v: float, what: str, node) -> int:
 
 @register
 class Threshold(OpDef):
+    traits = frozenset({Trait.ELEMENTWISE, Trait.RESCALE})
     name = "threshold"
     params = ("thresholds",)
     attrs = {"out_scale": 1.0, "out_bias": 0.0}

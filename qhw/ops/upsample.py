@@ -12,11 +12,13 @@ import numpy as np
 from qhw import limits
 from qhw.errors import ModelError
 from qhw.ops.base import GatherOp
+from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
 @register
 class Upsample(GatherOp):
+    traits = frozenset({Trait.MOVE, Trait.GATHER})
     name = "upsample"
     required = ("scale",)
 
