@@ -76,6 +76,23 @@ class FxConv1d(nn.Module):
         return self.fc(torch.flatten(self.conv2(self.relu(self.conv1(x))), 1))
 
 
+class EagerResidual(nn.Module):
+    """FloatFunctional add and add_relu (QFunctional after convert), ReLU6 and Hardtanh on codes."""
+
+    def __init__(self):
+        super().__init__()
+        self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(12, 12), nn.Linear(12, 12), nn.Linear(12, 6)
+        self.six, self.tanh = nn.ReLU6(), nn.Hardtanh(-0.7, 0.9)
+        self.skip, self.skip_relu = nn.quantized.FloatFunctional(), nn.quantized.FloatFunctional()
+
+    def forward(self, x):
+        x = self.quant(x)
+        h = self.six(self.fc1(x))
+        y = self.skip.add(self.tanh(self.fc2(h)), x)
+        return self.dequant(self.fc3(self.skip_relu.add_relu(y, h)))
+
+
 def _eager(model, fuse, shape, per_channel=True, seed=0):
     torch.manual_seed(seed)
     model = model.eval()
@@ -135,6 +152,7 @@ CASES = {
     "eager_mlp_per_tensor": lambda: (_eager(EagerMlp(), [["fc1", "relu1"]], (16,), per_channel=False), (16,)),
     "eager_cnn": lambda: (_eager(EagerCnn(), [["conv1", "relu1"]], (3, 6, 6)), (3, 6, 6)),
     "fx_conv1d": lambda: (_fx(FxConv1d(), (2, 8)), (2, 8)),
+    "eager_residual": lambda: (_eager(EagerResidual(), None, (12,)), (12,)),
 }
 
 

@@ -39,9 +39,9 @@ from qhw.quant import QuantParams
 
 #: quantized module classes (by name, under torch.ao.nn.quantized / .intrinsic.quantized) mapped
 SUPPORTED_QUANTIZED = ("Quantize", "DeQuantize", "Linear", "LinearReLU", "Conv1d", "Conv2d",
-                       "ConvReLU1d", "ConvReLU2d", "ReLU6")
+                       "ConvReLU1d", "ConvReLU2d", "ReLU6", "FloatFunctional.add/add_relu")
 #: float modules and functions that work on quantized tensors unchanged (codes and qparams kept)
-SUPPORTED_ON_CODES = ("ReLU", "MaxPool1d", "MaxPool2d", "Flatten", "Identity", "Dropout",
+SUPPORTED_ON_CODES = ("ReLU", "Hardtanh", "MaxPool1d", "MaxPool2d", "Flatten", "Identity", "Dropout",
                       "flatten", "view/reshape(batch, -1)", "relu", "dequantize",
                       "torch.quantize_per_tensor (FX)")
 
@@ -146,6 +146,21 @@ class _QuantImporter(_Importer):
         if fname == "dequantize":
             self.alias(n, self.arg(n), "dequantized (the output's codes and scale)")
             return
+        ops = self.torch.ops.quantized
+        if n.op == "call_function" and t in (ops.add, ops.add_relu):
+            # FloatFunctional.add / add_relu after convert: dequantize both, add, (ReLU), quantize
+            a, b = self.arg(n, 0), self.arg(n, 1)
+            if (a.cf, a.shape) != (b.cf, b.shape) or (a.perm is None) != (b.perm is None) \
+                    or (a.perm is not None and not np.array_equal(a.perm, b.perm)):
+                raise self.unsupported(n, f"add of tensors in different layouts {a.shape}, {b.shape}")
+            self.emit(n, "add", [a, b])
+            self.b.graph.node(self.vals[n].name).qparams = _qparams_of(
+                n.meta.get("tensor_meta"), f"output of {n.name!r}")
+            if t is ops.add_relu:
+                self.emit(n, "relu", [self.vals[n]])
+            return
+        if fname in ("relu6", "hardtanh") and n.op == "call_function":
+            raise self.unsupported(n, "call the module (nn.ReLU6 / nn.Hardtanh) instead")
         super().function(n)
 
     def _const(self, n, a):
@@ -279,12 +294,23 @@ class _QuantImporter(_Importer):
     def q_ConvReLU2d(self, n, m) -> None:
         self._qconv(n, m, 2, True)
 
+    def _clamp_codes(self, n, op: str, attrs=None) -> None:
+        """A clamp of quantized codes at the codes of its real bounds (PyTorch quantizes the
+        bounds with the tensor's own scale and zero point): the input's qparams kept."""
+        x = self.arg(n)
+        self.emit(n, op, [x], attrs)
+        self.b.graph.node(self.vals[n].name).qparams = _qparams_of(
+            n.args[0].meta.get("tensor_meta"), f"input of {n.target!r}")
+
     def q_ReLU6(self, n, m) -> None:
-        self.emit(n, "relu6", [self.arg(n)])
+        self._clamp_codes(n, "relu6")
+
+    def mod_Hardtanh(self, n, m) -> None:
+        self._clamp_codes(n, "clip", {"min_value": float(m.min_val), "max_value": float(m.max_val)})
 
 
 #: float modules whose forward on a quantized tensor keeps codes and qparams (qhw maps them as is)
-_ON_CODES_MODULES = ("ReLU", "MaxPool1d", "MaxPool2d", "Flatten", "Identity", "Dropout")
+_ON_CODES_MODULES = ("ReLU", "Hardtanh", "MaxPool1d", "MaxPool2d", "Flatten", "Identity", "Dropout")
 
 
 def _attr(gm, target: str):
