@@ -9,12 +9,14 @@ from qhw.graph import Graph
 from qhw.io import native
 from qhw.io.native import save
 
-MODEL_SUFFIXES = (".yaml", ".yml", ".json", ".onnx")
+MODEL_SUFFIXES = (".yaml", ".yml", ".json", ".onnx", ".pt", ".pth")
 
 
 def load_model(path: str | Path, config: Any = None, input_format: str = "ap_fixed<16,6>",
-               default=None) -> Graph:
-    """Load and prepare (validate, infer shapes and formats) a model file by its extension."""
+               default=None, input_shape: tuple[int, ...] | None = None) -> Graph:
+    """Load and prepare (validate, infer shapes and formats) a model file by its extension.
+    ``.pt``/``.pth``: a TorchScript archive of a torch.ao quantized model (input_shape: one
+    sample's shape in PyTorch's layout, unless the archive records it)."""
     from qhw.passes import prepare
 
     path = Path(path)
@@ -24,6 +26,10 @@ def load_model(path: str | Path, config: Any = None, input_format: str = "ap_fix
         from qhw.frontends import load_onnx  # float, QDQ/QOperator or QONNX
 
         return load_onnx(path, input_format=input_format, config=config, default=default)
+    if path.suffix in (".pt", ".pth"):
+        from qhw.frontends.torch_quantized import load_torchscript
+
+        return load_torchscript(path, input_shape=input_shape, config=config, default=default)
     if path.suffix in (".yaml", ".yml", ".json"):
         return prepare(native.load(path), config=config, default=default)
     raise ModelError(f"unknown model file type {path.suffix!r} ({str(path)!r}); qhw reads "

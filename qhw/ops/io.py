@@ -25,16 +25,25 @@ class Input(OpDef):
     """A graph input. attrs: shape (without batch); encoding: how real values become codes —
     "fixed" (the result format's quantize, default) or "affine" (the node's QuantParams, as
     onnxruntime's QuantizeLinear: d = clamp(rint(fl32(x) / fl32(s)), qmin - z, qmax - z), the
-    zero-point-free code of a lowered affine graph). Its ``result`` format must be given."""
+    zero-point-free code of a lowered affine graph; ``quantizer`` "torch" rounds as PyTorch's
+    quantize_per_tensor, see :func:`quantize_inputs_of`). Its ``result`` format must be given."""
     traits = frozenset({Trait.IO})
 
     name = "input"
     arity = 0
     required = ("shape",)
     attrs = {"encoding": "fixed"}
+    #: how an affine input's real values become codes: the producing runtime's QuantizeLinear
+    QUANTIZERS = ("onnxruntime", "torch")
 
     def check(self, node):
+        quantizer = node.attrs.pop("quantizer", None)  # optional: absent means onnxruntime
         super().check(node)
+        if quantizer is not None:
+            if quantizer not in self.QUANTIZERS:
+                raise ModelError(f"input {node.name!r}: quantizer {quantizer!r} is not one of "
+                                 f"{', '.join(self.QUANTIZERS)}")
+            node.attrs["quantizer"] = quantizer
         _check_encoding(node)
         shape = node.attrs["shape"]
         if (not isinstance(shape, (list, tuple))
@@ -67,9 +76,16 @@ class Input(OpDef):
 
 
 def quantize_inputs_of(node, x) -> np.ndarray:
-    """onnxruntime's QuantizeLinear into zero-point-free codes (see Input)."""
+    """The zero-point-free codes of real inputs (see Input), as the producing runtime quantizes:
+    ``quantizer`` "onnxruntime" (QuantizeLinear: rint(fl32(x) / fl32(s)), clamped) or "torch"
+    (torch.quantize_per_tensor on x86/fbgemm: rint(fl32(fma(x, fl32(1 / fl32(s)), z))), clamped,
+    then - z; the fused multiply-add rounds once, reproduced in float64 where x * inv is exact)."""
     qp = node.qparams
     z = int(qp.zero_point)
+    if node.attrs.get("quantizer", "onnxruntime") == "torch":
+        inv = np.float64(np.float32(1.0) / np.float32(qp.scale))
+        y = (np.asarray(x, np.float32).astype(np.float64) * inv + z).astype(np.float32)
+        return (np.clip(np.rint(y), qp.qmin, qp.qmax) - z).astype(np.int64)
     y = np.asarray(x, np.float32) / np.float32(qp.scale)
     return np.rint(np.clip(y, qp.qmin - z, qp.qmax - z)).astype(np.int64)
 

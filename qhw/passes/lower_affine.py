@@ -63,6 +63,8 @@ class AffineGraph:
         half_even.
     bias_codes: dense/conv node -> its bias as integer accumulator LSBs, used as given
         (onnxruntime adds the stored int32 bias, whose own scale is only ~ s_x * s_w).
+    bias_lsb: dense/conv node -> its bias in accumulator LSBs as float64 binary fractions, used
+        as given (PyTorch's fbgemm adds the float32 bias / fl32(s_x * s_w) to the accumulator).
     multiplier: "float32" (onnxruntime) or "float64" (see the module docstring).
     exact: when False, a bias that is no short binary fraction of the accumulator LSB is rounded
         to 2**-16 of it (and noted) instead of raising.
@@ -73,6 +75,7 @@ class AffineGraph:
     post_scale: dict[str, np.ndarray] = field(default_factory=dict)
     rounding: dict[str, str] = field(default_factory=dict)
     bias_codes: dict[str, np.ndarray] = field(default_factory=dict)
+    bias_lsb: dict[str, np.ndarray] = field(default_factory=dict)
     multiplier: str = "float32"
     exact: bool = True
 
@@ -312,6 +315,9 @@ class _Lowering:
             b = np.broadcast_to(np.asarray(self.m.bias_codes[node.name], np.int64), (cout,))
             params["bias"] = b.astype(np.float64)
             formats["bias"] = int_format(int(b.min(initial=0)), int(b.max(initial=0)))
+        elif node.name in self.m.bias_lsb:
+            b = np.broadcast_to(np.asarray(self.m.bias_lsb[node.name], np.float64), (cout,))
+            params["bias"], formats["bias"] = self.bias(node, b)
         elif "bias" in node.params:
             b, bf = self.bias(node, np.asarray(node.params["bias"], np.float64) / acc_scale)
             params["bias"], formats["bias"] = b, bf
