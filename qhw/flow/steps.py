@@ -19,7 +19,7 @@ from qhw.flow.compile import DEFAULT_VECTORS, compile_graph
 from qhw.golden import check_batch
 from qhw.graph import Graph
 from qhw.io import load_model, native
-from qhw.passes.pipeline import DEFAULT_PIPELINE, Pipeline, Step, run_prepare
+from qhw.passes.pipeline import DEFAULT_PIPELINE, Pipeline, Step, prepare_options, run_prepare
 
 #: native model files: read as they are by the import step, prepared by the prepare step
 NATIVE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -39,8 +39,9 @@ def import_model(source, options: Mapping[str, Any]) -> Graph:
 
 
 def prepare_graph(graph: Graph, options: Mapping[str, Any]) -> Graph:
-    """The prepare steps (:data:`qhw.passes.DEFAULT_PIPELINE`) on a copy of ``graph``."""
-    return run_prepare(graph, {"config": options.get("config"), "default": options.get("default")})
+    """The prepare steps (:data:`qhw.passes.DEFAULT_PIPELINE`) on a copy of ``graph`` (the
+    config's Model precision is the default unless ``options`` give one)."""
+    return run_prepare(graph, prepare_options(options.get("config"), options.get("default")))
 
 
 def lower_graph(graph: Graph, options: Mapping[str, Any]) -> Graph:
