@@ -40,7 +40,10 @@ def _check_outputs(out: Path, save_steps: Path | None, inputs: tuple) -> None:
     out_dir, _ = check_output_dir(out, "compile", inputs=inputs)
     if save_steps is None:
         return
-    steps_dir, _ = check_output_dir(save_steps, SAVE_STEPS_COMMAND, inputs=inputs)
+    try:
+        steps_dir, _ = check_output_dir(save_steps, SAVE_STEPS_COMMAND, inputs=inputs)
+    except OutputError as exc:
+        raise OutputError(f"--save-steps: {exc}") from None
     if steps_dir == out_dir or out_dir in steps_dir.parents or steps_dir in out_dir.parents:
         raise OutputError(f"--save-steps folder {str(save_steps)!r} and the output folder {str(out)!r} "
                           f"overlap; give two separate folders")
