@@ -64,8 +64,6 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
 
 
 @click.command("compile")
-@click.option("--list-steps", is_flag=True, is_eager=True, expose_value=False, callback=_list_steps,
-              help="List the steps of the compile flow (and of prepare) and exit.")
 @model_argument
 @config_option
 @input_format_option
@@ -87,7 +85,9 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
 @click.option("--stop-after", "stop_after", metavar="STEP", callback=_step_name,
               help="Stop after this step of the flow (import, prepare, lower, compile; see "
                    "--list-steps) and write only the graph there to OUT/model.yaml (+ .npz).")
-@click.option("--save-steps", "save_steps", type=click.Path(path_type=Path),
+@click.option("--list-steps", is_flag=True, is_eager=True, expose_value=False, callback=_list_steps,
+              help="List the steps of the compile flow (and of prepare) and exit.")
+@click.option("--save-steps", "save_steps", type=click.Path(path_type=Path), metavar="DIR",
               help="Also save the graph after every step that runs, as DIR/NN_<step>.yaml (+ .npz) "
                    "(a new or empty folder, or one an earlier --save-steps wrote).")
 @json_option
