@@ -72,7 +72,11 @@ def test_prepare_runs_its_pipeline_and_can_stop_after_any_step():
 def test_graph_builder_of_the_graph_package_only_adds_nodes():
     from qhw.graph import GraphBuilder as NodeBuilder
 
-    assert not hasattr(NodeBuilder, "build") and issubclass(GraphBuilder, NodeBuilder)
+    b = NodeBuilder("raw")
+    b.output("y", b.input("x", (2,), "ap_fixed<8,3>"))
+    with pytest.raises(TypeError, match="from qhw.flow import GraphBuilder"):
+        b.build()
+    assert issubclass(GraphBuilder, NodeBuilder) and b.graph.node("y").shape is None
 
 
 def test_old_names_still_import():

@@ -97,3 +97,9 @@ class GraphBuilder:
 
     def pool(self, op, name, x, kernel_size, stride=None, padding=0, formats=None) -> str:
         return self.unary(op, name, x, formats, kernel_size=kernel_size, stride=stride, padding=padding)
+
+    def build(self, config=None, default=None) -> Graph:
+        """Preparing a graph is a flow step, not data: ``qhw.flow.GraphBuilder`` (the same
+        methods) has the ``build()`` that runs it."""
+        raise TypeError("qhw.graph.GraphBuilder only adds nodes (the graph package holds data); "
+                        "use 'from qhw.flow import GraphBuilder', whose build() prepares the graph")
