@@ -14,6 +14,7 @@ from qhw import golden
 from qhw.errors import ConfigError
 from qhw.flow import COMPILE_FLOW, DEFAULT_PIPELINE, GraphBuilder, Pipeline, Step, compile_graph
 from qhw.io import load_model, native
+from tests.bad_input_harness import qhw_env
 
 REPO = Path(__file__).resolve().parents[1]
 JET = REPO / "examples" / "jet_mlp" / "model.yaml"
@@ -21,8 +22,8 @@ STEPS = ("import", "prepare", "lower", "compile")
 
 
 def qhw(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "qhw", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "qhw", *map(str, args)], cwd=cwd, env=qhw_env(),
+                          capture_output=True, text=True, timeout=300)
 
 
 def same_tree(a: Path, b: Path) -> list[str]:
