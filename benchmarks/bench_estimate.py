@@ -26,7 +26,7 @@ import numpy as np
 
 from qhw.backends.verilog import write_verilog
 from qhw.estimate import analytic, synthesize
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 
 
 def layer_graph(w: np.ndarray, bits: int):

@@ -26,7 +26,7 @@ import numpy as np
 
 from qhw.estimate import analytic, synthesize
 from qhw.estimate.analytic import FEATURES, coefficients, features
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.testing import models
 
 COEF_FILE = Path(__file__).resolve().parents[1] / "qhw" / "estimate" / "coefficients.json"

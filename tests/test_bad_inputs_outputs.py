@@ -325,7 +325,7 @@ def test_memory_error_leaves_no_temporary_folder_and_the_old_output(small, tmp_p
 
 @pytest.mark.parametrize("exc", [MemoryError, KeyboardInterrupt])
 def test_api_compile_failing_inside_the_folder_leaves_the_old_output(tmp_path, monkeypatch, exc):
-    from qhw.verify import compile as compile_mod
+    from qhw.flow import compile as compile_mod
 
     g = models.mlp(widths=(6, 8, 3))
     out = tmp_path / "out"

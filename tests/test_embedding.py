@@ -11,7 +11,7 @@ from qhw.backends.hls import write_hls
 from qhw.backends.verilog import write_verilog
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.testing import models
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import write_vectors

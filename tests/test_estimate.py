@@ -18,7 +18,7 @@ from qhw.cli import cli
 from qhw.errors import ConfigError, MissingToolError
 from qhw.estimate import Resources, analytic, synthesize
 from qhw.estimate import synth as synth_mod
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.testing import models
 
 

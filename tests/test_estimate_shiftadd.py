@@ -10,7 +10,7 @@ import pytest
 
 from qhw.backends.verilog import write_verilog
 from qhw.backends.verilog.shiftadd import Pass, csd_digits, plan_shift_add
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.testing import models
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import golden_vectors, write_vectors

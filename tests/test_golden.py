@@ -37,7 +37,7 @@ def test_mlp_equals_scalar_reference():
 @pytest.mark.parametrize("product_cast", [False, True])
 def test_narrow_accumulators_equal_scalar_reference(acc, product_cast):
     rng = np.random.default_rng(3)
-    from qhw.graph import GraphBuilder
+    from qhw.flow import GraphBuilder
     b = GraphBuilder("narrow")
     x = b.input("x", (10,), "ap_fixed<10,4>")
     d = b.dense("fc", x, rng.standard_normal((10, 4)) * 2, rng.standard_normal(4),
@@ -60,7 +60,7 @@ def test_error_vs_float_shrinks_with_bits(bits, request):
 
 
 def _sigmoid_tanh_net(fmt: str):
-    from qhw.graph import GraphBuilder
+    from qhw.flow import GraphBuilder
 
     rng = np.random.default_rng(9)
     width = FixedFormat.parse(fmt).width
@@ -102,7 +102,7 @@ def test_error_vs_float_shrinks_with_bits_on_every_test_net(net):
 
 
 def test_overflow_counts_and_keep_all():
-    from qhw.graph import GraphBuilder
+    from qhw.flow import GraphBuilder
     b = GraphBuilder("ovf")
     x = b.input("x", (4,), "ap_fixed<8,4>")
     b.output("y", b.shift("s", x, 2, formats={"result": "ap_fixed<8,4,AP_TRN,AP_SAT>"}))

@@ -4,7 +4,8 @@ import pytest
 
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
-from qhw.graph import Graph, GraphBuilder, Node
+from qhw.flow import GraphBuilder
+from qhw.graph import Graph, Node
 from qhw.testing import models
 
 

@@ -20,7 +20,7 @@ import yaml
 
 import report
 from qhw.fixed import FixedFormat
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.io import save
 
 hls4ml = pytest.importorskip("hls4ml")

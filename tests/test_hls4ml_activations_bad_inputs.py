@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from bad_input_harness import assert_error, run_qhw, unchanged
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.io import save
 
 

@@ -21,7 +21,7 @@ import yaml
 from click.testing import CliRunner
 
 from qhw.cli import cli
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.io import save
 from qhw.tools.cache import cache_dir
 

@@ -7,7 +7,7 @@ import pytest
 from qhw.config import ConfigWarning, hls4ml_spelling, load_config, parse_precision
 from qhw.errors import ConfigError, QhwError
 from qhw.fixed import FixedFormat
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 
 hls4ml = pytest.importorskip("hls4ml")
 

@@ -13,7 +13,7 @@ import report
 from qhw.backends.hls import run_raw, write_hls
 from qhw.fixed import FixedFormat
 from qhw.golden import run_raw as golden_raw
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.testing import models
 
 N_SAMPLES = 400

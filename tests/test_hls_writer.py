@@ -12,7 +12,7 @@ from qhw.backends.hls.sim import write_codes
 from qhw.errors import ConfigError, ModelError
 from qhw.fixed import FixedFormat
 from qhw.golden import run_raw as golden_raw
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.testing import models
 
 

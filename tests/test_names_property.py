@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from qhw.errors import QhwError
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from qhw import golden
 from qhw.fixed import FixedFormat
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 
 
 def test_conv2d_float_and_fixed_against_direct_loops():

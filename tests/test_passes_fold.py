@@ -9,7 +9,7 @@ import pytest
 from qhw import golden
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.passes.fold import fold_batchnorm, fold_constants, unfolded_batchnorms
 
 RNG = np.random.default_rng(11)

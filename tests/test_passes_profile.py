@@ -2,7 +2,7 @@
 import numpy as np
 
 from qhw import golden
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.passes import fit_integer_bits, profile, propose_integer_bits
 from qhw.passes.profile import integer_bits_for
 

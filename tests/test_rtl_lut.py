@@ -14,7 +14,7 @@ import report
 from qhw.backends.verilog import write_verilog
 from qhw.fixed import FixedFormat
 from qhw.golden import run_raw
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import golden_vectors, write_vectors
 from rtl_checks import check_design

@@ -18,7 +18,7 @@ from qhw.cli import cli
 from qhw.errors import ConfigError
 from qhw.estimate import synthesize
 from qhw.fixed import FixedFormat
-from qhw.graph.builder import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.io import load_model, save
 from qhw.passes import prepare
 from qhw.sweep import (Problem, configure, evaluate, grid, load_grid, parse_range, plot, point_id,

@@ -5,7 +5,7 @@ import numpy as np
 
 from qhw.backends.verilog import write_verilog
 from qhw.backends.verilog.naming import Namer, sanitize
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import golden_vectors, write_vectors
 from rtl_checks import check_design

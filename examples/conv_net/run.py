@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 from qhw import golden
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.passes import fit_integer_bits
 
 LENGTH, TAPS, FILTERS, CLASSES = 32, 5, 8, 4

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.io import save
 
 HERE = Path(__file__).resolve().parent

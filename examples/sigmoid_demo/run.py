@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from qhw.fixed import FixedFormat
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.tables import error_report
 
 VARIANTS = {  # name -> node attributes

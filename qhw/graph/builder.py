@@ -1,5 +1,8 @@
-"""GraphBuilder: build an annotated graph in code, one method per op.
+"""GraphBuilder: add nodes to a graph in code, one method per op (data only: ``b.graph`` is the
+graph as built, nothing inferred). ``qhw.flow.GraphBuilder`` is the same builder whose ``build()``
+runs the prepare flow (validated, shapes and formats inferred):
 
+    from qhw.flow import GraphBuilder
     b = GraphBuilder("mlp")
     x = b.input("x", (16,), "ap_fixed<16,6>")
     h = b.relu("relu1", b.dense("fc1", x, w1, b1))
@@ -96,7 +99,7 @@ class GraphBuilder:
         return self.unary(op, name, x, formats, kernel_size=kernel_size, stride=stride, padding=padding)
 
     def build(self, config=None, default=None) -> Graph:
-        """Validate, infer shapes and formats (see qhw.passes.prepare)."""
-        from qhw.passes import prepare
-
-        return prepare(self.graph, config=config, default=default)
+        """Preparing a graph is a flow step, not data: ``qhw.flow.GraphBuilder`` (the same
+        methods) has the ``build()`` that runs it."""
+        raise TypeError("qhw.graph.GraphBuilder only adds nodes (the graph package holds data); "
+                        "use 'from qhw.flow import GraphBuilder', whose build() prepares the graph")

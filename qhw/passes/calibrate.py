@@ -26,6 +26,7 @@ import numpy as np
 
 from qhw.fixed import MAX_WIDTH, FixedFormat
 from qhw.graph import Graph, Node
+from qhw.passes.pipeline import prepare
 from qhw.passes.profile import integer_bits_for
 from qhw.quant import QuantParams
 from qhw.quant import observers as qo
@@ -166,7 +167,6 @@ def calibrate(graph: Graph, data, *, observer: str = "minmax", scheme: str = "sy
     saturate, as ``x / scale`` is rounded and clamped); default: precision of slots calibration
     does not set (lookup tables' internals, average pools' scale), else the graph's.
     """
-    from qhw.passes import prepare
     from qhw.passes.shapes import infer_shapes
 
     g = graph.copy()

@@ -12,6 +12,7 @@ from qhw.graph import Graph, Node
 from qhw.ops.base import holds
 from qhw.ops.batchnorm import affine_terms
 from qhw.ops.shift import moved
+from qhw.passes.pipeline import prepare
 
 _MAC_OPS = ("dense", "conv1d", "conv2d")
 _MOVE_OPS = ("flatten", "reshape")
@@ -26,8 +27,6 @@ def _is_prepared(graph: Graph) -> bool:
 
 def _finish(original: Graph, g: Graph) -> Graph:
     if _is_prepared(original):
-        from qhw.passes import prepare
-
         return prepare(g, default=original.default_format)
     return g
 

@@ -33,6 +33,7 @@ from qhw.fixed import FixedFormat
 from qhw.graph import Graph, Node
 from qhw.ops import FormatContext, get
 from qhw.ops.dense import accumulator_format
+from qhw.passes.pipeline import prepare
 from qhw.quant import QuantParams
 from qhw.quant.requant import quantize_multiplier
 
@@ -546,8 +547,6 @@ class _Lowering:
                 raise ModelError(f"node {node.name!r}: op {op!r} has no integer lowering of its "
                                  f"affine quantization; supported: {', '.join(SUPPORTED)}")
             self.vals[node.name] = v
-        from qhw.passes import prepare
-
         g = prepare(self.out)
         g.notes = self.notes + list(g.notes)
         return g

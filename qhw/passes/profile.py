@@ -12,6 +12,7 @@ import math
 from qhw.fixed import FixedFormat
 from qhw.graph import Graph
 from qhw.ops import OverflowCount
+from qhw.passes.pipeline import prepare
 
 _NO_RESULT_CHOICE = frozenset({"input", "output", "flatten", "reshape", "upsample", "depth_to_space"})
 
@@ -54,8 +55,6 @@ def fit_integer_bits(graph: Graph, data, margin: int = 0) -> Graph:
     the following relu look small), so profiling repeats until no result changes: each round
     fixes at least the first overflowing node, hence at most one round per node.
     """
-    from qhw.passes import prepare
-
     config: dict = {}
     g = prepare(graph)
     for _ in range(len(list(graph.nodes())) + 1):

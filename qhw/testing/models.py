@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from qhw.fixed import FixedFormat, OVERFLOW_MODES, ROUNDING_MODES
-from qhw.graph import Graph, GraphBuilder
+from qhw.flow import GraphBuilder
+from qhw.golden.vectors import random_inputs  # noqa: F401 - tests and benchmarks use it from here
+from qhw.graph import Graph
 
 
 def _w(rng, *shape, fan_in=None):
@@ -105,20 +107,6 @@ def random_graph(seed: int, max_layers: int = 5) -> Graph:
             width *= 2
     b.output("y", t)
     return b.build(default=FixedFormat(12, 4))
-
-
-def random_inputs(graph: Graph, n: int, seed: int = 0, edges: bool = True) -> dict[str, np.ndarray]:
-    """Raw input codes: random, plus each input's extremes (min, max, 0) when ``edges``."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in graph.input_names:
-        node = graph.node(name)
-        fmt, shape = node.formats["result"], tuple(node.shape)
-        raw = rng.integers(fmt.raw_min, fmt.raw_max, size=(n,) + shape, endpoint=True)
-        if edges and n >= 3:
-            raw[0], raw[1], raw[2] = fmt.raw_min, fmt.raw_max, 0
-        out[name] = raw
-    return out
 
 
 def embedding_net(rows=40, dim=6, length=4, code_bits=8, seed=5) -> Graph:

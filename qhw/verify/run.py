@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from qhw.flow.compile import compile_graph
 from qhw.verify.stream import SimResult, run_cocotb_stream, run_harness
 from qhw.verify.vectors import read_vectors, write_matrix
 
@@ -76,8 +77,6 @@ def verify(graph, n: int = 200, backend: str = "rtl", engine: str = "harness",
            out: os.PathLike | None = None) -> SimResult:
     """Compile ``graph`` (into ``out`` or a temporary folder), simulate ``n`` vectors with random
     input gaps and output stalls, and return the comparison with the golden model."""
-    from qhw.verify.compile import compile_graph
-
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="qhw_verify_")) / "out"
     compile_graph(graph, out, (backend,), {backend: options or {}}, n_vectors=n, seed=seed)
     return simulate_out(out, backend=backend, engine=engine, gap=gap, stall=stall, seed=seed)
