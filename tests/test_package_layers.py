@@ -33,6 +33,12 @@ def _exists(module: str) -> bool:
     return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
 
 
+def _type_checking_only(node) -> bool:
+    test = getattr(node, "test", None) if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 @functools.lru_cache(maxsize=None)
 def module_imports() -> dict[str, set[tuple[str, int, bool]]]:
     """{module: {(imported qhw module, line, inside a function)}} over every file in qhw/."""
@@ -43,6 +49,8 @@ def module_imports() -> dict[str, set[tuple[str, int, bool]]]:
 
         def visit(node, late: bool) -> None:
             for child in ast.iter_child_nodes(node):
+                if _type_checking_only(child):
+                    continue  # `if TYPE_CHECKING:` imports are for annotations, never run
                 inner = late or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
                 if isinstance(child, ast.Import):
                     for a in child.names:
@@ -134,6 +142,20 @@ def test_no_cycle_among_packages():
     cycle = find_cycle(pruned)
     assert cycle is None, "import circle: " + " -> ".join(
         f"{a} ({g[a][b][0]})" for a, b in zip(cycle, cycle[1:])) + f" -> {cycle[-1]}"
+
+
+def test_no_cycle_among_modules():
+    """Inside a package too: no module imports one that imports it back, even inside a function
+    (e.g. a pass importing ``prepare`` from ``qhw.passes``, whose ``__init__`` imports the pass)."""
+    g: dict[str, set[str]] = defaultdict(set)
+    where = {}
+    for mod, targets in module_imports().items():
+        for target, line, _ in targets:
+            if target != mod:
+                g[mod].add(target)
+                where[mod, target] = f"{mod}:{line}"
+    cycle = find_cycle(g)
+    assert cycle is None, "import circle: " + " -> ".join(where[a, b] for a, b in zip(cycle, cycle[1:]))
 
 
 def test_graph_package_holds_data_only():

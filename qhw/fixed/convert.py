@@ -9,9 +9,12 @@ stored as the int64 with the same bit pattern and computed on internally as uint
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from qhw.fixed.format import FixedFormat
+if TYPE_CHECKING:  # FixedFormat's methods call this module: no import back at run time
+    from qhw.fixed.format import FixedFormat
 
 _I64 = np.iinfo(np.int64)
 _U64 = np.iinfo(np.uint64)

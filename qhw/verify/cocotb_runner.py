@@ -11,12 +11,14 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from qhw._resources import sim_dir
 from qhw.errors import MissingToolError
 from qhw.tools.verilator import INSTALL_HINT, verilator_env
-from qhw.verify.build import VerilatedBuild
+
+if TYPE_CHECKING:  # build.py imports this module when cocotb is used: no import back
+    from qhw.verify.build import VerilatedBuild
 
 
 def make_runner():
