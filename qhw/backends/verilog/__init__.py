@@ -1,6 +1,7 @@
 """Verilog backend: synthesizable RTL (a SystemVerilog subset Verilator and Yosys accept) from an
 annotated graph, proven equal to the golden model under Verilator (see :mod:`qhw.verify`)."""
-from qhw.backends.verilog.top import VerilogDesign, supported_ops, write_verilog
+from qhw.backends.verilog.lowering import supported_ops
+from qhw.backends.verilog.top import VerilogDesign, write_verilog
 
 
 class VerilogBackend:

@@ -1,6 +1,6 @@
 """Table ops in RTL: sigmoid/tanh ROMs (full, half with the symmetry, hls4ml's convention),
-piecewise-linear sigmoid/tanh, and hard_sigmoid — one element at a time, inside the
-element-wise layer (:mod:`qhw.backends.verilog.elementwise`).
+piecewise-linear sigmoid/tanh (``Trait.TABLE`` and ``Trait.ELEMENTWISE``), and hard_sigmoid —
+one element at a time, in an element layer (:mod:`qhw.backends.verilog.elementwise`).
 
 Each element computes the integer address the golden model's table object defines
 (``RomTable.address``: offset, shift, clamp; hls4ml: truncation toward zero), reads a ROM unit
@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from qhw.backends.verilog.datapath import Datapath, sext
+from qhw.backends.verilog.elementwise import _slice, element_layer, finish
+from qhw.backends.verilog.lowering import (Lowering, bits, blocks_cost, counts, lowering, popcount,
+                                           span)
 from qhw.backends.verilog.render import render
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat, add_format, mul_format
 from qhw.fixed.literals import verilog_literal
-from qhw.ops import get as get_op
 from qhw.ops.activation import _bound_codes
+from qhw.ops.lut import HardSigmoid
+from qhw.ops.traits import Trait
 from qhw.tools.cache import content_hash
 
-TABLE_OPS = ("sigmoid", "tanh", "hard_sigmoid")
+#: ROMs of at least this many bits whose output feeds a register directly go to block RAM (2 read
+#: ports per 18 Kb block); measured with synth_xilinx: 6,144 bits stay in LUTs, 10,240 do not
+BRAM_MIN_BITS = 8192
+BRAM_BITS = 18432
 
 
 def _bits_signed(v: int) -> int:
@@ -167,14 +176,94 @@ def _hard_sigmoid(dp: Datapath, node, x: FixedFormat, xe: str, e: int, prefix: s
     return dp.unary(spec, s, f"r{e}", prefix)
 
 
-def lower_table_element(dp: Datapath, node, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
-    """The result wire of element ``e`` of a table op (input slice ``xe`` in format ``x``)."""
-    if node.op == "hard_sigmoid":
-        return _hard_sigmoid(dp, node, x, xe, e, prefix)
-    obj = get_op(node.op, node.name).table(node, x)
+class _Elements(Lowering):
+    """One table element per output element, from its own input slice."""
+
+    def element(self, dp: Datapath, ctx, xe: str, e: int) -> str:
+        raise NotImplementedError
+
+    def lower(self, ctx):
+        dp = element_layer(ctx)
+        parts = []
+        for e in range(ctx.n_out):
+            xe = dp.wire(f"x{e}", ctx.x.width, _slice(0, ctx.x, e), signed=False)
+            parts.append(self.element(dp, ctx, xe, e))
+        return finish(dp, ctx, parts)
+
+
+@lowering(frozenset({Trait.TABLE, Trait.ELEMENTWISE}))
+class TableLowering(_Elements):
+    """sigmoid/tanh: a ROM (full, half, hls4ml's convention) or a PWL function per element."""
+
+    def element(self, dp, ctx, xe, e):
+        obj = ctx.op.table(ctx.node, ctx.x)
+        if ctx.node.attrs.get("variant") == "pwl":
+            return _pwl(dp, ctx.node, obj, ctx.x, xe, e, ctx.prefix)
+        return _rom(dp, ctx.node, obj, ctx.x, xe, e, ctx.prefix)
+
+    def live_span(self, ctx):
+        return span(ctx.res)
+
+    def cost(self, ctx):
+        """The table's features (:func:`table_cost`), the result cast and register (a ROM in
+        block RAM brings its own output register: then only the cast)."""
+        n, b = ctx.n_out, bits(self.live_span(ctx))
+        got, in_bram = table_cost(ctx)
+        return counts(got, cast_bits=n * b, reg_bits=0 if in_bram else n * b)
+
+
+def table_cost(ctx) -> tuple[dict, bool]:
+    """sigmoid/tanh, as :func:`_rom`/:func:`_pwl` build them, over ``ctx.n_out`` elements; and
+    whether the table went to block RAM.
+
+    ROM: the address (an offset and a clamp, or |x| for a half table) and the table. A table whose
+    entries go straight to the output register (full table, entry format = result) and holds at
+    least BRAM_MIN_BITS becomes block RAM; otherwise it is logic (``rom_bits``). PWL: |x|, per
+    segment a subtraction, a constant multiply (``x * m`` written as ``*``: ``macc_bits``, none
+    for a power-of-two slope), an intercept add, a comparison and a select, then the mirror."""
+    node, x, n = ctx.node, ctx.x, ctx.n_out
+    t = ctx.op.table(node, x)
+    w = x.width + 1
+    res = ctx.res
     if node.attrs.get("variant") == "pwl":
-        return _pwl(dp, node, obj, x, xe, e, prefix)
-    return _rom(dp, node, obj, x, xe, e, prefix)
+        sf = t.sum_format()
+        segs = len(t.breakpoints_raw)
+        slopes = [abs(int(m)) for m in t.slopes_raw][: max(segs - 1, 0)]
+        macc = sum(w * int(popcount(np.array([m]))[0]) for m in slopes if m & (m - 1))
+        return counts(macc_bits=n * macc, add_bits=n * (2 * w + 2 * (segs - 1) * sf.width),
+                      cast_bits=n * (segs - 1) * (w + sf.width)), False
+    entries = len(t.values)
+    tf = t.table_fmt
+    rom_bits = entries * tf.width
+    direct = not t.half and tf == res
+    got = counts(add_bits=n * w * (2 if t.half else 1))  # offset or |x| (the clamp: rom_clamp_bits)
+    if direct and rom_bits >= BRAM_MIN_BITS:
+        return counts(got, bram=math.ceil(n / 2) * math.ceil(rom_bits / BRAM_BITS)), True
+    out = res.cast(np.asarray(t.values, np.int64), tf) & ((1 << res.width) - 1)
+    planes = (out[None, :] >> np.arange(res.width)[:, None]) & 1  # (bit, address)
+    flips = int(np.count_nonzero(np.diff(planes, axis=1)))
+    varying = int(np.count_nonzero(planes.min(axis=1) != planes.max(axis=1)))
+    aw = max(1, (entries - 1).bit_length())
+    if t.convention == "hls4ml":  # index = x * size / (span * 2**f)
+        span_ = 16 if t.function == "sigmoid" else 8
+        drop = span_.bit_length() - 1 + x.frac_bits - (t.size.bit_length() - 1)
+    else:
+        drop = t.shift
+    extra = max(0, x.width - int(t.half) - max(drop, 0) - aw)
+    got = counts(got, rom_bits=n * entries * varying, rom_flips=n * flips, rom_clamp_bits=n * varying * extra)
+    if t.half:
+        got = counts(got, add_bits=n * (tf.width + 2))  # the mirrored entry
+    return got, False
 
 
-__all__ = ["TABLE_OPS", "lower_table_element"]
+@lowering(HardSigmoid)
+class HardSigmoidLowering(_Elements):
+    def element(self, dp, ctx, xe, e):
+        return _hard_sigmoid(dp, ctx.node, ctx.x, xe, e, ctx.prefix)
+
+    def cost(self, ctx):
+        got = blocks_cost("hard_sigmoid", ctx)
+        return super().cost(ctx) if got is None else got
+
+
+__all__ = ["TableLowering", "HardSigmoidLowering", "table_cost"]

@@ -35,14 +35,21 @@ import math
 import numpy as np
 
 from qhw.backends.verilog.datapath import Datapath, sext, tree_nodes
+from qhw.backends.verilog.lowering import Lowering, bits, counts, live, lowering, popcount
 from qhw.backends.verilog.render import signed_literal
 from qhw.backends.verilog.requant import UnarySpec, signed_bits
-from qhw.backends.verilog.shiftadd import Pass, ShiftAddNetwork, plan_shift_add
+from qhw.backends.verilog.shiftadd import Adder, Pass, ShiftAddNetwork, plan_shift_add
 from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat, mul_format
 from qhw.ops import get as get_op
+from qhw.ops.dense import Dense
+from qhw.ops.traits import Trait
 
 _SEPARABLE = {"TRN", "RND", "RND_MIN_INF"}
+#: DSP48E1 signed multiplier operand limits (bits)
+DSP_A, DSP_B = 25, 18
+#: smallest product width Yosys' synth_xilinx puts into a DSP48E1 (its DSP_Y_MINWIDTH)
+DSP_Y_MIN = 9
 
 
 def mac_terms(node, in_shape: tuple[int, ...]) -> tuple[list[list[tuple[int, int]]], np.ndarray]:
@@ -50,14 +57,14 @@ def mac_terms(node, in_shape: tuple[int, ...]) -> tuple[list[list[tuple[int, int
     code) with non-zero weight; and the weight codes array for reporting."""
     w = node.param_raw("weight")
     n_in = int(np.prod(in_shape))
-    if node.op == "dense":
+    op = get_op(node.op, node.name)
+    if isinstance(op, Dense):
         k, m = w.shape
         lead = n_in // k
         idx = np.arange(n_in).reshape(lead, k)
         wmat = w
         cols = idx  # (lead, K)
     else:
-        op = get_op(node.op, node.name)
         codes = (np.arange(n_in, dtype=np.int64) + 1).reshape((1,) + tuple(in_shape))
         cols = op._im2col(node, codes)[0] - 1  # (*out_spatial, T), -1 = padding
         cols = cols.reshape(-1, cols.shape[-1])
@@ -450,3 +457,86 @@ def _shift_add_parallel(dp: Datapath, plan: MacPlan, in_fmt: FixedFormat, prefix
         dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, r, signed=False))
     dp.latency = 1 + len(net.reg_levels)
     dp.ii = 1
+
+
+@lowering(Trait.MAC)
+class MacLowering(Lowering):
+    """dense / conv1d / conv2d (``Trait.MAC``), see the module docstring."""
+
+    def lower(self, ctx):
+        return lower_mac(ctx.node, ctx.x, ctx.in_shapes[0], ctx.module, ctx.prefix, ctx.options)
+
+    def live_span(self, ctx):
+        return mac_cost(ctx)[0]
+
+    def cost(self, ctx):
+        return mac_cost(ctx)[1]
+
+
+def mac_cost(ctx) -> tuple[tuple[int, int], dict]:
+    """(live span of the result, features) of one dense/conv node, counted on the MAC plan and
+    shift-add network :func:`lower_mac` builds (memoized in ``ctx``). The input's constant bits
+    (below its live LSB; the sign of a non-negative input) are left out of operand widths, as
+    Yosys removes them."""
+    if "mac_cost" not in ctx.memo:
+        ctx.memo["mac_cost"] = _mac_cost(ctx)
+    return ctx.memo["mac_cost"]
+
+
+def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
+    node, in_fmt, options = ctx.node, ctx.x, ctx.options
+    in_span, nonneg = ctx.in_spans[0], ctx.in_nonneg[0]
+    terms, _ = mac_terms(node, tuple(ctx.in_shapes[0]))
+    plan = MacPlan(node, in_fmt, terms)
+    r = int(node.attrs.get("reuse_factor") or options.get("reuse_factor") or 1)
+    ws, res, n_out, bw = plan.sum_width, plan.res, len(terms), plan.w.width
+    k = max(0, in_span[0] + in_fmt.frac_bits)
+    x_range = (0 if nonneg else in_fmt.raw_min >> k, in_fmt.raw_max >> k)
+    bx = signed_bits(*x_range)
+    acc_lsb = -plan.acc.frac_bits
+    prod_lsb = max(acc_lsb, in_span[0] - plan.w.frac_bits)
+    span = live(res, min(prod_lsb, acc_lsb if any(plan.b0) else prod_lsb), acc_lsb + ws - 2)
+    cnt = counts(cast_bits=n_out * bits(span), reg_bits=n_out * bits(span), dsp=0)
+    use_dsp = not ctx.nodsp and in_fmt.width <= DSP_A and bw <= DSP_B
+    n_terms = sum(len(t) for t in terms)
+    bias_adds = sum(1 for b in plan.b0 if b)
+    if plan.mode == "chain" or (r == 1 and plan.term_cast is not None):
+        # a multiplier and a cast per term, then adders
+        mult = counts(dsp=n_terms) if use_dsp else counts(mul_bits=n_terms * bx * bw)
+        return span, counts(cnt, mult, cast_bits=n_terms * plan.acc.width, add_bits=n_terms * ws)
+    if r == 1:
+        every = int(options.get("tree_stage_levels", 0) or 0)
+        if options.get("multipliers", "auto") == "csd":
+            net = shift_add_network(plan, in_fmt, options, x_range)
+            return span, counts(cnt, sa_bits=net.cost_bits(), add_bits=bias_adds * ws,
+                                reg_bits=sum(net.width(s.out) for s in net.steps
+                                             if not isinstance(s, Adder) or s.level in net.reg_levels))
+        depth = 0
+        for j, tl in enumerate(terms):
+            w = np.array([wc << plan.shift for _, wc in tl], np.int64)
+            leaves = len(w) + (1 if plan.b0[j] else 0)
+            depth = max(depth, max(1, (leaves - 1).bit_length()))
+            a = np.abs(w)
+            nonpow2 = a[(a & (a - 1)) != 0]
+            n_dsp = 0
+            if nonpow2.size and use_dsp:
+                # Yosys maps x * c to a DSP48E1 when the product has >= DSP_Y_MIN bits
+                cbits = np.floor(np.log2(nonpow2)).astype(np.int64) + 2
+                on_dsp = (bx + cbits >= DSP_Y_MIN) & (cbits <= DSP_B)
+                n_dsp = int(np.sum(on_dsp))
+                nonpow2 = nonpow2[~on_dsp]
+            absorbed = min(n_dsp, max(0, leaves - 1))
+            cnt = counts(cnt, dsp=n_dsp, tree_bits=(max(0, leaves - 1) - absorbed) * ws,
+                         dsp_tree_bits=absorbed * ws, macc_bits=int(np.sum(popcount(nonpow2) - 1)) * bx)
+        if every:
+            # registers after every `every`-th level: about half the operands per level
+            regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in range(every, depth + 1, every))
+            cnt = counts(cnt, reg_bits=regs * ws)
+        return span, cnt
+    # folded by r: one multiplier per chunk slot, muxed weights and inputs, an accumulator
+    chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
+    n_mul = n_out * chunk
+    mult = counts(dsp=n_mul) if use_dsp else counts(mul_bits=n_mul * bx * bw)
+    return span, counts(cnt, mult, mux_bits=n_mul * (r - 1) * (bx + bw), add_bits=n_out * chunk * ws,
+                        reg_bits=n_out * ws + int(np.prod(ctx.in_shapes[0])) * bx
+                        + max(1, (r - 1).bit_length()) + 1)

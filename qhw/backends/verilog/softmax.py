@@ -13,11 +13,14 @@ from __future__ import annotations
 import math
 
 from qhw.backends.verilog.datapath import Datapath, sext
+from qhw.backends.verilog.elementwise import element_layer, finish
+from qhw.backends.verilog.lowering import Lowering, blocks_cost, lowering
 from qhw.backends.verilog.lut import _clamped_index, _lit, _rom_unit, _shift, _ssext
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat, add_format, mul_format
 from qhw.ops import get as get_op
+from qhw.ops.softmax import Softmax
 from qhw.tables import hls4ml as h4
 
 
@@ -53,7 +56,7 @@ def lower_softmax(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> li
         return [dp.wire("am", res.width, best if res.width == iw else
                         (f"{best}[{res.width - 1}:0]" if res.width < iw else f"{{{res.width - iw}'d0, {best}}}"),
                         signed=False)]
-    op = get_op("softmax", node.name)
+    op = get_op(node.op, node.name)
     ex, inv = op.tables(node, x, n)
     ef, rf, acc, res = (node.formats[k] for k in ("exp_table", "inv_table", "accum", "result"))
     erom, eaw = _rom_unit(dp, prefix, ex.values, ef, f"exp table of {node.name!r}")
@@ -174,7 +177,7 @@ def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str
         iw = max(1, math.ceil(math.log2(n)))
         return [dp.wire(f"oh{i}", res.width, f"({best} == {iw}'d{i}) ? {res.width}'d{one} : {res.width}'d0",
                         signed=False) for i in range(n)]
-    t = get_op("softmax", node.name).hls4ml_tables(node, x)
+    t = get_op(node.op, node.name).hls4ml_tables(node, x)
     if impl == "legacy":
         return _legacy(dp, node, x, n, t, prefix)
     ef, acc, ii, tf = f["exp_table"], f["accum"], f["inv_inp"], f["inv_table"]
@@ -222,4 +225,15 @@ def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str
     return out
 
 
-__all__ = ["lower_softmax"]
+@lowering(Softmax)
+class SoftmaxLowering(Lowering):
+    def lower(self, ctx):
+        dp = element_layer(ctx)
+        return finish(dp, ctx, lower_softmax(dp, ctx.node, ctx.x, ctx.sizes[0], ctx.prefix))
+
+    def cost(self, ctx):
+        got = blocks_cost("softmax", ctx)
+        return super().cost(ctx) if got is None else got
+
+
+__all__ = ["lower_softmax", "SoftmaxLowering"]
