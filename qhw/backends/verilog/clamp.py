@@ -2,7 +2,7 @@
 clamp bounds in the input's codes, then the result cast."""
 from __future__ import annotations
 
-from qhw.backends.verilog.elementwise import _slice, element_layer, finish
+from qhw.backends.verilog.elementwise import element, element_layer, finish
 from qhw.backends.verilog.lowering import Lowering, lowering
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.ops.activation import _bound_codes
@@ -19,7 +19,7 @@ class ClampLowering(Lowering):
     def lower(self, ctx):
         dp = element_layer(ctx)
         spec = self.spec(ctx)
-        return finish(dp, ctx, [dp.unary(spec, _slice(0, ctx.x, e), f"r{e}", ctx.prefix)
+        return finish(dp, ctx, [dp.unary(spec, element(ctx, e), f"r{e}", ctx.prefix)
                                 for e in range(ctx.n_out)])
 
     def nonneg(self, ctx):

@@ -9,16 +9,8 @@ from dataclasses import dataclass, field
 
 from qhw.backends.verilog.render import render, signed_literal
 from qhw.backends.verilog.requant import UnarySpec, unary_module
+from qhw.backends.verilog.signal import Signal
 from qhw.tools.cache import content_hash
-
-
-def sext(expr: str, w_from: int, w_to: int) -> str:
-    """Sign-extend a signed ``w_from``-bit NAME (a plain identifier) to ``w_to`` bits."""
-    if w_to == w_from:
-        return expr
-    if w_to < w_from:
-        raise ValueError(f"cannot narrow {expr} from {w_from} to {w_to} bits")
-    return f"{{{{{w_to - w_from}{{{expr}[{w_from - 1}]}}}}, {expr}}}"
 
 
 def tree_nodes(leaves: list[str], depth: int, reg_levels: set[int], prefix: str
@@ -57,20 +49,25 @@ class Datapath:
     ii: int = 1
     _n: int = 0
 
-    def wire(self, name: str, width: int, expr: str, signed: bool = True) -> str:
+    @property
+    def x(self) -> Signal:
+        """The layer's input bus (every input's elements, first input lowest)."""
+        return Signal("x", self.in_bits)
+
+    def wire(self, name: str, width: int, expr, signed: bool = True) -> str:
         self.decls.append(dict(kind="wire", name=name, width=width, signed=signed))
-        self.assigns.append(dict(name=name, expr=expr))
+        self.assigns.append(dict(name=name, expr=str(expr)))
         return name
 
-    def reg(self, name: str, width: int, next_expr: str, cond: str = "", signed: bool = True,
+    def reg(self, name: str, width: int, next_expr, cond: str = "", signed: bool = True,
             reset: str | None = None) -> str:
         self.decls.append(dict(kind="reg", name=name, width=width, signed=signed))
-        self.regs.append(dict(name=name, next=next_expr, cond=cond))
+        self.regs.append(dict(name=name, next=str(next_expr), cond=cond))
         if reset is not None:
             self.resets.append(dict(name=name, value=reset))
         return name
 
-    def unary(self, spec: UnarySpec, x_expr: str, y_name: str, prefix: str) -> str:
+    def unary(self, spec: UnarySpec, x_expr, y_name: str, prefix: str) -> str:
         """Instantiate the unary block for ``spec`` (declaring ``y_name`` as its output)."""
         key = content_hash(repr(spec), length=10)
         mod = f"{prefix}_u{key}"
@@ -78,7 +75,7 @@ class Datapath:
             self.units[mod] = unary_module(mod, spec, node=self.module)
         self.decls.append(dict(kind="wire", name=y_name, width=spec.dst.width, signed=False))
         self._n += 1
-        self.insts.append(dict(module=mod, name=f"u_{y_name}", x=x_expr, y=y_name))
+        self.insts.append(dict(module=mod, name=f"u_{y_name}", x=str(x_expr), y=y_name))
         return y_name
 
     def mul(self, name: str, a: str, wa: int, b: int | str, wb: int, prefix: str) -> str:

@@ -6,9 +6,9 @@ themselves (their window and gather functions run on index codes), so the hardwa
 from the golden geometry."""
 from __future__ import annotations
 
-from qhw.backends.verilog.datapath import Datapath, sext
+from qhw.backends.verilog.datapath import Datapath
 from qhw.backends.verilog.requant import signed_bits
-from qhw.fixed import FixedFormat
+from qhw.backends.verilog.signal import Signal
 
 
 def element_layer(ctx) -> Datapath:
@@ -28,27 +28,10 @@ def finish(dp: Datapath, ctx, parts: list[str]) -> Datapath:
     return dp
 
 
-def _slice(offset_bits: int, fmt: FixedFormat, i: int) -> str:
-    lo = offset_bits + i * fmt.width
-    return f"x[{lo + fmt.width - 1}:{lo}]"
+def element(ctx, i: int, k: int = 0) -> Signal:
+    """Element ``i`` of input ``k`` on the layer's input bus, typed by that input's format."""
+    f = ctx.in_fmts[k]
+    return Signal("x", ctx.offsets[-1]).element(i, f.width, f.signed, offset=ctx.offsets[k])
 
 
-def _ext(expr_name: str, fmt: FixedFormat, width: int) -> str:
-    if fmt.signed:
-        return sext(expr_name, fmt.width, width)
-    return f"{{{width - fmt.width}'d0, {expr_name}}}"
-
-
-def _shifted(expr: str, k: int) -> str:
-    return f"{{{expr}, {k}'d0}}" if k else expr
-
-
-def _ext_slice(fmt: FixedFormat, i: int, width: int) -> str:
-    w = fmt.width
-    seg = f"x[{i * w + w - 1}:{i * w}]"
-    if fmt.signed:
-        return f"{{{{{width - w}{{x[{i * w + w - 1}]}}}}, {seg}}}" if width > w else seg
-    return f"{{{width - w}'d0, {seg}}}"
-
-
-__all__ = ["element_layer", "finish", "signed_bits"]
+__all__ = ["element_layer", "finish", "element", "signed_bits"]

@@ -27,7 +27,7 @@ def lower_embedding(dp: Datapath, node, x: FixedFormat, prefix: str) -> list[str
     wp = code_f.width + scale_f.width + 1
     out = []
     for l in range(length):
-        xl = dp.wire(f"ix{l}", w, f"x[{l * w + w - 1}:{l * w}]", signed=False)
+        xl = dp.wire(f"ix{l}", w, dp.x.element(l, w), signed=False)
         neg = f"{xl}[{w - 1}]" if x.signed else "1'b0"
         if (1 << w) - 1 > rows - 1 or x.signed:  # indices past the last row read the last row
             over = f"({xl} > {w}'d{rows - 1})" if rows - 1 < (1 << w) - 1 else "1'b0"

@@ -13,15 +13,15 @@ import math
 
 import numpy as np
 
-from qhw.backends.verilog.datapath import Datapath, sext
-from qhw.backends.verilog.elementwise import _slice, element_layer, finish
+from qhw.backends.verilog.datapath import Datapath
+from qhw.backends.verilog.elementwise import element, element_layer, finish
 from qhw.backends.verilog.lowering import (Lowering, bits, blocks_cost, counts, lowering, popcount,
                                            span)
 from qhw.backends.verilog.render import render
 from qhw.backends.verilog.requant import UnarySpec
+from qhw.backends.verilog.signal import Signal, literal
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat, add_format, mul_format
-from qhw.fixed.literals import verilog_literal
 from qhw.ops.activation import _bound_codes
 from qhw.ops.lut import HardSigmoid
 from qhw.ops.traits import Trait
@@ -38,15 +38,15 @@ def _bits_signed(v: int) -> int:
     return max(1, (v if v >= 0 else ~v).bit_length() + 1)
 
 
-def _ssext(expr: str, w_from: int, w_to: int) -> str:
+def _ssext(expr: str, w_from: int, w_to: int) -> Signal:
     """Sign extension as a SIGNED expression (a bare concatenation is unsigned in Verilog, which
     would make ``>>>`` a logical shift)."""
-    return f"$signed({sext(expr, w_from, w_to)})"
+    return Signal(expr, w_from, True).sext(w_to).as_signed()
 
 
-def _lit(v: int, width: int) -> str:
+def _lit(v: int, width: int) -> Signal:
     """A sized signed literal (negative ones as sized hex)."""
-    return verilog_literal(int(v), FixedFormat(width, width, True))
+    return literal(v, width)
 
 
 def _rom_unit(dp: Datapath, prefix: str, codes, fmt: FixedFormat, what: str) -> tuple[str, int]:
@@ -71,13 +71,14 @@ def _clamped_index(dp: Datapath, t: str, width: int, n: int, aw: int, e: int) ->
 
 
 def _shift(expr: str, k: int) -> str:
+    """``expr`` arithmetically shifted right by k (left by -k), on its own width."""
     return f"({expr} >>> {k})" if k > 0 else (f"({expr} <<< {-k})" if k < 0 else expr)
 
 
 def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
     """A RomTable element: address, ROM read, entry (mirrored for a half table) cast."""
     tf, res, w = t.table_fmt, node.formats["result"], x.width
-    xs = dp.wire(f"xs{e}", w + 1, sext(xe, w, w + 1) if x.signed else f"{{1'b0, {xe}}}")
+    xs = dp.wire(f"xs{e}", w + 1, Signal(xe, w).sext(w + 1) if x.signed else f"{{1'b0, {xe}}}")
     if t.convention == "hls4ml":
         from qhw.tables.hls4ml import index_may_wrap
 
@@ -120,7 +121,7 @@ def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) ->
         return dp.unary(UnarySpec.requant(tf, res), ent, f"r{e}", prefix)
     wide = FixedFormat(min(tf.width + 2, 64), tf.integer_bits + 2, True)
     ww2 = wide.width
-    ee = dp.wire(f"ee{e}", ww2, sext(ent, tf.width, ww2) if tf.signed else f"{{2'b00, {ent}}}")
+    ee = dp.wire(f"ee{e}", ww2, Signal(ent, tf.width).sext(ww2) if tf.signed else f"{{2'b00, {ent}}}")
     one = (1 << tf.frac_bits) if (t.function == "sigmoid" and tf.frac_bits >= 0) else 0
     mirrored = f"{_lit(one, ww2)} - {ee}" if t.function == "sigmoid" else f"-{ee}"
     v = dp.wire(f"v{e}", ww2, f"{xs}[{w}] ? ({mirrored}) : {ee}")
@@ -140,7 +141,7 @@ def _pwl(dp: Datapath, node, p, x: FixedFormat, xe: str, e: int, prefix: str) ->
     big = max(abs(ci) << s1 for ci in c) + max((amax + abs(bj)) * max(abs(mj) for mj in m) << s2
                                                for bj in b)
     ww = max(_bits_signed(big) + 2, sf.width + 1, w + 2)
-    xs = dp.wire(f"xs{e}", w + 1, sext(xe, w, w + 1) if x.signed else f"{{1'b0, {xe}}}")
+    xs = dp.wire(f"xs{e}", w + 1, Signal(xe, w).sext(w + 1) if x.signed else f"{{1'b0, {xe}}}")
     a = dp.wire(f"a{e}", ww, f"{xs}[{w}] ? -{_ssext(xs, w + 1, ww)} : {_ssext(xs, w + 1, ww)}")
     last = len(b) - 1
     seg_vals = []
@@ -186,7 +187,7 @@ class _Elements(Lowering):
         dp = element_layer(ctx)
         parts = []
         for e in range(ctx.n_out):
-            xe = dp.wire(f"x{e}", ctx.x.width, _slice(0, ctx.x, e), signed=False)
+            xe = dp.wire(f"x{e}", ctx.x.width, element(ctx, e), signed=False)
             parts.append(self.element(dp, ctx, xe, e))
         return finish(dp, ctx, parts)
 

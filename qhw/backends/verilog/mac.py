@@ -34,10 +34,11 @@ import math
 
 import numpy as np
 
-from qhw.backends.verilog.datapath import Datapath, sext, tree_nodes
+from qhw.backends.verilog.datapath import Datapath, tree_nodes
 from qhw.backends.verilog.lowering import Lowering, bits, counts, live, lowering, popcount
 from qhw.backends.verilog.render import signed_literal
 from qhw.backends.verilog.requant import UnarySpec, signed_bits
+from qhw.backends.verilog.signal import Signal
 from qhw.backends.verilog.shiftadd import Adder, Pass, ShiftAddNetwork, plan_shift_add
 from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat, mul_format
@@ -203,27 +204,21 @@ def _input_wire(dp: Datapath, in_fmt: FixedFormat, i: int, width: int, cache: di
     """Input element i sign-extended (or zero-extended) to ``width`` signed bits."""
     if i in cache:
         return cache[i]
-    w = in_fmt.width
-    part = f"x[{i * w + w - 1}:{i * w}]"
-    if in_fmt.signed:
-        expr = f"{{{{{width - w}{{x[{i * w + w - 1}]}}}}, {part}}}" if width > w else part
-    else:
-        expr = f"{{{width - w}'d0, {part}}}"
-    cache[i] = dp.wire(f"xs{i}", width, expr)
+    cache[i] = dp.wire(f"xs{i}", width, dp.x.element(i, in_fmt.width, in_fmt.signed).extend(width))
     return cache[i]
 
 
-def _natural_input(in_fmt: FixedFormat, i: int, bus: str) -> tuple[int, str]:
+def _natural_input(in_fmt: FixedFormat, i: int, bus: Signal) -> tuple[int, str]:
     """Input element i of ``bus`` as a signed operand of its natural width: (width, expression)."""
-    w = in_fmt.width
-    part = f"{bus}[{i * w + w - 1}:{i * w}]"
-    return (w, part) if in_fmt.signed else (w + 1, f"{{1'b0, {part}}}")
+    part = bus.element(i, in_fmt.width, in_fmt.signed)
+    return (part.width, part.expr) if in_fmt.signed else (part.width + 1, f"{{1'b0, {part}}}")
 
 
 def _fit(name: str, w_from: int, w_to: int) -> str:
     """Signed ``name`` (w_from bits) on ``w_to`` bits: sign-extended, or its low bits when its
     value is known to fit (an exact product whose range is narrower than its generic width)."""
-    return sext(name, w_from, w_to) if w_to >= w_from else f"{name}[{w_to - 1}:0]"
+    s = Signal(name, w_from, True)
+    return str(s.sext(w_to) if w_to >= w_from else s.slice(w_to - 1, 0))
 
 
 def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> str:
@@ -240,7 +235,7 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> st
         # its natural width, the shift and the sign extension happen here
         k = (abs(c) & -abs(c)).bit_length() - 1
         m = c >> k
-        wx, xn = _natural_input(in_fmt, i, "x")
+        wx, xn = _natural_input(in_fmt, i, dp.x)
         if ("n", i) not in xcache:  # one natural-width wire per input, shared by its products
             xcache[("n", i)] = dp.wire(f"xn{i}", wx, xn)
         xn = xcache[("n", i)]
@@ -250,11 +245,10 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> st
         e = _fit(p, wx + wm, ws)
         return dp.wire(name, ws, f"({e} <<< {k})" if k else e)
     spec = plan.term_cast(wc)
-    w = in_fmt.width
-    dp.unary(spec, f"x[{i * w + w - 1}:{i * w}]", name + "_c", prefix)
+    dp.unary(spec, dp.x.element(i, in_fmt.width), name + "_c", prefix)
     _count(dp, "mul")
     d = spec.dst
-    ext = (sext(name + "_c", d.width, ws) if d.signed else f"{{{ws - d.width}'d0, {name}_c}}")
+    ext = Signal(name + "_c", d.width, d.signed).extend(ws)
     sh = plan.acc.frac_bits - d.frac_bits
     return dp.wire(name, ws, f"({ext} <<< {sh})" if sh else ext)
 
@@ -331,7 +325,7 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
                 continue
             idxs = tuple(i for i, _ in slots)
             if idxs not in xsel_cache:
-                parts = [f"{wx}'sd0" if i < 0 else _natural_input(in_fmt, i, "xr")[1] for i in idxs]
+                parts = [f"{wx}'sd0" if i < 0 else _natural_input(in_fmt, i, Signal("xr", dp.in_bits))[1] for i in idxs]
                 expr = parts[-1]
                 for c in range(r - 2, -1, -1):
                     expr = f"(cnt == {cb}'d{c}) ? {parts[c]} : {expr}"
@@ -367,13 +361,12 @@ def _chain(dp, plan, in_fmt, n_in, prefix) -> None:
         for n, (i, wc) in enumerate(tl):
             if plan.product_cast:
                 tspec = UnarySpec(in_fmt, acc, plan.p, multiplier=wc)
-                t = dp.unary(tspec, f"x[{i * w + w - 1}:{i * w}]", f"t{j}_{n}", prefix)
+                t = dp.unary(tspec, dp.x.element(i, w), f"t{j}_{n}", prefix)
                 tfmt = acc
             else:
                 pw = plan.p.width + 1
                 xs_name = f"xq{j}_{n}"
-                xs = dp.wire(xs_name, pw, (f"{{{{{pw - w}{{x[{i * w + w - 1}]}}}}, x[{i * w + w - 1}:{i * w}]}}"
-                                           if in_fmt.signed else f"{{{pw - w}'d0, x[{i * w + w - 1}:{i * w}]}}"))
+                xs = dp.wire(xs_name, pw, dp.x.element(i, w, in_fmt.signed).extend(pw))
                 t = dp.wire(f"t{j}_{n}", pw, f"{xs} * {signed_literal(wc, pw)}")
                 tfmt = FixedFormat(pw, pw - plan.p.frac_bits, True)
                 _count(dp, "mul")

@@ -2,9 +2,10 @@
 one bit wider than its format (so every operand is a signed expression), then the result cast."""
 from __future__ import annotations
 
-from qhw.backends.verilog.elementwise import _ext, _shifted, _slice, element_layer, finish
+from qhw.backends.verilog.elementwise import element, element_layer, finish
 from qhw.backends.verilog.lowering import Lowering, bits, counts, live, lowering
 from qhw.backends.verilog.requant import UnarySpec
+from qhw.backends.verilog.signal import Signal
 from qhw.fixed import FixedFormat, add_format
 from qhw.ops.traits import Trait
 
@@ -26,15 +27,13 @@ class MergeLowering(Lowering):
         spec = UnarySpec(sf, ctx.res, FixedFormat(ws, ws - exact.frac_bits, exact.signed))
         parts = []
         for e in range(ctx.n_out):
-            a = dp.wire(f"a{e}", fa.width, _slice(ctx.offsets[0], fa, e), signed=False)
-            b = dp.wire(f"b{e}", fb.width, _slice(ctx.offsets[1], fb, e), signed=False)
-            if add:
+            a = Signal(dp.wire(f"a{e}", fa.width, element(ctx, e, 0), signed=False), fa.width, fa.signed)
+            b = Signal(dp.wire(f"b{e}", fb.width, element(ctx, e, 1), signed=False), fb.width, fb.signed)
+            if add:  # both operands on the sum's grid: extended, then zeros appended
                 sa, sb = exact.frac_bits - fa.frac_bits, exact.frac_bits - fb.frac_bits
-                ea = _shifted(_ext(a, fa, ws - sa), sa)
-                eb = _shifted(_ext(b, fb, ws - sb), sb)
-                v = dp.wire(f"v{e}", ws, f"{ea} + {eb}")
+                v = dp.wire(f"v{e}", ws, f"{a.extend(ws - sa).shl(sa)} + {b.extend(ws - sb).shl(sb)}")
             else:
-                v = dp.wire(f"v{e}", ws, f"{_ext(a, fa, ws)} * {_ext(b, fb, ws)}")
+                v = dp.wire(f"v{e}", ws, f"{a.extend(ws)} * {b.extend(ws)}")
             parts.append(dp.unary(spec, v, f"r{e}", ctx.prefix))
         return finish(dp, ctx, parts)
 

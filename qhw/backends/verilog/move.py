@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qhw.backends.verilog.elementwise import _slice, element_layer, finish
+from qhw.backends.verilog.elementwise import element, element_layer, finish
 from qhw.backends.verilog.lowering import Lowering, bits, counts, lowering
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.ops.base import GatherOp
@@ -34,8 +34,7 @@ class MoveLowering(Lowering):
         dp = element_layer(ctx)
         parts = []
         for e, (k, i) in enumerate(zip(*sources(ctx))):
-            f = ctx.in_fmts[k]
-            parts.append(dp.unary(UnarySpec.requant(f, ctx.res), _slice(ctx.offsets[k], f, i), f"r{e}",
+            parts.append(dp.unary(UnarySpec.requant(ctx.in_fmts[k], ctx.res), element(ctx, i, k), f"r{e}",
                                   ctx.prefix))
         return finish(dp, ctx, parts)
 

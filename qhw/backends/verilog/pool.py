@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from qhw.backends.verilog.elementwise import _ext_slice, element_layer, finish
+from qhw.backends.verilog.elementwise import element, element_layer, finish
 from qhw.backends.verilog.lowering import Lowering, bits, blocks_cost, counts, live, lowering
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.fixed import FixedFormat, mul_format
@@ -38,7 +38,7 @@ class PoolLowering(Lowering):
                 if _is_max(ctx):
                     cur = None
                     for n, i in enumerate(ids):
-                        xi = dp.wire(f"m{e}_{n}x", wx, _ext_slice(x0, i, wx))
+                        xi = dp.wire(f"m{e}_{n}x", wx, element(ctx, i).extend(wx))
                         cur = xi if cur is None else dp.wire(
                             f"m{e}_{n}", wx, f"({xi} > {cur}) ? {xi} : {cur}")
                     if cur is None:
@@ -56,8 +56,8 @@ class PoolLowering(Lowering):
                     acc, scale = node.formats["accum"], node.formats["scale"]
                     sumf = opdef.sum_format(node, x0)
                     ws = wx + max(1, math.ceil(math.log2(taps))) + 1
-                    terms = [_ext_slice(x0, i, ws) for i in ids] or [f"{ws}'sd0"]
-                    v = dp.wire(f"v{e}", ws, " + ".join(terms))
+                    terms = [element(ctx, i).extend(ws) for i in ids] or [f"{ws}'sd0"]
+                    v = dp.wire(f"v{e}", ws, " + ".join(map(str, terms)))
                     a = dp.unary(UnarySpec(FixedFormat(ws, ws - x0.frac_bits, True), acc,
                                            FixedFormat(ws, ws - x0.frac_bits, sumf.signed)),
                                  v, f"a{e}", prefix)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qhw.backends.verilog.elementwise import _slice, element_layer, finish
+from qhw.backends.verilog.elementwise import element, element_layer, finish
 from qhw.backends.verilog.lowering import Lowering, bits, blocks_cost, counts, lowering, span
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.ops.requantize import Requantize
@@ -19,7 +19,7 @@ class _Rescale(Lowering):
 
     def lower(self, ctx):
         dp = element_layer(ctx)
-        return finish(dp, ctx, [dp.unary(self.spec(ctx, e), _slice(0, ctx.x, e), f"r{e}", ctx.prefix)
+        return finish(dp, ctx, [dp.unary(self.spec(ctx, e), element(ctx, e), f"r{e}", ctx.prefix)
                                 for e in range(ctx.n_out)])
 
     def live_span(self, ctx):
@@ -62,7 +62,7 @@ class ThresholdLowering(Lowering):
             live = [x.raw_min < c <= x.raw_max for c in row]
             u = None
             if any(live):  # the element itself is read only when some comparison depends on it
-                xe = dp.wire(f"x{e}", x.width, _slice(0, x, e), signed=False)
+                xe = dp.wire(f"x{e}", x.width, element(ctx, e), signed=False)
                 if x.signed and x.width > 1:
                     xu = f"{{1'b0, ~{xe}[{x.width - 1}], {xe}[{x.width - 2}:0]}}"
                 else:
