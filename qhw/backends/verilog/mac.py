@@ -171,6 +171,9 @@ def lower_mac(node, in_fmt: FixedFormat, in_shape, module: str, prefix: str,
     n_in = int(np.prod(in_shape))
     res = plan.res
     dp = Datapath(module, f"{node.op} {node.name!r}", n_in * in_fmt.width, len(terms) * res.width)
+    dp.flavour = options.get("flavour", "synth")
+    if dp.flavour not in ("synth", "sim"):
+        raise ConfigError(f"options['flavour'] must be 'synth' or 'sim', got {dp.flavour!r}")
     dp.header += [f"node: {node.name} ({node.op}), {len(terms)} outputs, mode {plan.mode}, reuse {r}",
                   f"in: {in_fmt}  weight: {plan.w}  accum: {plan.acc}  result: {res}",
                   f"product: {plan.p}  exact sum width: {plan.sum_width} bits"]
