@@ -17,6 +17,7 @@ matter of its traits; a new family is one module listed in ``_FAMILIES``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -137,11 +138,9 @@ def counts(*parts: dict, **kw: int) -> dict[str, int]:
 def blocks_cost(family: str, ctx: CostContext):
     """``qhw.estimate.blocks.cost_<family>(ctx)`` when that module defines it, else None (the
     lowering's own count applies)."""
-    try:
-        blocks = importlib.import_module("qhw.estimate.blocks")
-    except ImportError:
+    if importlib.util.find_spec("qhw.estimate.blocks") is None:
         return None
-    fn = getattr(blocks, f"cost_{family}", None)
+    fn = getattr(importlib.import_module("qhw.estimate.blocks"), f"cost_{family}", None)
     return None if fn is None else fn(ctx)
 
 
