@@ -9,16 +9,8 @@ from dataclasses import dataclass, field
 
 from qhw.backends.verilog.render import render, signed_literal
 from qhw.backends.verilog.requant import UnarySpec, unary_module
+from qhw.backends.verilog.signal import Signal, literal
 from qhw.tools.cache import content_hash
-
-
-def sext(expr: str, w_from: int, w_to: int) -> str:
-    """Sign-extend a signed ``w_from``-bit NAME (a plain identifier) to ``w_to`` bits."""
-    if w_to == w_from:
-        return expr
-    if w_to < w_from:
-        raise ValueError(f"cannot narrow {expr} from {w_from} to {w_to} bits")
-    return f"{{{{{w_to - w_from}{{{expr}[{w_from - 1}]}}}}, {expr}}}"
 
 
 def tree_nodes(leaves: list[str], depth: int, reg_levels: set[int], prefix: str
@@ -55,22 +47,31 @@ class Datapath:
     units: dict[str, str] = field(default_factory=dict)
     latency: int = 1
     ii: int = 1
+    #: how products and MAC adder trees are written: "synth" (instances of the design's shared
+    #: multiplier and adder-tree modules, which a synthesizer maps once per shape) or "sim"
+    #: (plain expressions in the layer, fewer modules for a simulator to schedule)
+    flavour: str = "synth"
     _n: int = 0
 
-    def wire(self, name: str, width: int, expr: str, signed: bool = True) -> str:
+    @property
+    def x(self) -> Signal:
+        """The layer's input bus (every input's elements, first input lowest)."""
+        return Signal("x", self.in_bits)
+
+    def wire(self, name: str, width: int, expr, signed: bool = True) -> str:
         self.decls.append(dict(kind="wire", name=name, width=width, signed=signed))
-        self.assigns.append(dict(name=name, expr=expr))
+        self.assigns.append(dict(name=name, expr=str(expr)))
         return name
 
-    def reg(self, name: str, width: int, next_expr: str, cond: str = "", signed: bool = True,
+    def reg(self, name: str, width: int, next_expr, cond: str = "", signed: bool = True,
             reset: str | None = None) -> str:
         self.decls.append(dict(kind="reg", name=name, width=width, signed=signed))
-        self.regs.append(dict(name=name, next=next_expr, cond=cond))
+        self.regs.append(dict(name=name, next=str(next_expr), cond=cond))
         if reset is not None:
             self.resets.append(dict(name=name, value=reset))
         return name
 
-    def unary(self, spec: UnarySpec, x_expr: str, y_name: str, prefix: str) -> str:
+    def unary(self, spec: UnarySpec, x_expr, y_name: str, prefix: str) -> str:
         """Instantiate the unary block for ``spec`` (declaring ``y_name`` as its output)."""
         key = content_hash(repr(spec), length=10)
         mod = f"{prefix}_u{key}"
@@ -78,14 +79,25 @@ class Datapath:
             self.units[mod] = unary_module(mod, spec, node=self.module)
         self.decls.append(dict(kind="wire", name=y_name, width=spec.dst.width, signed=False))
         self._n += 1
-        self.insts.append(dict(module=mod, name=f"u_{y_name}", x=x_expr, y=y_name))
+        self.insts.append(dict(module=mod, name=f"u_{y_name}", x=str(x_expr), y=y_name))
         return y_name
 
     def mul(self, name: str, a: str, wa: int, b: int | str, wb: int, prefix: str) -> str:
-        """Declare ``name`` = a * b, exact (``wa + wb`` bits signed), through the design's shared
-        multiplier module: ``<prefix>_cmul`` when ``b`` is an int constant, ``<prefix>_mul``
-        for a ``wb``-bit signed expression. Operands are signed expressions of exactly their width.
-        """
+        """Declare ``name`` = a * b, exact (``wa + wb`` bits signed), ``b`` an int constant or a
+        ``wb``-bit signed expression; operands are signed expressions of exactly their width.
+        Written as the :attr:`flavour` asks (:meth:`_mul_instance` or :meth:`_mul_expr`)."""
+        if self.flavour == "sim":
+            return self._mul_expr(name, a, wa, b, wb)
+        return self._mul_instance(name, a, wa, b, wb, prefix)
+
+    def _mul_expr(self, name: str, a: str, wa: int, b: int | str, wb: int) -> str:
+        """``name`` = a * b as one signed expression on ``wa + wb`` bits."""
+        bs = literal(b, wb) if isinstance(b, int) else Signal(b, wb, True).as_signed()
+        return self.wire(name, wa + wb, f"{Signal(a, wa, True).as_signed()} * {bs}")
+
+    def _mul_instance(self, name: str, a: str, wa: int, b: int | str, wb: int, prefix: str) -> str:
+        """``name`` = a * b through the design's shared multiplier module: ``<prefix>_cmul``
+        when ``b`` is an int constant, ``<prefix>_mul`` otherwise."""
         constant = isinstance(b, int)
         mod = f"{prefix}_{'cmul' if constant else 'mul'}"
         if mod not in self.units:
@@ -99,8 +111,11 @@ class Datapath:
     def adder_tree(self, name: str, leaves: list[str], width: int, depth: int,
                    reg_levels: set[int], prefix: str) -> str:
         """Declare ``name`` = the sum of ``leaves`` (each ``width`` bits signed) by a pairwise
-        tree padded to ``depth`` levels, registered after ``reg_levels``, in a shared module
-        ``<prefix>_add<hash>`` (one per tree shape in the design)."""
+        tree padded to ``depth`` levels, registered after ``reg_levels``: in a shared module
+        ``<prefix>_add<hash>`` (one per tree shape in the design), or inline in the layer for
+        the "sim" :attr:`flavour`."""
+        if self.flavour == "sim":
+            return self._tree_inline(name, leaves, width, depth, reg_levels)
         n = len(leaves)
         levels = sorted(reg_levels)
         mod = f"{prefix}_add{content_hash(repr((n, width, depth, levels)), length=10)}"
@@ -116,6 +131,13 @@ class Datapath:
         self.decls.append(dict(kind="wire", name=name, width=width, signed=True))
         self.insts.append(dict(module=mod, name=f"u_{name}", params="", ports=ports))
         return name
+
+    def _tree_inline(self, name: str, leaves: list[str], width: int, depth: int,
+                     reg_levels: set[int]) -> str:
+        nodes, root = tree_nodes(list(leaves), depth, reg_levels, f"{name}_l")
+        for nd in nodes:
+            (self.reg if nd["reg"] else self.wire)(nd["name"], width, nd["expr"])
+        return self.wire(name, width, root)
 
     def text(self) -> str:
         y = "{" + ", ".join(reversed(self.y_parts)) + "}" if len(self.y_parts) > 1 else self.y_parts[0]

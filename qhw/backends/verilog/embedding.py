@@ -4,15 +4,18 @@ shared requantizer into the result format (as qhw.ops.embedding defines it)."""
 from __future__ import annotations
 
 from qhw.backends.verilog.datapath import Datapath
+from qhw.backends.verilog.elementwise import element_layer, finish
+from qhw.backends.verilog.lowering import Lowering, blocks_cost, lowering
 from qhw.backends.verilog.lut import _rom_unit
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.fixed import FixedFormat, mul_format
 from qhw.ops import get as get_op
+from qhw.ops.embedding import Embedding
 
 
 def lower_embedding(dp: Datapath, node, x: FixedFormat, prefix: str) -> list[str]:
     """Result wires of every output element (row-major (L, dim))."""
-    codes, scales = get_op("embedding", node.name).rows(node)
+    codes, scales = get_op(node.op, node.name).rows(node)
     code_f, scale_f, res = node.formats["table"], node.formats["scale"], node.formats["result"]
     rows, dim = codes.shape
     length = int(node.shape[0])
@@ -24,7 +27,7 @@ def lower_embedding(dp: Datapath, node, x: FixedFormat, prefix: str) -> list[str
     wp = code_f.width + scale_f.width + 1
     out = []
     for l in range(length):
-        xl = dp.wire(f"ix{l}", w, f"x[{l * w + w - 1}:{l * w}]", signed=False)
+        xl = dp.wire(f"ix{l}", w, dp.x.element(l, w), signed=False)
         neg = f"{xl}[{w - 1}]" if x.signed else "1'b0"
         if (1 << w) - 1 > rows - 1 or x.signed:  # indices past the last row read the last row
             over = f"({xl} > {w}'d{rows - 1})" if rows - 1 < (1 << w) - 1 else "1'b0"
@@ -48,4 +51,15 @@ def lower_embedding(dp: Datapath, node, x: FixedFormat, prefix: str) -> list[str
     return out
 
 
-__all__ = ["lower_embedding"]
+@lowering(Embedding)
+class EmbeddingLowering(Lowering):
+    def lower(self, ctx):
+        dp = element_layer(ctx)
+        return finish(dp, ctx, lower_embedding(dp, ctx.node, ctx.x, ctx.prefix))
+
+    def cost(self, ctx):
+        got = blocks_cost("embedding", ctx)
+        return super().cost(ctx) if got is None else got
+
+
+__all__ = ["lower_embedding", "EmbeddingLowering"]

@@ -1,6 +1,6 @@
 """Table ops in RTL: sigmoid/tanh ROMs (full, half with the symmetry, hls4ml's convention),
-piecewise-linear sigmoid/tanh, and hard_sigmoid — one element at a time, inside the
-element-wise layer (:mod:`qhw.backends.verilog.elementwise`).
+piecewise-linear sigmoid/tanh (``Trait.TABLE`` and ``Trait.ELEMENTWISE``), and hard_sigmoid —
+one element at a time, in an element layer (:mod:`qhw.backends.verilog.elementwise`).
 
 Each element computes the integer address the golden model's table object defines
 (``RomTable.address``: offset, shift, clamp; hls4ml: truncation toward zero), reads a ROM unit
@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import math
 
-from qhw.backends.verilog.datapath import Datapath, sext
+import numpy as np
+
+from qhw.backends.verilog.datapath import Datapath
+from qhw.backends.verilog.elementwise import element, element_layer, finish
+from qhw.backends.verilog.lowering import (Lowering, bits, blocks_cost, counts, lowering, popcount,
+                                           span)
 from qhw.backends.verilog.render import render
 from qhw.backends.verilog.requant import UnarySpec
+from qhw.backends.verilog.signal import Signal, literal
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat, add_format, mul_format
-from qhw.fixed.literals import verilog_literal
-from qhw.ops import get as get_op
 from qhw.ops.activation import _bound_codes
+from qhw.ops.lut import HardSigmoid
+from qhw.ops.traits import Trait
 from qhw.tools.cache import content_hash
 
-TABLE_OPS = ("sigmoid", "tanh", "hard_sigmoid")
+#: ROMs of at least this many bits whose output feeds a register directly go to block RAM (2 read
+#: ports per 18 Kb block); measured with synth_xilinx: 6,144 bits stay in LUTs, 10,240 do not
+BRAM_MIN_BITS = 8192
+BRAM_BITS = 18432
 
 
 def _bits_signed(v: int) -> int:
@@ -29,15 +38,15 @@ def _bits_signed(v: int) -> int:
     return max(1, (v if v >= 0 else ~v).bit_length() + 1)
 
 
-def _ssext(expr: str, w_from: int, w_to: int) -> str:
+def _ssext(expr: str, w_from: int, w_to: int) -> Signal:
     """Sign extension as a SIGNED expression (a bare concatenation is unsigned in Verilog, which
     would make ``>>>`` a logical shift)."""
-    return f"$signed({sext(expr, w_from, w_to)})"
+    return Signal(expr, w_from, True).sext(w_to).as_signed()
 
 
-def _lit(v: int, width: int) -> str:
+def _lit(v: int, width: int) -> Signal:
     """A sized signed literal (negative ones as sized hex)."""
-    return verilog_literal(int(v), FixedFormat(width, width, True))
+    return literal(v, width)
 
 
 def _rom_unit(dp: Datapath, prefix: str, codes, fmt: FixedFormat, what: str) -> tuple[str, int]:
@@ -62,13 +71,14 @@ def _clamped_index(dp: Datapath, t: str, width: int, n: int, aw: int, e: int) ->
 
 
 def _shift(expr: str, k: int) -> str:
+    """``expr`` arithmetically shifted right by k (left by -k), on its own width."""
     return f"({expr} >>> {k})" if k > 0 else (f"({expr} <<< {-k})" if k < 0 else expr)
 
 
 def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
     """A RomTable element: address, ROM read, entry (mirrored for a half table) cast."""
     tf, res, w = t.table_fmt, node.formats["result"], x.width
-    xs = dp.wire(f"xs{e}", w + 1, sext(xe, w, w + 1) if x.signed else f"{{1'b0, {xe}}}")
+    xs = dp.wire(f"xs{e}", w + 1, Signal(xe, w).sext(w + 1) if x.signed else f"{{1'b0, {xe}}}")
     if t.convention == "hls4ml":
         from qhw.tables.hls4ml import index_may_wrap
 
@@ -111,7 +121,7 @@ def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) ->
         return dp.unary(UnarySpec.requant(tf, res), ent, f"r{e}", prefix)
     wide = FixedFormat(min(tf.width + 2, 64), tf.integer_bits + 2, True)
     ww2 = wide.width
-    ee = dp.wire(f"ee{e}", ww2, sext(ent, tf.width, ww2) if tf.signed else f"{{2'b00, {ent}}}")
+    ee = dp.wire(f"ee{e}", ww2, Signal(ent, tf.width).sext(ww2) if tf.signed else f"{{2'b00, {ent}}}")
     one = (1 << tf.frac_bits) if (t.function == "sigmoid" and tf.frac_bits >= 0) else 0
     mirrored = f"{_lit(one, ww2)} - {ee}" if t.function == "sigmoid" else f"-{ee}"
     v = dp.wire(f"v{e}", ww2, f"{xs}[{w}] ? ({mirrored}) : {ee}")
@@ -131,7 +141,7 @@ def _pwl(dp: Datapath, node, p, x: FixedFormat, xe: str, e: int, prefix: str) ->
     big = max(abs(ci) << s1 for ci in c) + max((amax + abs(bj)) * max(abs(mj) for mj in m) << s2
                                                for bj in b)
     ww = max(_bits_signed(big) + 2, sf.width + 1, w + 2)
-    xs = dp.wire(f"xs{e}", w + 1, sext(xe, w, w + 1) if x.signed else f"{{1'b0, {xe}}}")
+    xs = dp.wire(f"xs{e}", w + 1, Signal(xe, w).sext(w + 1) if x.signed else f"{{1'b0, {xe}}}")
     a = dp.wire(f"a{e}", ww, f"{xs}[{w}] ? -{_ssext(xs, w + 1, ww)} : {_ssext(xs, w + 1, ww)}")
     last = len(b) - 1
     seg_vals = []
@@ -167,14 +177,94 @@ def _hard_sigmoid(dp: Datapath, node, x: FixedFormat, xe: str, e: int, prefix: s
     return dp.unary(spec, s, f"r{e}", prefix)
 
 
-def lower_table_element(dp: Datapath, node, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
-    """The result wire of element ``e`` of a table op (input slice ``xe`` in format ``x``)."""
-    if node.op == "hard_sigmoid":
-        return _hard_sigmoid(dp, node, x, xe, e, prefix)
-    obj = get_op(node.op, node.name).table(node, x)
+class _Elements(Lowering):
+    """One table element per output element, from its own input slice."""
+
+    def element(self, dp: Datapath, ctx, xe: str, e: int) -> str:
+        raise NotImplementedError
+
+    def lower(self, ctx):
+        dp = element_layer(ctx)
+        parts = []
+        for e in range(ctx.n_out):
+            xe = dp.wire(f"x{e}", ctx.x.width, element(ctx, e), signed=False)
+            parts.append(self.element(dp, ctx, xe, e))
+        return finish(dp, ctx, parts)
+
+
+@lowering(frozenset({Trait.TABLE, Trait.ELEMENTWISE}))
+class TableLowering(_Elements):
+    """sigmoid/tanh: a ROM (full, half, hls4ml's convention) or a PWL function per element."""
+
+    def element(self, dp, ctx, xe, e):
+        obj = ctx.op.table(ctx.node, ctx.x)
+        if ctx.node.attrs.get("variant") == "pwl":
+            return _pwl(dp, ctx.node, obj, ctx.x, xe, e, ctx.prefix)
+        return _rom(dp, ctx.node, obj, ctx.x, xe, e, ctx.prefix)
+
+    def live_span(self, ctx):
+        return span(ctx.res)
+
+    def cost(self, ctx):
+        """The table's features (:func:`table_cost`), the result cast and register (a ROM in
+        block RAM brings its own output register: then only the cast)."""
+        n, b = ctx.n_out, bits(self.live_span(ctx))
+        got, in_bram = table_cost(ctx)
+        return counts(got, cast_bits=n * b, reg_bits=0 if in_bram else n * b)
+
+
+def table_cost(ctx) -> tuple[dict, bool]:
+    """sigmoid/tanh, as :func:`_rom`/:func:`_pwl` build them, over ``ctx.n_out`` elements; and
+    whether the table went to block RAM.
+
+    ROM: the address (an offset and a clamp, or |x| for a half table) and the table. A table whose
+    entries go straight to the output register (full table, entry format = result) and holds at
+    least BRAM_MIN_BITS becomes block RAM; otherwise it is logic (``rom_bits``). PWL: |x|, per
+    segment a subtraction, a constant multiply (``x * m`` written as ``*``: ``macc_bits``, none
+    for a power-of-two slope), an intercept add, a comparison and a select, then the mirror."""
+    node, x, n = ctx.node, ctx.x, ctx.n_out
+    t = ctx.op.table(node, x)
+    w = x.width + 1
+    res = ctx.res
     if node.attrs.get("variant") == "pwl":
-        return _pwl(dp, node, obj, x, xe, e, prefix)
-    return _rom(dp, node, obj, x, xe, e, prefix)
+        sf = t.sum_format()
+        segs = len(t.breakpoints_raw)
+        slopes = [abs(int(m)) for m in t.slopes_raw][: max(segs - 1, 0)]
+        macc = sum(w * int(popcount(np.array([m]))[0]) for m in slopes if m & (m - 1))
+        return counts(macc_bits=n * macc, add_bits=n * (2 * w + 2 * (segs - 1) * sf.width),
+                      cast_bits=n * (segs - 1) * (w + sf.width)), False
+    entries = len(t.values)
+    tf = t.table_fmt
+    rom_bits = entries * tf.width
+    direct = not t.half and tf == res
+    got = counts(add_bits=n * w * (2 if t.half else 1))  # offset or |x| (the clamp: rom_clamp_bits)
+    if direct and rom_bits >= BRAM_MIN_BITS:
+        return counts(got, bram=math.ceil(n / 2) * math.ceil(rom_bits / BRAM_BITS)), True
+    out = res.cast(np.asarray(t.values, np.int64), tf) & ((1 << res.width) - 1)
+    planes = (out[None, :] >> np.arange(res.width)[:, None]) & 1  # (bit, address)
+    flips = int(np.count_nonzero(np.diff(planes, axis=1)))
+    varying = int(np.count_nonzero(planes.min(axis=1) != planes.max(axis=1)))
+    aw = max(1, (entries - 1).bit_length())
+    if t.convention == "hls4ml":  # index = x * size / (span * 2**f)
+        span_ = 16 if t.function == "sigmoid" else 8
+        drop = span_.bit_length() - 1 + x.frac_bits - (t.size.bit_length() - 1)
+    else:
+        drop = t.shift
+    extra = max(0, x.width - int(t.half) - max(drop, 0) - aw)
+    got = counts(got, rom_bits=n * entries * varying, rom_flips=n * flips, rom_clamp_bits=n * varying * extra)
+    if t.half:
+        got = counts(got, add_bits=n * (tf.width + 2))  # the mirrored entry
+    return got, False
 
 
-__all__ = ["TABLE_OPS", "lower_table_element"]
+@lowering(HardSigmoid)
+class HardSigmoidLowering(_Elements):
+    def element(self, dp, ctx, xe, e):
+        return _hard_sigmoid(dp, ctx.node, ctx.x, xe, e, ctx.prefix)
+
+    def cost(self, ctx):
+        got = blocks_cost("hard_sigmoid", ctx)
+        return super().cost(ctx) if got is None else got
+
+
+__all__ = ["TableLowering", "HardSigmoidLowering", "table_cost"]

@@ -34,15 +34,23 @@ import math
 
 import numpy as np
 
-from qhw.backends.verilog.datapath import Datapath, sext, tree_nodes
+from qhw.backends.verilog.datapath import Datapath, tree_nodes
+from qhw.backends.verilog.lowering import Lowering, bits, counts, live, lowering, popcount
 from qhw.backends.verilog.render import signed_literal
 from qhw.backends.verilog.requant import UnarySpec, signed_bits
-from qhw.backends.verilog.shiftadd import Pass, ShiftAddNetwork, plan_shift_add
+from qhw.backends.verilog.signal import Signal
+from qhw.backends.verilog.shiftadd import Adder, Pass, ShiftAddNetwork, plan_shift_add
 from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat, mul_format
 from qhw.ops import get as get_op
+from qhw.ops.dense import Dense
+from qhw.ops.traits import Trait
 
 _SEPARABLE = {"TRN", "RND", "RND_MIN_INF"}
+#: DSP48E1 signed multiplier operand limits (bits)
+DSP_A, DSP_B = 25, 18
+#: smallest product width Yosys' synth_xilinx puts into a DSP48E1 (its DSP_Y_MINWIDTH)
+DSP_Y_MIN = 9
 
 
 def mac_terms(node, in_shape: tuple[int, ...]) -> tuple[list[list[tuple[int, int]]], np.ndarray]:
@@ -50,14 +58,14 @@ def mac_terms(node, in_shape: tuple[int, ...]) -> tuple[list[list[tuple[int, int
     code) with non-zero weight; and the weight codes array for reporting."""
     w = node.param_raw("weight")
     n_in = int(np.prod(in_shape))
-    if node.op == "dense":
+    op = get_op(node.op, node.name)
+    if isinstance(op, Dense):
         k, m = w.shape
         lead = n_in // k
         idx = np.arange(n_in).reshape(lead, k)
         wmat = w
         cols = idx  # (lead, K)
     else:
-        op = get_op(node.op, node.name)
         codes = (np.arange(n_in, dtype=np.int64) + 1).reshape((1,) + tuple(in_shape))
         cols = op._im2col(node, codes)[0] - 1  # (*out_spatial, T), -1 = padding
         cols = cols.reshape(-1, cols.shape[-1])
@@ -163,6 +171,9 @@ def lower_mac(node, in_fmt: FixedFormat, in_shape, module: str, prefix: str,
     n_in = int(np.prod(in_shape))
     res = plan.res
     dp = Datapath(module, f"{node.op} {node.name!r}", n_in * in_fmt.width, len(terms) * res.width)
+    dp.flavour = options.get("flavour", "synth")
+    if dp.flavour not in ("synth", "sim"):
+        raise ConfigError(f"options['flavour'] must be 'synth' or 'sim', got {dp.flavour!r}")
     dp.header += [f"node: {node.name} ({node.op}), {len(terms)} outputs, mode {plan.mode}, reuse {r}",
                   f"in: {in_fmt}  weight: {plan.w}  accum: {plan.acc}  result: {res}",
                   f"product: {plan.p}  exact sum width: {plan.sum_width} bits"]
@@ -196,27 +207,21 @@ def _input_wire(dp: Datapath, in_fmt: FixedFormat, i: int, width: int, cache: di
     """Input element i sign-extended (or zero-extended) to ``width`` signed bits."""
     if i in cache:
         return cache[i]
-    w = in_fmt.width
-    part = f"x[{i * w + w - 1}:{i * w}]"
-    if in_fmt.signed:
-        expr = f"{{{{{width - w}{{x[{i * w + w - 1}]}}}}, {part}}}" if width > w else part
-    else:
-        expr = f"{{{width - w}'d0, {part}}}"
-    cache[i] = dp.wire(f"xs{i}", width, expr)
+    cache[i] = dp.wire(f"xs{i}", width, dp.x.element(i, in_fmt.width, in_fmt.signed).extend(width))
     return cache[i]
 
 
-def _natural_input(in_fmt: FixedFormat, i: int, bus: str) -> tuple[int, str]:
+def _natural_input(in_fmt: FixedFormat, i: int, bus: Signal) -> tuple[int, str]:
     """Input element i of ``bus`` as a signed operand of its natural width: (width, expression)."""
-    w = in_fmt.width
-    part = f"{bus}[{i * w + w - 1}:{i * w}]"
-    return (w, part) if in_fmt.signed else (w + 1, f"{{1'b0, {part}}}")
+    part = bus.element(i, in_fmt.width, in_fmt.signed)
+    return (part.width, part.expr) if in_fmt.signed else (part.width + 1, f"{{1'b0, {part}}}")
 
 
 def _fit(name: str, w_from: int, w_to: int) -> str:
     """Signed ``name`` (w_from bits) on ``w_to`` bits: sign-extended, or its low bits when its
     value is known to fit (an exact product whose range is narrower than its generic width)."""
-    return sext(name, w_from, w_to) if w_to >= w_from else f"{name}[{w_to - 1}:0]"
+    s = Signal(name, w_from, True)
+    return str(s.sext(w_to) if w_to >= w_from else s.slice(w_to - 1, 0))
 
 
 def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> str:
@@ -233,7 +238,7 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> st
         # its natural width, the shift and the sign extension happen here
         k = (abs(c) & -abs(c)).bit_length() - 1
         m = c >> k
-        wx, xn = _natural_input(in_fmt, i, "x")
+        wx, xn = _natural_input(in_fmt, i, dp.x)
         if ("n", i) not in xcache:  # one natural-width wire per input, shared by its products
             xcache[("n", i)] = dp.wire(f"xn{i}", wx, xn)
         xn = xcache[("n", i)]
@@ -243,11 +248,10 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> st
         e = _fit(p, wx + wm, ws)
         return dp.wire(name, ws, f"({e} <<< {k})" if k else e)
     spec = plan.term_cast(wc)
-    w = in_fmt.width
-    dp.unary(spec, f"x[{i * w + w - 1}:{i * w}]", name + "_c", prefix)
+    dp.unary(spec, dp.x.element(i, in_fmt.width), name + "_c", prefix)
     _count(dp, "mul")
     d = spec.dst
-    ext = (sext(name + "_c", d.width, ws) if d.signed else f"{{{ws - d.width}'d0, {name}_c}}")
+    ext = Signal(name + "_c", d.width, d.signed).extend(ws)
     sh = plan.acc.frac_bits - d.frac_bits
     return dp.wire(name, ws, f"({ext} <<< {sh})" if sh else ext)
 
@@ -324,7 +328,7 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
                 continue
             idxs = tuple(i for i, _ in slots)
             if idxs not in xsel_cache:
-                parts = [f"{wx}'sd0" if i < 0 else _natural_input(in_fmt, i, "xr")[1] for i in idxs]
+                parts = [f"{wx}'sd0" if i < 0 else _natural_input(in_fmt, i, Signal("xr", dp.in_bits))[1] for i in idxs]
                 expr = parts[-1]
                 for c in range(r - 2, -1, -1):
                     expr = f"(cnt == {cb}'d{c}) ? {parts[c]} : {expr}"
@@ -360,13 +364,12 @@ def _chain(dp, plan, in_fmt, n_in, prefix) -> None:
         for n, (i, wc) in enumerate(tl):
             if plan.product_cast:
                 tspec = UnarySpec(in_fmt, acc, plan.p, multiplier=wc)
-                t = dp.unary(tspec, f"x[{i * w + w - 1}:{i * w}]", f"t{j}_{n}", prefix)
+                t = dp.unary(tspec, dp.x.element(i, w), f"t{j}_{n}", prefix)
                 tfmt = acc
             else:
                 pw = plan.p.width + 1
                 xs_name = f"xq{j}_{n}"
-                xs = dp.wire(xs_name, pw, (f"{{{{{pw - w}{{x[{i * w + w - 1}]}}}}, x[{i * w + w - 1}:{i * w}]}}"
-                                           if in_fmt.signed else f"{{{pw - w}'d0, x[{i * w + w - 1}:{i * w}]}}"))
+                xs = dp.wire(xs_name, pw, dp.x.element(i, w, in_fmt.signed).extend(pw))
                 t = dp.wire(f"t{j}_{n}", pw, f"{xs} * {signed_literal(wc, pw)}")
                 tfmt = FixedFormat(pw, pw - plan.p.frac_bits, True)
                 _count(dp, "mul")
@@ -450,3 +453,86 @@ def _shift_add_parallel(dp: Datapath, plan: MacPlan, in_fmt: FixedFormat, prefix
         dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, r, signed=False))
     dp.latency = 1 + len(net.reg_levels)
     dp.ii = 1
+
+
+@lowering(Trait.MAC)
+class MacLowering(Lowering):
+    """dense / conv1d / conv2d (``Trait.MAC``), see the module docstring."""
+
+    def lower(self, ctx):
+        return lower_mac(ctx.node, ctx.x, ctx.in_shapes[0], ctx.module, ctx.prefix, ctx.options)
+
+    def live_span(self, ctx):
+        return mac_cost(ctx)[0]
+
+    def cost(self, ctx):
+        return mac_cost(ctx)[1]
+
+
+def mac_cost(ctx) -> tuple[tuple[int, int], dict]:
+    """(live span of the result, features) of one dense/conv node, counted on the MAC plan and
+    shift-add network :func:`lower_mac` builds (memoized in ``ctx``). The input's constant bits
+    (below its live LSB; the sign of a non-negative input) are left out of operand widths, as
+    Yosys removes them."""
+    if "mac_cost" not in ctx.memo:
+        ctx.memo["mac_cost"] = _mac_cost(ctx)
+    return ctx.memo["mac_cost"]
+
+
+def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
+    node, in_fmt, options = ctx.node, ctx.x, ctx.options
+    in_span, nonneg = ctx.in_spans[0], ctx.in_nonneg[0]
+    terms, _ = mac_terms(node, tuple(ctx.in_shapes[0]))
+    plan = MacPlan(node, in_fmt, terms)
+    r = int(node.attrs.get("reuse_factor") or options.get("reuse_factor") or 1)
+    ws, res, n_out, bw = plan.sum_width, plan.res, len(terms), plan.w.width
+    k = max(0, in_span[0] + in_fmt.frac_bits)
+    x_range = (0 if nonneg else in_fmt.raw_min >> k, in_fmt.raw_max >> k)
+    bx = signed_bits(*x_range)
+    acc_lsb = -plan.acc.frac_bits
+    prod_lsb = max(acc_lsb, in_span[0] - plan.w.frac_bits)
+    span = live(res, min(prod_lsb, acc_lsb if any(plan.b0) else prod_lsb), acc_lsb + ws - 2)
+    cnt = counts(cast_bits=n_out * bits(span), reg_bits=n_out * bits(span), dsp=0)
+    use_dsp = not ctx.nodsp and in_fmt.width <= DSP_A and bw <= DSP_B
+    n_terms = sum(len(t) for t in terms)
+    bias_adds = sum(1 for b in plan.b0 if b)
+    if plan.mode == "chain" or (r == 1 and plan.term_cast is not None):
+        # a multiplier and a cast per term, then adders
+        mult = counts(dsp=n_terms) if use_dsp else counts(mul_bits=n_terms * bx * bw)
+        return span, counts(cnt, mult, cast_bits=n_terms * plan.acc.width, add_bits=n_terms * ws)
+    if r == 1:
+        every = int(options.get("tree_stage_levels", 0) or 0)
+        if options.get("multipliers", "auto") == "csd":
+            net = shift_add_network(plan, in_fmt, options, x_range)
+            return span, counts(cnt, sa_bits=net.cost_bits(), add_bits=bias_adds * ws,
+                                reg_bits=sum(net.width(s.out) for s in net.steps
+                                             if not isinstance(s, Adder) or s.level in net.reg_levels))
+        depth = 0
+        for j, tl in enumerate(terms):
+            w = np.array([wc << plan.shift for _, wc in tl], np.int64)
+            leaves = len(w) + (1 if plan.b0[j] else 0)
+            depth = max(depth, max(1, (leaves - 1).bit_length()))
+            a = np.abs(w)
+            nonpow2 = a[(a & (a - 1)) != 0]
+            n_dsp = 0
+            if nonpow2.size and use_dsp:
+                # Yosys maps x * c to a DSP48E1 when the product has >= DSP_Y_MIN bits
+                cbits = np.floor(np.log2(nonpow2)).astype(np.int64) + 2
+                on_dsp = (bx + cbits >= DSP_Y_MIN) & (cbits <= DSP_B)
+                n_dsp = int(np.sum(on_dsp))
+                nonpow2 = nonpow2[~on_dsp]
+            absorbed = min(n_dsp, max(0, leaves - 1))
+            cnt = counts(cnt, dsp=n_dsp, tree_bits=(max(0, leaves - 1) - absorbed) * ws,
+                         dsp_tree_bits=absorbed * ws, macc_bits=int(np.sum(popcount(nonpow2) - 1)) * bx)
+        if every:
+            # registers after every `every`-th level: about half the operands per level
+            regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in range(every, depth + 1, every))
+            cnt = counts(cnt, reg_bits=regs * ws)
+        return span, cnt
+    # folded by r: one multiplier per chunk slot, muxed weights and inputs, an accumulator
+    chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
+    n_mul = n_out * chunk
+    mult = counts(dsp=n_mul) if use_dsp else counts(mul_bits=n_mul * bx * bw)
+    return span, counts(cnt, mult, mux_bits=n_mul * (r - 1) * (bx + bw), add_bits=n_out * chunk * ws,
+                        reg_bits=n_out * ws + int(np.prod(ctx.in_shapes[0])) * bx
+                        + max(1, (r - 1).bit_length()) + 1)

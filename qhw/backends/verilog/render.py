@@ -8,7 +8,8 @@ import jinja2
 from qhw._resources import templates_dir
 from qhw._version import __version__
 from qhw.backends.jinja import configure
-from qhw.fixed import FixedFormat, verilog_literal
+from qhw.backends.verilog.signal import literal
+from qhw.fixed import FixedFormat
 
 GENERATOR = f"qhw {__version__} (qhw.backends.verilog)"
 
@@ -20,13 +21,11 @@ def fmt_text(fmt: FixedFormat) -> str:
 
 def signed_literal(value: int, width: int) -> str:
     """A ``width``-bit signed sized hex literal for a Python int (never a negative decimal)."""
-    if not -(1 << (width - 1)) <= value < (1 << (width - 1)):
-        raise ValueError(f"{value} does not fit a {width}-bit signed literal")
-    return verilog_literal(value, FixedFormat(width, width, True))
+    return literal(value, width).expr
 
 
 def unsigned_literal(value: int, width: int) -> str:
-    return verilog_literal(value, FixedFormat(width, width, False))
+    return literal(value, width, signed=False).expr
 
 
 @functools.lru_cache(maxsize=1)

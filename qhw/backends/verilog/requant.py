@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qhw.backends.verilog.render import render, signed_literal, unsigned_literal
+from qhw.backends.verilog.signal import Signal
 from qhw.fixed import FixedFormat
 from qhw.fixed.convert import round_shift_right
 
@@ -26,11 +27,7 @@ def signed_bits(lo: int, hi: int) -> int:
 
 def _sext(name: str, w_from: int, w_to: int) -> str:
     """Verilog expression: signed ``name`` of w_from bits sign-extended to w_to bits."""
-    if w_to == w_from:
-        return name
-    if w_to < w_from:
-        raise ValueError(f"cannot sign-extend {name} from {w_from} to {w_to} bits")
-    return f"{{{{{w_to - w_from}{{{name}[{w_from - 1}]}}}}, {name}}}"
+    return Signal(name, w_from, True).sext(w_to).expr
 
 
 def _pattern(value: int, width: int) -> str:

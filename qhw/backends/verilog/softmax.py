@@ -12,26 +12,35 @@ from __future__ import annotations
 
 import math
 
-from qhw.backends.verilog.datapath import Datapath, sext
+from qhw.backends.verilog.datapath import Datapath
+from qhw.backends.verilog.elementwise import element_layer, finish
+from qhw.backends.verilog.lowering import Lowering, blocks_cost, lowering
 from qhw.backends.verilog.lut import _clamped_index, _lit, _rom_unit, _shift, _ssext
 from qhw.backends.verilog.requant import UnarySpec
+from qhw.backends.verilog.signal import Signal
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat, add_format, mul_format
 from qhw.ops import get as get_op
+from qhw.ops.softmax import Softmax
 from qhw.tables import hls4ml as h4
 
 
-def _element(x: FixedFormat, i: int) -> str:
-    w = x.width
-    return f"x[{i * w + w - 1}:{i * w}]"
+def _element(dp: Datapath, x: FixedFormat, i: int) -> Signal:
+    return dp.x.element(i, x.width, x.signed)
+
+
+def _signed_elements(dp: Datapath, x: FixedFormat, n: int) -> list[str]:
+    """Every input element as a signed wire one bit wider than its format (``xs<i>``)."""
+    ws = x.width + 1
+    return [dp.wire(f"xs{i}", ws, _element(dp, x, i).sext(ws).as_signed() if x.signed else
+                    f"$signed({{1'b0, {_element(dp, x, i)}}})") for i in range(n)]
 
 
 def _max_chain(dp: Datapath, x: FixedFormat, n: int):
     """(elements as signed wires, their maximum, the index of the first maximum)."""
     w = x.width
     ws = w + 1  # every element as a signed number
-    xs = [dp.wire(f"xs{i}", ws, _ssext(_element(x, i), w, ws) if x.signed else
-                  f"$signed({{1'b0, {_element(x, i)}}})") for i in range(n)]
+    xs = _signed_elements(dp, x, n)
     iw = max(1, math.ceil(math.log2(n)))
     m, best = xs[0], f"{iw}'d0"
     for i in range(1, n):  # strictly greater: the first maximum wins, as numpy's argmax
@@ -53,7 +62,7 @@ def lower_softmax(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> li
         return [dp.wire("am", res.width, best if res.width == iw else
                         (f"{best}[{res.width - 1}:0]" if res.width < iw else f"{{{res.width - iw}'d0, {best}}}"),
                         signed=False)]
-    op = get_op("softmax", node.name)
+    op = get_op(node.op, node.name)
     ex, inv = op.tables(node, x, n)
     ef, rf, acc, res = (node.formats[k] for k in ("exp_table", "inv_table", "accum", "result"))
     erom, eaw = _rom_unit(dp, prefix, ex.values, ef, f"exp table of {node.name!r}")
@@ -86,11 +95,9 @@ def lower_softmax(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> li
     return out
 
 
-def _ext(name: str, fmt: FixedFormat, width: int) -> str:
+def _ext(name: str, fmt: FixedFormat, width: int) -> Signal:
     """The code in wire ``name`` (``fmt.width`` bits) as a signed ``width``-bit expression."""
-    if fmt.signed:
-        return f"$signed({sext(name, fmt.width, width)})" if width > fmt.width else f"$signed({name})"
-    return f"$signed({{{width - fmt.width}'d0, {name}}})"
+    return Signal(name, fmt.width, fmt.signed).extend(width).as_signed()
 
 
 def _top_bits(name: str, fmt: FixedFormat, size: int) -> tuple[str, int]:
@@ -126,8 +133,7 @@ def _legacy(dp: Datapath, node, x: FixedFormat, n: int, t: dict, prefix: str) ->
     erom, eaw = _rom_unit(dp, prefix, t["exp"], tf, f"hls4ml legacy exp table of {node.name!r}")
     irom, iaw = _rom_unit(dp, prefix, t["inv"], tf, f"hls4ml legacy inverse table of {node.name!r}")
     ws = x.width + 1
-    xs = [dp.wire(f"xs{i}", ws, _ssext(_element(x, i), x.width, ws) if x.signed else
-                  f"$signed({{1'b0, {_element(x, i)}}})") for i in range(n)]
+    xs = _signed_elements(dp, x, n)
     _, num, den = h4.index_range("exp", df, t["exp_n"])
     one = int(tf.quantize(1.0)) & ((1 << tf.width) - 1)
     sf = add_format(tf, tf)
@@ -166,7 +172,7 @@ def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str
     a, f = node.attrs, node.formats
     impl, res = a["implementation"], f["result"]
     if a["skip"]:
-        return [dp.wire(f"pt{i}", x.width, _element(x, i), signed=False) for i in range(n)]
+        return [dp.wire(f"pt{i}", x.width, _element(dp, x, i), signed=False) for i in range(n)]
     if impl in ("argmax", "stable"):
         xs, m, best = _max_chain(dp, x, n)
     if impl == "argmax":
@@ -174,7 +180,7 @@ def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str
         iw = max(1, math.ceil(math.log2(n)))
         return [dp.wire(f"oh{i}", res.width, f"({best} == {iw}'d{i}) ? {res.width}'d{one} : {res.width}'d0",
                         signed=False) for i in range(n)]
-    t = get_op("softmax", node.name).hls4ml_tables(node, x)
+    t = get_op(node.op, node.name).hls4ml_tables(node, x)
     if impl == "legacy":
         return _legacy(dp, node, x, n, t, prefix)
     ef, acc, ii, tf = f["exp_table"], f["accum"], f["inv_inp"], f["inv_table"]
@@ -189,7 +195,7 @@ def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str
             code = dp.unary(UnarySpec.requant(dfm, f["inp_norm"]), d, f"nd{i}", prefix)
             addr, nb = _top_bits(code, f["inp_norm"], t["exp_n"])
         else:
-            addr, nb = _top_bits(dp.wire(f"xe{i}", x.width, _element(x, i), signed=False), x, t["exp_n"])
+            addr, nb = _top_bits(dp.wire(f"xe{i}", x.width, _element(dp, x, i), signed=False), x, t["exp_n"])
         assert nb == eaw
         ent = f"ee{i}"
         dp.decls.append(dict(kind="wire", name=ent, width=ef.width, signed=False))
@@ -222,4 +228,15 @@ def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str
     return out
 
 
-__all__ = ["lower_softmax"]
+@lowering(Softmax)
+class SoftmaxLowering(Lowering):
+    def lower(self, ctx):
+        dp = element_layer(ctx)
+        return finish(dp, ctx, lower_softmax(dp, ctx.node, ctx.x, ctx.sizes[0], ctx.prefix))
+
+    def cost(self, ctx):
+        got = blocks_cost("softmax", ctx)
+        return super().cost(ctx) if got is None else got
+
+
+__all__ = ["lower_softmax", "SoftmaxLowering"]

@@ -15,21 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from qhw.backends.verilog import lowering
 from qhw.backends.verilog.datapath import Datapath
-from qhw.backends.verilog.elementwise import lower_elementwise
-from qhw.backends.verilog.mac import lower_mac
 from qhw.backends.verilog.naming import Namer, sanitize, top_name
 from qhw.backends.verilog.render import render
-from qhw.errors import ModelError
-
-MAC_OPS = ("dense", "conv1d", "conv2d")
-ELEMENTWISE_OPS = ("relu", "relu6", "clip", "shift", "requantize", "flatten", "reshape", "output",
-                   "concat", "add", "mul", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d",
-                   "sigmoid", "tanh", "hard_sigmoid", "embedding", "softmax", "upsample", "threshold", "depth_to_space")
-
-
-def supported_ops() -> tuple[str, ...]:
-    return ("input",) + MAC_OPS + ELEMENTWISE_OPS
+from qhw.ops import has
+from qhw.ops.traits import Trait
 
 
 @dataclass
@@ -52,15 +43,9 @@ class VerilogDesign:
 
 
 def _lower(node, graph, module: str, prefix: str, options: dict) -> Datapath:
-    srcs = [graph.node(s) for s in node.inputs]
-    fmts = [s.formats["result"] for s in srcs]
-    shapes = [tuple(s.shape) for s in srcs]
-    if node.op in MAC_OPS:
-        return lower_mac(node, fmts[0], shapes[0], module, prefix, options)
-    if node.op in ELEMENTWISE_OPS:
-        return lower_elementwise(node, fmts, shapes, module, prefix)
-    raise ModelError(f"node {node.name!r}: op {node.op!r} has no Verilog lowering yet; "
-                     f"supported: {', '.join(supported_ops())}")
+    """The node's layer, built by the lowering registered for its op."""
+    ctx = lowering.Context.of(node, graph, options=options, module=module, prefix=prefix)
+    return lowering.get(node).lower(ctx)
 
 
 def _layout(graph, names: list[str]) -> tuple[list[dict], int]:
@@ -99,16 +84,17 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
     inputs, in_bits = _layout(graph, graph.input_names)
     outputs, out_bits = _layout(graph, graph.output_names)
     default_r = options.get("reuse_factor")
+    graph_inputs = set(graph.input_names)
     for node in graph.nodes():
         ident = namer(node.name)
         wire = f"t_{ident}"
         wires[node.name] = wire
         bits = int(np.prod(node.shape)) * node.formats["result"].width
         tensors.append(dict(wire=wire, bits=bits))
-        if node.op == "input":
+        if node.name in graph_inputs:
             times[node.name] = 0
             continue
-        if default_r and node.op in MAC_OPS and "reuse_factor" not in node.attrs:
+        if default_r and has(node.op, Trait.MAC) and "reuse_factor" not in node.attrs:
             node = node.copy()
             node.attrs["reuse_factor"] = int(default_r)
         module = f"{top}_{ident}"
