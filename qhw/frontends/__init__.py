@@ -42,9 +42,16 @@ def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config
 
 
 def load_torch(module, example_input_shape, **kwargs):
-    """PyTorch module → prepared qhw graph (see qhw.frontends.torch.load_torch; [torch] extra)."""
+    """PyTorch module → prepared qhw graph ([torch] extra): a model converted by
+    torch.ao.quantization (eager or FX) bit-exactly on its integer codes
+    (qhw.frontends.torch_quantized.load_torch_quantized; input_format is then unused), any other
+    module in fixed point (qhw.frontends.torch.load_torch)."""
+    from qhw.frontends import torch_quantized
     from qhw.frontends.torch import load_torch as _load
 
+    if torch_quantized.is_quantized_module(module):
+        kwargs.pop("input_format", None)
+        return torch_quantized.load_torch_quantized(module, example_input_shape, **kwargs)
     return _load(module, example_input_shape, **kwargs)
 
 

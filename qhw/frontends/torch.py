@@ -455,17 +455,12 @@ def load_torch(module, example_input_shape, *, input_format="ap_fixed<16,6>",
     channels-last permutation of it) or "channels_last" (rank >= 2 inputs whose last axis is
     already the features, e.g. sequences for a Linear). config/default: as for
     :func:`qhw.passes.prepare`. ``report`` (optional) receives the mapping table.
-    A model converted by torch.ao.quantization (eager or FX) is imported bit-exactly on its
-    integer codes instead (:mod:`qhw.frontends.torch_quantized`; input_format is then unused).
+    (``qhw.frontends.load_torch`` sends a model converted by torch.ao.quantization to
+    :mod:`qhw.frontends.torch_quantized` instead.)
     """
     if input_layout not in ("channels_first", "channels_last"):
         raise ValueError(f"input_layout must be 'channels_first' or 'channels_last', got {input_layout!r}")
     torch = _torch()
-    from qhw.frontends import torch_quantized
-
-    if isinstance(module, torch.nn.Module) and torch_quantized.is_quantized_module(module):
-        return torch_quantized.load_torch_quantized(module, example_input_shape, input_layout=input_layout,
-                                                    config=config, default=default, report=report)
     gm = trace(module, example_input_shape)
     imp = _Importer(torch, gm, input_format, input_layout)
     graph = imp.run()

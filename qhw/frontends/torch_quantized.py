@@ -48,7 +48,7 @@ SUPPORTED_ON_CODES = ("ReLU", "Hardtanh", "MaxPool1d", "MaxPool2d", "Flatten", "
 
 def is_quantized_module(module) -> bool:
     """True when ``module`` holds torch.ao quantized modules (a converted model)."""
-    return any(_quantized_kind(m) for m in module.modules())
+    return hasattr(module, "modules") and any(_quantized_kind(m) for m in module.modules())
 
 
 def _quantized_kind(m) -> str | None:
