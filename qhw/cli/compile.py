@@ -23,13 +23,19 @@ from qhw.cli.common import (config_option, emit_json, input_format_option, json_
               help="End the RTL top in a small FIFO with credit-based input throttling: no "
                    "combinational ready path from output to input, no stall enable fanned out "
                    "to the pipeline; one more cycle of latency.")
+@click.option("--io", "io", type=click.Choice(["auto", "parallel", "stream"]), default="auto",
+              show_default=True,
+              help="Convolutions and pooling: 'parallel' (unrolled over the image), 'stream' "
+                   "(pixels through line buffers and one kernel array) or 'auto' (stream when a "
+                   "convolution unrolled would exceed 65,536 constant products); a node's 'io' "
+                   "attribute overrides it.")
 @click.option("--vectors", "n_vectors", type=vectors_type, default=200, show_default=True,
               callback=within_limit("vectors"),
               help="Number of test vectors (golden model outputs) to write.")
 @click.option("--backend", "backends", multiple=True, default=("rtl", "hls"), show_default=True,
               help="Backends to run (registered: rtl, hls).")
 @json_option
-def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, output_fifo, n_vectors, backends,
+def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, output_fifo, io, n_vectors, backends,
                 as_json) -> None:
     """Write OUT/rtl (Verilog), OUT/hls (HLS C++), OUT/vectors and OUT/report.json.
 
@@ -44,6 +50,8 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
     check_output_dir(out, "compile", inputs=(model, config))  # before the work, not after
     graph = load(model, config, input_format)
     rtl = {"multipliers": multipliers}
+    if io != "auto":
+        rtl["io"] = io
     if output_fifo:
         rtl["output_fifo"] = True
     if reuse_factor:
