@@ -57,7 +57,8 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
     if reuse_factor:
         rtl["reuse_factor"] = reuse_factor
     with status(f"writing {', '.join(backends)} and {n_vectors} golden vectors to {out}..."):
-        report = compile_graph(graph, out, tuple(backends), {"rtl": rtl}, n_vectors=n_vectors,
+        report = compile_graph(graph, out, tuple(backends),
+                               {"rtl": rtl, "hls": {"io": io} if io != "auto" else {}}, n_vectors=n_vectors,
                                inputs=(model, config))
     if as_json:
         emit_json(report)
