@@ -104,6 +104,7 @@ def test_stream_rtl_equals_golden_under_gaps_and_stalls(designs, name):
     windows = [n.name for n in g.nodes() if n.op.startswith(("conv", "maxpool", "avgpool"))]
     assert streamed and set(windows) <= set(streamed), (streamed, windows)
     assert any(f.endswith("_win.v") for f in d.files)
+    assert all(f.endswith(".v") for f in d.files)
     res = run_harness(folder / "rtl", folder / "vectors", seed=9, gap=0.35, stall=0.35)
     assert res.ok, res.summary()
     assert res.samples == N

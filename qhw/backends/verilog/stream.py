@@ -119,7 +119,7 @@ def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix
         info.update(line_buffer_bits=((g["span_h"] - 1) * g["wp"] + g["span_w"] - 1) * pb,
                     window=[g["kh"], g["kw"]], padded=[g["hp"], g["wp"]])
     files[f"{dp.module}.v"] = dp.text()
-    files.update(dp.units)
+    files.update({f"{mod}.v": text for mod, text in dp.units.items()})
     ii = max(positions, dp.ii * outputs)
     files[f"{module}.v"] = render(
         "stream_layer.v.j2", name=module, node=node.name, op=node.op,
