@@ -71,11 +71,49 @@ def _pool_to_output():
     return b.build(default="ap_fixed<10,4>")
 
 
+def _random_chain(seed: int):
+    """Seeded random window layers: kernel 1..3 per axis, stride 1..2, dilation 1..2 (conv),
+    padding up to the window's reach before and 0..2 after, random result formats."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(f"s_random{seed}")
+    h, w, c = int(rng.integers(5, 10)), int(rng.integers(4, 10)), int(rng.integers(1, 4))
+    t = b.input("x", (h, w, c), "ap_fixed<7,3>")
+    for i in range(4):
+        kind = ["conv2d", "conv2d", "maxpool2d", "avgpool2d"][int(rng.integers(0, 4))]
+        k = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
+        st = [int(rng.integers(1, 3)), int(rng.integers(1, 3))]
+        d = [int(rng.integers(1, 3)), int(rng.integers(1, 3))] if kind == "conv2d" else [1, 1]
+        span = [(k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1]
+        pad = [int(rng.integers(0, span[0])), int(rng.integers(0, span[1])),
+               int(rng.integers(0, 3)), int(rng.integers(0, 3))]
+        oh = (h + pad[0] + pad[2] - span[0]) // st[0] + 1
+        ow = (w + pad[1] + pad[3] - span[1]) // st[1] + 1
+        if oh < 1 or ow < 1:
+            continue
+        fmt = {"result": f"ap_fixed<{int(rng.integers(6, 11))},{int(rng.integers(2, 5))},AP_RND,AP_SAT>"}
+        if kind == "conv2d":
+            co = int(rng.integers(1, 4))
+            t = b.conv2d(f"c{i}", t, rng.standard_normal((k[0], k[1], c, co)) * 0.5,
+                         rng.standard_normal(co) * 0.2 if rng.random() < 0.5 else None,
+                         formats=fmt, stride=st, dilation=d, padding=pad)
+            c = co
+        else:
+            t = b.pool(kind, f"p{i}", t, kernel_size=k, stride=st, padding=pad, formats=fmt)
+        h, w = oh, ow
+        if rng.random() < 0.5:
+            t = b.relu(f"r{i}", t)
+    t = b.flatten("flat", t)
+    t = b.dense("fc", t, rng.standard_normal((h * w * c, 2)) * 0.3, None)
+    b.output("y", t)
+    return b.build(default="ap_fixed<12,5>")
+
+
 CASES = {
     "conv2d_stride_dilation_pad": (_conv2d_odd, {"io": "stream"}),
     "conv1d_r3_requant_avgpad": (_conv1d_odd, {"io": "stream"}),
     "pool_to_output": (_pool_to_output, {"io": "stream"}),
     "conv2d_net_r2": (lambda: models.conv2d_net(), {"io": "stream", "reuse_factor": 2}),
+    "random_chain_5": (lambda: _random_chain(5), {"io": "stream"}),
 }
 
 
