@@ -112,7 +112,6 @@ CASES = {
     "conv2d_stride_dilation_pad": (_conv2d_odd, {"io": "stream"}),
     "conv1d_r3_requant_avgpad": (_conv1d_odd, {"io": "stream"}),
     "pool_to_output": (_pool_to_output, {"io": "stream"}),
-    "conv2d_net_r2": (lambda: models.conv2d_net(), {"io": "stream", "reuse_factor": 2}),
     "random_chain_5": (lambda: _random_chain(5), {"io": "stream"}),
 }
 
@@ -180,6 +179,14 @@ def test_design_json_reports_per_layer_ii(designs):
     assert c1["ii"] == 9 * 8 and c1["padded"] == [9, 8] and c1["window"] == [3, 3]
     assert c1["line_buffer_bits"] == (2 * 8 + 2) * 2 * 8
     assert man["ii"] == max(la["ii"] for la in man["layers"])
+
+
+def test_reuse_factor_folds_the_kernel_array(designs):
+    _, d, _ = designs("conv1d_r3_requant_avgpad")
+    c1 = next(la for la in d.layers if la["node"] == "c1")
+    # 11 positions + 'same' padding (1 + 1) walked; 6 outputs, 3 cycles each
+    assert c1["pixel_ii"] == 3 and c1["reuse_factor"] == 3
+    assert c1["ii"] == max(13, 3 * 6)
 
 
 def test_auto_streams_only_big_convolutions(tmp_path):
