@@ -186,6 +186,9 @@ def test_design_json_reports_per_layer_ii(designs):
     _, d, _ = designs("conv2d_stride_dilation_pad")
     man = json.loads((d.rtl_dir / "design.json").read_text())
     assert man["io"] == "stream"
+    core = man["pixel_core"]
+    assert core["module"] == f"{d.top}_core" and f"{d.top}_core.v" in d.files
+    assert core["pixel_bits"] == 2 * 8 and core["pixels"] == 7 * 6
     c1 = next(la for la in man["layers"] if la["node"] == "c1")
     # 7x6 image padded by 1 on every side: 9x8 positions walked per image
     assert c1["ii"] == 9 * 8 and c1["padded"] == [9, 8] and c1["window"] == [3, 3]

@@ -12,10 +12,12 @@ through a chain of layers joined by valid/ready handshakes with a last flag:
   computes one output pixel per window;
 * per-pixel element-wise layers (relu, requantize, ...): the element-wise block over one pixel.
 
-The *stream region* is the graph's leading chain of such layers (starting at the input). The
-top keeps qhw's interface (one sample per AXI-Stream beat): a serializer turns the accepted
-sample into pixels, a collector gathers the region's output pixels into one vector, and the
-rest of the graph (e.g. flatten -> dense) is the ordinary parallel pipeline (``<top>_p``).
+The *stream region* is the graph's leading chain of such layers (starting at the input).
+``<top>_core`` takes the image as a pixel stream: the region's layers, a collector gathering
+their output pixels into one vector, and the rest of the graph (e.g. flatten -> dense) as the
+ordinary parallel pipeline (``<top>_p``). ``<top>`` keeps qhw's interface (one sample per
+AXI-Stream beat, as every qhw design and its test harness): a serializer turns the accepted
+sample into pixels for the core.
 
 Which layers stream (``options["io"]``, ``qhw compile --io``, a node's ``io`` attribute):
 :mod:`qhw.backends.streaming`.
@@ -192,8 +194,9 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
     ii = max([pixels, col_pixels, td.ii] + [la["ii"] for la in layers])
     latency = (pixels + sum(i["ii"] + i["latency"] for i in layer_info[:len(region)])
                + col_pixels + td.latency + 2)
-    files[f"{top}.v"] = render(
-        "stream_top.v.j2", top=top, graph_name=graph.name, in_bits=in_bits, out_bits=out_bits,
+    core = f"{top}_core"
+    ctx = dict(
+        top=top, core=core, graph_name=graph.name, in_bits=in_bits, out_bits=out_bits,
         in_layout=_layout_text(inputs), out_layout=_layout_text(outputs), stages=stages,
         pixels=pixels, pixel_bits=stages[0]["bits"], pbits=max(1, (pixels - 1).bit_length()),
         first="st0", last=stages[-1]["name"], layers=layers, col_pixels=col_pixels,
@@ -201,12 +204,16 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
         qbits=max(1, (col_pixels - 1).bit_length()), tail=td.top,
         stream_text=", ".join(f"{la['node']} ({la['op']})" for la in layers),
         latency=latency, ii=ii)
+    files[f"{core}.v"] = render("stream_core.v.j2", **ctx)
+    files[f"{top}.v"] = render("stream_top.v.j2", **ctx)
     order = sorted(f for f in files if f != f"{top}.v") + [f"{top}.v"]
     out_dir.mkdir(parents=True, exist_ok=True)
     for f in order:
         (out_dir / f).write_text(files[f])
     (out_dir / "filelist.f").write_text("".join(f + "\n" for f in order))
     design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info)
-    manifest = dict(design.manifest(), io="stream")
+    manifest = dict(design.manifest(), io="stream",
+                    pixel_core=dict(module=core, pixel_bits=stages[0]["bits"], pixels=pixels,
+                                    shape=list(first.shape)))
     (out_dir / "design.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return design
