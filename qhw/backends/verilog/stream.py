@@ -35,7 +35,7 @@ from qhw.backends.verilog.elementwise import lower_elementwise
 from qhw.backends.verilog.mac import lower_mac
 from qhw.backends.verilog.naming import Namer
 from qhw.backends.verilog.render import render
-from qhw.backends.streaming import _window_kind, geometry, stream_region  # noqa: F401 (top.py)
+from qhw.backends.streaming import _window_kind, geometry
 from qhw.graph.graph import Graph
 from qhw.ops import get as get_op, has
 from qhw.ops.traits import Trait
