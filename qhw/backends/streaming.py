@@ -42,7 +42,7 @@ def _spatial_dims(node) -> int:
     return int(getattr(get_op(node.op, node.name), "dims", 0) or 0)
 
 
-def _window_kind(node) -> str | None:
+def window_kind(node) -> str | None:
     """"mac" (convolution), "pool", "pixel" (per-pixel element-wise) or None (not streamable)."""
     dims = _spatial_dims(node)
     if has(node.op, Trait.MAC) and dims:
@@ -110,7 +110,7 @@ def stream_region(graph, options: dict) -> list:
         if len(nxt) != 1:
             break
         node = nxt[0]
-        kind = _window_kind(node)
+        kind = window_kind(node)
         choice = _node_io(node) or mode
         if kind is None or choice == "parallel" or len(node.shape) != len(cur.shape):
             break
@@ -123,13 +123,13 @@ def stream_region(graph, options: dict) -> list:
                 break
         region.append(node)
         cur = node
-    while region and _window_kind(region[-1]) == "pixel" and mode != "stream":
+    while region and window_kind(region[-1]) == "pixel" and mode != "stream":
         if _node_io(region[-1]) == "stream":
             break
         region.pop()  # auto: trailing per-pixel layers stay with the parallel tail
     if mode == "auto" and not any(
             _node_io(n) == "stream"
-            or (_window_kind(n) == "mac" and unrolled_products(n) > AUTO_PRODUCTS)
+            or (window_kind(n) == "mac" and unrolled_products(n) > AUTO_PRODUCTS)
             for n in region):
         return []
     return region

@@ -127,9 +127,9 @@ def write_hls(graph, out_dir: str | Path, *, interface: str = "stream", top: str
     calls = []
     # streamed convolutions and poolings (qhw compile --io): qhw.backends.hls.stream
     from qhw.backends.hls import stream as hls_stream
-    from qhw.backends.streaming import _window_kind, stream_region
+    from qhw.backends.streaming import window_kind, stream_region
     streamed = {n.name: layers.Emitter(hls_stream.TEMPLATE, hls_stream.build)
-                for n in stream_region(graph, {"io": io}) if _window_kind(n) != "pixel"}
+                for n in stream_region(graph, {"io": io}) if window_kind(n) != "pixel"}
     for node in layer_nodes:
         srcs = [by_name[s] for s in node.inputs]
         ctx = layers.LayerContext(

@@ -35,7 +35,7 @@ from qhw.backends.verilog.elementwise import lower_elementwise
 from qhw.backends.verilog.mac import lower_mac
 from qhw.backends.verilog.naming import Namer
 from qhw.backends.verilog.render import render
-from qhw.backends.streaming import _window_kind, geometry
+from qhw.backends.streaming import window_kind, geometry
 from qhw.graph.graph import Graph
 from qhw.ops import get as get_op, has
 from qhw.ops.traits import Trait
@@ -81,7 +81,7 @@ def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix
                        options: dict) -> tuple[dict[str, str], dict]:
     """Modules (name -> Verilog) of one streaming layer ``module`` and its facts (ii in
     cycles per image, latency in cycles per pixel, line buffer bits)."""
-    kind = _window_kind(node)
+    kind = window_kind(node)
     cin, cout = in_shape[-1], node.shape[-1]
     pb = cin * fmt.width
     files: dict[str, str] = {}
