@@ -77,6 +77,12 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
               help="End the RTL top in a small FIFO with credit-based input throttling: no "
                    "combinational ready path from output to input, no stall enable fanned out "
                    "to the pipeline; one more cycle of latency.")
+@click.option("--io", "io", type=click.Choice(["auto", "parallel", "stream"]), default="auto",
+              show_default=True,
+              help="Convolutions and pooling: 'parallel' (unrolled over the image), 'stream' "
+                   "(pixels through line buffers and one kernel array) or 'auto' (stream when a "
+                   "convolution unrolled would exceed 65,536 constant products); a node's 'io' "
+                   "attribute overrides it.")
 @click.option("--vectors", "n_vectors", type=vectors_type, default=200, show_default=True,
               callback=within_limit("vectors"),
               help="Number of test vectors (golden model outputs) to write.")
@@ -91,8 +97,8 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
               help="Also save the graph after every step that runs, as DIR/NN_<step>.yaml (+ .npz) "
                    "(a new or empty folder, or one an earlier --save-steps wrote).")
 @json_option
-def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, output_fifo, n_vectors, backends,
-                stop_after, save_steps, as_json) -> None:
+def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, output_fifo, io, n_vectors,
+                backends, stop_after, save_steps, as_json) -> None:
     """Write OUT/rtl (Verilog), OUT/hls (HLS C++), OUT/vectors and OUT/report.json.
 
     \b
@@ -113,13 +119,16 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
 
         cfg = load_config(config, warn=False)
     rtl = {"multipliers": multipliers}
+    if io != "auto":
+        rtl["io"] = io
     if output_fifo:
         rtl["output_fifo"] = True
     if reuse_factor:
         rtl["reuse_factor"] = reuse_factor
     results: dict = {}
     options = {"config": cfg, "default": None, "input_format": input_format,
-               "backends": tuple(backends), "backend_options": {"rtl": rtl}, "n_vectors": n_vectors,
+               "backends": tuple(backends),
+               "backend_options": {"rtl": rtl, "hls": {"io": io} if io != "auto" else {}}, "n_vectors": n_vectors,
                "seed": 0, "out": out, "inputs": inputs, "results": results}
     with contextlib.ExitStack() as stack:
         steps_dir = stack.enter_context(atomic_dir(save_steps, SAVE_STEPS_COMMAND, inputs)) if save_steps else None

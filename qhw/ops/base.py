@@ -174,7 +174,7 @@ class OpDef:
 
 
 #: attributes any node may carry (hardware options read by backends)
-_COMMON_ATTRS = frozenset({"reuse_factor", "strategy", "product_cast", "comment"})
+_COMMON_ATTRS = frozenset({"reuse_factor", "strategy", "product_cast", "comment", "io"})
 
 
 class GatherOp(OpDef):

@@ -131,3 +131,25 @@ def softmax_net(variant="stable", classes=5, fmt="ap_fixed<12,5>", seed=6) -> Gr
     t = b.dense("fc", t, _w(rng, 8, classes) * 2, rng.standard_normal(classes) * 0.1)
     b.output("y", b.unary("softmax", "sm", t, variant=variant))
     return b.build(default="ap_fixed<16,6>")
+
+
+def cnn(size=32, channels=3, widths=(16, 32, 32), classes=10, fmt="ap_fixed<8,3>",
+        weight="ap_fixed<4,1>", seed=4, name="cnn") -> Graph:
+    """The CNN of issue 18: image -> per width a 3x3 conv ('same' padding) + ReLU + 2x2 max
+    pool -> flatten -> dense; 4-bit weights, ``fmt`` activations (results of every layer)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(name)
+    t = b.input("x", (size, size, channels), fmt)
+    cin = channels
+    for i, c in enumerate(widths):
+        t = b.conv2d(f"conv{i + 1}", t, _w(rng, 3, 3, cin, c, fan_in=9 * cin),
+                     rng.standard_normal(c) * 0.1, formats={"weight": weight, "result": fmt},
+                     padding="same")
+        t = b.relu(f"relu{i + 1}", t)
+        t = b.pool("maxpool2d", f"pool{i + 1}", t, kernel_size=2)
+        cin = c
+    t = b.flatten("flat", t)
+    t = b.dense("fc", t, _w(rng, (size >> len(widths)) ** 2 * cin, classes),
+                rng.standard_normal(classes) * 0.1, formats={"weight": weight, "result": fmt})
+    b.output("y", t)
+    return b.build(default=fmt)

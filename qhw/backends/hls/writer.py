@@ -85,12 +85,15 @@ def _signature(top: str, interface: str, ins: list[dict], outs: list[dict]) -> s
 
 
 def write_hls(graph, out_dir: str | Path, *, interface: str = "stream", top: str = "qhw_top",
-              part: str = "xcu250-figd2104-2L-e", clock_ns: float = 5.0) -> HlsProject:
+              part: str = "xcu250-figd2104-2L-e", clock_ns: float = 5.0,
+              io: str = "auto") -> HlsProject:
     """Write the HLS C++ project for ``graph`` (formats assigned) into ``out_dir``.
 
     interface: ``"stream"`` (one ``hls::stream`` per graph input/output, AXI-Stream, one element
     per beat, row-major channels-last) or ``"array"`` (C arrays).
     part, clock_ns: only used in ``run_hls.tcl``.
+    io: which convolutions/poolings are streamed (line-buffer walk, qhw.backends.hls.stream):
+    ``parallel``, ``stream`` or ``auto`` (see qhw.backends.streaming).
     """
     if interface not in INTERFACES:
         raise ConfigError(f"HLS interface {interface!r} is not one of {', '.join(INTERFACES)}")
@@ -122,6 +125,11 @@ def write_hls(graph, out_dir: str | Path, *, interface: str = "stream", top: str
 
     files: dict[str, str] = {}
     calls = []
+    # streamed convolutions and poolings (qhw compile --io): qhw.backends.hls.stream
+    from qhw.backends.hls import stream as hls_stream
+    from qhw.backends.streaming import window_kind, stream_region
+    streamed = {n.name: layers.Emitter(hls_stream.TEMPLATE, hls_stream.build)
+                for n in stream_region(graph, {"io": io}) if window_kind(n) != "pixel"}
     for node in layer_nodes:
         srcs = [by_name[s] for s in node.inputs]
         ctx = layers.LayerContext(
@@ -130,7 +138,7 @@ def write_hls(graph, out_dir: str | Path, *, interface: str = "stream", top: str
             in_shapes=[tuple(s.output.shape) for s in srcs],
             use_type=types.use,
         )
-        em = layers.get(node.op, node.name)
+        em = streamed.get(node.name) or layers.get(node.op, node.name)
         values = em.build(node, ctx)
         files[f"layers/{ctx.fn}.h"] = render(em.template, **values)
         calls.append({"fn": ctx.fn, "node": node.name, "op": node.op,

@@ -76,6 +76,12 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
     top = top_name(top or options.get("top") or graph.name or "qhw_top")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # streaming convolutions (qhw compile --io): a different top, see qhw.backends.verilog.stream
+    from qhw.backends.streaming import stream_region
+    from qhw.backends.verilog.stream import write_stream_verilog
+    region = stream_region(graph, options)
+    if region:
+        return write_stream_verilog(graph, region, out_dir, top, options)
     namer = Namer(reserved=(top, f"{top}_delay"))
     files: dict[str, str] = {}
     times: dict[str, int] = {}
