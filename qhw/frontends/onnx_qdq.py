@@ -31,7 +31,7 @@ QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd")
 SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", "Conv", "Flatten",
                                        "Reshape", "MaxPool", "Resize", "Upsample", "DepthToSpace",
-                                       "Identity", "Dropout")
+                                       "Identity", "Dropout", "Transpose (of a constant)")
 
 _INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
               "int32": (32, True), "int4": (4, True), "uint4": (4, False)}
@@ -257,6 +257,28 @@ class _QdqImporter(_Importer):
         super().op_Reshape(node)
         self._keep_qparams(node)
 
+    def op_Transpose(self, node):
+        """A Transpose of a constant (PyTorch's legacy exporter transposes Linear weights after
+        quantizing them) is folded; its quantization axis moves with it."""
+        x = node.input[0]
+        if x not in self.consts and x not in self.ints:
+            raise ModelError(f"ONNX node {node.name!r}: Transpose of the tensor {x!r} inside the "
+                             "hardware is not supported (a Transpose of a constant is)")
+        src = self.consts[x] if x in self.consts else self.ints[x]
+        perm = self.attr(node, "perm")
+        perm = list(perm) if perm is not None else list(range(np.ndim(src)))[::-1]
+        out = node.output[0]
+        if x in self.consts:
+            self.consts[out] = np.transpose(self.consts[x], perm)
+        if x in self.ints:
+            self.ints[out] = np.transpose(self.ints[x], perm)
+        if x in self.bias_ints:
+            self.bias_ints[out] = np.transpose(self.bias_ints[x], perm)
+        if x in self.const_qp:
+            qp, axis = self.const_qp[x]
+            self.const_qp[out] = (qp, None if axis is None else perm.index(axis))
+        self.qreport.add(node.name, node.op_type, None, "constant transposed")
+
     def op_BatchNormalization(self, node):
         raise ModelError(f"ONNX node {node.name!r}: BatchNormalization in a quantized model; fold it "
                          "into the convolution before quantizing")
@@ -383,13 +405,17 @@ def read_onnx(source: str | Path | Any):
 
 def import_qdq(source: str | Path | Any) -> tuple[Graph, MappingReport]:
     """The lowered integer graph of a QDQ/QOperator ONNX model and its mapping report."""
-    imp = _QdqImporter(read_onnx(source))
+    from qhw.frontends import host
+
+    model, prefixes, suffixes = host.split_host(read_onnx(source), ("QuantizeLinear",))
+    imp = _QdqImporter(model)
     affine = imp.run()
     trace: dict[str, list[str]] = {}
     graph = lower_affine(AffineGraph(affine, imp.weights, bias_codes=imp.bias_codes,
                                             multiplier="float32"), trace)
     imp.qreport.notes = [n for n in graph.notes if "narrower than lossless" not in n]
     imp.qreport.describe(graph, trace)
+    host.finish(graph, prefixes, suffixes, imp.qreport)
     return graph, imp.qreport
 
 

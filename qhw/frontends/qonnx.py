@@ -38,7 +38,8 @@ QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold", "Fl
 QONNX_DOMAINS = ("qonnx", "onnx.brevitas", "finn")
 SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc", "Conv", "Gemm", "MatMul",
              "Add", "Mul", "BatchNormalization", "Relu", "Clip", "MaxPool", "Flatten", "Reshape",
-             "Resize", "Upsample", "DepthToSpace", "Identity", "Dropout")
+             "Resize", "Upsample", "DepthToSpace", "Identity", "Dropout", "Transpose (of a constant)",
+             "Sub (of a constant)", "Div (by a constant)")
 #: QONNX rounding_mode -> qhw.quant rounding names
 ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
             "DOWN": "trunc", "HALF_UP": "half_away", "HALF_DOWN": "half_zero"}
@@ -337,7 +338,9 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
     input_quant: ONNX input name -> QuantParams for inputs the model reads unquantized (e.g. an
     8-bit image as ``QuantParams(1/255, 0, 8, False)``): the caller's statement of what the data
     is, applied before the first layer."""
-    model = read_onnx(source)
+    from qhw.frontends import host
+
+    model, prefixes, suffixes = host.split_host(read_onnx(source), ("Quant", "IntQuant", "BipolarQuant"))
     imp = _QonnxImporter(model, exact)
     affine = imp.run()
     for name, qp in (input_quant or {}).items():
@@ -356,6 +359,7 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
     graph = lower_affine(am, trace)
     imp.qreport.notes = [n for n in graph.notes if "narrower than lossless" not in n]
     imp.qreport.describe(graph, trace)
+    host.finish(graph, prefixes, suffixes, imp.qreport)
     return graph, imp.qreport
 
 
