@@ -54,7 +54,7 @@ def load_onnx(source: str | Path | Any, *, input_format="ap_fixed<16,6>", config
         raise ModelError("input_quant (--input-quant) applies to QONNX models; this ONNX model "
                          f"is {'QDQ/QOperator (its inputs are quantized by QuantizeLinear)' if kind == 'qdq' else 'a float model (use --input-format)'}")
     if kind == "qdq":
-        return load_qdq(model, config=config, default=default, report=report)
+        return load_qdq(model, config=config, default=default, report=report, exact=exact)
     return onnx_float.load_onnx(model, input_format=input_format, config=config, default=default,
                                 report=report)
 

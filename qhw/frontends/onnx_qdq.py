@@ -31,7 +31,9 @@ QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd")
 SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", "Conv", "Flatten",
                                        "Reshape", "MaxPool", "Resize", "Upsample", "DepthToSpace",
-                                       "Identity", "Dropout", "Transpose (of a constant)")
+                                       "Identity", "Dropout", "Transpose (of a constant)",
+                                       "BatchNormalization (after a MAC)", "Mul (by a constant)",
+                                       "Sub (of a constant)", "Div (by a constant)")
 
 _INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
               "int32": (32, True), "int4": (4, True), "uint4": (4, False)}
@@ -59,6 +61,12 @@ class _QdqImporter(_Importer):
         self.bias_codes: dict[str, np.ndarray] = {}
         #: ONNX value name -> integer codes of a dequantized int32 constant (a bias)
         self.bias_ints: dict[str, np.ndarray] = {}
+        #: ONNX value name -> qhw node whose codes it is (a QuantizeLinear's output), and the
+        #: ones a Clip narrowed
+        self.codes: dict[str, str] = {}
+        self.clipped: set[str] = set()
+        #: dense/conv node -> per-output-channel factor of folded Mul/Div/BatchNormalization
+        self.post_scale: dict[str, np.ndarray] = {}
         #: ONNX value name -> QuantParams of a dequantized constant and its ONNX axis
         self.const_qp: dict[str, tuple[QuantParams, int | None]] = {}
         self.onnx = onnx
@@ -154,8 +162,50 @@ class _QdqImporter(_Importer):
         t = self.tensor(node, x)
         t2 = self.set_qparams(node, t, qp, self.consumers.get(x, 0) == 1)
         self.vals[node.output[0]] = t2
+        self.codes[node.output[0]] = t2.name
         self.qreport.add(node.name, node.op_type, t2.name,
                          "requantize" if t2.name != t.name else f"qparams of {t.name}")
+
+    def op_Clip(self, node):
+        """A Clip of integer codes (Brevitas' QCDQ export: QuantizeLinear -> Clip -> Dequantize
+        for fewer bits than the integer type): a narrower quantization of the same tensor, or
+        clipped constant codes (weights). Any other Clip is the float importer's."""
+        x = node.input[0]
+        if x not in self.codes and not (x in self.ints and x not in self.vals):
+            return super().op_Clip(node)
+        bounds = []
+        for i in (1, 2):
+            name = node.input[i] if len(node.input) > i else ""
+            v = np.asarray(self.ints.get(name, self.consts.get(name)) if name else np.nan, np.float64)
+            if v.size != 1 or not np.isfinite(v.ravel()[0]) or v.ravel()[0] != np.rint(v.ravel()[0]):
+                raise ModelError(f"ONNX node {node.name!r}: Clip of integer codes needs constant integer "
+                                 f"bounds, got {name!r}")
+            bounds.append(int(v.ravel()[0]))
+        lo, hi = bounds
+        if x not in self.vals:  # constant codes
+            self.ints[node.output[0]] = np.clip(self.ints[x], lo, hi).astype(self.ints[x].dtype)
+            self.qreport.add(node.name, node.op_type, None, f"constant codes clipped to [{lo}, {hi}]")
+            return
+        target = self.b.graph.node(self.codes[x])
+        qp = target.qparams
+        z = int(qp.zero_point)
+        for bits in range(1, qp.bits + 1):
+            for signed, narrow in ((True, False), (True, True), (False, False)):
+                try:
+                    cand = QuantParams(qp.scale, z, bits, signed, narrow)
+                except ValueError:
+                    continue
+                if (cand.qmin, cand.qmax) == (lo, hi):
+                    target.qparams = cand
+                    self.vals[node.output[0]] = self.vals[x]
+                    self.codes[node.output[0]] = target.name
+                    self.clipped.add(node.output[0])
+                    self.qreport.add(node.name, node.op_type, target.name,
+                                     f"{bits}-bit {'signed' if signed else 'unsigned'}"
+                                     f"{' narrow' if narrow else ''} codes of {target.name}")
+                    return
+        raise ModelError(f"ONNX node {node.name!r}: Clip of codes to [{lo}, {hi}] is not the range of "
+                         f"a narrower integer type (zero point {z})")
 
     def op_DequantizeLinear(self, node):
         q = node.input[0]
@@ -182,6 +232,9 @@ class _QdqImporter(_Importer):
         if have is None:
             raise ModelError(f"ONNX node {node.name!r}: DequantizeLinear of {q!r}, which is not a "
                              "quantized tensor")
+        if q in self.clipped:  # the clip narrowed the type; scale and zero point must agree
+            qp = QuantParams(qp.scale, qp.zero_point, have.bits, have.signed, have.narrow_range) \
+                if qp.is_per_tensor and have.is_per_tensor else qp
         if have != qp:
             raise ModelError(f"ONNX node {node.name!r}: DequantizeLinear parameters {qp} differ from "
                              f"the quantization of {q!r} ({have})")
@@ -222,10 +275,12 @@ class _QdqImporter(_Importer):
     def op_Add(self, node):
         a, b = node.input
         if a in self.consts or b in self.consts:
-            x = self.tensor(node, b if a in self.consts else a)
-            if self.b.graph.node(x.name).qparams is not None:
-                raise ModelError(f"ONNX node {node.name!r}: Add of a constant to the quantized tensor "
-                                 f"{x.name!r} is not an integer operation qhw maps")
+            x, c = (b, a) if a in self.consts else (a, b)
+            if self.fold_add(node, x, self.consts[c]):
+                return
+            raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported only right "
+                             "after a Conv/Gemm/MatMul (as its bias), or on the host before the first / "
+                             "after the last quantizer")
         super().op_Add(node)
 
     def _keep_qparams(self, node) -> None:
@@ -279,9 +334,95 @@ class _QdqImporter(_Importer):
             self.const_qp[out] = (qp, None if axis is None else perm.index(axis))
         self.qreport.add(node.name, node.op_type, None, "constant transposed")
 
+    # ------------------------------------------------------------------ float ops after a MAC
+    def mac_before(self, node, x_name: str):
+        """The affine MAC node a constant Add/Sub/Mul/Div/BatchNormalization after it can fold
+        into (its output read by nothing else), or None."""
+        t = self.tensor(node, x_name)
+        prev = self.b.graph.node(t.name)
+        if prev.op in ("dense", "conv1d", "conv2d") and prev.qparams is None \
+                and self.consumers.get(x_name, 0) == 1:
+            return t, prev
+        return t, None
+
+    def _channel(self, node, c: np.ndarray, n: int) -> np.ndarray:
+        c = np.asarray(c, np.float64)
+        if c.size == 1:
+            return np.full(n, float(c.ravel()[0]))
+        if c.size != n or max(c.shape) != n:
+            raise ModelError(f"ONNX node {node.name!r}: constant of shape {c.shape} is not per "
+                             f"channel ({n}) or scalar")
+        return c.ravel().copy()
+
+    def _float_bias(self, prev) -> None:
+        """A folded float op changes the bias: it is no longer the stored int32 codes."""
+        self.bias_codes.pop(prev.name, None)
+
+    def fold_add(self, node, x: str, c: np.ndarray) -> bool:
+        t, prev = self.mac_before(node, x)
+        if prev is None:
+            return False
+        n = prev.params["weight"].shape[-1]
+        self._float_bias(prev)
+        prev.params["bias"] = prev.params.get("bias", np.zeros(n)) + self._channel(node, c, n)
+        self.vals[node.output[0]] = t
+        self.qreport.add(node.name, node.op_type, None, f"bias of {prev.name}")
+        return True
+
+    def fold_mul(self, node, x: str, c: np.ndarray) -> bool:
+        t, prev = self.mac_before(node, x)
+        if prev is None:
+            return False
+        n = prev.params["weight"].shape[-1]
+        k = self._channel(node, c, n)
+        self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
+        if "bias" in prev.params:
+            self._float_bias(prev)
+            prev.params["bias"] = prev.params["bias"] * k
+        self.vals[node.output[0]] = t
+        self.qreport.add(node.name, node.op_type, None, f"output scale of {prev.name}")
+        return True
+
+    def op_Mul(self, node):
+        a, b = node.input
+        if (a in self.consts) == (b in self.consts) or \
+                not self.fold_mul(node, b if a in self.consts else a, self.consts[a if a in self.consts else b]):
+            raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported right after a "
+                             "Conv/Gemm/MatMul (its requantization), or before the first / after the "
+                             "last quantizer (on the host)")
+
+    def op_Sub(self, node):
+        """x - c after a MAC: a bias of -c (c - x is not an integer operation qhw maps)."""
+        a, b = node.input
+        if b not in self.consts or a in self.consts or not self.fold_add(node, a, -np.asarray(self.consts[b])):
+            raise ModelError(f"ONNX node {node.name!r}: Sub is supported as tensor - constant right "
+                             "after a Conv/Gemm/MatMul (or before the first quantizer / after the last "
+                             "quantized tensor, on the host)")
+
+    def op_Div(self, node):
+        """x / c after a MAC: an output scale of 1/c in the requantization multiplier (the
+        producer divides in float32: a result within float32 rounding of a tie may differ)."""
+        a, b = node.input
+        c = np.asarray(self.consts.get(b, np.nan), np.float64)
+        if b not in self.consts or a in self.consts or np.any(c == 0) or not self.fold_mul(node, a, 1.0 / c):
+            raise ModelError(f"ONNX node {node.name!r}: Div is supported as tensor / non-zero constant "
+                             "right after a Conv/Gemm/MatMul")
+
     def op_BatchNormalization(self, node):
-        raise ModelError(f"ONNX node {node.name!r}: BatchNormalization in a quantized model; fold it "
-                         "into the convolution before quantizing")
+        """After a MAC: its factor into the requantization, its shift into the bias (Brevitas'
+        QuantLinear/QuantConv + BatchNorm, QONNX and QCDQ)."""
+        t, prev = self.mac_before(node, node.input[0])
+        if prev is None:
+            raise ModelError(f"ONNX node {node.name!r}: BatchNormalization is supported only right "
+                             "after a Conv/Gemm/MatMul whose output nothing else reads")
+        gamma, beta, mean, var = (np.asarray(self.const(node, n), np.float64) for n in node.input[1:5])
+        k = gamma / np.sqrt(var + self.attr(node, "epsilon", 1e-5))
+        n = prev.params["weight"].shape[-1]
+        self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
+        self._float_bias(prev)
+        prev.params["bias"] = (prev.params.get("bias", np.zeros(n)) - mean) * k + beta
+        self.vals[node.output[0]] = t
+        self.qreport.add(node.name, node.op_type, None, f"requantization of {prev.name}")
 
     # ------------------------------------------------------------------ QOperator
     def expect(self, node, name: str, s_name: str, z_name: str) -> _Tensor:
@@ -403,8 +544,10 @@ def read_onnx(source: str | Path | Any):
     return model
 
 
-def import_qdq(source: str | Path | Any) -> tuple[Graph, MappingReport]:
-    """The lowered integer graph of a QDQ/QOperator ONNX model and its mapping report."""
+def import_qdq(source: str | Path | Any, *, exact: bool = False) -> tuple[Graph, MappingReport]:
+    """The lowered integer graph of a QDQ/QOperator ONNX model and its mapping report. exact:
+    refuse a folded float bias (BatchNormalization, constant Add/Sub after a MAC) that is no
+    short binary fraction of the accumulator LSB instead of rounding it (noted)."""
     from qhw.frontends import host
 
     model, prefixes, suffixes = host.split_host(read_onnx(source), ("QuantizeLinear",))
@@ -412,7 +555,8 @@ def import_qdq(source: str | Path | Any) -> tuple[Graph, MappingReport]:
     affine = imp.run()
     trace: dict[str, list[str]] = {}
     graph = lower_affine(AffineGraph(affine, imp.weights, bias_codes=imp.bias_codes,
-                                            multiplier="float32"), trace)
+                                     post_scale=imp.post_scale, multiplier="float32", exact=exact),
+                         trace)
     imp.qreport.notes = [n for n in graph.notes if "narrower than lossless" not in n]
     imp.qreport.describe(graph, trace)
     host.finish(graph, prefixes, suffixes, imp.qreport)
@@ -420,10 +564,10 @@ def import_qdq(source: str | Path | Any) -> tuple[Graph, MappingReport]:
 
 
 def load_qdq(source: str | Path | Any, *, config=None, default=None,
-             report: MappingReport | None = None) -> Graph:
+             report: MappingReport | None = None, exact: bool = False) -> Graph:
     """:func:`import_qdq` as a prepared graph (config/default as for qhw.passes.prepare; a config
     that narrows formats makes the graph differ from onnxruntime, and is noted)."""
-    graph, rep = import_qdq(source)
+    graph, rep = import_qdq(source, exact=exact)
     return deliver(graph, rep, report, config, default)
 
 

@@ -256,52 +256,17 @@ class _QonnxImporter(_QdqImporter):
                          "quantization; qhw maps IntQuant, BipolarQuant and Trunc")
 
     # ------------------------------------------------------------------ float ops between quantizers
-    def mac_before(self, node, x_name: str):
-        """The affine MAC node a constant Add/Mul/BatchNormalization after it can fold into."""
-        t = self.tensor(node, x_name)
-        prev = self.b.graph.node(t.name)
-        if prev.op in ("dense", "conv1d", "conv2d") and prev.qparams is None \
-                and self.consumers.get(x_name, 0) == 1:
-            return t, prev
-        return t, None
-
-    def _channel(self, node, c: np.ndarray, n: int) -> np.ndarray:
-        c = np.asarray(c, np.float64)
-        if c.size not in (1, n) or sorted(c.shape, reverse=True)[0] not in (1, n):
-            raise ModelError(f"ONNX node {node.name!r}: constant of shape {c.shape} is not per "
-                             f"channel ({n}) or scalar")
-        return np.broadcast_to(c.ravel(), (n,)).copy() if c.size == n else np.full(n, float(c.ravel()[0]))
-
-    def op_Add(self, node):
-        a, b = node.input
-        if a in self.consts or b in self.consts:
-            x, c = (b, a) if a in self.consts else (a, b)
-            t, prev = self.mac_before(node, x)
-            if prev is not None:
-                n = prev.params["weight"].shape[-1]
-                prev.params["bias"] = prev.params.get("bias", np.zeros(n)) + self._channel(node, self.consts[c], n)
-                self.vals[node.output[0]] = t
-                self.qreport.add(node.name, node.op_type, None, f"bias of {prev.name}")
-                return
-            raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported only right "
-                             "after a Conv/Gemm/MatMul (as its bias)")
-        super().op_Add(node)
-
+    # (constant Add/Sub/Mul/Div and BatchNormalization after a MAC: qhw.frontends.onnx_qdq)
     def op_Mul(self, node):
+        """After a MAC: its output scale; on a quantized tensor by a positive power of two: the
+        same codes, relabelled (a shift)."""
         a, b = node.input
         if not (a in self.consts or b in self.consts):
             raise ModelError(f"ONNX node {node.name!r}: Mul of two tensors is not supported in a QONNX model")
         x, c = (b, a) if a in self.consts else (a, b)
         t, prev = self.mac_before(node, x)
         if prev is not None:
-            n = prev.params["weight"].shape[-1]
-            k = self._channel(node, self.consts[c], n)
-            self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
-            if "bias" in prev.params:
-                prev.params["bias"] = prev.params["bias"] * k
-            self.vals[node.output[0]] = t
-            self.qreport.add(node.name, node.op_type, None, f"output scale of {prev.name}")
-            return
+            return super().op_Mul(node)
         qp = self.b.graph.node(t.name).qparams
         k = np.asarray(self.consts[c], np.float64)
         if qp is not None and k.size == 1 and float(k.ravel()[0]) > 0:
@@ -310,19 +275,6 @@ class _QonnxImporter(_QdqImporter):
             return
         raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported after a "
                          "Conv/Gemm/MatMul or, by a positive scalar, on a quantized tensor")
-
-    def op_BatchNormalization(self, node):
-        t, prev = self.mac_before(node, node.input[0])
-        if prev is None:
-            raise ModelError(f"ONNX node {node.name!r}: BatchNormalization is supported only right "
-                             "after a Conv/Gemm/MatMul whose output nothing else reads")
-        gamma, beta, mean, var = (self.const(node, n) for n in node.input[1:5])
-        k = gamma / np.sqrt(var + self.attr(node, "epsilon", 1e-5))
-        n = prev.params["weight"].shape[-1]
-        self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
-        prev.params["bias"] = (prev.params.get("bias", np.zeros(n)) - mean) * k + beta
-        self.vals[node.output[0]] = t
-        self.qreport.add(node.name, node.op_type, None, f"requantization of {prev.name}")
 
 
 def is_qonnx(model) -> bool:
