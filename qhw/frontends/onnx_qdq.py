@@ -28,12 +28,19 @@ from qhw.passes.lower_affine import AffineGraph, lower_affine
 from qhw.quant import QuantParams
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd")
+#: elementwise float ops that become a code table between DequantizeLinear and QuantizeLinear
+TABLE_OPS = ("Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Exp", "Erf", "Gelu",
+             "Softplus", "Softsign", "Elu", "Selu", "Celu", "Mish", "Abs", "Neg", "Sqrt", "Log",
+             "Reciprocal", "Sin", "Cos", "ThresholdedRelu")
+#: com.microsoft QLinear forms of elementwise functions (X, X_scale, X_zp, Y_scale, Y_zp)
+QLINEAR_TABLE_OPS = ("QLinearSigmoid", "QLinearLeakyRelu")
+QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd") + QLINEAR_TABLE_OPS
 SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", "Conv", "Flatten",
                                        "Reshape", "MaxPool", "Resize", "Upsample", "DepthToSpace",
                                        "Identity", "Dropout", "Transpose (of a constant)",
                                        "BatchNormalization (after a MAC)", "Mul (by a constant)",
-                                       "Sub (of a constant)", "Div (by a constant)")
+                                       "Sub (of a constant)", "Div (by a constant)") + tuple(
+    f"{op} (between DequantizeLinear and QuantizeLinear)" for op in TABLE_OPS)
 
 _INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
               "int32": (32, True), "int4": (4, True), "uint4": (4, False)}
@@ -53,6 +60,8 @@ class _QdqImporter(_Importer):
         from onnx import numpy_helper
 
         self.ints = {t.name: numpy_helper.to_array(t) for t in self.g.initializer}
+        self.model_opsets = list(model.opset_import)
+        self.model_ir = model.ir_version
         for node in self.g.node:
             if node.op_type == "Constant":
                 self.ints[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
@@ -71,6 +80,11 @@ class _QdqImporter(_Importer):
         self.const_qp: dict[str, tuple[QuantParams, int | None]] = {}
         self.onnx = onnx
         self.qreport = MappingReport()
+        self.producer = {o: n for n in self.g.node for o in n.output}
+        self.readers: dict[str, list] = {}
+        for n in self.g.node:
+            for i in n.input:
+                self.readers.setdefault(i, []).append(n)
 
     # ------------------------------------------------------------------ run
     supported = SUPPORTED
@@ -424,6 +438,80 @@ class _QdqImporter(_Importer):
         self.vals[node.output[0]] = t
         self.qreport.add(node.name, node.op_type, None, f"requantization of {prev.name}")
 
+    # ------------------------------------------------------------------ code tables
+    def _ort_table(self, nodes, in_name: str, out_name: str, qp_in: QuantParams,
+                   qp_out: QuantParams) -> np.ndarray:
+        """The output code of every input code in [qmin, qmax], computed by onnxruntime running
+        these very nodes (so the table is what the producer's runtime computes, exactly)."""
+        from onnx import TensorProto, helper
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("a quantized elementwise function becomes a table computed by "
+                             "onnxruntime: pip install 'qhw[onnx]'") from None
+        from qhw import limits
+
+        limits.check("table_entries", qp_in.qmax - qp_in.qmin + 1, f"code table of {nodes[0].name!r}")
+        types = {(8, True): (TensorProto.INT8, np.int8), (8, False): (TensorProto.UINT8, np.uint8),
+                 (16, True): (TensorProto.INT16, np.int16), (16, False): (TensorProto.UINT16, np.uint16)}
+        kind, out_kind = types.get((qp_in.bits, qp_in.signed)), types.get((qp_out.bits, qp_out.signed))
+        if kind is None or out_kind is None:
+            raise ModelError(f"ONNX node {nodes[1].name!r}: a code table needs 8- or 16-bit input codes, "
+                             f"got {qp_in}")
+        names = {i for n in nodes for i in n.input if i} - {in_name}
+        inits = [i for i in self.g.initializer if i.name in names]
+        consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
+        graph = helper.make_graph(consts + list(nodes), "code_table",
+                                  [helper.make_tensor_value_info(in_name, kind[0], [None])],
+                                  [helper.make_tensor_value_info(out_name, out_kind[0], [None])],
+                                  inits)
+        model = helper.make_model(graph, opset_imports=list(self.model_opsets))
+        model.ir_version = self.model_ir
+        codes = np.arange(qp_in.qmin, qp_in.qmax + 1).astype(kind[1])
+        try:
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            out = sess.run(None, {in_name: codes})[0]
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelError(f"ONNX node {nodes[1].name!r}: onnxruntime could not compute its code "
+                             f"table: {str(exc).splitlines()[0][:200]}") from None
+        return np.asarray(out, np.int64).reshape(-1)
+
+    def _table(self, node, t: _Tensor, nodes, in_name: str, out_name: str, qp_in, qp_out) -> None:
+        table = self._ort_table(nodes, in_name, out_name, qp_in, qp_out)
+        name = self.b.node(self.name_for(node), "code_table", [t.name], params={"table": table})
+        self.b.graph.node(name).qparams = qp_out
+        self._set(node, _Tensor(name, t.channels_last, t.perm), f"code_table ({table.size} codes)")
+
+    def op_table(self, node):
+        """An elementwise float op between DequantizeLinear and QuantizeLinear: a table of
+        output codes indexed by the input code."""
+        x = node.input[0]
+        dq = self.producer.get(x)
+        readers = self.readers.get(node.output[0], [])
+        if dq is None or dq.op_type != "DequantizeLinear" or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear" or len(self.readers.get(x, [])) != 1:
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} in a quantized model is mapped "
+                             "between a DequantizeLinear and a QuantizeLinear (as a table of codes); "
+                             "this one is not")
+        q = readers[0]
+        t = self.tensor(node, x)
+        qp_in = self.b.graph.node(t.name).qparams
+        qp_out, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        if qp_in is None or axis is not None or not qp_in.is_per_tensor:
+            raise ModelError(f"ONNX node {node.name!r}: a code table needs per-tensor quantization "
+                             "on both sides")
+        self._table(node, t, [dq, node, q], dq.input[0], q.output[0], qp_in, qp_out)
+
+    def op_qlinear_table(self, node):
+        """com.microsoft QLinearSigmoid / QLinearLeakyRelu: a table of codes."""
+        i = list(node.input) + [""] * (5 - len(node.input))
+        t = self.expect(node, i[0], i[1], i[2])
+        qp_out, _ = self.qparams(node, i[3], i[4] or None)
+        self._table(node, t, [node], i[0], node.output[0], self.b.graph.node(t.name).qparams, qp_out)
+
     # ------------------------------------------------------------------ QOperator
     def expect(self, node, name: str, s_name: str, z_name: str) -> _Tensor:
         t = self.tensor(node, name)
@@ -514,6 +602,12 @@ class _QdqImporter(_Importer):
         name = self.b.add(self.name_for(node), a.name, b.name)
         self.b.graph.node(name).qparams, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
         self._set(node, _Tensor(name, a.channels_last, a.perm), "add")
+
+
+for _op in TABLE_OPS:
+    setattr(_QdqImporter, "op_" + _op, _QdqImporter.op_table)
+for _op in QLINEAR_TABLE_OPS:
+    setattr(_QdqImporter, "op_" + _op, _QdqImporter.op_qlinear_table)
 
 
 def is_quantized_onnx(model) -> bool:
