@@ -167,10 +167,14 @@ def test_input_quant_option_quantizes_an_unquantized_input(tmp_path):
 
 
 def _ort(path, x):
+    """onnxruntime running the graph as written: its default optimizer folds the dequantized
+    constant weights and fuses the float BatchNormalization into them, a different float32
+    arithmetic (measured on the CNV: outputs off by up to 0.3% of their range on every sample)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     s = ort.InferenceSession(str(path), so)
     name = s.get_inputs()[0].name
     return np.concatenate([s.run(None, {name: x[k:k + 1]})[0] for k in range(len(x))])
@@ -180,11 +184,8 @@ def _ort(path, x):
 def test_qcdq_export_predict_equals_onnxruntime(tmp_path, kind):
     """Brevitas' QCDQ export (QuantizeLinear -> Clip -> DequantizeLinear for 4-bit codes,
     BatchNormalization as a float op between quantizers, the TensorNorm tail) against
-    onnxruntime. The batch norm is folded into the requantization (its float32 evaluation in
-    onnxruntime can round a value within float32 rounding of a tie the other way: one
-    activation code off moves an output by one step of the tail). Measured on 200 samples:
-    TFC identical to float32 rounding; CNV the same class on all, outputs off on < 2% of
-    samples."""
+    onnxruntime running the graph as written. The batch norm is folded into the requantization;
+    measured on 200 samples: TFC and CNV identical to float32 rounding of the float MatMul."""
     import torch
     from brevitas.export import export_onnx_qcdq
 
@@ -196,5 +197,5 @@ def test_qcdq_export_predict_equals_onnxruntime(tmp_path, kind):
     out = _predict(tmp_path, path, x.transpose(0, 2, 3, 1))
     atol = 2.0**-20 * max(1.0, float(np.abs(ref).max()))
     off = np.any(np.abs(out - ref) > atol, axis=1)
-    assert off.mean() <= (0.0 if kind == "tfc" else 0.02), off.mean()
-    assert np.mean(out.argmax(1) == ref.argmax(1)) >= 0.98
+    assert off.mean() <= 0.005, off.mean()  # a float32 tie in the batch norm may move a code
+    assert np.mean(out.argmax(1) == ref.argmax(1)) >= 0.99
