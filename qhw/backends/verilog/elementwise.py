@@ -60,6 +60,12 @@ def lower_elementwise(node, in_fmts: list[FixedFormat], in_shapes: list[tuple], 
         from qhw.backends.verilog.embedding import lower_embedding
 
         r_parts.extend(lower_embedding(dp, node, x0, prefix))
+    elif op == "code_table":  # qhw.backends.verilog.code_table
+        from qhw.backends.verilog.code_table import lower_code_table_element
+
+        for e in range(n_out):
+            xe = dp.wire(f"x{e}", x0.width, _slice(0, x0, e), signed=False)
+            r_parts.append(lower_code_table_element(dp, node, x0, xe, e, prefix))
     elif op in TABLE_OPS:
         for e in range(n_out):
             xe = dp.wire(f"x{e}", x0.width, _slice(0, x0, e), signed=False)

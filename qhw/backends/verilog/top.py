@@ -25,7 +25,8 @@ from qhw.errors import ModelError
 MAC_OPS = ("dense", "conv1d", "conv2d")
 ELEMENTWISE_OPS = ("relu", "relu6", "clip", "shift", "requantize", "flatten", "reshape", "output",
                    "concat", "add", "mul", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d",
-                   "sigmoid", "tanh", "hard_sigmoid", "embedding", "softmax", "upsample", "threshold", "depth_to_space")
+                   "sigmoid", "tanh", "hard_sigmoid", "embedding", "softmax", "upsample", "threshold", "depth_to_space",
+                   "code_table")
 
 
 def supported_ops() -> tuple[str, ...]:
