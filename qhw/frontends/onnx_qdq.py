@@ -21,7 +21,7 @@ import numpy as np
 
 from qhw.errors import ModelError
 from qhw.frontends.onnx_float import _Importer, _onnx, _Tensor
-from qhw.frontends.report import MappingReport, deliver
+from qhw.frontends.report import MappingReport, deliver, in_output_lsbs
 from qhw.graph import Graph
 from qhw.names import check_onnx_names
 from qhw.passes.lower_affine import AffineGraph, lower_affine
@@ -651,7 +651,7 @@ def import_qdq(source: str | Path | Any, *, exact: bool = False) -> tuple[Graph,
     graph = lower_affine(AffineGraph(affine, imp.weights, bias_codes=imp.bias_codes,
                                      post_scale=imp.post_scale, multiplier="float32", exact=exact),
                          trace)
-    imp.qreport.notes = [n for n in graph.notes if "narrower than lossless" not in n]
+    imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)
     host.finish(graph, prefixes, suffixes, imp.qreport)
     return graph, imp.qreport

@@ -29,7 +29,7 @@ import numpy as np
 from qhw.errors import ModelError
 from qhw.frontends.onnx_float import _Tensor
 from qhw.frontends.onnx_qdq import _QdqImporter, read_onnx
-from qhw.frontends.report import MappingReport, deliver
+from qhw.frontends.report import MappingReport, deliver, in_output_lsbs
 from qhw.graph import Graph
 from qhw.passes.lower_affine import AffineGraph, lower_affine
 from qhw.quant import QuantParams
@@ -309,7 +309,7 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
     am = AffineGraph(affine, imp.weights, post_scale=imp.post_scale, rounding=imp.rounding,
                      multiplier="float64", exact=exact)
     graph = lower_affine(am, trace)
-    imp.qreport.notes = [n for n in graph.notes if "narrower than lossless" not in n]
+    imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)
     host.finish(graph, prefixes, suffixes, imp.qreport)
     return graph, imp.qreport

@@ -342,7 +342,9 @@ class _Lowering:
                                  "the accumulator LSB (s_x * s_w): no exact integer bias; import "
                                  "with exact=False to round it")
             frac = 16
-            self.notes.append(f"{node.name}: bias rounded to 2**-16 of the accumulator LSB (not exact)")
+            dev = float(np.max(np.abs(np.ldexp(np.rint(np.ldexp(b, frac)), -frac) - b), initial=0.0))
+            self.notes.append(f"{node.name}: bias rounded to 2**-16 of the accumulator LSB (not exact; "
+                              f"largest deviation {dev:.3g} accumulator LSB)")
         raw = np.rint(np.ldexp(b, frac))
         fmt = int_format(int(raw.min(initial=0)), int(raw.max(initial=0)))
         fmt = FixedFormat(fmt.width, fmt.width - frac, fmt.signed)
