@@ -82,6 +82,8 @@ def test_inspect_prints_the_mapping_report_and_the_hardware_boundary(tmp_path):
     assert r.exit_code == 0, r.output
     assert "mapping report" in r.output and "host prefix" in r.output and "host suffix" in r.output
     assert "reshape 64, mul 2, sub 1" in r.output and "BatchNormalization" in r.output
+    # the batch-norm bias has no exact integer form: rounded, with its deviation in output LSBs
+    assert "bias rounded" in r.output and "output LSB)" in r.output
     r = CliRunner().invoke(cli, ["inspect", str(model), "--json"])
     doc = json.loads(r.output)
     assert any("hardware boundary" in n for n in doc["mapping_notes"])
