@@ -62,3 +62,14 @@ def test_embedding_example_per_row_scales_and_simulations():
     res = _main("embedding_model/run.py")(["--vectors", "100"])
     assert res["per_row"] < res["per_table"] / 10  # small rows keep their resolution
     assert res["rtl_mismatches"] == 0 and res["hls_mismatches"] == 0
+
+
+def test_brevitas_tfc_example_matches_qonnx_and_simulates():
+    import pytest
+
+    pytest.importorskip("brevitas")
+    res = _main("brevitas_tfc/run.py")(["--bits", "2", "--samples", "30", "--vectors", "30"])
+    # the host-side float tail (TensorNorm) and scaling make the outputs qonnx's up to float32
+    # rounding of its float MatMul: a few ulps of the largest output
+    assert res["max_abs_diff"] <= 2.0**-20 * max(1.0, res["max_abs_output"])
+    assert res["same_class"] >= 0.9 and res["hls_mismatches"] == 0

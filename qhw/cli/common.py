@@ -12,8 +12,60 @@ import numpy as np
 model_argument = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 config_option = click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path),
                              help="Precision config (YAML/JSON, hls4ml layout).")
-input_format_option = click.option("--input-format", default="ap_fixed<16,6>", show_default=True,
-                                   help="Format of the inputs of an ONNX model.")
+_input_format = click.option("--input-format", default="ap_fixed<16,6>", show_default=True,
+                             help="Format of the inputs of a float ONNX model.")
+
+
+def _remember(ctx, param, value):
+    """Import options reach :func:`load` through the click context (every command that loads a
+    model has them, none has to pass them on)."""
+    ctx.meta[f"qhw_{param.name}"] = value
+    return value
+
+
+def parse_input_quant(text: str):
+    """``[NAME=]SCALE,ZERO_POINT,BITS[,signed|unsigned][,narrow]`` -> (name or None, QuantParams)."""
+    from qhw.quant import QuantParams
+
+    name, _, spec = text.rpartition("=")
+    parts = [p.strip() for p in spec.split(",")]
+    usage = (f"{text!r} is not NAME=SCALE,ZERO_POINT,BITS[,signed|unsigned][,narrow] "
+             "(e.g. x=0.00392156862745098,0,8,unsigned)")
+    if len(parts) < 3 or len(parts) > 5 or any(p not in ("signed", "unsigned", "narrow") for p in parts[3:]):
+        raise click.BadParameter(usage)
+    try:
+        scale, zp, bits = float(parts[0]), int(parts[1]), int(parts[2])
+    except ValueError:
+        raise click.BadParameter(usage) from None
+    if not math.isfinite(scale) or not scale > 0:
+        raise click.BadParameter(f"{text!r}: the scale must be a positive finite number")
+    try:
+        qp = QuantParams(scale, zp, bits, "unsigned" not in parts[3:], "narrow" in parts[3:])
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}") from None
+    return name or None, qp
+
+
+def _input_quant(ctx, param, value):
+    return _remember(ctx, param, [parse_input_quant(v) for v in value])
+
+
+_exact = click.option("--exact/--no-exact", "exact", default=False, show_default=True, expose_value=False,
+                      callback=_remember,
+                      help="QONNX import: refuse a bias or scale with no exact integer form "
+                           "(--exact) instead of rounding it and noting the deviation in the "
+                           "mapping report (qhw inspect shows it).")
+_input_quant_opt = click.option(
+    "--input-quant", "input_quant", multiple=True, expose_value=False, callback=_input_quant,
+    metavar="[NAME=]SCALE,ZP,BITS[,unsigned][,narrow]",
+    help="How an unquantized input of a quantized ONNX model is quantized (repeatable).")
+
+
+def input_format_option(f):
+    """--input-format plus the ONNX import options (--exact/--no-exact, --input-quant)."""
+    return _input_format(_exact(_input_quant_opt(f)))
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
 
 
@@ -54,15 +106,33 @@ reuse_factor_option = click.option(
 probability_type = click.FloatRange(0.0, 1.0, max_open=True)
 
 
+def import_options() -> dict:
+    """The import options of the running command (empty outside one): exact, input_quant and
+    the mapping report the importer fills (``qhw inspect`` prints it)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return {}
+    from qhw.frontends.report import MappingReport
+
+    report = ctx.meta.setdefault("qhw_report", MappingReport())
+    out = {"report": report}
+    if "qhw_exact" in ctx.meta:
+        out["exact"] = ctx.meta["qhw_exact"]
+    if ctx.meta.get("qhw_input_quant"):
+        out["input_quant"] = dict(ctx.meta["qhw_input_quant"])
+    return out
+
+
 def load(model: Path, config, input_format="ap_fixed<16,6>"):
     from qhw.io import load_model
 
+    options = import_options()
     if config is None:
-        return load_model(model, config=config, input_format=input_format)
+        return load_model(model, config=config, input_format=input_format, **options)
     from qhw.config import load_config
 
     config = load_config(config, warn=False)
-    graph = load_model(model, config=config, input_format=input_format)
+    graph = load_model(model, config=config, input_format=input_format, **options)
     for line in config.warnings:  # keys hls4ml ignores (and names matching no layer): one line each
         click.echo(f"qhw: warning: {line}", err=True)
     return graph

@@ -83,8 +83,13 @@ def inspect(model, config, input_format, data, draw_path, as_json):
     rows = _rows(graph, overflow)
     if draw_path is not None:
         draw(graph, draw_path, inputs)
+    from qhw.cli.common import import_options
+
+    mapping = import_options().get("report")
     if as_json:
-        emit_json({"model": str(model), "nodes": rows, "notes": list(getattr(graph, "notes", []))})
+        emit_json({"model": str(model), "nodes": rows, "notes": list(getattr(graph, "notes", [])),
+                   "mapping": [] if mapping is None else [vars(r) for r in mapping.rows],
+                   "mapping_notes": [] if mapping is None else list(mapping.notes)})
         return
     from rich.console import Console
     from rich.table import Table
@@ -103,3 +108,6 @@ def inspect(model, config, input_format, data, draw_path, as_json):
     console.print(t)
     for note in getattr(graph, "notes", []):
         console.print(f"note: {note}", markup=False)
+    if mapping is not None and mapping.rows:  # an imported model: what each source node became
+        click.echo("\nmapping report (source node -> qhw nodes, formats, rounding made):")
+        click.echo(mapping.format_table())

@@ -21,17 +21,26 @@ import numpy as np
 
 from qhw.errors import ModelError
 from qhw.frontends.onnx_float import _Importer, _onnx, _Tensor
-from qhw.frontends.report import MappingReport, deliver
+from qhw.frontends.report import MappingReport, deliver, in_output_lsbs
 from qhw.graph import Graph
 from qhw.names import check_onnx_names
 from qhw.passes.lower_affine import AffineGraph, lower_affine
 from qhw.quant import QuantParams
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd")
+#: elementwise float ops that become a code table between DequantizeLinear and QuantizeLinear
+TABLE_OPS = ("Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Exp", "Erf", "Gelu",
+             "Softplus", "Softsign", "Elu", "Selu", "Celu", "Mish", "Abs", "Neg", "Sqrt", "Log",
+             "Reciprocal", "Sin", "Cos", "ThresholdedRelu")
+#: com.microsoft QLinear forms of elementwise functions (X, X_scale, X_zp, Y_scale, Y_zp)
+QLINEAR_TABLE_OPS = ("QLinearSigmoid", "QLinearLeakyRelu")
+QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd") + QLINEAR_TABLE_OPS
 SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", "Conv", "Flatten",
                                        "Reshape", "MaxPool", "Resize", "Upsample", "DepthToSpace",
-                                       "Identity", "Dropout")
+                                       "Identity", "Dropout", "Transpose (of a constant)",
+                                       "BatchNormalization (after a MAC)", "Mul (by a constant)",
+                                       "Sub (of a constant)", "Div (by a constant)") + tuple(
+    f"{op} (between DequantizeLinear and QuantizeLinear)" for op in TABLE_OPS)
 
 _INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
               "int32": (32, True), "int4": (4, True), "uint4": (4, False)}
@@ -51,6 +60,8 @@ class _QdqImporter(_Importer):
         from onnx import numpy_helper
 
         self.ints = {t.name: numpy_helper.to_array(t) for t in self.g.initializer}
+        self.model_opsets = list(model.opset_import)
+        self.model_ir = model.ir_version
         for node in self.g.node:
             if node.op_type == "Constant":
                 self.ints[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
@@ -59,10 +70,21 @@ class _QdqImporter(_Importer):
         self.bias_codes: dict[str, np.ndarray] = {}
         #: ONNX value name -> integer codes of a dequantized int32 constant (a bias)
         self.bias_ints: dict[str, np.ndarray] = {}
+        #: ONNX value name -> qhw node whose codes it is (a QuantizeLinear's output), and the
+        #: ones a Clip narrowed
+        self.codes: dict[str, str] = {}
+        self.clipped: set[str] = set()
+        #: dense/conv node -> per-output-channel factor of folded Mul/Div/BatchNormalization
+        self.post_scale: dict[str, np.ndarray] = {}
         #: ONNX value name -> QuantParams of a dequantized constant and its ONNX axis
         self.const_qp: dict[str, tuple[QuantParams, int | None]] = {}
         self.onnx = onnx
         self.qreport = MappingReport()
+        self.producer = {o: n for n in self.g.node for o in n.output}
+        self.readers: dict[str, list] = {}
+        for n in self.g.node:
+            for i in n.input:
+                self.readers.setdefault(i, []).append(n)
 
     # ------------------------------------------------------------------ run
     supported = SUPPORTED
@@ -154,8 +176,50 @@ class _QdqImporter(_Importer):
         t = self.tensor(node, x)
         t2 = self.set_qparams(node, t, qp, self.consumers.get(x, 0) == 1)
         self.vals[node.output[0]] = t2
+        self.codes[node.output[0]] = t2.name
         self.qreport.add(node.name, node.op_type, t2.name,
                          "requantize" if t2.name != t.name else f"qparams of {t.name}")
+
+    def op_Clip(self, node):
+        """A Clip of integer codes (Brevitas' QCDQ export: QuantizeLinear -> Clip -> Dequantize
+        for fewer bits than the integer type): a narrower quantization of the same tensor, or
+        clipped constant codes (weights). Any other Clip is the float importer's."""
+        x = node.input[0]
+        if x not in self.codes and not (x in self.ints and x not in self.vals):
+            return super().op_Clip(node)
+        bounds = []
+        for i in (1, 2):
+            name = node.input[i] if len(node.input) > i else ""
+            v = np.asarray(self.ints.get(name, self.consts.get(name)) if name else np.nan, np.float64)
+            if v.size != 1 or not np.isfinite(v.ravel()[0]) or v.ravel()[0] != np.rint(v.ravel()[0]):
+                raise ModelError(f"ONNX node {node.name!r}: Clip of integer codes needs constant integer "
+                                 f"bounds, got {name!r}")
+            bounds.append(int(v.ravel()[0]))
+        lo, hi = bounds
+        if x not in self.vals:  # constant codes
+            self.ints[node.output[0]] = np.clip(self.ints[x], lo, hi).astype(self.ints[x].dtype)
+            self.qreport.add(node.name, node.op_type, None, f"constant codes clipped to [{lo}, {hi}]")
+            return
+        target = self.b.graph.node(self.codes[x])
+        qp = target.qparams
+        z = int(qp.zero_point)
+        for bits in range(1, qp.bits + 1):
+            for signed, narrow in ((True, False), (True, True), (False, False)):
+                try:
+                    cand = QuantParams(qp.scale, z, bits, signed, narrow)
+                except ValueError:
+                    continue
+                if (cand.qmin, cand.qmax) == (lo, hi):
+                    target.qparams = cand
+                    self.vals[node.output[0]] = self.vals[x]
+                    self.codes[node.output[0]] = target.name
+                    self.clipped.add(node.output[0])
+                    self.qreport.add(node.name, node.op_type, target.name,
+                                     f"{bits}-bit {'signed' if signed else 'unsigned'}"
+                                     f"{' narrow' if narrow else ''} codes of {target.name}")
+                    return
+        raise ModelError(f"ONNX node {node.name!r}: Clip of codes to [{lo}, {hi}] is not the range of "
+                         f"a narrower integer type (zero point {z})")
 
     def op_DequantizeLinear(self, node):
         q = node.input[0]
@@ -182,6 +246,9 @@ class _QdqImporter(_Importer):
         if have is None:
             raise ModelError(f"ONNX node {node.name!r}: DequantizeLinear of {q!r}, which is not a "
                              "quantized tensor")
+        if q in self.clipped:  # the clip narrowed the type; scale and zero point must agree
+            qp = QuantParams(qp.scale, qp.zero_point, have.bits, have.signed, have.narrow_range) \
+                if qp.is_per_tensor and have.is_per_tensor else qp
         if have != qp:
             raise ModelError(f"ONNX node {node.name!r}: DequantizeLinear parameters {qp} differ from "
                              f"the quantization of {q!r} ({have})")
@@ -222,10 +289,12 @@ class _QdqImporter(_Importer):
     def op_Add(self, node):
         a, b = node.input
         if a in self.consts or b in self.consts:
-            x = self.tensor(node, b if a in self.consts else a)
-            if self.b.graph.node(x.name).qparams is not None:
-                raise ModelError(f"ONNX node {node.name!r}: Add of a constant to the quantized tensor "
-                                 f"{x.name!r} is not an integer operation qhw maps")
+            x, c = (b, a) if a in self.consts else (a, b)
+            if self.fold_add(node, x, self.consts[c]):
+                return
+            raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported only right "
+                             "after a Conv/Gemm/MatMul (as its bias), or on the host before the first / "
+                             "after the last quantizer")
         super().op_Add(node)
 
     def _keep_qparams(self, node) -> None:
@@ -257,9 +326,191 @@ class _QdqImporter(_Importer):
         super().op_Reshape(node)
         self._keep_qparams(node)
 
+    def op_Transpose(self, node):
+        """A Transpose of a constant (PyTorch's legacy exporter transposes Linear weights after
+        quantizing them) is folded; its quantization axis moves with it."""
+        x = node.input[0]
+        if x not in self.consts and x not in self.ints:
+            raise ModelError(f"ONNX node {node.name!r}: Transpose of the tensor {x!r} inside the "
+                             "hardware is not supported (a Transpose of a constant is)")
+        src = self.consts[x] if x in self.consts else self.ints[x]
+        perm = self.attr(node, "perm")
+        perm = list(perm) if perm is not None else list(range(np.ndim(src)))[::-1]
+        out = node.output[0]
+        if x in self.consts:
+            self.consts[out] = np.transpose(self.consts[x], perm)
+        if x in self.ints:
+            self.ints[out] = np.transpose(self.ints[x], perm)
+        if x in self.bias_ints:
+            self.bias_ints[out] = np.transpose(self.bias_ints[x], perm)
+        if x in self.const_qp:
+            qp, axis = self.const_qp[x]
+            self.const_qp[out] = (qp, None if axis is None else perm.index(axis))
+        self.qreport.add(node.name, node.op_type, None, "constant transposed")
+
+    # ------------------------------------------------------------------ float ops after a MAC
+    def mac_before(self, node, x_name: str):
+        """The affine MAC node a constant Add/Sub/Mul/Div/BatchNormalization after it can fold
+        into (its output read by nothing else), or None."""
+        t = self.tensor(node, x_name)
+        prev = self.b.graph.node(t.name)
+        if prev.op in ("dense", "conv1d", "conv2d") and prev.qparams is None \
+                and self.consumers.get(x_name, 0) == 1:
+            return t, prev
+        return t, None
+
+    def _channel(self, node, c: np.ndarray, n: int) -> np.ndarray:
+        c = np.asarray(c, np.float64)
+        if c.size == 1:
+            return np.full(n, float(c.ravel()[0]))
+        if c.size != n or max(c.shape) != n:
+            raise ModelError(f"ONNX node {node.name!r}: constant of shape {c.shape} is not per "
+                             f"channel ({n}) or scalar")
+        return c.ravel().copy()
+
+    def _float_bias(self, prev) -> None:
+        """A folded float op changes the bias: it is no longer the stored int32 codes."""
+        self.bias_codes.pop(prev.name, None)
+
+    def fold_add(self, node, x: str, c: np.ndarray) -> bool:
+        t, prev = self.mac_before(node, x)
+        if prev is None:
+            return False
+        n = prev.params["weight"].shape[-1]
+        self._float_bias(prev)
+        prev.params["bias"] = prev.params.get("bias", np.zeros(n)) + self._channel(node, c, n)
+        self.vals[node.output[0]] = t
+        self.qreport.add(node.name, node.op_type, None, f"bias of {prev.name}")
+        return True
+
+    def fold_mul(self, node, x: str, c: np.ndarray) -> bool:
+        t, prev = self.mac_before(node, x)
+        if prev is None:
+            return False
+        n = prev.params["weight"].shape[-1]
+        k = self._channel(node, c, n)
+        self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
+        if "bias" in prev.params:
+            self._float_bias(prev)
+            prev.params["bias"] = prev.params["bias"] * k
+        self.vals[node.output[0]] = t
+        self.qreport.add(node.name, node.op_type, None, f"output scale of {prev.name}")
+        return True
+
+    def op_Mul(self, node):
+        a, b = node.input
+        if (a in self.consts) == (b in self.consts) or \
+                not self.fold_mul(node, b if a in self.consts else a, self.consts[a if a in self.consts else b]):
+            raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported right after a "
+                             "Conv/Gemm/MatMul (its requantization), or before the first / after the "
+                             "last quantizer (on the host)")
+
+    def op_Sub(self, node):
+        """x - c after a MAC: a bias of -c (c - x is not an integer operation qhw maps)."""
+        a, b = node.input
+        if b not in self.consts or a in self.consts or not self.fold_add(node, a, -np.asarray(self.consts[b])):
+            raise ModelError(f"ONNX node {node.name!r}: Sub is supported as tensor - constant right "
+                             "after a Conv/Gemm/MatMul (or before the first quantizer / after the last "
+                             "quantized tensor, on the host)")
+
+    def op_Div(self, node):
+        """x / c after a MAC: an output scale of 1/c in the requantization multiplier (the
+        producer divides in float32: a result within float32 rounding of a tie may differ)."""
+        a, b = node.input
+        c = np.asarray(self.consts.get(b, np.nan), np.float64)
+        if b not in self.consts or a in self.consts or np.any(c == 0) or not self.fold_mul(node, a, 1.0 / c):
+            raise ModelError(f"ONNX node {node.name!r}: Div is supported as tensor / non-zero constant "
+                             "right after a Conv/Gemm/MatMul")
+
     def op_BatchNormalization(self, node):
-        raise ModelError(f"ONNX node {node.name!r}: BatchNormalization in a quantized model; fold it "
-                         "into the convolution before quantizing")
+        """After a MAC: its factor into the requantization, its shift into the bias (Brevitas'
+        QuantLinear/QuantConv + BatchNorm, QONNX and QCDQ)."""
+        t, prev = self.mac_before(node, node.input[0])
+        if prev is None:
+            raise ModelError(f"ONNX node {node.name!r}: BatchNormalization is supported only right "
+                             "after a Conv/Gemm/MatMul whose output nothing else reads")
+        gamma, beta, mean, var = (np.asarray(self.const(node, n), np.float64) for n in node.input[1:5])
+        k = gamma / np.sqrt(var + self.attr(node, "epsilon", 1e-5))
+        n = prev.params["weight"].shape[-1]
+        self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
+        self._float_bias(prev)
+        prev.params["bias"] = (prev.params.get("bias", np.zeros(n)) - mean) * k + beta
+        self.vals[node.output[0]] = t
+        self.qreport.add(node.name, node.op_type, None, f"requantization of {prev.name}")
+
+    # ------------------------------------------------------------------ code tables
+    def _ort_table(self, nodes, in_name: str, out_name: str, qp_in: QuantParams,
+                   qp_out: QuantParams) -> np.ndarray:
+        """The output code of every input code in [qmin, qmax], computed by onnxruntime running
+        these very nodes (so the table is what the producer's runtime computes, exactly)."""
+        from onnx import TensorProto, helper
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("a quantized elementwise function becomes a table computed by "
+                             "onnxruntime: pip install 'qhw[onnx]'") from None
+        from qhw import limits
+
+        limits.check("table_entries", qp_in.qmax - qp_in.qmin + 1, f"code table of {nodes[0].name!r}")
+        types = {(8, True): (TensorProto.INT8, np.int8), (8, False): (TensorProto.UINT8, np.uint8),
+                 (16, True): (TensorProto.INT16, np.int16), (16, False): (TensorProto.UINT16, np.uint16)}
+        kind, out_kind = types.get((qp_in.bits, qp_in.signed)), types.get((qp_out.bits, qp_out.signed))
+        if kind is None or out_kind is None:
+            raise ModelError(f"ONNX node {nodes[1].name!r}: a code table needs 8- or 16-bit input codes, "
+                             f"got {qp_in}")
+        names = {i for n in nodes for i in n.input if i} - {in_name}
+        inits = [i for i in self.g.initializer if i.name in names]
+        consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
+        graph = helper.make_graph(consts + list(nodes), "code_table",
+                                  [helper.make_tensor_value_info(in_name, kind[0], [None])],
+                                  [helper.make_tensor_value_info(out_name, out_kind[0], [None])],
+                                  inits)
+        model = helper.make_model(graph, opset_imports=list(self.model_opsets))
+        model.ir_version = self.model_ir
+        codes = np.arange(qp_in.qmin, qp_in.qmax + 1).astype(kind[1])
+        try:
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            out = sess.run(None, {in_name: codes})[0]
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelError(f"ONNX node {nodes[1].name!r}: onnxruntime could not compute its code "
+                             f"table: {str(exc).splitlines()[0][:200]}") from None
+        return np.asarray(out, np.int64).reshape(-1)
+
+    def _table(self, node, t: _Tensor, nodes, in_name: str, out_name: str, qp_in, qp_out) -> None:
+        table = self._ort_table(nodes, in_name, out_name, qp_in, qp_out)
+        name = self.b.node(self.name_for(node), "code_table", [t.name], params={"table": table})
+        self.b.graph.node(name).qparams = qp_out
+        self._set(node, _Tensor(name, t.channels_last, t.perm), f"code_table ({table.size} codes)")
+
+    def op_table(self, node):
+        """An elementwise float op between DequantizeLinear and QuantizeLinear: a table of
+        output codes indexed by the input code."""
+        x = node.input[0]
+        dq = self.producer.get(x)
+        readers = self.readers.get(node.output[0], [])
+        if dq is None or dq.op_type != "DequantizeLinear" or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear" or len(self.readers.get(x, [])) != 1:
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} in a quantized model is mapped "
+                             "between a DequantizeLinear and a QuantizeLinear (as a table of codes); "
+                             "this one is not")
+        q = readers[0]
+        t = self.tensor(node, x)
+        qp_in = self.b.graph.node(t.name).qparams
+        qp_out, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        if qp_in is None or axis is not None or not qp_in.is_per_tensor:
+            raise ModelError(f"ONNX node {node.name!r}: a code table needs per-tensor quantization "
+                             "on both sides")
+        self._table(node, t, [dq, node, q], dq.input[0], q.output[0], qp_in, qp_out)
+
+    def op_qlinear_table(self, node):
+        """com.microsoft QLinearSigmoid / QLinearLeakyRelu: a table of codes."""
+        i = list(node.input) + [""] * (5 - len(node.input))
+        t = self.expect(node, i[0], i[1], i[2])
+        qp_out, _ = self.qparams(node, i[3], i[4] or None)
+        self._table(node, t, [node], i[0], node.output[0], self.b.graph.node(t.name).qparams, qp_out)
 
     # ------------------------------------------------------------------ QOperator
     def expect(self, node, name: str, s_name: str, z_name: str) -> _Tensor:
@@ -353,6 +604,12 @@ class _QdqImporter(_Importer):
         self._set(node, _Tensor(name, a.channels_last, a.perm), "add")
 
 
+for _op in TABLE_OPS:
+    setattr(_QdqImporter, "op_" + _op, _QdqImporter.op_table)
+for _op in QLINEAR_TABLE_OPS:
+    setattr(_QdqImporter, "op_" + _op, _QdqImporter.op_qlinear_table)
+
+
 def is_quantized_onnx(model) -> bool:
     """True when the model has QDQ or QOperator nodes."""
     return any(n.op_type in QDQ_OPS + QOPERATOR_OPS for n in model.graph.node)
@@ -381,23 +638,30 @@ def read_onnx(source: str | Path | Any):
     return model
 
 
-def import_qdq(source: str | Path | Any) -> tuple[Graph, MappingReport]:
-    """The lowered integer graph of a QDQ/QOperator ONNX model and its mapping report."""
-    imp = _QdqImporter(read_onnx(source))
+def import_qdq(source: str | Path | Any, *, exact: bool = False) -> tuple[Graph, MappingReport]:
+    """The lowered integer graph of a QDQ/QOperator ONNX model and its mapping report. exact:
+    refuse a folded float bias (BatchNormalization, constant Add/Sub after a MAC) that is no
+    short binary fraction of the accumulator LSB instead of rounding it (noted)."""
+    from qhw.frontends import host
+
+    model, prefixes, suffixes = host.split_host(read_onnx(source), ("QuantizeLinear",))
+    imp = _QdqImporter(model)
     affine = imp.run()
     trace: dict[str, list[str]] = {}
     graph = lower_affine(AffineGraph(affine, imp.weights, bias_codes=imp.bias_codes,
-                                            multiplier="float32"), trace)
-    imp.qreport.notes = [n for n in graph.notes if "narrower than lossless" not in n]
+                                     post_scale=imp.post_scale, multiplier="float32", exact=exact),
+                         trace)
+    imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)
+    host.finish(graph, prefixes, suffixes, imp.qreport)
     return graph, imp.qreport
 
 
 def load_qdq(source: str | Path | Any, *, config=None, default=None,
-             report: MappingReport | None = None) -> Graph:
+             report: MappingReport | None = None, exact: bool = False) -> Graph:
     """:func:`import_qdq` as a prepared graph (config/default as for qhw.passes.prepare; a config
     that narrows formats makes the graph differ from onnxruntime, and is noted)."""
-    graph, rep = import_qdq(source)
+    graph, rep = import_qdq(source, exact=exact)
     return deliver(graph, rep, report, config, default)
 
 

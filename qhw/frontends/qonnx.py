@@ -29,7 +29,7 @@ import numpy as np
 from qhw.errors import ModelError
 from qhw.frontends.onnx_float import _Tensor
 from qhw.frontends.onnx_qdq import _QdqImporter, read_onnx
-from qhw.frontends.report import MappingReport, deliver
+from qhw.frontends.report import MappingReport, deliver, in_output_lsbs
 from qhw.graph import Graph
 from qhw.passes.lower_affine import AffineGraph, lower_affine
 from qhw.quant import QuantParams
@@ -38,7 +38,8 @@ QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold", "Fl
 QONNX_DOMAINS = ("qonnx", "onnx.brevitas", "finn")
 SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc", "Conv", "Gemm", "MatMul",
              "Add", "Mul", "BatchNormalization", "Relu", "Clip", "MaxPool", "Flatten", "Reshape",
-             "Resize", "Upsample", "DepthToSpace", "Identity", "Dropout")
+             "Resize", "Upsample", "DepthToSpace", "Identity", "Dropout", "Transpose (of a constant)",
+             "Sub (of a constant)", "Div (by a constant)")
 #: QONNX rounding_mode -> qhw.quant rounding names
 ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
             "DOWN": "trunc", "HALF_UP": "half_away", "HALF_DOWN": "half_zero"}
@@ -255,52 +256,17 @@ class _QonnxImporter(_QdqImporter):
                          "quantization; qhw maps IntQuant, BipolarQuant and Trunc")
 
     # ------------------------------------------------------------------ float ops between quantizers
-    def mac_before(self, node, x_name: str):
-        """The affine MAC node a constant Add/Mul/BatchNormalization after it can fold into."""
-        t = self.tensor(node, x_name)
-        prev = self.b.graph.node(t.name)
-        if prev.op in ("dense", "conv1d", "conv2d") and prev.qparams is None \
-                and self.consumers.get(x_name, 0) == 1:
-            return t, prev
-        return t, None
-
-    def _channel(self, node, c: np.ndarray, n: int) -> np.ndarray:
-        c = np.asarray(c, np.float64)
-        if c.size not in (1, n) or sorted(c.shape, reverse=True)[0] not in (1, n):
-            raise ModelError(f"ONNX node {node.name!r}: constant of shape {c.shape} is not per "
-                             f"channel ({n}) or scalar")
-        return np.broadcast_to(c.ravel(), (n,)).copy() if c.size == n else np.full(n, float(c.ravel()[0]))
-
-    def op_Add(self, node):
-        a, b = node.input
-        if a in self.consts or b in self.consts:
-            x, c = (b, a) if a in self.consts else (a, b)
-            t, prev = self.mac_before(node, x)
-            if prev is not None:
-                n = prev.params["weight"].shape[-1]
-                prev.params["bias"] = prev.params.get("bias", np.zeros(n)) + self._channel(node, self.consts[c], n)
-                self.vals[node.output[0]] = t
-                self.qreport.add(node.name, node.op_type, None, f"bias of {prev.name}")
-                return
-            raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported only right "
-                             "after a Conv/Gemm/MatMul (as its bias)")
-        super().op_Add(node)
-
+    # (constant Add/Sub/Mul/Div and BatchNormalization after a MAC: qhw.frontends.onnx_qdq)
     def op_Mul(self, node):
+        """After a MAC: its output scale; on a quantized tensor by a positive power of two: the
+        same codes, relabelled (a shift)."""
         a, b = node.input
         if not (a in self.consts or b in self.consts):
             raise ModelError(f"ONNX node {node.name!r}: Mul of two tensors is not supported in a QONNX model")
         x, c = (b, a) if a in self.consts else (a, b)
         t, prev = self.mac_before(node, x)
         if prev is not None:
-            n = prev.params["weight"].shape[-1]
-            k = self._channel(node, self.consts[c], n)
-            self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
-            if "bias" in prev.params:
-                prev.params["bias"] = prev.params["bias"] * k
-            self.vals[node.output[0]] = t
-            self.qreport.add(node.name, node.op_type, None, f"output scale of {prev.name}")
-            return
+            return super().op_Mul(node)
         qp = self.b.graph.node(t.name).qparams
         k = np.asarray(self.consts[c], np.float64)
         if qp is not None and k.size == 1 and float(k.ravel()[0]) > 0:
@@ -309,19 +275,6 @@ class _QonnxImporter(_QdqImporter):
             return
         raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported after a "
                          "Conv/Gemm/MatMul or, by a positive scalar, on a quantized tensor")
-
-    def op_BatchNormalization(self, node):
-        t, prev = self.mac_before(node, node.input[0])
-        if prev is None:
-            raise ModelError(f"ONNX node {node.name!r}: BatchNormalization is supported only right "
-                             "after a Conv/Gemm/MatMul whose output nothing else reads")
-        gamma, beta, mean, var = (self.const(node, n) for n in node.input[1:5])
-        k = gamma / np.sqrt(var + self.attr(node, "epsilon", 1e-5))
-        n = prev.params["weight"].shape[-1]
-        self.post_scale[prev.name] = self.post_scale.get(prev.name, np.ones(n)) * k
-        prev.params["bias"] = (prev.params.get("bias", np.zeros(n)) - mean) * k + beta
-        self.vals[node.output[0]] = t
-        self.qreport.add(node.name, node.op_type, None, f"requantization of {prev.name}")
 
 
 def is_qonnx(model) -> bool:
@@ -337,7 +290,9 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
     input_quant: ONNX input name -> QuantParams for inputs the model reads unquantized (e.g. an
     8-bit image as ``QuantParams(1/255, 0, 8, False)``): the caller's statement of what the data
     is, applied before the first layer."""
-    model = read_onnx(source)
+    from qhw.frontends import host
+
+    model, prefixes, suffixes = host.split_host(read_onnx(source), ("Quant", "IntQuant", "BipolarQuant"))
     imp = _QonnxImporter(model, exact)
     affine = imp.run()
     for name, qp in (input_quant or {}).items():
@@ -354,8 +309,9 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
     am = AffineGraph(affine, imp.weights, post_scale=imp.post_scale, rounding=imp.rounding,
                      multiplier="float64", exact=exact)
     graph = lower_affine(am, trace)
-    imp.qreport.notes = [n for n in graph.notes if "narrower than lossless" not in n]
+    imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)
+    host.finish(graph, prefixes, suffixes, imp.qreport)
     return graph, imp.qreport
 
 

@@ -82,6 +82,25 @@ class MappingReport:
         return self.format_table()
 
 
+def in_output_lsbs(graph: Graph, notes: list[str]) -> list[str]:
+    """Each 'bias rounded' note with its largest deviation also in LSBs of the node's output
+    codes (the accumulator deviation times the requantization factor M * 2**-shift)."""
+    import re
+
+    import numpy as np
+
+    out = []
+    for note in notes:
+        m = re.match(r"(?P<node>.+): bias rounded .*largest deviation (?P<d>[0-9.e+-]+) accumulator LSB\)$", note)
+        rq = f"{m['node']}_rq" if m else None
+        if m and rq in graph and graph.node(rq).op == "requantize":
+            a = graph.node(rq).attrs
+            factor = float(np.max(np.abs(np.asarray(a["multiplier"], np.float64)))) * 2.0 ** -int(a["shift"])
+            note = note[:-1] + f" = {float(m['d']) * factor:.3g} output LSB)"
+        out.append(note)
+    return out
+
+
 def deliver(graph: Graph, rep: MappingReport, report: MappingReport | None, config=None,
             default=None) -> Graph:
     """An importer's last step: its rows and notes into the caller's ``report``, and the graph
@@ -116,4 +135,4 @@ def _qp_text(qp) -> str:
     return f"{s} z={z} {kind}"
 
 
-__all__ = ["MappingReport", "MappingRow", "deliver"]
+__all__ = ["MappingReport", "MappingRow", "deliver", "in_output_lsbs"]

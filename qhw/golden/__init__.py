@@ -30,7 +30,7 @@ class GoldenResult:
         return next(iter(self.outputs.values()))
 
 
-def _named_inputs(graph: Graph, inputs) -> dict[str, np.ndarray]:
+def _named_inputs(graph: Graph, inputs, host: bool = False) -> dict[str, np.ndarray]:
     names = graph.input_names
     if not isinstance(inputs, dict):
         if len(names) != 1:
@@ -42,7 +42,8 @@ def _named_inputs(graph: Graph, inputs) -> dict[str, np.ndarray]:
     out = {}
     for n in names:
         x = np.asarray(inputs[n])
-        shape = tuple(graph.node(n).shape)
+        node = graph.node(n)  # real values before a host prefix (qhw.frontends.host): its shape
+        shape = tuple(node.attrs["host"]["shape"] if host and "host" in node.attrs else node.shape)
         if x.shape[1:] != shape:
             if x.shape == shape:
                 x = x[None]
@@ -184,7 +185,7 @@ def run(graph: Graph, inputs, *, float_mode: bool = False, keep_all: bool = Fals
     """Run on float inputs: quantized to each input's format (raw-code results), or evaluated in
     float64 throughout with ``float_mode``. ``block_rows``: samples processed at a time;
     ``threads``: blocks processed at once (default :data:`THREADS`)."""
-    feeds = _named_inputs(graph, inputs)
+    feeds = _named_inputs(graph, inputs, host=not float_mode)
     if float_mode:
         feeds = {n: np.asarray(x, np.float64) for n, x in feeds.items()}
     return _execute_blocks(graph, feeds, not float_mode, float_mode, keep_all, count_overflow,

@@ -13,8 +13,10 @@ MODEL_SUFFIXES = (".yaml", ".yml", ".json", ".onnx", ".pt", ".pth")
 
 
 def load_model(path: str | Path, config: Any = None, input_format: str = "ap_fixed<16,6>",
-               default=None, input_shape: tuple[int, ...] | None = None) -> Graph:
+               default=None, *, exact: bool = False, input_quant=None, report=None,
+               input_shape: tuple[int, ...] | None = None) -> Graph:
     """Load and prepare (validate, infer shapes and formats) a model file by its extension.
+    ONNX import options (see qhw.frontends.load_onnx): exact, input_quant, report.
     ``.pt``/``.pth``: a TorchScript archive of a torch.ao quantized model (input_shape: one
     sample's shape in PyTorch's layout, unless the archive records it)."""
     from qhw.passes import prepare
@@ -25,11 +27,15 @@ def load_model(path: str | Path, config: Any = None, input_format: str = "ap_fix
     if path.suffix == ".onnx":
         from qhw.frontends import load_onnx  # float, QDQ/QOperator or QONNX
 
-        return load_onnx(path, input_format=input_format, config=config, default=default)
+        return load_onnx(path, input_format=input_format, config=config, default=default,
+                         exact=exact, input_quant=input_quant, report=report)
+    if input_quant:
+        raise ModelError(f"{str(path)!r}: --input-quant applies to quantized ONNX models only")
     if path.suffix in (".pt", ".pth"):
         from qhw.frontends.torch_quantized import load_torchscript
 
-        return load_torchscript(path, input_shape=input_shape, config=config, default=default)
+        return load_torchscript(path, input_shape=input_shape, config=config, default=default,
+                                report=report)
     if path.suffix in (".yaml", ".yml", ".json"):
         return prepare(native.load(path), config=config, default=default)
     raise ModelError(f"unknown model file type {path.suffix!r} ({str(path)!r}); qhw reads "

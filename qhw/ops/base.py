@@ -129,6 +129,8 @@ class OpDef:
     attrs: dict[str, Any] = {}
     #: required attributes (no default)
     required: tuple[str, ...] = ()
+    #: optional attributes without a default (absent unless given)
+    optional_attrs: tuple[str, ...] = ()
     #: constants the node must carry
     params: tuple[str, ...] = ()
     #: optional constants
@@ -141,7 +143,8 @@ class OpDef:
                              f"got {len(node.inputs)}")
         if self.arity is None and not node.inputs:
             raise ModelError(f"node {node.name!r} ({self.name}) needs at least one input")
-        unknown = set(node.attrs) - set(self.attrs) - set(self.required) - _COMMON_ATTRS
+        unknown = set(node.attrs) - set(self.attrs) - set(self.required) - set(self.optional_attrs) \
+            - _COMMON_ATTRS
         if unknown:
             raise ModelError(f"node {node.name!r} ({self.name}): unknown attribute(s) "
                              f"{sorted(unknown)}; valid: {sorted(set(self.attrs) | set(self.required))}")

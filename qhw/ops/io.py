@@ -33,18 +33,23 @@ class Input(OpDef):
     arity = 0
     required = ("shape",)
     attrs = {"encoding": "fixed"}
-    #: how an affine input's real values become codes: the producing runtime's QuantizeLinear
+    #: host: float steps the host runs on the user's values first (qhw.ops.host);
+    #: quantizer: how an affine input's real values become codes (absent: onnxruntime's)
+    optional_attrs = ("host", "quantizer")
     QUANTIZERS = ("onnxruntime", "torch")
 
     def check(self, node):
-        quantizer = node.attrs.pop("quantizer", None)  # optional: absent means onnxruntime
         super().check(node)
+        quantizer = node.attrs.get("quantizer")
         if quantizer is not None:
             if quantizer not in self.QUANTIZERS:
                 raise ModelError(f"input {node.name!r}: quantizer {quantizer!r} is not one of "
                                  f"{', '.join(self.QUANTIZERS)}")
-            node.attrs["quantizer"] = quantizer
         _check_encoding(node)
+        if "host" in node.attrs:
+            from qhw.ops import host
+
+            host.check(node.attrs["host"], f"input {node.name!r}", True)
         shape = node.attrs["shape"]
         if (not isinstance(shape, (list, tuple))
                 or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
@@ -53,7 +58,11 @@ class Input(OpDef):
                              "(the shape of one sample, without the batch axis)")
 
     def encode(self, node, x) -> np.ndarray:
-        """Raw codes of the real input values ``x``."""
+        """Raw codes of the real input values ``x`` (after the host steps, if any)."""
+        if "host" in node.attrs:
+            from qhw.ops import host
+
+            x = host.apply(node.attrs["host"]["steps"], x)
         if node.attrs["encoding"] == "affine":
             return quantize_inputs_of(node, x)
         return node.formats["result"].quantize(x)
@@ -99,16 +108,28 @@ class Output(OpDef):
 
     name = "output"
     attrs = {"encoding": "fixed"}
+    #: host: float steps the host runs on the output's real values (qhw.ops.host)
+    optional_attrs = ("host",)
 
     def check(self, node):
         super().check(node)
         _check_encoding(node)
+        if "host" in node.attrs:
+            from qhw.ops import host
+
+            host.check(node.attrs["host"], f"output {node.name!r}", False)
 
     def decode(self, node, raw) -> np.ndarray:
-        """Real values of the output's raw codes."""
+        """Real values of the output's raw codes (after the host steps, if any)."""
         if node.attrs["encoding"] == "affine":
-            return np.asarray(raw).astype(np.float32) * np.asarray(node.qparams.scale, np.float32)
-        return node.formats["result"].to_float(raw)
+            y = np.asarray(raw).astype(np.float32) * np.asarray(node.qparams.scale, np.float32)
+        else:
+            y = node.formats["result"].to_float(raw)
+        if "host" in node.attrs:
+            from qhw.ops import host
+
+            y = host.apply(node.attrs["host"]["steps"], y)
+        return y
 
     def golden(self, node, inputs, in_fmts, ctx):
         return ctx.assign(node.name, node.formats["result"], inputs[0], in_fmts[0])

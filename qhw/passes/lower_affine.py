@@ -46,7 +46,8 @@ MULTIPLIER_MODES = ("float32", "float64")
 MAC_OPS = ("dense", "conv1d", "conv2d")
 #: ops the pass lowers
 SUPPORTED = ("input", "output", *MAC_OPS, "relu", "relu6", "clip", "maxpool1d", "maxpool2d",
-             "flatten", "reshape", "upsample", "depth_to_space", "add", "shift", "threshold")
+             "flatten", "reshape", "upsample", "depth_to_space", "add", "shift", "threshold",
+             "code_table")
 _MAX_PRODUCT_BITS = 63
 
 
@@ -348,7 +349,9 @@ class _Lowering:
                                  "the accumulator LSB (s_x * s_w): no exact integer bias; import "
                                  "with exact=False to round it")
             frac = 16
-            self.notes.append(f"{node.name}: bias rounded to 2**-16 of the accumulator LSB (not exact)")
+            dev = float(np.max(np.abs(np.ldexp(np.rint(np.ldexp(b, frac)), -frac) - b), initial=0.0))
+            self.notes.append(f"{node.name}: bias rounded to 2**-16 of the accumulator LSB (not exact; "
+                              f"largest deviation {dev:.3g} accumulator LSB)")
         raw = np.rint(np.ldexp(b, frac))
         fmt = int_format(int(raw.min(initial=0)), int(raw.max(initial=0)))
         fmt = FixedFormat(fmt.width, fmt.width - frac, fmt.signed)
@@ -447,6 +450,28 @@ class _Lowering:
             out = self.requantize(node, out, node.qparams)
         return out
 
+    def op_code_table(self, node: Node, v: _Val) -> _Val:
+        """A table of output codes per input code (params["table"][q - qmin] = q_out of the
+        node's qparams): re-indexed by the zero-point-free code over the input format's whole
+        raw range (codes outside [qmin, qmax] cannot occur; they read the edge entries), holding
+        zero-point-free output codes."""
+        v = self.quantized(node, v)
+        qp_in, qp = v.qp, node.qparams
+        self.per_tensor(node, qp_in, "its input")
+        self.per_tensor(node, qp, "its output")
+        table = np.asarray(node.params["table"], np.int64)
+        z_in, z = int(qp_in.zero_point), int(qp.zero_point)
+        if table.size != qp_in.qmax - qp_in.qmin + 1:
+            raise ModelError(f"code_table {node.name!r}: {table.size} entries for input codes "
+                             f"[{qp_in.qmin}, {qp_in.qmax}]")
+        in_fmt = self.out.node(v.name).formats["result"]
+        raw = np.arange(in_fmt.raw_min, in_fmt.raw_max + 1)
+        d = np.clip(raw, qp_in.qmin - z_in, qp_in.qmax - z_in)
+        full = table[d - (qp_in.qmin - z_in)] - z
+        name = self.emit(node.name, "code_table", [v.name], params={"table": full},
+                         formats={"result": code_format(qp)}, qparams=qp)
+        return _Val(name, "q", qp)
+
     def op_shift(self, node: Node, v: _Val) -> _Val:
         """x * 2**shift: the same codes with the scale moved (nothing emitted)."""
         f = 2.0 ** int(node.attrs["shift"])
@@ -543,6 +568,8 @@ class _Lowering:
                 v = self.op_shift(node, ins[0])
             elif op == "threshold":
                 v = self.op_threshold(node, ins[0])
+            elif op == "code_table":
+                v = self.op_code_table(node, ins[0])
             else:
                 raise ModelError(f"node {node.name!r}: op {op!r} has no integer lowering of its "
                                  f"affine quantization; supported: {', '.join(SUPPORTED)}")

@@ -675,3 +675,5 @@ def _softmax_hls4ml(node, ctx: LayerContext, v: dict, n: int) -> dict:
     v.update(summary=f"hls4ml {impl}: exp table at the top bits, tree sum in accum_t, inverse "
              "table at the top bits of the sum, e * (1/sum).", consts=consts, body=body)
     return v
+
+from qhw.backends.hls import code_table as _code_table  # noqa: E402,F401  (registers its emitter)

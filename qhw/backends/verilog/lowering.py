@@ -31,7 +31,8 @@ from qhw.ops.base import OpDef
 from qhw.ops.traits import Trait
 
 #: the modules that register lowerings (imported on first lookup)
-_FAMILIES = ("mac", "clamp", "rescale", "move", "pool", "merge", "lut", "softmax", "embedding")
+_FAMILIES = ("mac", "clamp", "rescale", "move", "pool", "merge", "lut", "softmax", "embedding",
+             "code_table")
 
 #: the analytic estimator's features (bits; see qhw.estimate.analytic); cost() may add "dsp"
 #: (DSP blocks) and "bram" (18 Kb block RAM units)
