@@ -17,7 +17,7 @@ import pytest
 
 from qhw.backends.verilog import write_verilog
 from qhw.errors import ConfigError
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.testing import models
 from qhw.tools.verilator import lint
 from qhw.verify.stream import run_harness
