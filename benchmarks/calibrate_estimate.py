@@ -150,6 +150,210 @@ def held_out_set() -> list[dict]:
     return out
 
 
+
+# --- every block kind (issue 16.5): tiny one-op and small multi-op designs ------------------------
+# Yosys under WebAssembly on a shared 2-core machine takes minutes per design, so these are small.
+
+def _one(name: str, shape, fmt: str, op: str, formats=None, params=None, inputs=1, **attrs):
+    """x (shape, fmt) [, x2] -> one ``op`` node -> output."""
+    b = GraphBuilder(name)
+    xs = [b.input(f"x{i}" if i else "x", shape, fmt) for i in range(inputs)]
+    b.output("y", b.node("n", op, xs, attrs, params, formats))
+    return b.build(default=fmt)
+
+
+def softmax_one(n=3, variant="stable", x="ap_fixed<6,3>", size=32, bits=6, **attrs):
+    if variant == "hls4ml":
+        fmts = {"exp_table": f"ap_ufixed<{bits},1,AP_RND,AP_SAT>", "inv_table": f"ap_ufixed<{bits},2,AP_RND,AP_SAT>",
+                "accum": f"ap_ufixed<{bits + 2},3>", "inv_inp": f"ap_ufixed<{bits},3,AP_RND,AP_SAT>",
+                "result": f"ap_ufixed<{bits},1,AP_RND,AP_SAT>"}
+        attrs = dict(dict(implementation="stable", exp_table_size=size, inv_table_size=size), **attrs)
+    elif variant == "argmax":
+        fmts = None
+    else:
+        fmts = {"exp_table": f"ap_ufixed<{bits},1,AP_RND,AP_SAT>", "inv_table": f"ap_ufixed<{bits},2,AP_RND,AP_SAT>",
+                "result": f"ap_ufixed<{bits},1,AP_RND,AP_SAT>"}
+        attrs = dict(dict(table_size=size), **attrs)
+    return _one(f"sm_{variant}{n}_{size}_{bits}", (n,), x, "softmax", fmts, variant=variant, **attrs)
+
+
+def embedding_one(rows=8, dim=2, length=2, code="ap_int<6>", seed=7):
+    rng = np.random.default_rng(seed)
+    table = rng.uniform(-1.0, 1.0, (rows, dim)) * np.geomspace(0.25, 2.0, rows)[:, None]
+    aw = max(1, int(np.ceil(np.log2(rows))))
+    return _one(f"emb{rows}x{dim}_{length}", (length,), f"ap_uint<{aw}>", "embedding",
+                {"table": code, "scale": "ap_ufixed<8,-2,AP_RND,AP_SAT>",
+                 "result": "ap_fixed<10,3,AP_RND,AP_SAT>"}, {"table": table})
+
+
+def pool_one(op: str, shape, k=2, fmt="ap_fixed<6,3>"):
+    return _one(f"{op}_{'x'.join(map(str, shape))}_k{k}", shape, fmt, op, None, None,
+                kernel_size=k, stride=None, padding=0)
+
+
+def threshold_one(n=4, steps=3, fmt="ap_fixed<8,3>", seed=8, channels=1):
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.normal(size=(channels, steps)) * 2, axis=1)
+    return _one(f"thr{n}_{steps}_{channels}", (n // channels, channels), fmt, "threshold", None,
+                {"thresholds": t}, out_scale=1.0, out_bias=0.0)
+
+
+def gather_one(op: str, shape, fmt="ap_fixed<6,3>", **attrs):
+    return _one(f"{op}_{'x'.join(map(str, shape))}", shape, fmt, op, **attrs)
+
+
+def concat_one(shape, fmt="ap_fixed<6,3>", out=None):
+    return _one(f"concat_{'x'.join(map(str, shape))}", shape, fmt, "concat",
+                {"result": out} if out else None, inputs=2, axis=-1)
+
+
+def requantize_one(n=4, mult=5, shift=3, fmt="ap_int<8>", out="ap_int<8,AP_RND,AP_SAT>"):
+    b = GraphBuilder(f"rq{n}_{mult}_{shift}")
+    t = b.input("x", (n,), fmt)
+    b.output("y", b.requantize("n", t, mult, shift, formats={"result": out.replace(",AP_RND,AP_SAT", "")}))
+    return b.build(default=fmt)
+
+
+def binary_one(op: str, n=4, fmt="ap_fixed<6,3>", out="ap_fixed<8,4>"):
+    return _one(f"{op}{n}", (n,), fmt, op, {"result": out}, inputs=2)
+
+
+def hard_sigmoid_one(n=3, fmt="ap_fixed<8,3>", out="ap_ufixed<8,1,AP_RND,AP_SAT>"):
+    return _one(f"hsig{n}_{fmt[3:].replace('<', '').replace('>', '').replace(',', '_')}", (n,), fmt,
+                "hard_sigmoid", {"result": out})
+
+
+def fifo_net(n_in=4, n_out=4, bits=4, seed=9):
+    return dense_net(n_in, n_out, bits, bits, seed=seed)
+
+
+def pool_dense_net(seed=31, pool="maxpool1d", length=6, channels=2, classes=3, head="argmax"):
+    """x (L, C) -> pool k2 -> flatten -> dense -> softmax (argmax) or sigmoid: a small multi-op net."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(f"multi_{pool}_{length}_{head}")
+    t = b.input("x", (length, channels), "ap_fixed<6,3>")
+    t = b.pool(pool, "p", t, kernel_size=2)
+    t = b.flatten("f", t)
+    t = b.dense("fc", t, rng.standard_normal((length // 2 * channels, classes)) / 2,
+                formats={"weight": "ap_fixed<5,1>", "result": "ap_fixed<8,3>"})
+    if head == "argmax":
+        t = b.unary("softmax", "sm", t, variant="argmax")
+    else:
+        t = b.unary(head, "act", t, {"result": "ap_ufixed<6,0,AP_RND,AP_SAT>"}, variant="rom", table_size=64)
+    b.output("y", t)
+    return b.build(default="ap_fixed<6,3>")
+
+
+def gather_net(seed=32):
+    """x (3, 2) -> upsample 2 -> relu -> concat with a second upsample -> output (wires and casts)."""
+    b = GraphBuilder("multi_gather")
+    t = b.input("x", (3, 2), "ap_fixed<6,3>")
+    u = b.upsample("u", t, 2)
+    r = b.relu("r", u, formats={"result": "ap_ufixed<5,2>"})
+    b.output("y", b.concat("c", [u, r], axis=-1, formats={"result": "ap_fixed<6,3>"}))
+    return b.build(default="ap_fixed<6,3>")
+
+
+def _k(kind, name, make, options=None, nodsp=True, targets=TARGETS):
+    c = _case(name, make, options, nodsp, targets)
+    c["kind"] = kind
+    return c
+
+
+def block_calibration_set() -> list[dict]:
+    """One-op and multi-op designs of every block kind, for fitting."""
+    k = _k
+    return [
+        k("softmax", "softmax stable n=3 t32 6b", lambda: softmax_one(3)),
+        k("softmax", "softmax hls4ml stable n=3 t32 6b", lambda: softmax_one(3, "hls4ml")),
+        k("argmax", "argmax n=6 ap_fixed<8,3>", lambda: softmax_one(6, "argmax", "ap_fixed<8,3>")),
+        k("hard_sigmoid", "hard_sigmoid n=3 ap_fixed<8,3>", lambda: hard_sigmoid_one(3)),
+        k("embedding", "embedding 8x2 L=2", lambda: embedding_one(8, 2, 2)),
+        k("pool", "maxpool1d (6,2) k2", lambda: pool_one("maxpool1d", (6, 2))),
+        k("pool", "avgpool1d (6,2) k2", lambda: pool_one("avgpool1d", (6, 2))),
+        k("pool", "maxpool2d (4,4,1) k2", lambda: pool_one("maxpool2d", (4, 4, 1))),
+        k("threshold", "threshold n=4 T=3", lambda: threshold_one(4, 3)),
+        k("gather", "upsample (3,2) x2", lambda: gather_one("upsample", (3, 2), scale=2)),
+        k("gather", "depth_to_space (2,2,4) b2", lambda: gather_one("depth_to_space", (2, 2, 4),
+                                                                      block_size=2, mode="DCR")),
+        k("gather", "concat (3,)+(3,) cast", lambda: concat_one((3,), out="ap_fixed<5,2,AP_RND,AP_SAT>")),
+        k("requantize", "requantize n=4 *5>>3", lambda: requantize_one(4, 5, 3)),
+        k("elementwise", "add n=4", lambda: binary_one("add", 4)),
+        k("elementwise", "mul n=3", lambda: binary_one("mul", 3, out="ap_fixed<10,4>")),
+        k("table", "sigmoid rom 256", lambda: table_net("sigmoid", "rom", 256)),
+        k("table", "sigmoid pwl", lambda: table_net("sigmoid", "pwl", 1024, x="ap_fixed<10,4>",
+                                                    out="ap_ufixed<8,0,AP_RND,AP_SAT>")),
+        k("table", "sigmoid rom 1024 (block RAM)", lambda: table_net("sigmoid", "rom", 1024)),
+        k("output_fifo", "dense4x4 4b + output FIFO", lambda: fifo_net(), {"output_fifo": True}),
+        k("dense", "dense4x4 x4 w4 auto", lambda: dense_net(4, 4, 4, 4, seed=1)),
+        k("dense", "dense6x6 x6 w6 csd", lambda: dense_net(6, 6, 6, 6, seed=1), {"multipliers": "csd"}),
+        k("multi", "maxpool-dense-argmax", lambda: pool_dense_net()),
+        k("multi", "upsample-relu-concat", lambda: gather_net()),
+    ]
+
+
+def block_held_out_set() -> list[dict]:
+    """Other sizes and formats of every kind, never used for fitting."""
+    k = _k
+    return [
+        k("softmax", "softmax stable n=4 t64 5b", lambda: softmax_one(4, size=64, bits=5, x="ap_fixed<7,3>")),
+        k("softmax", "softmax hls4ml stable n=4 t64 6b", lambda: softmax_one(4, "hls4ml", "ap_fixed<7,3>", 64)),
+        k("argmax", "argmax n=5 ap_fixed<6,2>", lambda: softmax_one(5, "argmax", "ap_fixed<6,2>")),
+        k("hard_sigmoid", "hard_sigmoid n=4 ap_fixed<6,2>", lambda: hard_sigmoid_one(4, "ap_fixed<6,2>",
+                                                                                     "ap_ufixed<6,1,AP_RND,AP_SAT>")),
+        k("embedding", "embedding 12x3 L=2", lambda: embedding_one(12, 3, 2, seed=17)),
+        k("pool", "maxpool1d (8,1) k2", lambda: pool_one("maxpool1d", (8, 1), fmt="ap_fixed<8,3>")),
+        k("pool", "avgpool2d (4,4,1) k2", lambda: pool_one("avgpool2d", (4, 4, 1))),
+        k("threshold", "threshold n=4 T=4 per-channel", lambda: threshold_one(4, 4, seed=18, channels=2)),
+        k("gather", "upsample (2,3) x3", lambda: gather_one("upsample", (2, 3), scale=3)),
+        k("gather", "concat (4,)+(4,)", lambda: concat_one((4,), "ap_fixed<7,3>")),
+        k("requantize", "requantize n=3 *11>>4", lambda: requantize_one(3, 11, 4)),
+        k("elementwise", "add n=6", lambda: binary_one("add", 6, "ap_fixed<5,2>", "ap_fixed<6,3>")),
+        k("table", "tanh rom 128", lambda: table_net("tanh", "rom", 128, x="ap_fixed<8,3>",
+                                                     out="ap_fixed<8,1,AP_RND,AP_SAT>")),
+        k("table", "sigmoid rom 2048 (block RAM)", lambda: table_net("sigmoid", "rom", 2048)),
+        k("output_fifo", "dense3x5 5b + output FIFO", lambda: fifo_net(3, 5, 5, seed=19), {"output_fifo": True}),
+        k("dense", "dense5x4 x5 w5 auto", lambda: dense_net(5, 4, 5, 5, seed=11)),
+        k("multi", "avgpool-dense-sigmoid", lambda: pool_dense_net(33, "avgpool1d", 4, 2, 2, "sigmoid")),
+    ]
+
+#: target/DSP settings in the order the background measurement runs them
+SETTINGS = [(t, True) for t in TARGETS] + [(t, False) for t in TARGETS]
+
+
+def block_cases() -> list[tuple[str, dict]]:
+    """(set, case) of every block design, calibration and held-out interleaved, the larger ones
+    (block RAM tables, multi-op nets) last."""
+    cal, held = block_calibration_set(), block_held_out_set()
+    out = []
+    for i in range(max(len(cal), len(held))):
+        out += [("calibration", c) for c in cal[i:i + 1]] + [("held-out", c) for c in held[i:i + 1]]
+    return sorted(out, key=lambda sc: sc[1]["kind"] == "multi" or "block RAM" in sc[1]["name"])
+
+
+def measure_to_file(path: Path, workers: int = 2) -> None:
+    """Synthesize every block design for every target/DSP setting (cached), appending one JSON
+    line per result to ``path`` as it comes (so a slow machine leaves a partial table)."""
+    jobs = [(t, nd, s, c) for t, nd in SETTINGS for s, c in block_cases()]
+
+    def one(job):
+        target, nodsp, which, case = job
+        t0 = time.time()
+        try:
+            r = synthesize(case["make"](), target=target, nodsp=nodsp, options=case["options"])
+            res = r.to_dict()
+        except Exception as exc:  # noqa: BLE001 - recorded, the queue goes on
+            res = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        line = json.dumps(dict(set=which, kind=case["kind"], name=case["name"], target=target,
+                               nodsp=nodsp, seconds=round(time.time() - t0, 1), yosys=res))
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+        print(line, flush=True)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, jobs))
+
+
 def measure(cases: list[dict], target: str, workers: int = 2) -> list[dict]:
     """Features (analytic) and Yosys counts of every case (Yosys cached, run in parallel).
     ECP5 and iCE40 are calibrated without DSPs (their DSP mapping is not modelled)."""
@@ -232,7 +436,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print markdown tables")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--target", choices=TARGETS, default="xilinx")
+    ap.add_argument("--measure", metavar="FILE", type=Path,
+                    help="synthesize every block design for every target and DSP setting (cached), "
+                         "appending results to FILE as they come; then exit")
     args = ap.parse_args(argv)
+    if args.measure:
+        measure_to_file(args.measure, args.workers)
+        return 0
     t0 = time.time()
     cal = measure(calibration_set(), args.target, args.workers)
     held = measure(held_out_set(), args.target, args.workers)
