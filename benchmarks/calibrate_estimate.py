@@ -430,12 +430,151 @@ def report(title: str, errs: list[dict], markdown: bool) -> None:
               f"{e['y_dsp']:>4}/{e['a_dsp']:<3} {e['ms']:6.1f}")
 
 
+
+# --- block calibration: fit per target/DSP setting, check the held-out set per block kind -------
+
+#: coefficients the block fit may change (the dense/MAC ones stay as fitted on the dense set)
+BLOCK_FIT = {"lut": ("cmp_bits", "sel_bits", "rom_bits", "rom_flips"), "ff": (),
+             "carry": ("cmp_bits",)}
+#: acceptance (issue 16.5): every held-out kind within this LUT error, and this median |error|
+KIND_TOL, MEDIAN_TOL = 0.35, 0.10
+
+
+def _key(target: str, nodsp: bool) -> str:
+    return target if nodsp else f"{target}/dsp"
+
+
+def block_rows(target: str, nodsp: bool, which: str, run: bool = False) -> tuple[list, list]:
+    """(rows with a Yosys result, names without one) of the block designs of set ``which`` for
+    one setting; Yosys runs only with ``run`` (results are cached either way)."""
+    rows, missing = [], []
+    for s, case in block_cases():
+        if s != which:
+            continue
+        g = case["make"]()
+        y = synthesize(g, target=target, nodsp=nodsp, options=case["options"], cache_only=not run)
+        if y is None:
+            missing.append(case["name"])
+            continue
+        feats, dsp, bram = features(g, case["options"], nodsp, target)
+        rows.append(dict(case, graph=g, yosys=y, feats=feats, dsp=dsp, bram=bram))
+    return rows, missing
+
+
+def fit_blocks(rows: list[dict], base: dict) -> dict:
+    """``base`` (one setting's coefficients) with the BLOCK_FIT coefficients refitted on the
+    residual of the others (non-negative, relative error)."""
+    out = json.loads(json.dumps(base))
+    for kind, free in BLOCK_FIT.items():
+        used = [k for k in free if any(r["feats"][k] for r in rows)]
+        if not used or len(rows) < len(used) + 2:
+            continue
+        fixed = {k: v for k, v in base[kind].items() if k not in used}
+        y = np.array([getattr(r["yosys"], kind) for r in rows], float)
+        rest = np.array([fixed.get("const", 0.0) + sum(fixed.get(k, 0.0) * r["feats"][k] for k in FEATURES)
+                         for r in rows])
+        x = np.array([[r["feats"][k] for k in used] for r in rows], float)
+        w = 1.0 / np.maximum(y, 10.0)
+        sol = nnls(x * w[:, None], (y - rest) * w)
+        out[kind].update({k: round(float(v), 4) for k, v in zip(used, sol)})
+    return out
+
+
+def block_errors(rows: list[dict], target: str, nodsp: bool) -> list[dict]:
+    out = []
+    for r in rows:
+        est = analytic(r["graph"], target=target, options=r["options"], nodsp=nodsp)
+        y = r["yosys"]
+        out.append(dict(kind=r["kind"], name=r["name"], y=y, a=est,
+                        e_lut=(est.lut - y.lut) / max(y.lut, 1), e_ff=(est.ff - y.ff) / max(y.ff, 1)))
+    return out
+
+
+def check_blocks(errs: list[dict]) -> list[str]:
+    """Acceptance failures of one setting's held-out rows (empty: it passes)."""
+    bad = []
+    for e in errs:
+        if abs(e["e_lut"]) > KIND_TOL:
+            bad.append(f"{e['name']}: LUT {100 * e['e_lut']:+.0f}%")
+        if e["y"].bram != e["a"].bram or e["y"].dsp != e["a"].dsp:
+            bad.append(f"{e['name']}: BRAM {e['a'].bram}/{e['y'].bram} DSP {e['a'].dsp}/{e['y'].dsp}")
+    if errs:
+        for k in ("e_lut", "e_ff"):
+            med = float(np.median([abs(e[k]) for e in errs]))
+            if med > MEDIAN_TOL:
+                bad.append(f"median |{k[2:].upper()} error| {100 * med:.1f}%")
+    return bad
+
+
+def report_blocks(title: str, errs: list[dict], markdown: bool) -> None:
+    if not errs:
+        print(f"\n{title}: no Yosys results yet")
+        return
+    med_lut = float(np.median([abs(e["e_lut"]) for e in errs]))
+    med_ff = float(np.median([abs(e["e_ff"]) for e in errs]))
+    if markdown:
+        print(f"\n**{title}** (median |error|: LUT {100 * med_lut:.1f}%, FF {100 * med_ff:.1f}%)\n")
+        print("| kind | design | Yosys LUT | analytic LUT | err | Yosys FF | analytic FF | err | BRAM Y/A | DSP Y/A |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for e in errs:
+            y, a = e["y"], e["a"]
+            print(f"| {e['kind']} | {e['name']} | {y.lut} | {a.lut} | {100 * e['e_lut']:+.0f}% | {y.ff} | "
+                  f"{a.ff} | {100 * e['e_ff']:+.0f}% | {y.bram}/{a.bram} | {y.dsp}/{a.dsp} |")
+        return
+    print(f"\n{title}: median |error| LUT {100 * med_lut:.1f}%  FF {100 * med_ff:.1f}%")
+    print(f"{'kind':12} {'design':36} {'LUT y':>6} {'LUT a':>6} {'err':>5} {'FF y':>5} {'FF a':>5} "
+          f"{'err':>5} {'BRAM':>5} {'DSP':>5}")
+    for e in errs:
+        y, a = e["y"], e["a"]
+        print(f"{e['kind']:12} {e['name']:36} {y.lut:6d} {a.lut:6d} {100 * e['e_lut']:+4.0f}% {y.ff:5d} "
+              f"{a.ff:5d} {100 * e['e_ff']:+4.0f}% {y.bram:>2}/{a.bram:<2} {y.dsp:>2}/{a.dsp:<2}")
+
+
+def main_blocks(args) -> int:
+    """Fit (unless --check) and check every target/DSP setting on the block designs."""
+    settings = [s for s in SETTINGS if args.setting in (None, _key(*s))]
+    failures = {}
+    coef = json.loads(COEF_FILE.read_text())
+    for target, nodsp in settings:
+        key = _key(target, nodsp)
+        if not args.check:
+            cal, missing = block_rows(target, nodsp, "calibration", args.run_yosys)
+            if cal:
+                base = coef.get(key, coef[target])
+                coef[key] = fit_blocks(cal, base)
+                COEF_FILE.write_text(json.dumps(coef, indent=1, sort_keys=True) + "\n")
+                coefficients.cache_clear()
+                print(f"[{key}] fitted on {len(cal)} designs ({len(missing)} not synthesized yet)")
+            if cal:
+                report_blocks(f"{key}: calibration set ({len(cal)} designs, fitted)",
+                              block_errors(cal, target, nodsp), args.markdown)
+        held, missing = block_rows(target, nodsp, "held-out", args.run_yosys)
+        errs = block_errors(held, target, nodsp)
+        report_blocks(f"{key}: held-out set ({len(held)} designs, not used for fitting)", errs,
+                      args.markdown)
+        bad = check_blocks(errs) + [f"{m}: no Yosys result" for m in missing]
+        if bad:
+            failures[key] = bad
+    print()
+    for key, bad in failures.items():
+        print(f"FAIL {key}: " + "; ".join(bad))
+    if not failures:
+        print("PASS: every held-out block kind within 35% of Yosys LUTs, BRAM and DSP equal, "
+              "median |error| <= 10% (LUT, FF), for every setting")
+    return 1 if failures else 0
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="evaluate the stored coefficients only")
     ap.add_argument("--markdown", action="store_true", help="print markdown tables")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--target", choices=TARGETS, default="xilinx")
+    ap.add_argument("--target", choices=TARGETS, default="xilinx", help="with --dense")
+    ap.add_argument("--dense", action="store_true",
+                    help="the earlier dense/MLP/table calibration (fits every coefficient of --target)")
+    ap.add_argument("--setting", choices=[_key(*s) for s in SETTINGS],
+                    help="one target/DSP setting only (default: all six)")
+    ap.add_argument("--run-yosys", action="store_true",
+                    help="synthesize designs without a cached result (slow); default: cached only")
     ap.add_argument("--measure", metavar="FILE", type=Path,
                     help="synthesize every block design for every target and DSP setting (cached), "
                          "appending results to FILE as they come; then exit")
@@ -443,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure:
         measure_to_file(args.measure, args.workers)
         return 0
+    if not args.dense:
+        return main_blocks(args)
     t0 = time.time()
     cal = measure(calibration_set(), args.target, args.workers)
     held = measure(held_out_set(), args.target, args.workers)

@@ -43,7 +43,8 @@ from qhw.errors import ConfigError
 from qhw.estimate.resources import Resources
 from qhw.fixed import FixedFormat
 
-FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits", "mux_bits", "cast_bits", "rom_bits", "rom_flips", "rom_clamp_bits", "reg_bits")
+FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits", "mux_bits", "cast_bits", "rom_bits", "rom_flips", "rom_clamp_bits", "reg_bits",
+            "cmp_bits", "sel_bits", "lut_cells", "ff_cells")  # the last four: qhw.estimate.blocks
 #: DSP48E1 signed multiplier operand limits (bits)
 DSP_A, DSP_B = 25, 18
 #: smallest product width Yosys' synth_xilinx puts into a DSP48E1 (its DSP_Y_MINWIDTH)
@@ -91,7 +92,8 @@ def _bits(span: tuple[int, int]) -> int:
 class _Counter:
     """Accumulates features, DSPs and BRAM over the nodes of one graph."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: str = "xilinx") -> None:
+        self.target = target
         self.f = dict.fromkeys(FEATURES, 0)
         self.dsp = 0
         self.bram = 0
@@ -223,6 +225,23 @@ def _mac(cnt: _Counter, node, in_fmt: FixedFormat, in_span, nonneg: bool, in_sha
     return span
 
 
+def _block(cnt: _Counter, node, srcs, spans: dict, options: dict, nodsp: bool):
+    """Count ``node`` with its :mod:`qhw.estimate.blocks` cost, if it has one; returns its live
+    output span (None: not a block kind there)."""
+    from qhw.estimate import blocks
+
+    ctx = blocks.CostContext(node, tuple(s.formats["result"] for s in srcs),
+                             tuple(tuple(s.shape) for s in srcs), tuple(spans[s.name] for s in srcs),
+                             options, cnt.target, nodsp)
+    cost = blocks.cost_of(ctx)
+    if cost is None:
+        return None
+    cnt.add(**cost.features)
+    cnt.dsp += cost.dsp
+    cnt.bram += cost.bram
+    return cost.span or _span(node.formats["result"])
+
+
 def _nonneg(node, graph, nonneg: dict) -> bool:
     """Whether every value of ``node`` is >= 0 (its sign bit, if any, is constant)."""
     res = node.formats["result"]
@@ -246,6 +265,9 @@ def _node(cnt: _Counter, node, graph, spans: dict, nonneg: dict, options: dict,
     if node.op in MAC_OPS:
         return _mac(cnt, node, in_fmt, in_span, nonneg[srcs[0].name], srcs[0].shape, options,
                     nodsp)
+    block = _block(cnt, node, srcs, spans, options, nodsp)  # qhw.estimate.blocks (issue 16.5)
+    if block is not None:
+        return block
     n = int(np.prod(node.shape))
     lsb = min(spans[s.name][0] for s in srcs)
     msb = max(spans[s.name][1] for s in srcs)
@@ -282,13 +304,15 @@ def _node(cnt: _Counter, node, graph, spans: dict, nonneg: dict, options: dict,
     return span
 
 
-def features(graph, options: dict | None = None, nodsp: bool = False) -> tuple[dict, int, int]:
-    """Summed feature counts (module docstring), DSPs and BRAM (18 Kb units) of a graph."""
+def features(graph, options: dict | None = None, nodsp: bool = False,
+             target: str = "xilinx") -> tuple[dict, int, int]:
+    """Summed feature counts (module docstring), DSPs and block RAMs of a graph for ``target``
+    (the output FIFO included when ``options["output_fifo"]``)."""
     options = dict(options or {})
     mult = options.get("multipliers", "auto")
     if mult not in ("auto", "csd"):
         raise ConfigError(f"options['multipliers'] must be 'auto' or 'csd', got {mult!r}")
-    cnt = _Counter()
+    cnt = _Counter(target)
     spans: dict[str, tuple[int, int]] = {}
     nonneg: dict[str, bool] = {}
     layers = 0
@@ -297,6 +321,14 @@ def features(graph, options: dict | None = None, nodsp: bool = False) -> tuple[d
         nonneg[node.name] = _nonneg(node, graph, nonneg)
         layers += node.op != "input"
     cnt.add(reg_bits=2 * layers)  # the top's valid/last pipeline (about one stage per layer)
+    if options.get("output_fifo"):
+        from qhw.estimate import blocks
+
+        out_bits = sum(int(np.prod(graph.node(n).shape)) * graph.node(n).formats["result"].width
+                       for n in graph.output_names)
+        lat, ii = blocks.pipeline_timing(graph, options)
+        ctx = blocks.CostContext(None, (), (), None, options, target, nodsp)
+        cnt.add(**blocks.cost_output_fifo(ctx, out_bits, lat, ii).features)
     return cnt.f, cnt.dsp, cnt.bram
 
 
@@ -316,15 +348,9 @@ def analytic(graph, *, target: str = "xilinx", options: dict | None = None,
     coef = coefficients()
     if target not in coef:
         raise ConfigError(f"no analytic model for target {target!r}; calibrated: "
-                          f"{', '.join(sorted(coef))}")
-    c = coef[target]
-    feats, dsp, bram = features(graph, options, nodsp)
+                          f"{', '.join(sorted(k for k in coef if '/' not in k))}")
+    c = coef.get(f"{target}/dsp", coef[target]) if not nodsp else coef[target]
+    feats, dsp, bram = features(graph, options, nodsp, target)
     lut, ff = predict(feats, c["lut"]), predict(feats, c["ff"])
-    if (options or {}).get("output_fifo"):
-        # the top's output FIFO in distributed RAM: about a LUT per stored bit (measured 0.7-1.9
-        # with synth_xilinx) and its pointers and counters (~18 FFs at the usual depth of 16)
-        out_bits = sum(int(np.prod(graph.node(n).shape)) * graph.node(n).formats["result"].width
-                       for n in graph.output_names)
-        lut, ff = lut + out_bits + 1, ff + 18
     return Resources(lut=lut, ff=ff, dsp=int(dsp), bram=int(bram), carry=predict(feats, c["carry"]),
                      source="analytic")

@@ -1,0 +1,567 @@
+"""Costs of the blocks the analytic estimator had no (or a wrong) count for: softmax (qhw's and
+hls4ml's, argmax), hard_sigmoid, embedding, pools, threshold, gathers (upsample, depth_to_space,
+concat and the other copies), requantize, sigmoid/tanh tables (with block RAM per target) and
+the top's output FIFO.
+
+Each ``cost_*`` function is pure: it takes a :class:`CostContext` and returns a :class:`Cost`
+(feature counts in the units of :data:`qhw.estimate.analytic.FEATURES`, DSP and block RAM
+counts for the context's target, and the live bit span of the output). The counts follow what
+the Verilog lowering builds (``qhw/backends/verilog/{softmax,lut,embedding,elementwise}.py``,
+``templates/verilog/{unary,rom,top}.v.j2``): every requantizer is counted from the same
+:func:`~qhw.backends.verilog.requant.unary_context` the template renders, every ROM from the
+same table codes, every multiplier by the target's DSP rule (Yosys ``mul2dsp`` limits).
+
+Features added for these blocks (all in bits):
+
+* ``cmp_bits``: magnitude comparators (max chains, clamps, saturation checks, thresholds).
+* ``sel_bits``: 2:1 select bits driven by a comparison (the chosen maximum, clamped values).
+* ``lut_cells`` / ``ff_cells``: cells counted directly (distributed RAM of the output FIFO and
+  its flip-flop fallback on iCE40); their coefficient is 1.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from qhw.fixed import FixedFormat, add_format, mul_format
+
+#: Yosys mul2dsp limits per target: (A max, B max, A/B min, Y min, signed only). synth_xilinx
+#: (xc7): 25x18, Y >= 9, signed-only; synth_ecp5: 18x18, no Y minimum; synth_ice40 -dsp: 16x16,
+#: Y >= 11.
+DSP_RULES = {"xilinx": (25, 18, 2, 9, True), "ecp5": (18, 18, 2, 0, False),
+             "ice40": (16, 16, 2, 11, False)}
+#: block RAM of each target: {(depth, width) modes}, read ports per block, and the smallest ROM
+#: (bits) Yosys' memory_libmap puts there rather than in logic (xilinx: measured, 6,144 bits stay
+#: in LUTs, 10,240 do not; ecp5/ice40: the block cost over the ROM logic cost of 1/16 per bit)
+BRAM = {
+    "xilinx": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+                   ports=2, min_bits=8192),
+    "ecp5": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18)), ports=2,
+                 min_bits=2048),
+    "ice40": dict(modes=((2048, 2), (1024, 4), (512, 8), (256, 16)), ports=1, min_bits=1024),
+}
+
+
+@dataclass(frozen=True)
+class CostContext:
+    """What a block's cost depends on.
+
+    node: the graph node (op, attrs, params, formats["result"] and its other slots, shape).
+    in_fmts / in_shapes: formats and shapes of its inputs, in order.
+    in_spans: live (lsb, msb) bit positions of each input (constant bits excluded), as the
+        analytic estimator tracks them; None = the whole format.
+    options: Verilog backend options (``multipliers``, ``reuse_factor``, ``output_fifo``...).
+    target: "xilinx" | "ecp5" | "ice40" (DSP and block RAM rules).
+    nodsp: DSP blocks forbidden.
+    """
+
+    node: object
+    in_fmts: tuple
+    in_shapes: tuple
+    in_spans: tuple | None = None
+    options: Mapping = field(default_factory=dict)
+    target: str = "xilinx"
+    nodsp: bool = True
+
+    def span(self, i: int = 0) -> tuple[int, int]:
+        if self.in_spans is not None and self.in_spans[i] is not None:
+            return self.in_spans[i]
+        f = self.in_fmts[i]
+        return -f.frac_bits, f.width - f.frac_bits - 1
+
+
+@dataclass
+class Cost:
+    """Feature counts (bits), DSP blocks, block RAMs (the target's unit) and output live span."""
+
+    features: dict = field(default_factory=dict)
+    dsp: int = 0
+    bram: int = 0
+    span: tuple[int, int] | None = None
+
+    def add(self, **kw) -> "Cost":
+        for k, v in kw.items():
+            self.features[k] = self.features.get(k, 0) + int(v)
+        return self
+
+    def merge(self, other: "Cost", times: int = 1) -> "Cost":
+        for k, v in other.features.items():
+            self.features[k] = self.features.get(k, 0) + times * int(v)
+        self.dsp += times * other.dsp
+        self.bram += times * other.bram
+        return self
+
+
+def _full(fmt: FixedFormat) -> tuple[int, int]:
+    return -fmt.frac_bits, fmt.width - fmt.frac_bits - 1
+
+
+def _bits(span) -> int:
+    return span[1] - span[0] + 1
+
+
+def _popcount(v: int) -> int:
+    return bin(abs(int(v))).count("1")
+
+
+def _signed_bits(v: int) -> int:
+    return max(1, (v if v >= 0 else ~v).bit_length() + 1)
+
+
+def dsp_count(target: str, a: int, b: int, signed: bool = True) -> int:
+    """DSP blocks Yosys uses for an ``a`` x ``b`` bit multiplier on ``target`` (0: LUTs)."""
+    amax, bmax, mn, ymin, signed_only = DSP_RULES[target]
+    if signed_only and not signed:
+        a, b = a + 1, b + 1
+    a, b = max(a, b), min(a, b)
+    if b < mn or a + b < ymin:
+        return 0
+    return math.ceil(a / amax) * math.ceil(b / bmax)
+
+
+def multiplier(ctx: CostContext, a: int, b: int, signed: bool = True) -> Cost:
+    """A variable a x b multiplier: DSP blocks when allowed and Yosys would use them, else
+    ``mul_bits`` (a * b partial-product bits)."""
+    n = 0 if ctx.nodsp else dsp_count(ctx.target, a, b, signed)
+    return Cost(dsp=n) if n else Cost().add(mul_bits=a * b)
+
+
+def const_multiplier(ctx: CostContext, a: int, c: int) -> Cost:
+    """x (a bits) times the constant c: a shift for a power of two, else a DSP (when Yosys maps
+    it) or ``macc_bits`` (a bits per set bit of c beyond the first)."""
+    c = abs(int(c))
+    if c == 0 or c & (c - 1) == 0:
+        return Cost()
+    n = 0 if ctx.nodsp else dsp_count(ctx.target, a, _signed_bits(c))
+    return Cost(dsp=n) if n else Cost().add(macc_bits=a * (_popcount(c) - 1))
+
+
+def unary(ctx: CostContext, spec) -> Cost:
+    """The shared unary block (templates/verilog/unary.v.j2) for ``spec``: clamps, constant
+    multiply, rounding incrementer, saturation checks and selects (wires when none apply)."""
+    from qhw.backends.verilog.requant import unary_context
+
+    u = unary_context("u", spec)
+    c = Cost()
+    for side in ("clamp_lo", "clamp_hi"):
+        if u[side]:
+            c.add(cmp_bits=u["wx"], sel_bits=u["wx"])
+    if u["mult"]:
+        c.merge(const_multiplier(ctx, u["wx"], spec.multiplier))
+    if u["rounding"] not in ("NONE", "TRN"):
+        c.add(add_bits=u["wr"])
+    checks = int(u["need_over"]) + int(u["need_under"])
+    if checks:
+        c.add(cmp_bits=checks * u["wc"], sel_bits=checks * u["wo"])
+    return c
+
+
+def requant(ctx: CostContext, src: FixedFormat, dst: FixedFormat) -> Cost:
+    from qhw.backends.verilog.requant import UnarySpec
+
+    return unary(ctx, UnarySpec.requant(src, dst))
+
+
+def rom(codes, fmt: FixedFormat, ports: int = 1) -> Cost:
+    """A ROM in logic (templates/verilog/rom.v.j2) read through ``ports`` ports: entries times
+    the bits that vary (Yosys drops constant bits) and the bit transitions between neighbouring
+    addresses (a smooth table costs its transitions rather than its size)."""
+    out = np.asarray(codes, np.int64) & ((1 << fmt.width) - 1)
+    planes = (out[None, :] >> np.arange(fmt.width)[:, None]) & 1
+    live = int(np.count_nonzero(planes.min(axis=1) != planes.max(axis=1)))
+    flips = int(np.count_nonzero(np.diff(planes, axis=1)))
+    return Cost().add(rom_bits=ports * out.size * live, rom_flips=ports * flips)
+
+
+def bram_blocks(target: str, entries: int, width: int, ports: int) -> int:
+    """Block RAMs holding an ``entries`` x ``width`` ROM read through ``ports`` ports, or 0 when
+    Yosys keeps it in logic (smaller than the target's threshold)."""
+    spec = BRAM[target]
+    if entries * width < spec["min_bits"]:
+        return 0
+    per_copy = min(math.ceil(entries / d) * math.ceil(width / w) for d, w in spec["modes"])
+    return per_copy * math.ceil(ports / spec["ports"])
+
+
+def _clamped_index(width: int, aw: int) -> Cost:
+    """``_clamped_index``: t < 0 is its sign bit; t > n - 1 a comparison; two selects."""
+    return Cost().add(cmp_bits=width, sel_bits=2 * aw)
+
+
+def _max_chain(n: int, ws: int, iw: int) -> Cost:
+    """N - 1 comparisons of ws-bit values, each selecting the maximum and its index."""
+    return Cost().add(cmp_bits=(n - 1) * ws, sel_bits=(n - 1) * (ws + iw))
+
+
+def _out_reg(ctx: CostContext, n: int, span=None) -> Cost:
+    res = ctx.node.formats["result"]
+    return Cost(span=span or _full(res)).add(reg_bits=n * _bits(span or _full(res)))
+
+
+# --- softmax ------------------------------------------------------------------------------------
+
+def cost_softmax(ctx: CostContext) -> Cost:
+    """softmax (qhw's stable variant, hls4ml's implementations) and argmax, as
+    :mod:`qhw.backends.verilog.softmax` builds them."""
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    n = int(ctx.in_shapes[0][0])
+    res = node.formats["result"]
+    ws, iw = x.width + 1, max(1, math.ceil(math.log2(n)))
+    a = node.attrs
+    if a["variant"] == "hls4ml":
+        return _softmax_hls4ml(ctx, n)
+    c = _max_chain(n, ws, iw)
+    if a["variant"] == "argmax":
+        return c.merge(_out_reg(ctx, 1))
+    op = get_op(node.op, node.name)
+    ex, inv = op.tables(node, x, n)
+    ef, rf, acc = (node.formats[k] for k in ("exp_table", "inv_table", "accum"))
+    eaw = max(1, math.ceil(math.log2(len(ex.values))))
+    iaw = max(1, math.ceil(math.log2(len(inv.values))))
+    wi = ws + 2 + max(0, -ex.shift) + max(0, abs(ex.lo_raw).bit_length())
+    # per element: d = x - max, the offset index, its clamp, the exp ROM read
+    c.add(add_bits=n * 2 * wi).merge(_clamped_index(wi, eaw), n)
+    c.merge(rom(ex.values, ef, n))
+    c.add(add_bits=(n - 1) * acc.width)  # the exact sum
+    ws2 = acc.width + 2 + max(0, -inv.shift)
+    c.merge(_clamped_index(ws2, iaw)).merge(rom(inv.values, rf, 1))
+    pf = mul_format(ef, rf)
+    c.merge(multiplier(ctx, ef.width, rf.width, signed=False), n)
+    c.merge(requant(ctx, pf, res), n)
+    return c.merge(_out_reg(ctx, n))
+
+
+def _softmax_hls4ml(ctx: CostContext, n: int) -> Cost:
+    from qhw.ops import get as get_op
+    from qhw.tables import hls4ml as h4
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    a, f = node.attrs, node.formats
+    impl, res = a["implementation"], f["result"]
+    ws, iw = x.width + 1, max(1, math.ceil(math.log2(n)))
+    if a["skip"]:
+        return _out_reg(ctx, n)
+    c = Cost()
+    if impl in ("argmax", "stable"):
+        c.merge(_max_chain(n, ws, iw))
+    if impl == "argmax":  # one-hot: an index comparison per element
+        return c.add(cmp_bits=n * iw).merge(_out_reg(ctx, n))
+    t = get_op(node.op, node.name).hls4ml_tables(node, x)
+    if impl == "legacy":
+        return c.merge(_softmax_legacy(ctx, n, t))
+    ef, acc, ii, tf = f["exp_table"], f["accum"], f["inv_inp"], f["inv_table"]
+    if impl == "stable":
+        dfm = FixedFormat(ws + 1, ws + 1 - x.frac_bits, True)
+        c.add(add_bits=n * (ws + 1)).merge(requant(ctx, dfm, f["inp_norm"]), n)
+    c.merge(rom(t["exp"], ef, n)).merge(requant(ctx, ef, acc), n)
+    sf = add_format(acc, acc)
+    c.add(add_bits=(n - 1) * sf.width).merge(requant(ctx, sf, acc), n - 1)
+    c.merge(requant(ctx, acc, ii)).merge(rom(t["inv"], tf, 1))
+    c.merge(multiplier(ctx, acc.width, tf.width, acc.signed or tf.signed), n)
+    c.merge(requant(ctx, mul_format(acc, tf), res), n)
+    del h4
+    return c.merge(_out_reg(ctx, n))
+
+
+def _softmax_legacy(ctx: CostContext, n: int, t: dict) -> Cost:
+    """hls4ml's legacy softmax: n (n - 1) exp reads and adds (a requantizer each), n reciprocal
+    reads."""
+    node, x = ctx.node, ctx.in_fmts[0]
+    tf, res = node.formats["table"], node.formats["result"]
+    ws = x.width + 2
+    eaw = max(1, math.ceil(math.log2(t["exp_n"])))
+    iaw = max(1, math.ceil(math.log2(t["inv_n"])))
+    pairs = n * (n - 1)
+    sf = add_format(tf, tf)
+    c = Cost().add(add_bits=pairs * 2 * ws).merge(_clamped_index(ws + 2, eaw), pairs)
+    c.merge(rom(t["exp"], tf, pairs)).add(add_bits=pairs * sf.width).merge(requant(ctx, sf, tf), pairs)
+    c.merge(_clamped_index(tf.width + 3, iaw), n).merge(rom(t["inv"], tf, n))
+    return c.merge(requant(ctx, tf, res), n).merge(_out_reg(ctx, n))
+
+
+# --- element-wise tables ------------------------------------------------------------------------
+
+def cost_hard_sigmoid(ctx: CostContext) -> Cost:
+    """Per element: x * slope (a constant multiply), + offset, clamp to [0, 1] and cast."""
+    from qhw.backends.verilog.requant import UnarySpec
+    from qhw.ops.activation import _bound_codes
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    n = int(np.prod(node.shape))
+    sf, res = node.formats["scale"], node.formats["result"]
+    slope = int(sf.quantize(node.attrs["slope"]))
+    pf = mul_format(x, sf)
+    sum_fmt = add_format(pf, sf)
+    ws = sum_fmt.width + (0 if sum_fmt.signed else 1)
+    lo, hi = _bound_codes(sum_fmt, 0.0, 1.0)
+    spec = UnarySpec(FixedFormat(ws, ws - sum_fmt.frac_bits, True), res,
+                     FixedFormat(ws, ws - sum_fmt.frac_bits, sum_fmt.signed), lo=lo, hi=hi)
+    c = Cost().merge(const_multiplier(ctx, x.width, slope), n).add(add_bits=n * ws)
+    return c.merge(unary(ctx, spec), n).merge(_out_reg(ctx, n))
+
+
+def cost_table(ctx: CostContext) -> Cost:
+    """sigmoid/tanh as :mod:`qhw.backends.verilog.lut` builds them: a ROM (full, half with the
+    mirror, hls4ml's index) or a piecewise-linear function per element.
+
+    Block RAM: a full table whose entry is the result (the cast is wires, so the output register
+    merges into the ROM's read port: a synchronous ROM) goes to block RAM when it holds at least
+    the target's threshold; it then absorbs the output register."""
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    n = int(np.prod(node.shape))
+    res = node.formats["result"]
+    t = get_op(node.op, node.name).table(node, x)
+    w = x.width + 1
+    if node.attrs.get("variant") == "pwl":
+        sf = t.sum_format()
+        segs = len(t.breakpoints_raw)
+        c = Cost()
+        for m in [int(v) for v in t.slopes_raw][: max(segs - 1, 0)]:
+            c.merge(const_multiplier(ctx, w, m), n)
+        c.add(add_bits=n * (2 * w + 2 * (segs - 1) * sf.width),
+              cmp_bits=n * (segs - 1) * w, sel_bits=n * (segs - 1) * sf.width)
+        return c.merge(requant(ctx, sf, res), n).merge(_out_reg(ctx, n))
+    entries, tf = len(t.values), t.table_fmt
+    c = Cost().add(add_bits=n * w * (2 if t.half else 1))  # the offset, or |x|
+    direct = not t.half and tf == res and not _cast_logic(ctx, tf, res)
+    blocks = bram_blocks(ctx.target, entries, tf.width, n) if direct else 0
+    if blocks:
+        c.bram += blocks
+        return c.add(cmp_bits=n * w, sel_bits=n * 2 * max(1, (entries - 1).bit_length())) \
+            .merge(Cost(span=_full(res)))
+    aw = max(1, (entries - 1).bit_length())
+    if t.convention == "hls4ml":
+        span = 16 if t.function == "sigmoid" else 8
+        drop = span.bit_length() - 1 + x.frac_bits - (t.size.bit_length() - 1)
+    else:
+        drop = t.shift
+    extra = max(0, x.width - int(t.half) - max(drop, 0) - aw)
+    r = rom(t.values, tf, n)
+    live = r.features["rom_bits"] // max(1, n * entries)
+    c.merge(r).add(rom_clamp_bits=n * live * extra)
+    if t.half:
+        c.add(add_bits=n * (tf.width + 2))  # the mirrored entry
+        wide = FixedFormat(min(tf.width + 2, 64), tf.integer_bits + 2, True)
+        c.merge(requant(ctx, wide, res), n)
+    else:
+        c.merge(requant(ctx, tf, res), n)
+    return c.merge(_out_reg(ctx, n))
+
+
+def _cast_logic(ctx: CostContext, src: FixedFormat, dst: FixedFormat) -> bool:
+    return any(requant(ctx, src, dst).features.values())
+
+
+# --- embedding ----------------------------------------------------------------------------------
+
+def cost_embedding(ctx: CostContext) -> Cost:
+    """Per index: a clamped row address, one read of each column ROM and of the scale ROM, the
+    product code * scale per column, the cast."""
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    codes, scales = get_op(node.op, node.name).rows(node)
+    code_f, scale_f, res = node.formats["table"], node.formats["scale"], node.formats["result"]
+    rows, dim = codes.shape
+    length = int(node.shape[0])
+    aw = max(1, math.ceil(math.log2(rows)))
+    c = Cost()
+    if (1 << x.width) - 1 > rows - 1 or x.signed:
+        c.add(cmp_bits=length * x.width, sel_bits=length * 2 * aw)
+    for j in range(dim):
+        c.merge(rom(codes[:, j], code_f, length))
+    c.merge(rom(scales, scale_f, length))
+    c.merge(multiplier(ctx, code_f.width + int(not code_f.signed), scale_f.width + 1), length * dim)
+    c.merge(requant(ctx, mul_format(code_f, scale_f), res), length * dim)
+    return c.merge(_out_reg(ctx, length * dim))
+
+
+# --- pools ----------------------------------------------------------------------------------------
+
+def cost_pool(ctx: CostContext) -> Cost:
+    """max: a compare-and-select chain over the window, then the cast(s); avg: the window sum,
+    the cast to accum, the multiply by 1/N (a shift for a power of two) and the cast."""
+    from qhw.backends.verilog.requant import UnarySpec
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    res = node.formats["result"]
+    opdef = get_op(node.op, node.name)
+    taps = opdef.taps(node)
+    n = int(np.prod(node.shape))
+    wx = x.width + (0 if x.signed else 1)
+    lsb, msb = ctx.span()
+    live = min(wx, msb - lsb + 2)
+    c = Cost()
+    if not hasattr(opdef, "sum_format"):  # max
+        c.add(cmp_bits=n * (taps - 1) * live, sel_bits=n * (taps - 1) * live)
+        sf = FixedFormat(wx, wx - x.frac_bits, True)
+        cast_src = FixedFormat(wx, wx - x.frac_bits, x.signed)
+        if "accum" in node.formats:
+            acc = node.formats["accum"]
+            c.merge(unary(ctx, UnarySpec(sf, acc, cast_src)), n)
+            c.merge(unary(ctx, UnarySpec(acc, res, acc)), n)
+        else:
+            c.merge(unary(ctx, UnarySpec(sf, res, cast_src)), n)
+        lo, hi = max(lsb, -res.frac_bits), min(msb, res.width - res.frac_bits - 1)
+        return c.merge(_out_reg(ctx, n, (lo, max(lo, hi))))
+    acc, scale = node.formats["accum"], node.formats["scale"]
+    sumf = opdef.sum_format(node, x)
+    ws = wx + max(1, math.ceil(math.log2(taps))) + 1
+    c.add(add_bits=n * (taps - 1) * (live + max(1, math.ceil(math.log2(taps)))))
+    c.merge(unary(ctx, UnarySpec(FixedFormat(ws, ws - x.frac_bits, True), acc,
+                                 FixedFormat(ws, ws - x.frac_bits, sumf.signed))), n)
+    recip = int(scale.quantize(1.0 / taps))
+    c.merge(unary(ctx, UnarySpec(acc, res, mul_format(acc, scale), multiplier=recip)), n)
+    return c.merge(_out_reg(ctx, n))
+
+
+# --- threshold, requantize, gathers ---------------------------------------------------------------
+
+def cost_threshold(ctx: CostContext) -> Cost:
+    """Per element: a comparison with each threshold inside the input range, their count, and a
+    (T + 1)-way choice of constants (a small ROM on the count)."""
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    op = get_op(node.op, node.name)
+    res = node.formats["result"]
+    codes = op.codes(node, x)
+    n = int(np.prod(node.shape))
+    steps = codes.shape[1]
+    wc = max(1, steps.bit_length())
+    c = Cost()
+    for e in range(n):
+        row = codes[e % codes.shape[0]]
+        live = int(sum(1 for v in row if x.raw_min < v <= x.raw_max))
+        c.add(cmp_bits=live * (x.width + 1), add_bits=max(0, live - 1) * wc)
+    table = op.outputs(node, res)
+    return c.merge(rom(table, res, n)).merge(_out_reg(ctx, n))
+
+
+def cost_requantize(ctx: CostContext) -> Cost:
+    """x * M (per element or per channel), then the rounding cast: the unary block per element."""
+    from qhw.backends.verilog.requant import UnarySpec
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    res = node.formats["result"]
+    n = int(np.prod(node.shape))
+    m = np.atleast_1d(np.asarray(node.attrs["multiplier"], np.int64))
+    pf = get_op(node.op, node.name).product_format(node, x)
+    c = Cost()
+    for e in range(n):
+        c.merge(unary(ctx, UnarySpec(x, res, pf, multiplier=int(m[e % m.size]))))
+    return c.merge(_out_reg(ctx, n))
+
+
+def cost_gather(ctx: CostContext) -> Cost:
+    """upsample, depth_to_space, concat (and flatten/reshape/output): wires, a cast per output
+    element when the formats differ, the output register. Registers fed by the same input
+    element are merged by Yosys, so the flip-flops count distinct sources."""
+    node = ctx.node
+    res = node.formats["result"]
+    n = int(np.prod(node.shape))
+    sources = sum(int(np.prod(s)) for s in ctx.in_shapes)
+    c = Cost()
+    for i, f in enumerate(ctx.in_fmts):
+        k = int(np.prod(ctx.in_shapes[i]))
+        c.merge(requant(ctx, f, res), min(k, n))
+    lsb = min(ctx.span(i)[0] for i in range(len(ctx.in_fmts)))
+    msb = max(ctx.span(i)[1] for i in range(len(ctx.in_fmts)))
+    lo, hi = max(lsb, -res.frac_bits), min(msb, res.width - res.frac_bits - 1)
+    span = (lo, max(lo, hi))
+    return c.merge(_out_reg(ctx, min(n, sources), span))
+
+
+# --- the top's output FIFO -----------------------------------------------------------------------
+
+def fifo_depth(latency: int, ii: int) -> int:
+    """The top's FIFO depth (templates/verilog/top.v.j2 via top.py)."""
+    need = -(-(latency + 1) // ii) + 1
+    return 1 << max(1, (need - 1).bit_length())
+
+
+def cost_output_fifo(ctx: CostContext, out_bits: int, latency: int, ii: int = 1) -> Cost:
+    """The output FIFO: ``depth`` x (out_bits + 1) with an asynchronous read, its pointers and
+    counters. xilinx: distributed RAM (a RAM32M/RAM64M holds 32/64 deep x 6 bits in 4 LUTs);
+    ECP5: TRELLIS_DPR16X4 (16 deep x 4 bits, counted as 4 LUTs); iCE40 has no distributed RAM and
+    its block RAM reads synchronously: flip-flops and read multiplexers."""
+    depth = fifo_depth(latency, ii)
+    fb = max(1, (depth - 1).bit_length())
+    width = out_bits + 1
+    c = Cost().add(reg_bits=2 * fb + 2 * (fb + 1), add_bits=2 * fb + 4 * (fb + 1),
+                   cmp_bits=fb + 1 + (fb + 1))
+    if ctx.target == "xilinx":
+        c.add(lut_cells=4 * math.ceil(depth / 64) * math.ceil(width / 6) if depth > 32 else
+              4 * math.ceil(width / 6))
+    elif ctx.target == "ecp5":
+        c.add(lut_cells=4 * math.ceil(depth / 16) * math.ceil(width / 4))
+    else:
+        c.add(ff_cells=depth * width, sel_bits=(depth - 1) * width)
+    return c
+
+
+#: cost function per op class name (the op classes' own ``name``; the dispatch the Verilog
+#: registry's ``cost()`` replaces)
+def cost_of(ctx: CostContext) -> Cost | None:
+    """The block cost of ``ctx.node`` when this module models its op (None otherwise)."""
+    from qhw.ops import get as get_op
+    from qhw.ops.base import GatherOp
+    from qhw.ops.embedding import Embedding
+    from qhw.ops.io import Output
+    from qhw.ops.lut import HardSigmoid, _Lut
+    from qhw.ops.pool import _Pool
+    from qhw.ops.requantize import Requantize
+    from qhw.ops.reshape import Concat
+    from qhw.ops.softmax import Softmax
+    from qhw.ops.threshold import Threshold
+
+    table: list[tuple[type, Callable[[CostContext], Cost]]] = [
+        (Softmax, cost_softmax), (HardSigmoid, cost_hard_sigmoid), (_Lut, cost_table),
+        (Embedding, cost_embedding), (_Pool, cost_pool), (Threshold, cost_threshold),
+        (Requantize, cost_requantize), (GatherOp, cost_gather), (Concat, cost_gather),
+        (Output, cost_gather)]
+    opdef = get_op(ctx.node.op, ctx.node.name)
+    for cls, fn in table:
+        if isinstance(opdef, cls):
+            return fn(ctx)
+    return None
+
+
+__all__ = ["BRAM", "DSP_RULES", "Cost", "CostContext", "bram_blocks", "cost_embedding",
+           "cost_gather", "cost_hard_sigmoid", "cost_of", "cost_output_fifo", "cost_pool",
+           "cost_requantize", "cost_softmax", "cost_table", "cost_threshold", "dsp_count",
+           "fifo_depth"]
+
+
+def pipeline_timing(graph, options: Mapping) -> tuple[int, int]:
+    """(latency, II) of the top as :func:`qhw.backends.verilog.write_verilog` schedules it:
+    element-wise layers take one cycle, a dense/conv layer 1 plus its pipeline registers (or
+    r + 1 folded by r, which sets the II)."""
+    from qhw.ops import Trait, has
+
+    t: dict[str, int] = {}
+    ii = 1
+    for node in graph.nodes():
+        if not node.inputs:
+            t[node.name] = 0
+            continue
+        lat = 1
+        if has(node.op, Trait.MAC):
+            r = int(node.attrs.get("reuse_factor") or options.get("reuse_factor") or 1)
+            every = int(options.get("tree_stage_levels", 0) or 0)
+            if r > 1:
+                lat, ii = r + 1, max(ii, r)
+            elif every:
+                fan_in = int(np.prod(node.params["weight"].shape[:-1]))
+                lat = 1 + max(1, (fan_in - 1).bit_length()) // every
+        t[node.name] = max(t[s] for s in node.inputs) + lat
+    return max([t[n] for n in graph.output_names] + [1]), ii
