@@ -434,8 +434,8 @@ def report(title: str, errs: list[dict], markdown: bool) -> None:
 # --- block calibration: fit per target/DSP setting, check the held-out set per block kind -------
 
 #: coefficients the block fit may change (the dense/MAC ones stay as fitted on the dense set)
-BLOCK_FIT = {"lut": ("cmp_bits", "sel_bits", "rom_bits", "rom_flips"), "ff": (),
-             "carry": ("cmp_bits",)}
+BLOCK_FIT = {"lut": ("cmp_bits", "sel_bits", "vmul_bits", "rom_bits", "rom_flips"), "ff": (),
+             "carry": ("cmp_bits", "vmul_bits")}
 #: acceptance (issue 16.5): every held-out kind within this LUT error, and this median |error|
 KIND_TOL, MEDIAN_TOL = 0.35, 0.10
 
@@ -589,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     held = measure(held_out_set(), args.target, args.workers)
     if not args.check:
         coef = json.loads(COEF_FILE.read_text()) if COEF_FILE.is_file() else {}
-        coef[args.target] = fit(cal)
+        old = coef.get(args.target, {})
+        coef[args.target] = {k: {**old.get(k, {}), **v} for k, v in fit(cal).items()}  # keeps block coefs
         COEF_FILE.write_text(json.dumps(coef, indent=1, sort_keys=True) + "\n")
         coefficients.cache_clear()
         print(f"wrote {COEF_FILE} [{args.target}]: {json.dumps(coef[args.target])}")

@@ -44,7 +44,7 @@ from qhw.estimate.resources import Resources
 from qhw.fixed import FixedFormat
 
 FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits", "mux_bits", "cast_bits", "rom_bits", "rom_flips", "rom_clamp_bits", "reg_bits",
-            "cmp_bits", "sel_bits", "lut_cells", "ff_cells")  # the last four: qhw.estimate.blocks
+            "cmp_bits", "sel_bits", "vmul_bits", "lut_cells", "ff_cells")  # last 5: estimate.blocks
 #: DSP48E1 signed multiplier operand limits (bits)
 DSP_A, DSP_B = 25, 18
 #: smallest product width Yosys' synth_xilinx puts into a DSP48E1 (its DSP_Y_MINWIDTH)

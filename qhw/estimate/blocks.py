@@ -15,6 +15,9 @@ Features added for these blocks (all in bits):
 
 * ``cmp_bits``: magnitude comparators (max chains, clamps, saturation checks, thresholds).
 * ``sel_bits``: 2:1 select bits driven by a comparison (the chosen maximum, clamped values).
+* ``vmul_bits``: variable-by-variable multipliers of these blocks in LUTs (softmax's e * 1/sum,
+  embedding's code * scale), a * b bits each (small and unsigned-heavy: cheaper per bit than
+  the folded layers' ``mul_bits``).
 * ``lut_cells`` / ``ff_cells``: cells counted directly (distributed RAM of the output FIFO and
   its flip-flop fallback on iCE40); their coefficient is 1.
 """
@@ -124,9 +127,9 @@ def dsp_count(target: str, a: int, b: int, signed: bool = True) -> int:
 
 def multiplier(ctx: CostContext, a: int, b: int, signed: bool = True) -> Cost:
     """A variable a x b multiplier: DSP blocks when allowed and Yosys would use them, else
-    ``mul_bits`` (a * b partial-product bits)."""
+    ``vmul_bits`` (a * b partial-product bits)."""
     n = 0 if ctx.nodsp else dsp_count(ctx.target, a, b, signed)
-    return Cost(dsp=n) if n else Cost().add(mul_bits=a * b)
+    return Cost(dsp=n) if n else Cost().add(vmul_bits=a * b)
 
 
 def const_multiplier(ctx: CostContext, a: int, c: int) -> Cost:
@@ -333,9 +336,8 @@ def cost_table(ctx: CostContext) -> Cost:
     direct = not t.half and tf == res and not _cast_logic(ctx, tf, res)
     blocks = bram_blocks(ctx.target, entries, tf.width, n) if direct else 0
     if blocks:
-        c.bram += blocks
-        return c.add(cmp_bits=n * w, sel_bits=n * 2 * max(1, (entries - 1).bit_length())) \
-            .merge(Cost(span=_full(res)))
+        c.bram += blocks  # the address clamp folds into the block's address logic (measured)
+        return c.merge(Cost(span=_full(res)))
     aw = max(1, (entries - 1).bit_length())
     if t.convention == "hls4ml":
         span = 16 if t.function == "sigmoid" else 8
@@ -343,7 +345,8 @@ def cost_table(ctx: CostContext) -> Cost:
     else:
         drop = t.shift
     extra = max(0, x.width - int(t.half) - max(drop, 0) - aw)
-    r = rom(t.values, tf, n)
+    # the entries as the cast leaves them (Yosys folds the cast into the table's logic)
+    r = rom(res.cast(np.asarray(t.values, np.int64), tf), res, n)
     live = r.features["rom_bits"] // max(1, n * entries)
     c.merge(r).add(rom_clamp_bits=n * live * extra)
     if t.half:
