@@ -331,10 +331,11 @@ def block_cases() -> list[tuple[str, dict]]:
     return sorted(out, key=lambda sc: sc[1]["kind"] == "multi" or "block RAM" in sc[1]["name"])
 
 
-def measure_to_file(path: Path, workers: int = 2) -> None:
+def measure_to_file(path: Path, workers: int = 2, setting: str | None = None) -> None:
     """Synthesize every block design for every target/DSP setting (cached), appending one JSON
     line per result to ``path`` as it comes (so a slow machine leaves a partial table)."""
-    jobs = [(t, nd, s, c) for t, nd in SETTINGS for s, c in block_cases()]
+    jobs = [(t, nd, s, c) for t, nd in SETTINGS for s, c in block_cases()
+            if setting in (None, _key(t, nd))]
 
     def one(job):
         target, nodsp, which, case = job
@@ -580,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
                          "appending results to FILE as they come; then exit")
     args = ap.parse_args(argv)
     if args.measure:
-        measure_to_file(args.measure, args.workers)
+        measure_to_file(args.measure, args.workers, args.setting)
         return 0
     if not args.dense:
         return main_blocks(args)

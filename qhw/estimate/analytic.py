@@ -28,6 +28,9 @@ Counts ("features") per design, in bits:
 * ``reg_bits``: live flip-flop bits: layer output registers, pipeline registers, accumulators,
   the top's valid/last pipeline. "Live" = bits that can change: Yosys removes register bits
   that are constant (fraction bits below the inputs' LSB) and merges sign-extension copies.
+* ``cmp_bits``, ``sel_bits``, ``vmul_bits``, ``lut_cells``, ``ff_cells``: counted by
+  :mod:`qhw.estimate.blocks` for softmax, hard_sigmoid, embedding, pools, threshold, gathers,
+  requantize, sigmoid/tanh tables (block RAM per target) and the output FIFO.
 """
 from __future__ import annotations
 
@@ -343,8 +346,10 @@ def analytic(graph, *, target: str = "xilinx", options: dict | None = None,
     """Estimated resources of the RTL ``write_verilog(graph, options=options)`` writes (options:
     ``multipliers`` "auto"|"csd", ``reuse_factor``, ``tree_stage_levels``), as Yosys
     ``synth_<target> -flatten`` counts them; ``nodsp`` forbids DSP blocks. Calibrated targets:
-    the keys of ``coefficients.json`` (xilinx; ecp5 and ice40 without DSPs: with ``nodsp=False``
-    their DSP count follows the DSP48E1 rule, a rough guide only)."""
+    the keys of ``coefficients.json`` (``<target>/dsp`` holds the coefficients fitted with DSPs
+    allowed, when there are any). Block costs use each target's DSP and block RAM rules; the
+    dense/conv layers' DSP count follows the DSP48E1 rule on every target (a rough guide on
+    ECP5 and iCE40)."""
     coef = coefficients()
     if target not in coef:
         raise ConfigError(f"no analytic model for target {target!r}; calibrated: "

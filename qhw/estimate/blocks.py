@@ -512,10 +512,10 @@ def cost_output_fifo(ctx: CostContext, out_bits: int, latency: int, ii: int = 1)
     return c
 
 
-#: cost function per op class name (the op classes' own ``name``; the dispatch the Verilog
-#: registry's ``cost()`` replaces)
 def cost_of(ctx: CostContext) -> Cost | None:
-    """The block cost of ``ctx.node`` when this module models its op (None otherwise)."""
+    """The block cost of ``ctx.node`` when this module models its op (None otherwise). The
+    dispatch is by op class (no op names); the Verilog registry's per-family ``cost()`` can call
+    the ``cost_*`` functions directly instead."""
     from qhw.ops import get as get_op
     from qhw.ops.base import GatherOp
     from qhw.ops.embedding import Embedding
