@@ -435,8 +435,8 @@ def report(title: str, errs: list[dict], markdown: bool) -> None:
 # --- block calibration: fit per target/DSP setting, check the held-out set per block kind -------
 
 #: coefficients the block fit may change (the dense/MAC ones stay as fitted on the dense set)
-BLOCK_FIT = {"lut": ("cmp_bits", "sel_bits", "vmul_bits", "rom_bits", "rom_flips"), "ff": (),
-             "carry": ("cmp_bits", "vmul_bits")}
+BLOCK_FIT = {"lut": ("arith_bits", "sel_bits", "cmul_bits", "vmul_bits", "rom_bits", "rom_flips"),
+             "ff": ("const",), "carry": ("arith_bits", "cmul_bits", "vmul_bits")}
 #: acceptance (issue 16.5): every held-out kind within this LUT error, and this median |error|
 KIND_TOL, MEDIAN_TOL = 0.35, 0.10
 
@@ -467,14 +467,14 @@ def fit_blocks(rows: list[dict], base: dict) -> dict:
     residual of the others (non-negative, relative error)."""
     out = json.loads(json.dumps(base))
     for kind, free in BLOCK_FIT.items():
-        used = [k for k in free if any(r["feats"][k] for r in rows)]
-        if not used or len(rows) < len(used) + 2:
+        used = [k for k in free if k == "const" or any(r["feats"][k] for r in rows)]
+        if not used or len(rows) < len(used):
             continue
         fixed = {k: v for k, v in base[kind].items() if k not in used}
         y = np.array([getattr(r["yosys"], kind) for r in rows], float)
         rest = np.array([fixed.get("const", 0.0) + sum(fixed.get(k, 0.0) * r["feats"][k] for k in FEATURES)
                          for r in rows])
-        x = np.array([[r["feats"][k] for k in used] for r in rows], float)
+        x = np.array([[1.0 if k == "const" else r["feats"][k] for k in used] for r in rows], float)
         w = 1.0 / np.maximum(y, 10.0)
         sol = nnls(x * w[:, None], (y - rest) * w)
         out[kind].update({k: round(float(v), 4) for k, v in zip(used, sol)})

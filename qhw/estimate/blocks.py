@@ -13,8 +13,13 @@ same table codes, every multiplier by the target's DSP rule (Yosys ``mul2dsp`` l
 
 Features added for these blocks (all in bits):
 
-* ``cmp_bits``: magnitude comparators (max chains, clamps, saturation checks, thresholds).
+* ``arith_bits``: carry-chain arithmetic of these blocks: comparators (max chains, clamps,
+  saturation checks, thresholds), adders and subtractors (rounding increments, window sums,
+  offsets), in bits. (The dense layers' ``add_bits`` are adders merged into adder trees: a
+  different price per bit.)
 * ``sel_bits``: 2:1 select bits driven by a comparison (the chosen maximum, clamped values).
+* ``cmul_bits``: these blocks' constant multiplies in LUTs (requantize, hard_sigmoid's slope,
+  avgpool's 1/N, PWL slopes): input bits per set bit of the constant beyond the first.
 * ``vmul_bits``: variable-by-variable multipliers of these blocks in LUTs (softmax's e * 1/sum,
   embedding's code * scale), a * b bits each (small and unsigned-heavy: cheaper per bit than
   the folded layers' ``mul_bits``).
@@ -46,6 +51,10 @@ BRAM = {
                  min_bits=2048),
     "ice40": dict(modes=((2048, 2), (1024, 4), (512, 8), (256, 16)), ports=1, min_bits=1024),
 }
+
+
+#: inputs of one LUT per target (xilinx LUT6, ECP5 LUT4, iCE40 SB_LUT4)
+LUT_INPUTS = {"xilinx": 6, "ecp5": 4, "ice40": 4}
 
 
 @dataclass(frozen=True)
@@ -134,12 +143,12 @@ def multiplier(ctx: CostContext, a: int, b: int, signed: bool = True) -> Cost:
 
 def const_multiplier(ctx: CostContext, a: int, c: int) -> Cost:
     """x (a bits) times the constant c: a shift for a power of two, else a DSP (when Yosys maps
-    it) or ``macc_bits`` (a bits per set bit of c beyond the first)."""
+    it) or ``cmul_bits`` (a bits per set bit of c beyond the first)."""
     c = abs(int(c))
     if c == 0 or c & (c - 1) == 0:
         return Cost()
     n = 0 if ctx.nodsp else dsp_count(ctx.target, a, _signed_bits(c))
-    return Cost(dsp=n) if n else Cost().add(macc_bits=a * (_popcount(c) - 1))
+    return Cost(dsp=n) if n else Cost().add(cmul_bits=a * (_popcount(c) - 1))
 
 
 def unary(ctx: CostContext, spec) -> Cost:
@@ -149,16 +158,21 @@ def unary(ctx: CostContext, spec) -> Cost:
 
     u = unary_context("u", spec)
     c = Cost()
+    # the clamp's selected bits that survive the cast (Yosys removes the others): all of them
+    # when the rounding reads a sticky bit, else those above the dropped fraction (+ the half bit)
+    k = u.get("k", 0)
+    kept = u["wx"] if u["rounding"] not in ("NONE", "TRN", "RND") else \
+        max(1, u["wx"] - k + int(u["rounding"] == "RND"))
     for side in ("clamp_lo", "clamp_hi"):
         if u[side]:
-            c.add(cmp_bits=u["wx"], sel_bits=u["wx"])
+            c.add(arith_bits=u["wx"], sel_bits=kept)
     if u["mult"]:
         c.merge(const_multiplier(ctx, u["wx"], spec.multiplier))
     if u["rounding"] not in ("NONE", "TRN"):
-        c.add(add_bits=u["wr"])
+        c.add(arith_bits=u["wr"])
     checks = int(u["need_over"]) + int(u["need_under"])
     if checks:
-        c.add(cmp_bits=checks * u["wc"], sel_bits=checks * u["wo"])
+        c.add(arith_bits=checks * u["wc"], sel_bits=checks * u["wo"])
     return c
 
 
@@ -189,14 +203,27 @@ def bram_blocks(target: str, entries: int, width: int, ports: int) -> int:
     return per_copy * math.ceil(ports / spec["ports"])
 
 
+def narrow(ctx: CostContext, n: int, in_bits: int, out_bits: int) -> Cost | None:
+    """n elements whose output bits are functions of ``in_bits`` input bits only: when that fits
+    a LUT of the target, Yosys' mapper collapses whatever logic computes them into a few LUTs per
+    output bit (measured on xilinx: 1 per bit with 3-4 input bits, 4 with 6), else None (the
+    logic is costed as built). The output register follows."""
+    k = LUT_INPUTS[ctx.target]
+    if in_bits > k:
+        return None
+    per_bit = 1 if in_bits <= k - 2 else 1 << (in_bits - k + 2)
+    res = ctx.node.formats["result"]
+    return Cost().add(lut_cells=n * out_bits * per_bit).merge(_out_reg(ctx, n))
+
+
 def _clamped_index(width: int, aw: int) -> Cost:
     """``_clamped_index``: t < 0 is its sign bit; t > n - 1 a comparison; two selects."""
-    return Cost().add(cmp_bits=width, sel_bits=2 * aw)
+    return Cost().add(arith_bits=width, sel_bits=2 * aw)
 
 
 def _max_chain(n: int, ws: int, iw: int) -> Cost:
     """N - 1 comparisons of ws-bit values, each selecting the maximum and its index."""
-    return Cost().add(cmp_bits=(n - 1) * ws, sel_bits=(n - 1) * (ws + iw))
+    return Cost().add(arith_bits=(n - 1) * ws, sel_bits=(n - 1) * (ws + iw))
 
 
 def _out_reg(ctx: CostContext, n: int, span=None) -> Cost:
@@ -228,9 +255,9 @@ def cost_softmax(ctx: CostContext) -> Cost:
     iaw = max(1, math.ceil(math.log2(len(inv.values))))
     wi = ws + 2 + max(0, -ex.shift) + max(0, abs(ex.lo_raw).bit_length())
     # per element: d = x - max, the offset index, its clamp, the exp ROM read
-    c.add(add_bits=n * 2 * wi).merge(_clamped_index(wi, eaw), n)
+    c.add(arith_bits=n * 2 * wi).merge(_clamped_index(wi, eaw), n)
     c.merge(rom(ex.values, ef, n))
-    c.add(add_bits=(n - 1) * acc.width)  # the exact sum
+    c.add(arith_bits=(n - 1) * acc.width)  # the exact sum
     ws2 = acc.width + 2 + max(0, -inv.shift)
     c.merge(_clamped_index(ws2, iaw)).merge(rom(inv.values, rf, 1))
     pf = mul_format(ef, rf)
@@ -253,17 +280,17 @@ def _softmax_hls4ml(ctx: CostContext, n: int) -> Cost:
     if impl in ("argmax", "stable"):
         c.merge(_max_chain(n, ws, iw))
     if impl == "argmax":  # one-hot: an index comparison per element
-        return c.add(cmp_bits=n * iw).merge(_out_reg(ctx, n))
+        return c.add(arith_bits=n * iw).merge(_out_reg(ctx, n))
     t = get_op(node.op, node.name).hls4ml_tables(node, x)
     if impl == "legacy":
         return c.merge(_softmax_legacy(ctx, n, t))
     ef, acc, ii, tf = f["exp_table"], f["accum"], f["inv_inp"], f["inv_table"]
     if impl == "stable":
         dfm = FixedFormat(ws + 1, ws + 1 - x.frac_bits, True)
-        c.add(add_bits=n * (ws + 1)).merge(requant(ctx, dfm, f["inp_norm"]), n)
+        c.add(arith_bits=n * (ws + 1)).merge(requant(ctx, dfm, f["inp_norm"]), n)
     c.merge(rom(t["exp"], ef, n)).merge(requant(ctx, ef, acc), n)
     sf = add_format(acc, acc)
-    c.add(add_bits=(n - 1) * sf.width).merge(requant(ctx, sf, acc), n - 1)
+    c.add(arith_bits=(n - 1) * sf.width).merge(requant(ctx, sf, acc), n - 1)
     c.merge(requant(ctx, acc, ii)).merge(rom(t["inv"], tf, 1))
     c.merge(multiplier(ctx, acc.width, tf.width, acc.signed or tf.signed), n)
     c.merge(requant(ctx, mul_format(acc, tf), res), n)
@@ -281,8 +308,8 @@ def _softmax_legacy(ctx: CostContext, n: int, t: dict) -> Cost:
     iaw = max(1, math.ceil(math.log2(t["inv_n"])))
     pairs = n * (n - 1)
     sf = add_format(tf, tf)
-    c = Cost().add(add_bits=pairs * 2 * ws).merge(_clamped_index(ws + 2, eaw), pairs)
-    c.merge(rom(t["exp"], tf, pairs)).add(add_bits=pairs * sf.width).merge(requant(ctx, sf, tf), pairs)
+    c = Cost().add(arith_bits=pairs * 2 * ws).merge(_clamped_index(ws + 2, eaw), pairs)
+    c.merge(rom(t["exp"], tf, pairs)).add(arith_bits=pairs * sf.width).merge(requant(ctx, sf, tf), pairs)
     c.merge(_clamped_index(tf.width + 3, iaw), n).merge(rom(t["inv"], tf, n))
     return c.merge(requant(ctx, tf, res), n).merge(_out_reg(ctx, n))
 
@@ -297,6 +324,9 @@ def cost_hard_sigmoid(ctx: CostContext) -> Cost:
     node, x = ctx.node, ctx.in_fmts[0]
     n = int(np.prod(node.shape))
     sf, res = node.formats["scale"], node.formats["result"]
+    small = narrow(ctx, n, x.width, res.width)
+    if small is not None:
+        return small
     slope = int(sf.quantize(node.attrs["slope"]))
     pf = mul_format(x, sf)
     sum_fmt = add_format(pf, sf)
@@ -304,7 +334,7 @@ def cost_hard_sigmoid(ctx: CostContext) -> Cost:
     lo, hi = _bound_codes(sum_fmt, 0.0, 1.0)
     spec = UnarySpec(FixedFormat(ws, ws - sum_fmt.frac_bits, True), res,
                      FixedFormat(ws, ws - sum_fmt.frac_bits, sum_fmt.signed), lo=lo, hi=hi)
-    c = Cost().merge(const_multiplier(ctx, x.width, slope), n).add(add_bits=n * ws)
+    c = Cost().merge(const_multiplier(ctx, x.width, slope), n).add(arith_bits=n * ws)
     return c.merge(unary(ctx, spec), n).merge(_out_reg(ctx, n))
 
 
@@ -322,17 +352,20 @@ def cost_table(ctx: CostContext) -> Cost:
     res = node.formats["result"]
     t = get_op(node.op, node.name).table(node, x)
     w = x.width + 1
+    small = narrow(ctx, n, x.width, res.width)
+    if small is not None:
+        return small
     if node.attrs.get("variant") == "pwl":
         sf = t.sum_format()
         segs = len(t.breakpoints_raw)
         c = Cost()
         for m in [int(v) for v in t.slopes_raw][: max(segs - 1, 0)]:
             c.merge(const_multiplier(ctx, w, m), n)
-        c.add(add_bits=n * (2 * w + 2 * (segs - 1) * sf.width),
-              cmp_bits=n * (segs - 1) * w, sel_bits=n * (segs - 1) * sf.width)
+        c.add(arith_bits=n * (2 * w + 2 * (segs - 1) * sf.width + (segs - 1) * w),
+              sel_bits=n * (segs - 1) * sf.width)
         return c.merge(requant(ctx, sf, res), n).merge(_out_reg(ctx, n))
     entries, tf = len(t.values), t.table_fmt
-    c = Cost().add(add_bits=n * w * (2 if t.half else 1))  # the offset, or |x|
+    c = Cost().add(add_bits=n * w * (2 if t.half else 1))  # the offset, or |x| (as fitted before)
     direct = not t.half and tf == res and not _cast_logic(ctx, tf, res)
     blocks = bram_blocks(ctx.target, entries, tf.width, n) if direct else 0
     if blocks:
@@ -364,9 +397,19 @@ def _cast_logic(ctx: CostContext, src: FixedFormat, dst: FixedFormat) -> bool:
 
 # --- embedding ----------------------------------------------------------------------------------
 
+def _varying_bits(codes, fmt: FixedFormat) -> int:
+    out = np.asarray(codes, np.int64) & ((1 << fmt.width) - 1)
+    planes = (out[None, ...] >> np.arange(fmt.width).reshape((-1,) + (1,) * out.ndim)) & 1
+    return int(np.count_nonzero(planes.min(axis=-1) != planes.max(axis=-1)))
+
+
 def cost_embedding(ctx: CostContext) -> Cost:
     """Per index: a clamped row address, one read of each column ROM and of the scale ROM, the
-    product code * scale per column, the cast."""
+    product code * scale per column, the cast.
+
+    Every output bit is a function of the index bits only: when the index fits one LUT of the
+    target (6 inputs on xilinx, 4 on ECP5/iCE40), Yosys' mapper collapses the ROMs, products and
+    casts into one LUT per output bit that varies (measured: an 8 x 2 table, 2 indices, 54 LUTs)."""
     from qhw.ops import get as get_op
 
     node, x = ctx.node, ctx.in_fmts[0]
@@ -375,9 +418,14 @@ def cost_embedding(ctx: CostContext) -> Cost:
     rows, dim = codes.shape
     length = int(node.shape[0])
     aw = max(1, math.ceil(math.log2(rows)))
+    pf = mul_format(code_f, scale_f)
+    values = res.cast(np.asarray(codes, np.int64) * np.asarray(scales, np.int64)[:, None], pf)
+    live = _varying_bits(values.T, res)  # over the rows, summed over the columns
+    if x.width <= LUT_INPUTS[ctx.target]:
+        return Cost(span=_full(res)).add(lut_cells=length * live, reg_bits=length * live)
     c = Cost()
     if (1 << x.width) - 1 > rows - 1 or x.signed:
-        c.add(cmp_bits=length * x.width, sel_bits=length * 2 * aw)
+        c.add(arith_bits=length * x.width, sel_bits=length * 2 * aw)
     for j in range(dim):
         c.merge(rom(codes[:, j], code_f, length))
     c.merge(rom(scales, scale_f, length))
@@ -404,7 +452,7 @@ def cost_pool(ctx: CostContext) -> Cost:
     live = min(wx, msb - lsb + 2)
     c = Cost()
     if not hasattr(opdef, "sum_format"):  # max
-        c.add(cmp_bits=n * (taps - 1) * live, sel_bits=n * (taps - 1) * live)
+        c.add(arith_bits=n * (taps - 1) * live, sel_bits=n * (taps - 1) * live)
         sf = FixedFormat(wx, wx - x.frac_bits, True)
         cast_src = FixedFormat(wx, wx - x.frac_bits, x.signed)
         if "accum" in node.formats:
@@ -418,7 +466,7 @@ def cost_pool(ctx: CostContext) -> Cost:
     acc, scale = node.formats["accum"], node.formats["scale"]
     sumf = opdef.sum_format(node, x)
     ws = wx + max(1, math.ceil(math.log2(taps))) + 1
-    c.add(add_bits=n * (taps - 1) * (live + max(1, math.ceil(math.log2(taps)))))
+    c.add(arith_bits=n * (taps - 1) * (live + max(1, math.ceil(math.log2(taps)))))
     c.merge(unary(ctx, UnarySpec(FixedFormat(ws, ws - x.frac_bits, True), acc,
                                  FixedFormat(ws, ws - x.frac_bits, sumf.signed))), n)
     recip = int(scale.quantize(1.0 / taps))
@@ -438,13 +486,17 @@ def cost_threshold(ctx: CostContext) -> Cost:
     res = node.formats["result"]
     codes = op.codes(node, x)
     n = int(np.prod(node.shape))
+    small = narrow(ctx, n, x.width, res.width)
+    if small is not None:
+        return small
     steps = codes.shape[1]
     wc = max(1, steps.bit_length())
     c = Cost()
     for e in range(n):
         row = codes[e % codes.shape[0]]
         live = int(sum(1 for v in row if x.raw_min < v <= x.raw_max))
-        c.add(cmp_bits=live * (x.width + 1), add_bits=max(0, live - 1) * wc)
+        # a comparison with a constant is half a subtractor (Yosys' cmp2lut and constant folding)
+        c.add(arith_bits=live * ((x.width + 2) // 2) + max(0, live - 1) * wc)
     table = op.outputs(node, res)
     return c.merge(rom(table, res, n)).merge(_out_reg(ctx, n))
 
@@ -459,6 +511,9 @@ def cost_requantize(ctx: CostContext) -> Cost:
     n = int(np.prod(node.shape))
     m = np.atleast_1d(np.asarray(node.attrs["multiplier"], np.int64))
     pf = get_op(node.op, node.name).product_format(node, x)
+    small = narrow(ctx, n, x.width, res.width)
+    if small is not None:
+        return small
     c = Cost()
     for e in range(n):
         c.merge(unary(ctx, UnarySpec(x, res, pf, multiplier=int(m[e % m.size]))))
@@ -500,8 +555,7 @@ def cost_output_fifo(ctx: CostContext, out_bits: int, latency: int, ii: int = 1)
     depth = fifo_depth(latency, ii)
     fb = max(1, (depth - 1).bit_length())
     width = out_bits + 1
-    c = Cost().add(reg_bits=2 * fb + 2 * (fb + 1), add_bits=2 * fb + 4 * (fb + 1),
-                   cmp_bits=fb + 1 + (fb + 1))
+    c = Cost().add(reg_bits=2 * fb + 2 * (fb + 1), arith_bits=2 * fb + 6 * (fb + 1))
     if ctx.target == "xilinx":
         c.add(lut_cells=4 * math.ceil(depth / 64) * math.ceil(width / 6) if depth > 32 else
               4 * math.ceil(width / 6))
