@@ -321,6 +321,18 @@ def block_held_out_set() -> list[dict]:
 SETTINGS = [(t, True) for t in TARGETS] + [(t, False) for t in TARGETS]
 
 
+def has_multiplier(graph, options: dict) -> bool:
+    """Whether the design's RTL multiplies at all: without a ``*``, Yosys' DSP passes (mul2dsp,
+    xilinx_dsp, ice40_dsp) have nothing to map and the DSP-on netlist is the -nodsp one."""
+    import tempfile
+
+    from qhw.backends.verilog import write_verilog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = write_verilog(graph, Path(tmp) / "rtl", options=options)
+        return any(" * " in (d.rtl_dir / f).read_text() for f in d.files)
+
+
 def block_cases() -> list[tuple[str, dict]]:
     """(set, case) of every block design, calibration and held-out interleaved, the larger ones
     (block RAM tables, multi-op nets) last."""
@@ -335,7 +347,8 @@ def measure_to_file(path: Path, workers: int = 2, setting: str | None = None) ->
     """Synthesize every block design for every target/DSP setting (cached), appending one JSON
     line per result to ``path`` as it comes (so a slow machine leaves a partial table)."""
     jobs = [(t, nd, s, c) for t, nd in SETTINGS for s, c in block_cases()
-            if setting in (None, _key(t, nd))]
+            if setting in (None, _key(t, nd))
+            and (nd or has_multiplier(c["make"](), c["options"]))]
 
     def one(job):
         target, nodsp, which, case = job
@@ -435,8 +448,9 @@ def report(title: str, errs: list[dict], markdown: bool) -> None:
 # --- block calibration: fit per target/DSP setting, check the held-out set per block kind -------
 
 #: coefficients the block fit may change (the dense/MAC ones stay as fitted on the dense set)
-BLOCK_FIT = {"lut": ("arith_bits", "sel_bits", "cmul_bits", "vmul_bits", "rom_bits", "rom_flips"),
-             "ff": ("const",), "carry": ("arith_bits", "cmul_bits", "vmul_bits")}
+BLOCK_FIT = {"lut": ("arith_bits", "ccmp_bits", "sel_bits", "cmul_bits", "vmul_bits", "rom_bits",
+                     "rom_flips"),
+             "ff": ("const",), "carry": ("arith_bits", "ccmp_bits", "cmul_bits", "vmul_bits")}
 #: acceptance (issue 16.5): every held-out kind within this LUT error, and this median |error|
 KIND_TOL, MEDIAN_TOL = 0.35, 0.10
 
@@ -453,7 +467,10 @@ def block_rows(target: str, nodsp: bool, which: str, run: bool = False) -> tuple
         if s != which:
             continue
         g = case["make"]()
-        y = synthesize(g, target=target, nodsp=nodsp, options=case["options"], cache_only=not run)
+        # DSPs allowed but nothing to put in them: the -nodsp netlist (see has_multiplier)
+        same = not nodsp and not has_multiplier(g, case["options"])
+        y = synthesize(g, target=target, nodsp=nodsp or same, options=case["options"],
+                       cache_only=not run)
         if y is None:
             missing.append(case["name"])
             continue
@@ -466,6 +483,13 @@ def fit_blocks(rows: list[dict], base: dict) -> dict:
     """``base`` (one setting's coefficients) with the BLOCK_FIT coefficients refitted on the
     residual of the others (non-negative, relative error)."""
     out = json.loads(json.dumps(base))
+    # designs of wires and registers only (pure gathers) measure the LUT constant: the top's
+    # handshake logic
+    wires = [r for r in rows if not any(v for k, v in r["feats"].items() if k != "reg_bits")]
+    if wires:
+        out["lut"]["const"] = base["lut"]["const"] = float(np.median([r["yosys"].lut for r in wires]))
+        # ...and show registers cost no LUTs (every family's flip-flops have a clock enable)
+        out["lut"]["reg_bits"] = base["lut"]["reg_bits"] = 0.0
     for kind, free in BLOCK_FIT.items():
         used = [k for k in free if k == "const" or any(r["feats"][k] for r in rows)]
         if not used or len(rows) < len(used):

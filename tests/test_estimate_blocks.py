@@ -76,7 +76,7 @@ def test_dsp_rule_per_target(target, a, b, signed, n):
     ("xilinx", 512, 12, 1, 0),  # 6,144 bits stay in LUTs
     ("xilinx", 1024, 10, 1, 1), ("xilinx", 2048, 10, 1, 2), ("xilinx", 1024, 10, 3, 2),
     ("ecp5", 1024, 10, 1, 1), ("ecp5", 2048, 10, 1, 2),
-    ("ice40", 1024, 10, 1, 3), ("ice40", 2048, 10, 1, 5), ("ice40", 64, 10, 1, 0),
+    ("ice40", 1024, 10, 1, 3), ("ice40", 2048, 10, 1, 5), ("ice40", 128, 8, 1, 0),  # measured
 ])
 def test_block_ram_geometry(target, entries, width, ports, n):
     assert bram_blocks(target, entries, width, ports) == n

@@ -28,7 +28,7 @@ Counts ("features") per design, in bits:
 * ``reg_bits``: live flip-flop bits: layer output registers, pipeline registers, accumulators,
   the top's valid/last pipeline. "Live" = bits that can change: Yosys removes register bits
   that are constant (fraction bits below the inputs' LSB) and merges sign-extension copies.
-* ``arith_bits``, ``sel_bits``, ``cmul_bits``, ``vmul_bits``, ``lut_cells``, ``ff_cells``: counted by
+* ``arith_bits``, ``ccmp_bits``, ``sel_bits``, ``cmul_bits``, ``vmul_bits``, ``lut_cells``, ``ff_cells``: counted by
   :mod:`qhw.estimate.blocks` for softmax, hard_sigmoid, embedding, pools, threshold, gathers,
   requantize, sigmoid/tanh tables (block RAM per target) and the output FIFO.
 """
@@ -47,8 +47,8 @@ from qhw.estimate.resources import Resources
 from qhw.fixed import FixedFormat
 
 FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits", "mux_bits", "cast_bits", "rom_bits", "rom_flips", "rom_clamp_bits", "reg_bits",
-            "arith_bits", "sel_bits", "cmul_bits", "vmul_bits", "lut_cells",
-            "ff_cells")  # the last six: qhw.estimate.blocks
+            "arith_bits", "ccmp_bits", "sel_bits", "cmul_bits", "vmul_bits", "lut_cells",
+            "ff_cells")  # the last seven: qhw.estimate.blocks
 #: DSP48E1 signed multiplier operand limits (bits)
 DSP_A, DSP_B = 25, 18
 #: smallest product width Yosys' synth_xilinx puts into a DSP48E1 (its DSP_Y_MINWIDTH)
@@ -98,6 +98,7 @@ class _Counter:
 
     def __init__(self, target: str = "xilinx") -> None:
         self.target = target
+        self.distinct: dict[str, int] = {}  # distinct values per node, where fewer than elements
         self.f = dict.fromkeys(FEATURES, 0)
         self.dsp = 0
         self.bram = 0
@@ -236,10 +237,13 @@ def _block(cnt: _Counter, node, srcs, spans: dict, options: dict, nodsp: bool):
 
     ctx = blocks.CostContext(node, tuple(s.formats["result"] for s in srcs),
                              tuple(tuple(s.shape) for s in srcs), tuple(spans[s.name] for s in srcs),
-                             options, cnt.target, nodsp)
+                             options, cnt.target, nodsp,
+                             tuple(cnt.distinct.get(s.name, int(np.prod(s.shape))) for s in srcs))
     cost = blocks.cost_of(ctx)
     if cost is None:
         return None
+    if cost.distinct is not None:
+        cnt.distinct[node.name] = cost.distinct
     cnt.add(**cost.features)
     cnt.dsp += cost.dsp
     cnt.bram += cost.bram

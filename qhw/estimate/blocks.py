@@ -1,6 +1,6 @@
 """Costs of the blocks the analytic estimator had no (or a wrong) count for: softmax (qhw's and
 hls4ml's, argmax), hard_sigmoid, embedding, pools, threshold, gathers (upsample, depth_to_space,
-concat and the other copies), requantize, sigmoid/tanh tables (with block RAM per target) and
+concat and the other copies), requantize, add/mul, sigmoid/tanh tables (with block RAM per target) and
 the top's output FIFO.
 
 Each ``cost_*`` function is pure: it takes a :class:`CostContext` and returns a :class:`Cost`
@@ -13,11 +13,13 @@ same table codes, every multiplier by the target's DSP rule (Yosys ``mul2dsp`` l
 
 Features added for these blocks (all in bits):
 
-* ``arith_bits``: carry-chain arithmetic of these blocks: comparators (max chains, clamps,
-  saturation checks, thresholds), adders and subtractors (rounding increments, window sums,
-  offsets), in bits. (The dense layers' ``add_bits`` are adders merged into adder trees: a
+* ``arith_bits``: carry-chain arithmetic of these blocks: adders, subtractors and comparisons
+  of two variables (max chains, rounding increments, window sums, offsets), in bits. (The dense layers' ``add_bits`` are adders merged into adder trees: a
   different price per bit.)
-* ``sel_bits``: 2:1 select bits driven by a comparison (the chosen maximum, clamped values).
+* ``ccmp_bits``: comparisons with a constant (clamps, saturation checks, address clamps,
+  thresholds, PWL breakpoints): cheaper than a subtractor; the constant-or-value select that
+  follows folds into the same LUTs.
+* ``sel_bits``: 2:1 selects between two variables (the running maximum, PWL segments).
 * ``cmul_bits``: these blocks' constant multiplies in LUTs (requantize, hard_sigmoid's slope,
   avgpool's 1/N, PWL slopes): input bits per set bit of the constant beyond the first.
 * ``vmul_bits``: variable-by-variable multipliers of these blocks in LUTs (softmax's e * 1/sum,
@@ -43,13 +45,14 @@ DSP_RULES = {"xilinx": (25, 18, 2, 9, True), "ecp5": (18, 18, 2, 0, False),
              "ice40": (16, 16, 2, 11, False)}
 #: block RAM of each target: {(depth, width) modes}, read ports per block, and the smallest ROM
 #: (bits) Yosys' memory_libmap puts there rather than in logic (xilinx: measured, 6,144 bits stay
-#: in LUTs, 10,240 do not; ecp5/ice40: the block cost over the ROM logic cost of 1/16 per bit)
+#: in LUTs, 10,240 do not; iCE40: 1,024 stay; ecp5: the block cost over the ROM logic cost of
+#: 1/16 per bit)
 BRAM = {
     "xilinx": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
                    ports=2, min_bits=8192),
     "ecp5": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18)), ports=2,
                  min_bits=2048),
-    "ice40": dict(modes=((2048, 2), (1024, 4), (512, 8), (256, 16)), ports=1, min_bits=1024),
+    "ice40": dict(modes=((2048, 2), (1024, 4), (512, 8), (256, 16)), ports=1, min_bits=2048),
 }
 
 
@@ -68,6 +71,8 @@ class CostContext:
     options: Verilog backend options (``multipliers``, ``reuse_factor``, ``output_fifo``...).
     target: "xilinx" | "ecp5" | "ice40" (DSP and block RAM rules).
     nodsp: DSP blocks forbidden.
+    in_distinct: how many distinct values each input holds (an upsampled tensor repeats its
+        source's); None = as many as elements.
     """
 
     node: object
@@ -77,6 +82,7 @@ class CostContext:
     options: Mapping = field(default_factory=dict)
     target: str = "xilinx"
     nodsp: bool = True
+    in_distinct: tuple | None = None
 
     def span(self, i: int = 0) -> tuple[int, int]:
         if self.in_spans is not None and self.in_spans[i] is not None:
@@ -87,12 +93,14 @@ class CostContext:
 
 @dataclass
 class Cost:
-    """Feature counts (bits), DSP blocks, block RAMs (the target's unit) and output live span."""
+    """Feature counts (bits), DSP blocks, block RAMs (the target's unit), the output's live span
+    and how many distinct values the output holds (None: one per element)."""
 
     features: dict = field(default_factory=dict)
     dsp: int = 0
     bram: int = 0
     span: tuple[int, int] | None = None
+    distinct: int | None = None
 
     def add(self, **kw) -> "Cost":
         for k, v in kw.items():
@@ -158,21 +166,16 @@ def unary(ctx: CostContext, spec) -> Cost:
 
     u = unary_context("u", spec)
     c = Cost()
-    # the clamp's selected bits that survive the cast (Yosys removes the others): all of them
-    # when the rounding reads a sticky bit, else those above the dropped fraction (+ the half bit)
-    k = u.get("k", 0)
-    kept = u["wx"] if u["rounding"] not in ("NONE", "TRN", "RND") else \
-        max(1, u["wx"] - k + int(u["rounding"] == "RND"))
     for side in ("clamp_lo", "clamp_hi"):
         if u[side]:
-            c.add(arith_bits=u["wx"], sel_bits=kept)
+            c.add(ccmp_bits=u["wx"])
     if u["mult"]:
         c.merge(const_multiplier(ctx, u["wx"], spec.multiplier))
     if u["rounding"] not in ("NONE", "TRN"):
         c.add(arith_bits=u["wr"])
     checks = int(u["need_over"]) + int(u["need_under"])
     if checks:
-        c.add(arith_bits=checks * u["wc"], sel_bits=checks * u["wo"])
+        c.add(ccmp_bits=checks * u["wc"])
     return c
 
 
@@ -218,7 +221,7 @@ def narrow(ctx: CostContext, n: int, in_bits: int, out_bits: int) -> Cost | None
 
 def _clamped_index(width: int, aw: int) -> Cost:
     """``_clamped_index``: t < 0 is its sign bit; t > n - 1 a comparison; two selects."""
-    return Cost().add(arith_bits=width, sel_bits=2 * aw)
+    return Cost().add(ccmp_bits=width)
 
 
 def _max_chain(n: int, ws: int, iw: int) -> Cost:
@@ -361,7 +364,7 @@ def cost_table(ctx: CostContext) -> Cost:
         c = Cost()
         for m in [int(v) for v in t.slopes_raw][: max(segs - 1, 0)]:
             c.merge(const_multiplier(ctx, w, m), n)
-        c.add(arith_bits=n * (2 * w + 2 * (segs - 1) * sf.width + (segs - 1) * w),
+        c.add(arith_bits=n * (2 * w + 2 * (segs - 1) * sf.width), ccmp_bits=n * (segs - 1) * w,
               sel_bits=n * (segs - 1) * sf.width)
         return c.merge(requant(ctx, sf, res), n).merge(_out_reg(ctx, n))
     entries, tf = len(t.values), t.table_fmt
@@ -421,11 +424,13 @@ def cost_embedding(ctx: CostContext) -> Cost:
     pf = mul_format(code_f, scale_f)
     values = res.cast(np.asarray(codes, np.int64) * np.asarray(scales, np.int64)[:, None], pf)
     live = _varying_bits(values.T, res)  # over the rows, summed over the columns
-    if x.width <= LUT_INPUTS[ctx.target]:
-        return Cost(span=_full(res)).add(lut_cells=length * live, reg_bits=length * live)
+    k = LUT_INPUTS[ctx.target]
+    if x.width <= k:  # one LUT per bit below the LUT size, two at it (measured)
+        return Cost(span=_full(res)).add(lut_cells=length * live * (1 if x.width < k else 2),
+                                         reg_bits=length * live)
     c = Cost()
     if (1 << x.width) - 1 > rows - 1 or x.signed:
-        c.add(arith_bits=length * x.width, sel_bits=length * 2 * aw)
+        c.add(ccmp_bits=length * x.width)
     for j in range(dim):
         c.merge(rom(codes[:, j], code_f, length))
     c.merge(rom(scales, scale_f, length))
@@ -474,6 +479,31 @@ def cost_pool(ctx: CostContext) -> Cost:
     return c.merge(_out_reg(ctx, n))
 
 
+# --- add, mul ------------------------------------------------------------------------------------
+
+def cost_merge(ctx: CostContext) -> Cost:
+    """add / mul of two tensors element by element: an adder (or a variable multiplier) at the
+    exact width, then the cast (qhw/backends/verilog/elementwise.py)."""
+    from qhw.backends.verilog.requant import UnarySpec
+    from qhw.ops import get as get_op
+
+    node = ctx.node
+    fa, fb = ctx.in_fmts[:2]
+    res = node.formats["result"]
+    n = int(np.prod(node.shape))
+    opdef = get_op(node.op, node.name)
+    exact = opdef.exact_format(fa, fb)
+    ws = exact.width + 1
+    c = Cost()
+    if opdef.exact_format is add_format:
+        c.add(arith_bits=n * ws)
+    else:
+        c.merge(multiplier(ctx, fa.width, fb.width, fa.signed or fb.signed), n)
+    spec = UnarySpec(FixedFormat(ws, ws - exact.frac_bits, True), res,
+                     FixedFormat(ws, ws - exact.frac_bits, exact.signed))
+    return c.merge(unary(ctx, spec), n).merge(_out_reg(ctx, n))
+
+
 # --- threshold, requantize, gathers ---------------------------------------------------------------
 
 def cost_threshold(ctx: CostContext) -> Cost:
@@ -495,8 +525,7 @@ def cost_threshold(ctx: CostContext) -> Cost:
     for e in range(n):
         row = codes[e % codes.shape[0]]
         live = int(sum(1 for v in row if x.raw_min < v <= x.raw_max))
-        # a comparison with a constant is half a subtractor (Yosys' cmp2lut and constant folding)
-        c.add(arith_bits=live * ((x.width + 2) // 2) + max(0, live - 1) * wc)
+        c.add(ccmp_bits=live * (x.width + 1), arith_bits=max(0, live - 1) * wc)
     table = op.outputs(node, res)
     return c.merge(rom(table, res, n)).merge(_out_reg(ctx, n))
 
@@ -527,7 +556,7 @@ def cost_gather(ctx: CostContext) -> Cost:
     node = ctx.node
     res = node.formats["result"]
     n = int(np.prod(node.shape))
-    sources = sum(int(np.prod(s)) for s in ctx.in_shapes)
+    sources = sum(ctx.in_distinct) if ctx.in_distinct else sum(int(np.prod(s)) for s in ctx.in_shapes)
     c = Cost()
     for i, f in enumerate(ctx.in_fmts):
         k = int(np.prod(ctx.in_shapes[i]))
@@ -536,7 +565,9 @@ def cost_gather(ctx: CostContext) -> Cost:
     msb = max(ctx.span(i)[1] for i in range(len(ctx.in_fmts)))
     lo, hi = max(lsb, -res.frac_bits), min(msb, res.width - res.frac_bits - 1)
     span = (lo, max(lo, hi))
-    return c.merge(_out_reg(ctx, min(n, sources), span))
+    out = c.merge(_out_reg(ctx, min(n, sources), span))
+    out.distinct = min(n, sources)
+    return out
 
 
 # --- the top's output FIFO -----------------------------------------------------------------------
@@ -555,7 +586,8 @@ def cost_output_fifo(ctx: CostContext, out_bits: int, latency: int, ii: int = 1)
     depth = fifo_depth(latency, ii)
     fb = max(1, (depth - 1).bit_length())
     width = out_bits + 1
-    c = Cost().add(reg_bits=2 * fb + 2 * (fb + 1), arith_bits=2 * fb + 6 * (fb + 1))
+    c = Cost().add(reg_bits=2 * fb + 2 * (fb + 1), arith_bits=2 * fb + 4 * (fb + 1),
+                   ccmp_bits=2 * (fb + 1))
     if ctx.target == "xilinx":
         c.add(lut_cells=4 * math.ceil(depth / 64) * math.ceil(width / 6) if depth > 32 else
               4 * math.ceil(width / 6))
@@ -572,6 +604,7 @@ def cost_of(ctx: CostContext) -> Cost | None:
     the ``cost_*`` functions directly instead."""
     from qhw.ops import get as get_op
     from qhw.ops.base import GatherOp
+    from qhw.ops.elementwise import _Binary
     from qhw.ops.embedding import Embedding
     from qhw.ops.io import Output
     from qhw.ops.lut import HardSigmoid, _Lut
@@ -585,7 +618,7 @@ def cost_of(ctx: CostContext) -> Cost | None:
         (Softmax, cost_softmax), (HardSigmoid, cost_hard_sigmoid), (_Lut, cost_table),
         (Embedding, cost_embedding), (_Pool, cost_pool), (Threshold, cost_threshold),
         (Requantize, cost_requantize), (GatherOp, cost_gather), (Concat, cost_gather),
-        (Output, cost_gather)]
+        (Output, cost_gather), (_Binary, cost_merge)]
     opdef = get_op(ctx.node.op, ctx.node.name)
     for cls, fn in table:
         if isinstance(opdef, cls):
@@ -594,7 +627,7 @@ def cost_of(ctx: CostContext) -> Cost | None:
 
 
 __all__ = ["BRAM", "DSP_RULES", "Cost", "CostContext", "bram_blocks", "cost_embedding",
-           "cost_gather", "cost_hard_sigmoid", "cost_of", "cost_output_fifo", "cost_pool",
+           "cost_gather", "cost_hard_sigmoid", "cost_merge", "cost_of", "cost_output_fifo", "cost_pool",
            "cost_requantize", "cost_softmax", "cost_table", "cost_threshold", "dsp_count",
            "fifo_depth"]
 
