@@ -22,6 +22,7 @@ Features added for these blocks (all in bits):
 * ``sel_bits``: 2:1 selects between two variables (the running maximum, PWL segments).
 * ``cmul_bits``: these blocks' constant multiplies in LUTs (requantize, hard_sigmoid's slope,
   avgpool's 1/N, PWL slopes): input bits per set bit of the constant beyond the first.
+* ``bram_addr_bits``: address bits computed in front of a table in block RAM (offset, clamp).
 * ``vmul_bits``: variable-by-variable multipliers of these blocks in LUTs (softmax's e * 1/sum,
   embedding's code * scale), a * b bits each (small and unsigned-heavy: cheaper per bit than
   the folded layers' ``mul_bits``).
@@ -56,6 +57,8 @@ BRAM = {
 }
 
 
+#: smallest output FIFO (bits) Yosys puts into iCE40 block RAM (between 136 and 208, measured)
+ICE40_FIFO_BRAM_BITS = 160
 #: inputs of one LUT per target (xilinx LUT6, ECP5 LUT4, iCE40 SB_LUT4)
 LUT_INPUTS = {"xilinx": 6, "ecp5": 4, "ice40": 4}
 
@@ -358,22 +361,23 @@ def cost_table(ctx: CostContext) -> Cost:
     small = narrow(ctx, n, x.width, res.width)
     if small is not None:
         return small
+    # tables keep the features their xilinx coefficients were fitted with on 20+ table designs
+    # (benchmarks/RESULTS.md): adders as add_bits, comparisons/selects/casts as cast_bits
     if node.attrs.get("variant") == "pwl":
         sf = t.sum_format()
         segs = len(t.breakpoints_raw)
-        c = Cost()
-        for m in [int(v) for v in t.slopes_raw][: max(segs - 1, 0)]:
-            c.merge(const_multiplier(ctx, w, m), n)
-        c.add(arith_bits=n * (2 * w + 2 * (segs - 1) * sf.width), ccmp_bits=n * (segs - 1) * w,
-              sel_bits=n * (segs - 1) * sf.width)
-        return c.merge(requant(ctx, sf, res), n).merge(_out_reg(ctx, n))
+        slopes = [abs(int(m)) for m in t.slopes_raw][: max(segs - 1, 0)]
+        macc = sum(w * _popcount(m) for m in slopes if m & (m - 1))
+        c = Cost().add(macc_bits=n * macc, add_bits=n * (2 * w + 2 * (segs - 1) * sf.width),
+                       cast_bits=n * ((segs - 1) * (w + sf.width) + res.width))
+        return c.merge(_out_reg(ctx, n))
     entries, tf = len(t.values), t.table_fmt
     c = Cost().add(add_bits=n * w * (2 if t.half else 1))  # the offset, or |x| (as fitted before)
     direct = not t.half and tf == res and not _cast_logic(ctx, tf, res)
     blocks = bram_blocks(ctx.target, entries, tf.width, n) if direct else 0
     if blocks:
-        c.bram += blocks  # the address clamp folds into the block's address logic (measured)
-        return c.merge(Cost(span=_full(res)))
+        c.bram += blocks  # the offset and clamp of the address, in front of the block
+        return c.add(bram_addr_bits=n * w).merge(Cost(span=_full(res)))
     aw = max(1, (entries - 1).bit_length())
     if t.convention == "hls4ml":
         span = 16 if t.function == "sigmoid" else 8
@@ -387,11 +391,7 @@ def cost_table(ctx: CostContext) -> Cost:
     c.merge(r).add(rom_clamp_bits=n * live * extra)
     if t.half:
         c.add(add_bits=n * (tf.width + 2))  # the mirrored entry
-        wide = FixedFormat(min(tf.width + 2, 64), tf.integer_bits + 2, True)
-        c.merge(requant(ctx, wide, res), n)
-    else:
-        c.merge(requant(ctx, tf, res), n)
-    return c.merge(_out_reg(ctx, n))
+    return c.add(cast_bits=n * res.width).merge(_out_reg(ctx, n))
 
 
 def _cast_logic(ctx: CostContext, src: FixedFormat, dst: FixedFormat) -> bool:
@@ -581,8 +581,10 @@ def fifo_depth(latency: int, ii: int) -> int:
 def cost_output_fifo(ctx: CostContext, out_bits: int, latency: int, ii: int = 1) -> Cost:
     """The output FIFO: ``depth`` x (out_bits + 1) with an asynchronous read, its pointers and
     counters. xilinx: distributed RAM (a RAM32M/RAM64M holds 32/64 deep x 6 bits in 4 LUTs);
-    ECP5: TRELLIS_DPR16X4 (16 deep x 4 bits, counted as 4 LUTs); iCE40 has no distributed RAM and
-    its block RAM reads synchronously: flip-flops and read multiplexers."""
+    ECP5: TRELLIS_DPR16X4 (16 deep x 4 bits, counted as 4 LUTs); iCE40 has no distributed RAM:
+    Yosys moves the read pointer register into a block RAM's read port when the FIFO holds at
+    least ICE40_FIFO_BRAM_BITS (measured: 8 x 17 bits stay in flip-flops and read multiplexers,
+    8 x 26 bits take two SB_RAM40_4K)."""
     depth = fifo_depth(latency, ii)
     fb = max(1, (depth - 1).bit_length())
     width = out_bits + 1
@@ -593,6 +595,8 @@ def cost_output_fifo(ctx: CostContext, out_bits: int, latency: int, ii: int = 1)
               4 * math.ceil(width / 6))
     elif ctx.target == "ecp5":
         c.add(lut_cells=4 * math.ceil(depth / 16) * math.ceil(width / 4))
+    elif depth * width >= ICE40_FIFO_BRAM_BITS:
+        c.bram += math.ceil(depth / 256) * math.ceil(width / 16)
     else:
         c.add(ff_cells=depth * width, sel_bits=(depth - 1) * width)
     return c
