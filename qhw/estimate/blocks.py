@@ -260,8 +260,9 @@ def cost_softmax(ctx: CostContext) -> Cost:
     eaw = max(1, math.ceil(math.log2(len(ex.values))))
     iaw = max(1, math.ceil(math.log2(len(inv.values))))
     wi = ws + 2 + max(0, -ex.shift) + max(0, abs(ex.lo_raw).bit_length())
-    # per element: d = x - max, the offset index, its clamp, the exp ROM read
-    c.add(arith_bits=n * 2 * wi).merge(_clamped_index(wi, eaw), n)
+    # per element: d = x - max (ws + 1 bits of value; Yosys narrows the declared wi), the offset
+    # index (its address bits; the bits above only feed the clamp), the exp ROM read
+    c.add(arith_bits=n * (ws + 1 + eaw)).merge(_clamped_index(wi, eaw), n)
     c.merge(rom(ex.values, ef, n))
     c.add(arith_bits=(n - 1) * acc.width)  # the exact sum
     ws2 = acc.width + 2 + max(0, -inv.shift)
@@ -497,8 +498,9 @@ def cost_merge(ctx: CostContext) -> Cost:
     c = Cost()
     if opdef.exact_format is add_format:
         c.add(arith_bits=n * ws)
-    else:
-        c.merge(multiplier(ctx, fa.width, fb.width, fa.signed or fb.signed), n)
+    else:  # a signed array multiplier: the folded layers' price per bit (mul_bits)
+        d = 0 if ctx.nodsp else dsp_count(ctx.target, fa.width, fb.width)
+        c.merge(Cost(dsp=d) if d else Cost().add(mul_bits=fa.width * fb.width), n)
     spec = UnarySpec(FixedFormat(ws, ws - exact.frac_bits, True), res,
                      FixedFormat(ws, ws - exact.frac_bits, exact.signed))
     return c.merge(unary(ctx, spec), n).merge(_out_reg(ctx, n))
