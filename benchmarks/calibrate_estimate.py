@@ -448,7 +448,8 @@ def report(title: str, errs: list[dict], markdown: bool) -> None:
 # --- block calibration: fit per target/DSP setting, check the held-out set per block kind -------
 
 #: coefficients the block fit may change (the dense/MAC ones stay as fitted on the dense set)
-BLOCK_FIT = {"lut": ("arith_bits", "ccmp_bits", "sel_bits", "vmul_bits", "bram_addr_bits"),
+BLOCK_FIT = {"lut": ("arith_bits", "ccmp_bits", "sel_bits", "csel_bits", "vmul_bits",
+                     "bram_addr_bits"),
              "ff": ("const",), "carry": ("arith_bits", "ccmp_bits", "cmul_bits", "vmul_bits")}
 #: acceptance (issue 16.5): every held-out kind within this LUT error, and this median |error|
 KIND_TOL, MEDIAN_TOL = 0.35, 0.10

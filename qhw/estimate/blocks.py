@@ -20,6 +20,7 @@ Features added for these blocks (all in bits):
   thresholds, PWL breakpoints): cheaper than a subtractor; the constant-or-value select that
   follows folds into the same LUTs.
 * ``sel_bits``: 2:1 selects between two variables (the running maximum, PWL segments).
+* ``csel_bits``: output bits of a saturating cast (a select between the value and constants).
 * ``cmul_bits``: these blocks' constant multiplies in LUTs (requantize, hard_sigmoid's slope,
   avgpool's 1/N, PWL slopes): input bits per set bit of the constant beyond the first.
 * ``bram_addr_bits``: address bits computed in front of a table in block RAM (offset, clamp).
@@ -178,7 +179,7 @@ def unary(ctx: CostContext, spec) -> Cost:
         c.add(arith_bits=u["wr"])
     checks = int(u["need_over"]) + int(u["need_under"])
     if checks:
-        c.add(ccmp_bits=checks * u["wc"])
+        c.add(ccmp_bits=checks * u["wc"], csel_bits=u["wo"])  # one select level per output bit
     return c
 
 
