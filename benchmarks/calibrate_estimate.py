@@ -1,15 +1,31 @@
 """Fit the analytic estimator's coefficients against Yosys and report its error on held-out designs.
 
+Default (issue 16.5): tiny one-op and multi-op designs of every block kind (softmax, argmax,
+hard_sigmoid, embedding, pools, threshold, gathers, requantize, add/mul, tables, output FIFO,
+dense; ``block_calibration_set`` / ``block_held_out_set``), every target (xilinx, ecp5, ice40)
+with and without DSPs. The block coefficients are fitted per target/DSP setting (``<target>`` and
+``<target>/dsp`` in ``coefficients.json``); ``--check`` prints the held-out table per block kind
+and exits 1 unless every held-out kind is within 35% of Yosys LUTs with BRAM and DSP equal and
+the median |error| is <= 10% for LUT and FF. Only cached Yosys results are used unless
+``--run-yosys``; ``--measure FILE [--setting S]`` synthesizes everything in the background order
+and appends each result to FILE as it comes.
+
+    /work/venv/bin/python benchmarks/calibrate_estimate.py --measure /tmp/m.jsonl   # slow, cached
+    /work/venv/bin/python benchmarks/calibrate_estimate.py            # fit every setting, evaluate
+    /work/venv/bin/python benchmarks/calibrate_estimate.py --check [--markdown] [--setting ecp5/dsp]
+
+``--dense``: the earlier calibration below (dense layers, MLPs, tables; all coefficients of one
+target).
+
 A FIXED set of small calibration designs (dense layers and MLPs, 4..8-bit, auto/csd multipliers,
 with and without DSPs, folded by R) is synthesized with ``synth_<target> -flatten``; the LUT, FF
 and carry-cell counts are fitted as non-negative linear combinations of the analytic features
 (:mod:`qhw.estimate.analytic`), minimizing relative error. Designs NOT used for fitting (other
 sizes, widths, seeds, models) then measure the model's error.
 
-    /work/venv/bin/python benchmarks/calibrate_estimate.py            # fit, write, evaluate
-    /work/venv/bin/python benchmarks/calibrate_estimate.py --check    # evaluate only
-    /work/venv/bin/python benchmarks/calibrate_estimate.py --markdown # table for RESULTS.md
-    /work/venv/bin/python benchmarks/calibrate_estimate.py --target ecp5   # or ice40 (no DSPs)
+    /work/venv/bin/python benchmarks/calibrate_estimate.py --dense            # fit, write, evaluate
+    /work/venv/bin/python benchmarks/calibrate_estimate.py --dense --check    # evaluate only
+    /work/venv/bin/python benchmarks/calibrate_estimate.py --dense --target ecp5   # or ice40
 
 Yosys results are cached (``<qhw cache>/estimate``); a cold run takes a few minutes on 2 cores.
 """
