@@ -210,13 +210,16 @@ def bram_blocks(target: str, entries: int, width: int, ports: int) -> int:
     return per_copy * math.ceil(ports / spec["ports"])
 
 
-def narrow(ctx: CostContext, n: int, in_bits: int, out_bits: int) -> Cost | None:
+def narrow(ctx: CostContext, n: int, in_bits: int, out_bits: int,
+           mult: tuple[int, int] | None = None) -> Cost | None:
     """n elements whose output bits are functions of ``in_bits`` input bits only: when that fits
     a LUT of the target, Yosys' mapper collapses whatever logic computes them into a few LUTs per
     output bit (measured on xilinx: 1 per bit with 3-4 input bits, 4 with 6), else None (the
-    logic is costed as built). The output register follows."""
+    logic is costed as built). The output register follows. ``mult``: the (a, b) operand bits
+    of a multiplier in that logic: with DSPs allowed Yosys maps it to a DSP block first, and
+    nothing collapses (measured)."""
     k = LUT_INPUTS[ctx.target]
-    if in_bits > k:
+    if in_bits > k or (mult and not ctx.nodsp and dsp_count(ctx.target, *mult)):
         return None
     per_bit = 1 if in_bits <= k - 2 else 1 << (in_bits - k + 2)
     res = ctx.node.formats["result"]
@@ -332,7 +335,8 @@ def cost_hard_sigmoid(ctx: CostContext) -> Cost:
     node, x = ctx.node, ctx.in_fmts[0]
     n = int(np.prod(node.shape))
     sf, res = node.formats["scale"], node.formats["result"]
-    small = narrow(ctx, n, x.width, res.width)
+    slope = int(sf.quantize(node.attrs["slope"]))
+    small = narrow(ctx, n, x.width, res.width, (x.width, _signed_bits(slope)))
     if small is not None:
         return small
     slope = int(sf.quantize(node.attrs["slope"]))
@@ -427,7 +431,9 @@ def cost_embedding(ctx: CostContext) -> Cost:
     values = res.cast(np.asarray(codes, np.int64) * np.asarray(scales, np.int64)[:, None], pf)
     live = _varying_bits(values.T, res)  # over the rows, summed over the columns
     k = LUT_INPUTS[ctx.target]
-    if x.width <= k:  # one LUT per bit below the LUT size, two at it (measured)
+    on_dsp = not ctx.nodsp and dsp_count(ctx.target, code_f.width + int(not code_f.signed),
+                                         scale_f.width + 1)
+    if x.width <= k and not on_dsp:  # one LUT per bit below the LUT size, two at it (measured)
         return Cost(span=_full(res)).add(lut_cells=length * live * (1 if x.width < k else 2),
                                          reg_bits=length * live)
     c = Cost()
@@ -543,7 +549,9 @@ def cost_requantize(ctx: CostContext) -> Cost:
     n = int(np.prod(node.shape))
     m = np.atleast_1d(np.asarray(node.attrs["multiplier"], np.int64))
     pf = get_op(node.op, node.name).product_format(node, x)
-    small = narrow(ctx, n, x.width, res.width)
+    big = max((int(v) for v in np.abs(m)), default=0)
+    small = narrow(ctx, n, x.width, res.width,
+                   (x.width, _signed_bits(big)) if big & (big - 1) else None)
     if small is not None:
         return small
     c = Cost()
