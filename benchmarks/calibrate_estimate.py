@@ -294,6 +294,9 @@ def block_calibration_set() -> list[dict]:
                                                                       block_size=2, mode="DCR")),
         k("gather", "concat (3,)+(3,) cast", lambda: concat_one((3,), out="ap_fixed<5,2,AP_RND,AP_SAT>")),
         k("requantize", "requantize n=4 *5>>3", lambda: requantize_one(4, 5, 3)),
+        k("requantize", "requantize n=2 *13>>4 ap_int<6>", lambda: requantize_one(2, 13, 4, "ap_int<6>")),
+        k("pool", "avgpool2d (4,6,2) k2 ap_fixed<5,2>", lambda: pool_one("avgpool2d", (4, 6, 2),
+                                                                        fmt="ap_fixed<5,2>")),
         k("elementwise", "add n=4", lambda: binary_one("add", 4)),
         k("elementwise", "mul n=3", lambda: binary_one("mul", 3, out="ap_fixed<10,4>")),
         k("table", "sigmoid rom 256", lambda: table_net("sigmoid", "rom", 256)),
@@ -464,8 +467,8 @@ def report(title: str, errs: list[dict], markdown: bool) -> None:
 # --- block calibration: fit per target/DSP setting, check the held-out set per block kind -------
 
 #: coefficients the block fit may change (the dense/MAC ones stay as fitted on the dense set)
-BLOCK_FIT = {"lut": ("arith_bits", "ccmp_bits", "sel_bits", "csel_bits", "vmul_bits",
-                     "bram_addr_bits"),
+BLOCK_FIT = {"lut": ("arith_bits", "ccmp_bits", "sel_bits", "csel_bits", "cmul_bits",
+                     "vmul_bits", "msum_bits", "bram_addr_bits"),
              "ff": ("const",), "carry": ("arith_bits", "ccmp_bits", "cmul_bits", "vmul_bits")}
 #: acceptance (issue 16.5): every held-out kind within this LUT error, and this median |error|
 KIND_TOL, MEDIAN_TOL = 0.35, 0.10
@@ -499,12 +502,9 @@ def fit_blocks(rows: list[dict], base: dict) -> dict:
     """``base`` (one setting's coefficients) with the BLOCK_FIT coefficients refitted on the
     residual of the others (non-negative, relative error)."""
     out = json.loads(json.dumps(base))
-    # fixed by the hardware, not fitted: a constant multiply's partial-product adders take one
-    # LUT per bit on every family (beside CARRY4 / CCU2C / SB_CARRY); a ROM in logic is a
-    # function of its address bits, so a LUT4 covers a quarter of what a LUT6 does (the xilinx
-    # ROM coefficients were fitted on 20+ table designs; measured: tanh ROM 128 x 8, 17 LUT6 vs
-    # 72 LUT4)
-    out["lut"]["cmul_bits"] = base["lut"]["cmul_bits"] = 1.0
+    # fixed, not fitted: a ROM in logic is a function of its address bits, so a LUT4 covers a
+    # quarter of what a LUT6 does (the xilinx ROM coefficients were fitted on 20+ table designs;
+    # measured: tanh ROM 128 x 8, 17 LUT6 vs 72 LUT4)
     target = rows[0].get("target", "xilinx") if rows else "xilinx"
     if target != "xilinx":
         xil = coefficients()["xilinx"]["lut"]

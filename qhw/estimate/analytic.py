@@ -28,7 +28,7 @@ Counts ("features") per design, in bits:
 * ``reg_bits``: live flip-flop bits: layer output registers, pipeline registers, accumulators,
   the top's valid/last pipeline. "Live" = bits that can change: Yosys removes register bits
   that are constant (fraction bits below the inputs' LSB) and merges sign-extension copies.
-* ``arith_bits``, ``ccmp_bits``, ``sel_bits``, ``csel_bits``, ``cmul_bits``, ``vmul_bits``, ``bram_addr_bits``, ``lut_cells``, ``ff_cells``: counted by
+* ``arith_bits``, ``ccmp_bits``, ``sel_bits``, ``csel_bits``, ``cmul_bits``, ``vmul_bits``, ``msum_bits``, ``bram_addr_bits``, ``lut_cells``, ``ff_cells``: counted by
   :mod:`qhw.estimate.blocks` for softmax, hard_sigmoid, embedding, pools, threshold, gathers,
   requantize, sigmoid/tanh tables (block RAM per target) and the output FIFO.
 """
@@ -48,7 +48,7 @@ from qhw.fixed import FixedFormat
 
 FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits", "mux_bits", "cast_bits", "rom_bits", "rom_flips", "rom_clamp_bits", "reg_bits",
             "arith_bits", "ccmp_bits", "sel_bits", "csel_bits", "cmul_bits", "vmul_bits",
-            "bram_addr_bits", "lut_cells", "ff_cells")  # the last nine: qhw.estimate.blocks
+            "msum_bits", "bram_addr_bits", "lut_cells", "ff_cells")  # last ten: estimate.blocks
 #: DSP48E1 signed multiplier operand limits (bits)
 DSP_A, DSP_B = 25, 18
 #: smallest product width Yosys' synth_xilinx puts into a DSP48E1 (its DSP_Y_MINWIDTH)

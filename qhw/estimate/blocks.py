@@ -23,6 +23,8 @@ Features added for these blocks (all in bits):
 * ``csel_bits``: output bits of a saturating cast (a select between the value and constants).
 * ``cmul_bits``: these blocks' constant multiplies in LUTs (requantize, hard_sigmoid's slope,
   avgpool's 1/N, PWL slopes): input bits per set bit of the constant beyond the first.
+* ``msum_bits``: the adders beyond the first of a sum of three or more values (window sums):
+  Yosys builds them as a multi-operand adder, dearer than a chain of adders on LUT4 families.
 * ``bram_addr_bits``: address bits computed in front of a table in block RAM (offset, clamp).
 * ``vmul_bits``: variable-by-variable multipliers of these blocks in LUTs (softmax's e * 1/sum,
   embedding's code * scale), a * b bits each (small and unsigned-heavy: cheaper per bit than
@@ -479,7 +481,8 @@ def cost_pool(ctx: CostContext) -> Cost:
     acc, scale = node.formats["accum"], node.formats["scale"]
     sumf = opdef.sum_format(node, x)
     ws = wx + max(1, math.ceil(math.log2(taps))) + 1
-    c.add(arith_bits=n * (taps - 1) * (live + max(1, math.ceil(math.log2(taps)))))
+    width = live + max(1, math.ceil(math.log2(taps)))
+    c.add(arith_bits=n * width, msum_bits=n * (taps - 2) * width)  # a multi-operand sum
     c.merge(unary(ctx, UnarySpec(FixedFormat(ws, ws - x.frac_bits, True), acc,
                                  FixedFormat(ws, ws - x.frac_bits, sumf.signed))), n)
     recip = int(scale.quantize(1.0 / taps))
