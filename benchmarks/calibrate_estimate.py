@@ -498,7 +498,14 @@ def block_rows(target: str, nodsp: bool, which: str, run: bool = False) -> tuple
     return rows, missing
 
 
-def fit_blocks(rows: list[dict], base: dict) -> dict:
+#: with DSPs allowed: only the coefficients of logic beside the multipliers are refitted; a
+#: design without a multiplier synthesizes to the same netlist, so the rest stays as fitted
+#: without DSPs
+BLOCK_FIT_DSP = {"lut": ("arith_bits", "cmul_bits", "vmul_bits"), "ff": ("const",),
+                 "carry": ("arith_bits",)}
+
+
+def fit_blocks(rows: list[dict], base: dict, free_sets: dict = BLOCK_FIT) -> dict:
     """``base`` (one setting's coefficients) with the BLOCK_FIT coefficients refitted on the
     residual of the others (non-negative, relative error)."""
     out = json.loads(json.dumps(base))
@@ -517,7 +524,7 @@ def fit_blocks(rows: list[dict], base: dict) -> dict:
         out["lut"]["const"] = base["lut"]["const"] = float(np.median([r["yosys"].lut for r in wires]))
         # ...and show registers cost no LUTs (every family's flip-flops have a clock enable)
         out["lut"]["reg_bits"] = base["lut"]["reg_bits"] = 0.0
-    for kind, free in BLOCK_FIT.items():
+    for kind, free in free_sets.items():
         used = [k for k in free if k == "const" or any(r["feats"][k] for r in rows)]
         if not used or len(rows) < len(used):
             continue
@@ -592,8 +599,8 @@ def main_blocks(args) -> int:
         if not args.check:
             cal, missing = block_rows(target, nodsp, "calibration", args.run_yosys)
             if cal:
-                base = coef.get(key, coef[target])
-                coef[key] = fit_blocks(cal, base)
+                base = coef[target]  # with DSPs: starts from the -nodsp fit (BLOCK_FIT_DSP)
+                coef[key] = fit_blocks(cal, base, BLOCK_FIT if nodsp else BLOCK_FIT_DSP)
                 COEF_FILE.write_text(json.dumps(coef, indent=1, sort_keys=True) + "\n")
                 coefficients.cache_clear()
                 print(f"[{key}] fitted on {len(cal)} designs ({len(missing)} not synthesized yet)")
