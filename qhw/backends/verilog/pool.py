@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from qhw.backends.verilog.elementwise import element, element_layer, finish
-from qhw.backends.verilog.lowering import Lowering, bits, blocks_cost, counts, live, lowering
+from qhw.backends.verilog.lowering import Lowering, bits, counts, live, lowering
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.fixed import FixedFormat, mul_format
 from qhw.ops.traits import Trait
@@ -77,9 +77,6 @@ class PoolLowering(Lowering):
     def cost(self, ctx):
         """Max: a compare-and-select per extra tap over the input's live bits; average: an adder
         per extra tap one bit wider. Then the result cast and register."""
-        got = blocks_cost("pool", ctx)
-        if got is not None:
-            return got
         n, b = ctx.n_out, bits(self.live_span(ctx))
         taps = int(np.prod(np.atleast_1d(ctx.node.attrs.get("kernel_size", 2))))
         wx = bits(ctx.in_spans[0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from qhw.backends.verilog.elementwise import element, element_layer, finish
-from qhw.backends.verilog.lowering import Lowering, bits, blocks_cost, counts, lowering, span
+from qhw.backends.verilog.lowering import Lowering, bits, counts, lowering, span
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.ops.requantize import Requantize
 from qhw.ops.shift import Shift, moved
@@ -85,9 +85,6 @@ class ThresholdLowering(Lowering):
 
     def cost(self, ctx):
         """T comparators per element, then a (T+1)-way select, the cast and the register."""
-        got = blocks_cost("threshold", ctx)
-        if got is not None:
-            return got
         n = ctx.n_out
         steps = int(ctx.node.params["thresholds"].shape[1])
         b = n * bits(self.live_span(ctx))

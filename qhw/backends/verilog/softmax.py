@@ -14,7 +14,7 @@ import math
 
 from qhw.backends.verilog.datapath import Datapath
 from qhw.backends.verilog.elementwise import element_layer, finish
-from qhw.backends.verilog.lowering import Lowering, blocks_cost, lowering
+from qhw.backends.verilog.lowering import Lowering, lowering
 from qhw.backends.verilog.lut import _clamped_index, _lit, _rom_unit, _shift, _ssext
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.backends.verilog.signal import Signal
@@ -233,10 +233,6 @@ class SoftmaxLowering(Lowering):
     def lower(self, ctx):
         dp = element_layer(ctx)
         return finish(dp, ctx, lower_softmax(dp, ctx.node, ctx.x, ctx.sizes[0], ctx.prefix))
-
-    def cost(self, ctx):
-        got = blocks_cost("softmax", ctx)
-        return super().cost(ctx) if got is None else got
 
 
 __all__ = ["lower_softmax", "SoftmaxLowering"]

@@ -1,0 +1,675 @@
+"""Costs of the blocks the analytic estimator had no (or a wrong) count for: softmax (qhw's and
+hls4ml's, argmax), hard_sigmoid, embedding, pools, threshold, gathers (upsample, depth_to_space,
+concat and the other copies), requantize, add/mul, sigmoid/tanh tables (with block RAM per target) and
+the top's output FIFO.
+
+Each ``cost_*`` function is pure: it takes a :class:`CostContext` and returns a :class:`Cost`
+(feature counts in the units of :data:`qhw.estimate.analytic.FEATURES`, DSP and block RAM
+counts for the context's target, and the live bit span of the output). The counts follow what
+the Verilog lowering builds (``qhw/backends/verilog/{softmax,lut,embedding,elementwise}.py``,
+``templates/verilog/{unary,rom,top}.v.j2``): every requantizer is counted from the same
+:func:`~qhw.backends.verilog.requant.unary_context` the template renders, every ROM from the
+same table codes, every multiplier by the target's DSP rule (Yosys ``mul2dsp`` limits).
+
+Features added for these blocks (all in bits):
+
+* ``arith_bits``: carry-chain arithmetic of these blocks: adders, subtractors and comparisons
+  of two variables (max chains, rounding increments, window sums, offsets), in bits. (The dense layers' ``add_bits`` are adders merged into adder trees: a
+  different price per bit.)
+* ``ccmp_bits``: comparisons with a constant (clamps, saturation checks, address clamps,
+  thresholds, PWL breakpoints): cheaper than a subtractor; the constant-or-value select that
+  follows folds into the same LUTs.
+* ``sel_bits``: 2:1 selects between two variables (the running maximum, PWL segments).
+* ``csel_bits``: output bits of a saturating cast (a select between the value and constants).
+* ``cmul_bits``: these blocks' constant multiplies in LUTs (requantize, hard_sigmoid's slope,
+  avgpool's 1/N, PWL slopes): input bits per set bit of the constant beyond the first.
+* ``msum_bits``: the adders beyond the first of a sum of three or more values (window sums):
+  Yosys builds them as a multi-operand adder, dearer than a chain of adders on LUT4 families.
+* ``bram_addr_bits``: address bits computed in front of a table in block RAM (offset, clamp).
+* ``vmul_bits``: variable-by-variable multipliers of these blocks in LUTs (softmax's e * 1/sum,
+  embedding's code * scale), a * b bits each (small and unsigned-heavy: cheaper per bit than
+  the folded layers' ``mul_bits``).
+* ``lut_cells`` / ``ff_cells``: cells counted directly (distributed RAM of the output FIFO and
+  its flip-flop fallback on iCE40); their coefficient is 1.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from qhw.fixed import FixedFormat, add_format, mul_format
+
+#: Yosys mul2dsp limits per target: (A max, B max, A/B min, Y min, signed only). synth_xilinx
+#: (xc7): 25x18, Y >= 9, signed-only; synth_ecp5: 18x18, no Y minimum; synth_ice40 -dsp: 16x16,
+#: Y >= 11.
+DSP_RULES = {"xilinx": (25, 18, 2, 9, True), "ecp5": (18, 18, 2, 0, False),
+             "ice40": (16, 16, 2, 11, False)}
+#: block RAM of each target: {(depth, width) modes}, read ports per block, and the smallest ROM
+#: (bits) Yosys' memory_libmap puts there rather than in logic (xilinx: measured, 6,144 bits stay
+#: in LUTs, 10,240 do not; iCE40: 1,024 stay; ecp5: the block cost over the ROM logic cost of
+#: 1/16 per bit)
+BRAM = {
+    "xilinx": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+                   ports=2, min_bits=8192),
+    "ecp5": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18)), ports=2,
+                 min_bits=2048),
+    "ice40": dict(modes=((2048, 2), (1024, 4), (512, 8), (256, 16)), ports=1, min_bits=2048),
+}
+
+
+#: smallest output FIFO (bits) Yosys puts into iCE40 block RAM (between 136 and 208, measured)
+ICE40_FIFO_BRAM_BITS = 160
+#: inputs of one LUT per target (xilinx LUT6, ECP5 LUT4, iCE40 SB_LUT4)
+LUT_INPUTS = {"xilinx": 6, "ecp5": 4, "ice40": 4}
+
+
+@dataclass(frozen=True)
+class CostContext:
+    """What a block's cost depends on.
+
+    node: the graph node (op, attrs, params, formats["result"] and its other slots, shape).
+    in_fmts / in_shapes: formats and shapes of its inputs, in order.
+    in_spans: live (lsb, msb) bit positions of each input (constant bits excluded), as the
+        analytic estimator tracks them; None = the whole format.
+    options: Verilog backend options (``multipliers``, ``reuse_factor``, ``output_fifo``...).
+    target: "xilinx" | "ecp5" | "ice40" (DSP and block RAM rules).
+    nodsp: DSP blocks forbidden.
+    in_distinct: how many distinct values each input holds (an upsampled tensor repeats its
+        source's); None = as many as elements.
+    """
+
+    node: object
+    in_fmts: tuple
+    in_shapes: tuple
+    in_spans: tuple | None = None
+    options: Mapping = field(default_factory=dict)
+    target: str = "xilinx"
+    nodsp: bool = True
+    in_distinct: tuple | None = None
+
+    def span(self, i: int = 0) -> tuple[int, int]:
+        if self.in_spans is not None and self.in_spans[i] is not None:
+            return self.in_spans[i]
+        f = self.in_fmts[i]
+        return -f.frac_bits, f.width - f.frac_bits - 1
+
+
+@dataclass
+class Cost:
+    """Feature counts (bits), DSP blocks, block RAMs (the target's unit), the output's live span
+    and how many distinct values the output holds (None: one per element)."""
+
+    features: dict = field(default_factory=dict)
+    dsp: int = 0
+    bram: int = 0
+    span: tuple[int, int] | None = None
+    distinct: int | None = None
+
+    def add(self, **kw) -> "Cost":
+        for k, v in kw.items():
+            self.features[k] = self.features.get(k, 0) + int(v)
+        return self
+
+    def merge(self, other: "Cost", times: int = 1) -> "Cost":
+        for k, v in other.features.items():
+            self.features[k] = self.features.get(k, 0) + times * int(v)
+        self.dsp += times * other.dsp
+        self.bram += times * other.bram
+        return self
+
+
+def _full(fmt: FixedFormat) -> tuple[int, int]:
+    return -fmt.frac_bits, fmt.width - fmt.frac_bits - 1
+
+
+def _bits(span) -> int:
+    return span[1] - span[0] + 1
+
+
+def _popcount(v: int) -> int:
+    return bin(abs(int(v))).count("1")
+
+
+def _signed_bits(v: int) -> int:
+    return max(1, (v if v >= 0 else ~v).bit_length() + 1)
+
+
+def dsp_count(target: str, a: int, b: int, signed: bool = True) -> int:
+    """DSP blocks Yosys uses for an ``a`` x ``b`` bit multiplier on ``target`` (0: LUTs)."""
+    amax, bmax, mn, ymin, signed_only = DSP_RULES[target]
+    if signed_only and not signed:
+        a, b = a + 1, b + 1
+    a, b = max(a, b), min(a, b)
+    if b < mn or a + b < ymin:
+        return 0
+    return math.ceil(a / amax) * math.ceil(b / bmax)
+
+
+def multiplier(ctx: CostContext, a: int, b: int, signed: bool = True) -> Cost:
+    """A variable a x b multiplier: DSP blocks when allowed and Yosys would use them, else
+    ``vmul_bits`` (a * b partial-product bits)."""
+    n = 0 if ctx.nodsp else dsp_count(ctx.target, a, b, signed)
+    return Cost(dsp=n) if n else Cost().add(vmul_bits=a * b)
+
+
+def const_multiplier(ctx: CostContext, a: int, c: int) -> Cost:
+    """x (a bits) times the constant c: a shift for a power of two, else a DSP (when Yosys maps
+    it) or ``cmul_bits`` (a bits per set bit of c beyond the first)."""
+    c = abs(int(c))
+    if c == 0 or c & (c - 1) == 0:
+        return Cost()
+    n = 0 if ctx.nodsp else dsp_count(ctx.target, a, _signed_bits(c))
+    return Cost(dsp=n) if n else Cost().add(cmul_bits=a * (_popcount(c) - 1))
+
+
+def unary(ctx: CostContext, spec) -> Cost:
+    """The shared unary block (templates/verilog/unary.v.j2) for ``spec``: clamps, constant
+    multiply, rounding incrementer, saturation checks and selects (wires when none apply)."""
+    from qhw.backends.verilog.requant import unary_context
+
+    u = unary_context("u", spec)
+    c = Cost()
+    for side in ("clamp_lo", "clamp_hi"):
+        if u[side]:
+            c.add(ccmp_bits=u["wx"])
+    if u["mult"]:
+        c.merge(const_multiplier(ctx, u["wx"], spec.multiplier))
+    if u["rounding"] not in ("NONE", "TRN"):
+        c.add(arith_bits=u["wr"])
+    checks = int(u["need_over"]) + int(u["need_under"])
+    if checks:
+        c.add(ccmp_bits=checks * u["wc"], csel_bits=u["wo"])  # one select level per output bit
+    return c
+
+
+def requant(ctx: CostContext, src: FixedFormat, dst: FixedFormat) -> Cost:
+    from qhw.backends.verilog.requant import UnarySpec
+
+    return unary(ctx, UnarySpec.requant(src, dst))
+
+
+def rom(codes, fmt: FixedFormat, ports: int = 1) -> Cost:
+    """A ROM in logic (templates/verilog/rom.v.j2) read through ``ports`` ports: entries times
+    the bits that vary (Yosys drops constant bits) and the bit transitions between neighbouring
+    addresses (a smooth table costs its transitions rather than its size)."""
+    out = np.asarray(codes, np.int64) & ((1 << fmt.width) - 1)
+    planes = (out[None, :] >> np.arange(fmt.width)[:, None]) & 1
+    live = int(np.count_nonzero(planes.min(axis=1) != planes.max(axis=1)))
+    flips = int(np.count_nonzero(np.diff(planes, axis=1)))
+    return Cost().add(rom_bits=ports * out.size * live, rom_flips=ports * flips)
+
+
+def bram_blocks(target: str, entries: int, width: int, ports: int) -> int:
+    """Block RAMs holding an ``entries`` x ``width`` ROM read through ``ports`` ports, or 0 when
+    Yosys keeps it in logic (smaller than the target's threshold)."""
+    spec = BRAM[target]
+    if entries * width < spec["min_bits"]:
+        return 0
+    per_copy = min(math.ceil(entries / d) * math.ceil(width / w) for d, w in spec["modes"])
+    return per_copy * math.ceil(ports / spec["ports"])
+
+
+def narrow(ctx: CostContext, n: int, in_bits: int, out_bits: int,
+           mult: tuple[int, int] | None = None) -> Cost | None:
+    """n elements whose output bits are functions of ``in_bits`` input bits only: when that fits
+    a LUT of the target, Yosys' mapper collapses whatever logic computes them into a few LUTs per
+    output bit (measured on xilinx: 1 per bit with 3-4 input bits, 4 with 6), else None (the
+    logic is costed as built). The output register follows. ``mult``: the (a, b) operand bits
+    of a multiplier in that logic: with DSPs allowed Yosys maps it to a DSP block first, and
+    nothing collapses (measured)."""
+    k = LUT_INPUTS[ctx.target]
+    if in_bits > k or (mult and not ctx.nodsp and dsp_count(ctx.target, *mult)):
+        return None
+    per_bit = 1 if in_bits <= k - 2 else 1 << (in_bits - k + 2)
+    res = ctx.node.formats["result"]
+    return Cost().add(lut_cells=n * out_bits * per_bit).merge(_out_reg(ctx, n))
+
+
+def _clamped_index(width: int, aw: int) -> Cost:
+    """``_clamped_index``: t < 0 is its sign bit; t > n - 1 a comparison; two selects."""
+    return Cost().add(ccmp_bits=width)
+
+
+def _max_chain(n: int, ws: int, iw: int) -> Cost:
+    """N - 1 comparisons of ws-bit values, each selecting the maximum and its index."""
+    return Cost().add(arith_bits=(n - 1) * ws, sel_bits=(n - 1) * (ws + iw))
+
+
+def _out_reg(ctx: CostContext, n: int, span=None) -> Cost:
+    res = ctx.node.formats["result"]
+    return Cost(span=span or _full(res)).add(reg_bits=n * _bits(span or _full(res)))
+
+
+# --- softmax ------------------------------------------------------------------------------------
+
+def cost_softmax(ctx: CostContext) -> Cost:
+    """softmax (qhw's stable variant, hls4ml's implementations) and argmax, as
+    :mod:`qhw.backends.verilog.softmax` builds them."""
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    n = int(ctx.in_shapes[0][0])
+    res = node.formats["result"]
+    ws, iw = x.width + 1, max(1, math.ceil(math.log2(n)))
+    a = node.attrs
+    if a["variant"] == "hls4ml":
+        return _softmax_hls4ml(ctx, n)
+    c = _max_chain(n, ws, iw)
+    if a["variant"] == "argmax":
+        return c.merge(_out_reg(ctx, 1))
+    op = get_op(node.op, node.name)
+    ex, inv = op.tables(node, x, n)
+    ef, rf, acc = (node.formats[k] for k in ("exp_table", "inv_table", "accum"))
+    eaw = max(1, math.ceil(math.log2(len(ex.values))))
+    iaw = max(1, math.ceil(math.log2(len(inv.values))))
+    wi = ws + 2 + max(0, -ex.shift) + max(0, abs(ex.lo_raw).bit_length())
+    # per element: d = x - max (ws + 1 bits of value; Yosys narrows the declared wi), the offset
+    # index (its address bits; the bits above only feed the clamp), the exp ROM read
+    c.add(arith_bits=n * (ws + 1 + eaw)).merge(_clamped_index(wi, eaw), n)
+    c.merge(rom(ex.values, ef, n))
+    c.add(arith_bits=(n - 1) * acc.width)  # the exact sum
+    ws2 = acc.width + 2 + max(0, -inv.shift)
+    c.merge(_clamped_index(ws2, iaw)).merge(rom(inv.values, rf, 1))
+    pf = mul_format(ef, rf)
+    c.merge(multiplier(ctx, ef.width, rf.width, signed=False), n)
+    c.merge(requant(ctx, pf, res), n)
+    return c.merge(_out_reg(ctx, n))
+
+
+def _softmax_hls4ml(ctx: CostContext, n: int) -> Cost:
+    from qhw.ops import get as get_op
+    from qhw.tables import hls4ml as h4
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    a, f = node.attrs, node.formats
+    impl, res = a["implementation"], f["result"]
+    ws, iw = x.width + 1, max(1, math.ceil(math.log2(n)))
+    if a["skip"]:
+        return _out_reg(ctx, n)
+    c = Cost()
+    if impl in ("argmax", "stable"):
+        c.merge(_max_chain(n, ws, iw))
+    if impl == "argmax":  # one-hot: an index comparison per element
+        return c.add(arith_bits=n * iw).merge(_out_reg(ctx, n))
+    t = get_op(node.op, node.name).hls4ml_tables(node, x)
+    if impl == "legacy":
+        return c.merge(_softmax_legacy(ctx, n, t))
+    ef, acc, ii, tf = f["exp_table"], f["accum"], f["inv_inp"], f["inv_table"]
+    if impl == "stable":
+        dfm = FixedFormat(ws + 1, ws + 1 - x.frac_bits, True)
+        c.add(arith_bits=n * (ws + 1)).merge(requant(ctx, dfm, f["inp_norm"]), n)
+    c.merge(rom(t["exp"], ef, n)).merge(requant(ctx, ef, acc), n)
+    sf = add_format(acc, acc)
+    c.add(arith_bits=(n - 1) * sf.width).merge(requant(ctx, sf, acc), n - 1)
+    c.merge(requant(ctx, acc, ii)).merge(rom(t["inv"], tf, 1))
+    c.merge(multiplier(ctx, acc.width, tf.width, acc.signed or tf.signed), n)
+    c.merge(requant(ctx, mul_format(acc, tf), res), n)
+    del h4
+    return c.merge(_out_reg(ctx, n))
+
+
+def _softmax_legacy(ctx: CostContext, n: int, t: dict) -> Cost:
+    """hls4ml's legacy softmax: n (n - 1) exp reads and adds (a requantizer each), n reciprocal
+    reads."""
+    node, x = ctx.node, ctx.in_fmts[0]
+    tf, res = node.formats["table"], node.formats["result"]
+    ws = x.width + 2
+    eaw = max(1, math.ceil(math.log2(t["exp_n"])))
+    iaw = max(1, math.ceil(math.log2(t["inv_n"])))
+    pairs = n * (n - 1)
+    sf = add_format(tf, tf)
+    c = Cost().add(arith_bits=pairs * 2 * ws).merge(_clamped_index(ws + 2, eaw), pairs)
+    c.merge(rom(t["exp"], tf, pairs)).add(arith_bits=pairs * sf.width).merge(requant(ctx, sf, tf), pairs)
+    c.merge(_clamped_index(tf.width + 3, iaw), n).merge(rom(t["inv"], tf, n))
+    return c.merge(requant(ctx, tf, res), n).merge(_out_reg(ctx, n))
+
+
+# --- element-wise tables ------------------------------------------------------------------------
+
+def cost_hard_sigmoid(ctx: CostContext) -> Cost:
+    """Per element: x * slope (a constant multiply), + offset, clamp to [0, 1] and cast."""
+    from qhw.backends.verilog.requant import UnarySpec
+    from qhw.ops.activation import _bound_codes
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    n = int(np.prod(node.shape))
+    sf, res = node.formats["scale"], node.formats["result"]
+    slope = int(sf.quantize(node.attrs["slope"]))
+    small = narrow(ctx, n, x.width, res.width, (x.width, _signed_bits(slope)))
+    if small is not None:
+        return small
+    slope = int(sf.quantize(node.attrs["slope"]))
+    pf = mul_format(x, sf)
+    sum_fmt = add_format(pf, sf)
+    ws = sum_fmt.width + (0 if sum_fmt.signed else 1)
+    lo, hi = _bound_codes(sum_fmt, 0.0, 1.0)
+    spec = UnarySpec(FixedFormat(ws, ws - sum_fmt.frac_bits, True), res,
+                     FixedFormat(ws, ws - sum_fmt.frac_bits, sum_fmt.signed), lo=lo, hi=hi)
+    c = Cost().merge(const_multiplier(ctx, x.width, slope), n).add(arith_bits=n * ws)
+    return c.merge(unary(ctx, spec), n).merge(_out_reg(ctx, n))
+
+
+def cost_table(ctx: CostContext) -> Cost:
+    """sigmoid/tanh as :mod:`qhw.backends.verilog.lut` builds them: a ROM (full, half with the
+    mirror, hls4ml's index) or a piecewise-linear function per element.
+
+    Block RAM: a full table whose entry is the result (the cast is wires, so the output register
+    merges into the ROM's read port: a synchronous ROM) goes to block RAM when it holds at least
+    the target's threshold; it then absorbs the output register."""
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    n = int(np.prod(node.shape))
+    res = node.formats["result"]
+    t = get_op(node.op, node.name).table(node, x)
+    w = x.width + 1
+    small = narrow(ctx, n, x.width, res.width)
+    if small is not None:
+        return small
+    # tables keep the features their xilinx coefficients were fitted with on 20+ table designs
+    # (benchmarks/RESULTS.md): adders as add_bits, comparisons/selects/casts as cast_bits
+    if node.attrs.get("variant") == "pwl":
+        sf = t.sum_format()
+        segs = len(t.breakpoints_raw)
+        slopes = [abs(int(m)) for m in t.slopes_raw][: max(segs - 1, 0)]
+        macc = sum(w * _popcount(m) for m in slopes if m & (m - 1))
+        c = Cost().add(macc_bits=n * macc, add_bits=n * (2 * w + 2 * (segs - 1) * sf.width),
+                       cast_bits=n * ((segs - 1) * (w + sf.width) + res.width))
+        return c.merge(_out_reg(ctx, n))
+    entries, tf = len(t.values), t.table_fmt
+    c = Cost().add(add_bits=n * w * (2 if t.half else 1))  # the offset, or |x| (as fitted before)
+    direct = not t.half and tf == res and not _cast_logic(ctx, tf, res)
+    blocks = bram_blocks(ctx.target, entries, tf.width, n) if direct else 0
+    if blocks:
+        c.bram += blocks  # the offset and clamp of the address, in front of the block
+        return c.add(bram_addr_bits=n * w).merge(Cost(span=_full(res)))
+    aw = max(1, (entries - 1).bit_length())
+    if t.convention == "hls4ml":
+        span = 16 if t.function == "sigmoid" else 8
+        drop = span.bit_length() - 1 + x.frac_bits - (t.size.bit_length() - 1)
+    else:
+        drop = t.shift
+    extra = max(0, x.width - int(t.half) - max(drop, 0) - aw)
+    # the entries as the cast leaves them (Yosys folds the cast into the table's logic)
+    r = rom(res.cast(np.asarray(t.values, np.int64), tf), res, n)
+    live = r.features["rom_bits"] // max(1, n * entries)
+    c.merge(r).add(rom_clamp_bits=n * live * extra)
+    if t.half:
+        c.add(add_bits=n * (tf.width + 2))  # the mirrored entry
+    return c.add(cast_bits=n * res.width).merge(_out_reg(ctx, n))
+
+
+def _cast_logic(ctx: CostContext, src: FixedFormat, dst: FixedFormat) -> bool:
+    return any(requant(ctx, src, dst).features.values())
+
+
+# --- embedding ----------------------------------------------------------------------------------
+
+def _varying_bits(codes, fmt: FixedFormat) -> int:
+    out = np.asarray(codes, np.int64) & ((1 << fmt.width) - 1)
+    planes = (out[None, ...] >> np.arange(fmt.width).reshape((-1,) + (1,) * out.ndim)) & 1
+    return int(np.count_nonzero(planes.min(axis=-1) != planes.max(axis=-1)))
+
+
+def cost_embedding(ctx: CostContext) -> Cost:
+    """Per index: a clamped row address, one read of each column ROM and of the scale ROM, the
+    product code * scale per column, the cast.
+
+    Every output bit is a function of the index bits only: when the index fits one LUT of the
+    target (6 inputs on xilinx, 4 on ECP5/iCE40), Yosys' mapper collapses the ROMs, products and
+    casts into one LUT per output bit that varies (measured: an 8 x 2 table, 2 indices, 54 LUTs)."""
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    codes, scales = get_op(node.op, node.name).rows(node)
+    code_f, scale_f, res = node.formats["table"], node.formats["scale"], node.formats["result"]
+    rows, dim = codes.shape
+    length = int(node.shape[0])
+    aw = max(1, math.ceil(math.log2(rows)))
+    pf = mul_format(code_f, scale_f)
+    values = res.cast(np.asarray(codes, np.int64) * np.asarray(scales, np.int64)[:, None], pf)
+    live = _varying_bits(values.T, res)  # over the rows, summed over the columns
+    k = LUT_INPUTS[ctx.target]
+    on_dsp = not ctx.nodsp and dsp_count(ctx.target, code_f.width + int(not code_f.signed),
+                                         scale_f.width + 1)
+    if x.width <= k and not on_dsp:  # one LUT per bit below the LUT size, two at it (measured)
+        return Cost(span=_full(res)).add(lut_cells=length * live * (1 if x.width < k else 2),
+                                         reg_bits=length * live)
+    c = Cost()
+    if (1 << x.width) - 1 > rows - 1 or x.signed:
+        c.add(ccmp_bits=length * x.width)
+    for j in range(dim):
+        c.merge(rom(codes[:, j], code_f, length))
+    c.merge(rom(scales, scale_f, length))
+    c.merge(multiplier(ctx, code_f.width + int(not code_f.signed), scale_f.width + 1), length * dim)
+    c.merge(requant(ctx, mul_format(code_f, scale_f), res), length * dim)
+    return c.merge(_out_reg(ctx, length * dim))
+
+
+# --- pools ----------------------------------------------------------------------------------------
+
+def cost_pool(ctx: CostContext) -> Cost:
+    """max: a compare-and-select chain over the window, then the cast(s); avg: the window sum,
+    the cast to accum, the multiply by 1/N (a shift for a power of two) and the cast."""
+    from qhw.backends.verilog.requant import UnarySpec
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    res = node.formats["result"]
+    opdef = get_op(node.op, node.name)
+    taps = opdef.taps(node)
+    n = int(np.prod(node.shape))
+    wx = x.width + (0 if x.signed else 1)
+    lsb, msb = ctx.span()
+    live = min(wx, msb - lsb + 2)
+    c = Cost()
+    if not hasattr(opdef, "sum_format"):  # max
+        c.add(arith_bits=n * (taps - 1) * live, sel_bits=n * (taps - 1) * live)
+        sf = FixedFormat(wx, wx - x.frac_bits, True)
+        cast_src = FixedFormat(wx, wx - x.frac_bits, x.signed)
+        if "accum" in node.formats:
+            acc = node.formats["accum"]
+            c.merge(unary(ctx, UnarySpec(sf, acc, cast_src)), n)
+            c.merge(unary(ctx, UnarySpec(acc, res, acc)), n)
+        else:
+            c.merge(unary(ctx, UnarySpec(sf, res, cast_src)), n)
+        lo, hi = max(lsb, -res.frac_bits), min(msb, res.width - res.frac_bits - 1)
+        return c.merge(_out_reg(ctx, n, (lo, max(lo, hi))))
+    acc, scale = node.formats["accum"], node.formats["scale"]
+    sumf = opdef.sum_format(node, x)
+    ws = wx + max(1, math.ceil(math.log2(taps))) + 1
+    width = live + max(1, math.ceil(math.log2(taps)))
+    c.add(arith_bits=n * width, msum_bits=n * (taps - 2) * width)  # a multi-operand sum
+    c.merge(unary(ctx, UnarySpec(FixedFormat(ws, ws - x.frac_bits, True), acc,
+                                 FixedFormat(ws, ws - x.frac_bits, sumf.signed))), n)
+    recip = int(scale.quantize(1.0 / taps))
+    c.merge(unary(ctx, UnarySpec(acc, res, mul_format(acc, scale), multiplier=recip)), n)
+    return c.merge(_out_reg(ctx, n))
+
+
+# --- add, mul ------------------------------------------------------------------------------------
+
+def cost_merge(ctx: CostContext) -> Cost:
+    """add / mul of two tensors element by element: an adder (or a variable multiplier) at the
+    exact width, then the cast (qhw/backends/verilog/elementwise.py)."""
+    from qhw.backends.verilog.requant import UnarySpec
+    from qhw.ops import get as get_op
+
+    node = ctx.node
+    fa, fb = ctx.in_fmts[:2]
+    res = node.formats["result"]
+    n = int(np.prod(node.shape))
+    opdef = get_op(node.op, node.name)
+    exact = opdef.exact_format(fa, fb)
+    ws = exact.width + 1
+    c = Cost()
+    if opdef.exact_format is add_format:
+        c.add(arith_bits=n * ws)
+    else:  # a signed array multiplier: the folded layers' price per bit (mul_bits)
+        d = 0 if ctx.nodsp else dsp_count(ctx.target, fa.width, fb.width)
+        c.merge(Cost(dsp=d) if d else Cost().add(mul_bits=fa.width * fb.width), n)
+    spec = UnarySpec(FixedFormat(ws, ws - exact.frac_bits, True), res,
+                     FixedFormat(ws, ws - exact.frac_bits, exact.signed))
+    return c.merge(unary(ctx, spec), n).merge(_out_reg(ctx, n))
+
+
+# --- threshold, requantize, gathers ---------------------------------------------------------------
+
+def cost_threshold(ctx: CostContext) -> Cost:
+    """Per element: a comparison with each threshold inside the input range, their count, and a
+    (T + 1)-way choice of constants (a small ROM on the count)."""
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    op = get_op(node.op, node.name)
+    res = node.formats["result"]
+    codes = op.codes(node, x)
+    n = int(np.prod(node.shape))
+    small = narrow(ctx, n, x.width, res.width)
+    if small is not None:
+        return small
+    steps = codes.shape[1]
+    wc = max(1, steps.bit_length())
+    c = Cost()
+    for e in range(n):
+        row = codes[e % codes.shape[0]]
+        live = int(sum(1 for v in row if x.raw_min < v <= x.raw_max))
+        c.add(ccmp_bits=live * (x.width + 1), arith_bits=max(0, live - 1) * wc)
+    table = op.outputs(node, res)
+    return c.merge(rom(table, res, n)).merge(_out_reg(ctx, n))
+
+
+def cost_requantize(ctx: CostContext) -> Cost:
+    """x * M (per element or per channel), then the rounding cast: the unary block per element."""
+    from qhw.backends.verilog.requant import UnarySpec
+    from qhw.ops import get as get_op
+
+    node, x = ctx.node, ctx.in_fmts[0]
+    res = node.formats["result"]
+    n = int(np.prod(node.shape))
+    m = np.atleast_1d(np.asarray(node.attrs["multiplier"], np.int64))
+    pf = get_op(node.op, node.name).product_format(node, x)
+    big = max((int(v) for v in np.abs(m)), default=0)
+    small = narrow(ctx, n, x.width, res.width,
+                   (x.width, _signed_bits(big)) if big & (big - 1) else None)
+    if small is not None:
+        return small
+    c = Cost()
+    for e in range(n):
+        c.merge(unary(ctx, UnarySpec(x, res, pf, multiplier=int(m[e % m.size]))))
+    return c.merge(_out_reg(ctx, n))
+
+
+def cost_gather(ctx: CostContext) -> Cost:
+    """upsample, depth_to_space, concat (and flatten/reshape/output): wires, a cast per output
+    element when the formats differ, the output register. Registers fed by the same input
+    element are merged by Yosys, so the flip-flops count distinct sources."""
+    node = ctx.node
+    res = node.formats["result"]
+    n = int(np.prod(node.shape))
+    sources = sum(ctx.in_distinct) if ctx.in_distinct else sum(int(np.prod(s)) for s in ctx.in_shapes)
+    c = Cost()
+    for i, f in enumerate(ctx.in_fmts):
+        k = int(np.prod(ctx.in_shapes[i]))
+        c.merge(requant(ctx, f, res), min(k, n))
+    lsb = min(ctx.span(i)[0] for i in range(len(ctx.in_fmts)))
+    msb = max(ctx.span(i)[1] for i in range(len(ctx.in_fmts)))
+    lo, hi = max(lsb, -res.frac_bits), min(msb, res.width - res.frac_bits - 1)
+    span = (lo, max(lo, hi))
+    out = c.merge(_out_reg(ctx, min(n, sources), span))
+    out.distinct = min(n, sources)
+    return out
+
+
+# --- the top's output FIFO -----------------------------------------------------------------------
+
+def fifo_depth(latency: int, ii: int) -> int:
+    """The top's FIFO depth (templates/verilog/top.v.j2 via top.py)."""
+    need = -(-(latency + 1) // ii) + 1
+    return 1 << max(1, (need - 1).bit_length())
+
+
+def cost_output_fifo(ctx: CostContext, out_bits: int, latency: int, ii: int = 1) -> Cost:
+    """The output FIFO: ``depth`` x (out_bits + 1) with an asynchronous read, its pointers and
+    counters. xilinx: distributed RAM (a RAM32M/RAM64M holds 32/64 deep x 6 bits in 4 LUTs);
+    ECP5: TRELLIS_DPR16X4 (16 deep x 4 bits, counted as 4 LUTs); iCE40 has no distributed RAM:
+    Yosys moves the read pointer register into a block RAM's read port when the FIFO holds at
+    least ICE40_FIFO_BRAM_BITS (measured: 8 x 17 bits stay in flip-flops and read multiplexers,
+    8 x 26 bits take two SB_RAM40_4K)."""
+    depth = fifo_depth(latency, ii)
+    fb = max(1, (depth - 1).bit_length())
+    width = out_bits + 1
+    c = Cost().add(reg_bits=2 * fb + 2 * (fb + 1), arith_bits=2 * fb + 4 * (fb + 1),
+                   ccmp_bits=2 * (fb + 1))
+    if ctx.target == "xilinx":
+        c.add(lut_cells=4 * math.ceil(depth / 64) * math.ceil(width / 6) if depth > 32 else
+              4 * math.ceil(width / 6))
+    elif ctx.target == "ecp5":
+        c.add(lut_cells=4 * math.ceil(depth / 16) * math.ceil(width / 4))
+    elif depth * width >= ICE40_FIFO_BRAM_BITS:
+        c.bram += math.ceil(depth / 256) * math.ceil(width / 16)
+    else:
+        c.add(ff_cells=depth * width, sel_bits=(depth - 1) * width)
+    return c
+
+
+def cost_of(ctx: CostContext) -> Cost | None:
+    """The block cost of ``ctx.node`` when this module models its op (None otherwise). The
+    dispatch is by op class (no op names); the Verilog registry's per-family ``cost()`` can call
+    the ``cost_*`` functions directly instead."""
+    from qhw.ops import get as get_op
+    from qhw.ops.base import GatherOp
+    from qhw.ops.elementwise import _Binary
+    from qhw.ops.embedding import Embedding
+    from qhw.ops.io import Output
+    from qhw.ops.lut import HardSigmoid, _Lut
+    from qhw.ops.pool import _Pool
+    from qhw.ops.requantize import Requantize
+    from qhw.ops.reshape import Concat
+    from qhw.ops.softmax import Softmax
+    from qhw.ops.threshold import Threshold
+
+    table: list[tuple[type, Callable[[CostContext], Cost]]] = [
+        (Softmax, cost_softmax), (HardSigmoid, cost_hard_sigmoid), (_Lut, cost_table),
+        (Embedding, cost_embedding), (_Pool, cost_pool), (Threshold, cost_threshold),
+        (Requantize, cost_requantize), (GatherOp, cost_gather), (Concat, cost_gather),
+        (Output, cost_gather), (_Binary, cost_merge)]
+    opdef = get_op(ctx.node.op, ctx.node.name)
+    for cls, fn in table:
+        if isinstance(opdef, cls):
+            return fn(ctx)
+    return None
+
+
+__all__ = ["BRAM", "DSP_RULES", "Cost", "CostContext", "bram_blocks", "cost_embedding",
+           "cost_gather", "cost_hard_sigmoid", "cost_merge", "cost_of", "cost_output_fifo", "cost_pool",
+           "cost_requantize", "cost_softmax", "cost_table", "cost_threshold", "dsp_count",
+           "fifo_depth"]
+
+
+def pipeline_timing(graph, options: Mapping) -> tuple[int, int]:
+    """(latency, II) of the top as :func:`qhw.backends.verilog.write_verilog` schedules it:
+    element-wise layers take one cycle, a dense/conv layer 1 plus its pipeline registers (or
+    r + 1 folded by r, which sets the II)."""
+    from qhw.ops import Trait, has
+
+    t: dict[str, int] = {}
+    ii = 1
+    for node in graph.nodes():
+        if not node.inputs:
+            t[node.name] = 0
+            continue
+        lat = 1
+        if has(node.op, Trait.MAC):
+            r = int(node.attrs.get("reuse_factor") or options.get("reuse_factor") or 1)
+            every = int(options.get("tree_stage_levels", 0) or 0)
+            if r > 1:
+                lat, ii = r + 1, max(ii, r)
+            elif every:
+                fan_in = int(np.prod(node.params["weight"].shape[:-1]))
+                lat = 1 + max(1, (fan_in - 1).bit_length()) // every
+        t[node.name] = max(t[s] for s in node.inputs) + lat
+    return max([t[n] for n in graph.output_names] + [1]), ii
