@@ -30,6 +30,7 @@ class Input(OpDef):
 
     name = "input"
     arity = 0
+    hls4ml_class, hls4ml_names, hls4ml_slots = "Input", ("inputlayer",), ("result",)
     required = ("shape",)
     attrs = {"encoding": "fixed"}
 
