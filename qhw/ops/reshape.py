@@ -72,6 +72,14 @@ class Concat(OpDef):
     attrs = {"axis": -1}
     hls4ml_class, hls4ml_names, hls4ml_slots = "Concatenate", ("concat",), ("result",)
 
+    def sources(self, node, in_shapes: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        """For each output element (row-major): which input it copies and that input's flat
+        element index (the gather map both backends wire)."""
+        axis = int(node.attrs["axis"]) % len(node.shape)
+        idx = [np.arange(math.prod(s), dtype=np.int64).reshape(s) for s in in_shapes]
+        src = [np.full(s, k, dtype=np.int64) for k, s in enumerate(in_shapes)]
+        return np.concatenate(src, axis=axis).ravel(), np.concatenate(idx, axis=axis).ravel()
+
     def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
         from qhw.config.infer import concat_precision
 
