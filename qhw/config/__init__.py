@@ -150,11 +150,11 @@ def hls4ml_config(graph) -> dict:
     """A prepared graph's formats as an hls4ml config (granularity ``name``), every type in
     hls4ml's spelling (``fixed<16,6,TRN,WRAP,0>``): give it to hls4ml (``hls_config=``) for the
     same layers, or back to qhw, to get the same numbers."""
-    from qhw.config.infer import HLS4ML_SLOTS
+    from qhw.ops import get
 
     names: dict[str, dict] = {}
     for node in graph.nodes():
-        slots = [s for s in HLS4ML_SLOTS.get(node.op, ()) if s in node.formats]
+        slots = [s for s in get(node.op, node.name).hls4ml_slots if s in node.formats]
         if not slots:
             continue
         entry: dict[str, Any] = {"Precision": {s: hls4ml_spelling(node.formats[s]) for s in slots}}

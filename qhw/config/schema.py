@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from qhw import limits
+from qhw import limits, ops
 from qhw.config.precision import parse_precision
 from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat
@@ -38,27 +38,15 @@ LAYER_IGNORED = ("trace", "parallelization_factor", "conv_implementation", "comp
 #: kept for callers of the old API: every key accepted without an effect on the numbers
 IGNORED = MODEL_IGNORED + tuple("".join(p.title() for p in k.split("_")) for k in LAYER_IGNORED)
 
-#: qhw op -> the hls4ml layer class it is (LayerType keys match these, case-insensitively)
-HLS4ML_CLASS = {
-    "dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "relu": "Activation", "relu6": "Activation",
-    "sigmoid": "Activation", "tanh": "Activation", "hard_sigmoid": "HardActivation", "softmax": "Softmax",
-    "maxpool1d": "Pooling1D", "avgpool1d": "Pooling1D", "maxpool2d": "Pooling2D", "avgpool2d": "Pooling2D",
-    "add": "Merge", "mul": "Merge", "concat": "Concatenate", "input": "Input", "flatten": "Reshape",
-    "reshape": "Reshape", "upsample": "Resize", "embedding": "Embedding", "batchnorm": "BatchNormalization",
-}
+#: qhw op -> the hls4ml layer class it is (LayerType keys match these, case-insensitively): the
+#: ops' ``hls4ml_class``
+HLS4ML_CLASS = {op: ops.get(op).hls4ml_class for op in ops.names() if ops.get(op).hls4ml_class}
 #: LayerType key (lower case) -> qhw ops: hls4ml's class names plus the spellings qhw accepted before
-LAYER_TYPES: dict[str, tuple[str, ...]] = {
-    "qdense": ("dense",), "linear": ("dense",), "qconv1d": ("conv1d",), "qconv2d": ("conv2d",),
-    "relu": ("relu",), "qactivation": ("relu", "relu6", "sigmoid", "tanh", "hard_sigmoid"),
-    "sigmoid": ("sigmoid",), "tanh": ("tanh",), "hard_sigmoid": ("hard_sigmoid",), "relu6": ("relu6",),
-    "maxpooling1d": ("maxpool1d",), "maxpooling2d": ("maxpool2d",), "maxpool1d": ("maxpool1d",),
-    "maxpool2d": ("maxpool2d",), "averagepooling1d": ("avgpool1d",), "averagepooling2d": ("avgpool2d",),
-    "avgpool1d": ("avgpool1d",), "avgpool2d": ("avgpool2d",), "add": ("add",), "multiply": ("mul",),
-    "mul": ("mul",), "concat": ("concat",), "flatten": ("flatten",), "inputlayer": ("input",),
-    "upsampling1d": ("upsample",), "upsampling2d": ("upsample",), "upsample": ("upsample",),
-    "multithreshold": ("threshold",), "threshold": ("threshold",), "depthtospace": ("depth_to_space",),
-    "depth_to_space": ("depth_to_space",), "clip": ("clip",),
-}
+#: (the ops' ``hls4ml_names``)
+LAYER_TYPES: dict[str, tuple[str, ...]] = {}
+for _op in ops.names():
+    for _key in ops.get(_op).hls4ml_names:
+        LAYER_TYPES[_key] = LAYER_TYPES.get(_key, ()) + (_op,)
 for _op, _cls in HLS4ML_CLASS.items():
     LAYER_TYPES[_cls.lower()] = LAYER_TYPES.get(_cls.lower(), ()) + (_op,)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from qhw.errors import ModelError
 from qhw.graph import Graph
-from qhw.ops import GoldenContext, OverflowCount, get
+from qhw.ops import GoldenContext, OverflowCount, get, is_input, is_output
 
 
 @dataclass
@@ -59,7 +59,7 @@ def _execute(graph: Graph, feeds: dict[str, np.ndarray], float_mode: bool, keep_
     values: dict[str, np.ndarray] = {}
     remaining = {n: len(list(graph.nx.successors(n))) for n in graph.nx.nodes}
     for node in graph.nodes():
-        if node.op == "input":
+        if is_input(node.op):
             values[node.name] = feeds[node.name]
             continue
         ins = [values[s] for s in node.inputs]
@@ -72,7 +72,7 @@ def _execute(graph: Graph, feeds: dict[str, np.ndarray], float_mode: bool, keep_
         if not keep_all:  # free what no later node reads
             for s in set(node.inputs):
                 remaining[s] -= 1
-                if remaining[s] == 0 and graph.node(s).op != "output":
+                if remaining[s] == 0 and not is_output(graph.node(s).op):
                     values.pop(s, None)
     outs = {n: values[n] for n in graph.output_names}
     return GoldenResult(outs, values if keep_all else {}, ctx.overflow)

@@ -87,11 +87,15 @@ class Graph:
 
     @property
     def input_names(self) -> list[str]:
-        return [n for n in self.nx.nodes if self.nx.nodes[n]["node"].op == "input"]
+        from qhw.ops import is_input
+
+        return [n for n in self.nx.nodes if is_input(self.nx.nodes[n]["node"].op)]
 
     @property
     def output_names(self) -> list[str]:
-        return [n for n in self.nx.nodes if self.nx.nodes[n]["node"].op == "output"]
+        from qhw.ops import is_output
+
+        return [n for n in self.nx.nodes if is_output(self.nx.nodes[n]["node"].op)]
 
     def consumers(self, name: str) -> list[Node]:
         return [self.node(s) for s in self.nx.successors(name)]
@@ -107,7 +111,7 @@ class Graph:
     def validate(self) -> None:
         """Structure checks: dangling inputs, cycles, ports, op attributes. ModelError names the
         node. Shapes and formats are checked by the passes that infer them."""
-        from qhw.ops import get
+        from qhw.ops import get, is_output
 
         if not self.input_names:
             raise ModelError(f"graph {self.name!r} has no input node")
@@ -118,7 +122,7 @@ class Graph:
             for src in node.inputs:
                 if src not in self.nx:
                     raise ModelError(f"node {n!r} reads {src!r}, which is not in the graph")
-                if self.node(src).op == "output":
+                if is_output(self.node(src).op):
                     raise ModelError(f"node {n!r} reads output node {src!r}")
             get(node.op, n).check(node)
         list(self.nodes())  # raises on a cycle

@@ -12,19 +12,34 @@ from qhw.ops.traits import Trait
 from qhw.ops.registry import register
 
 
-def _bound_codes(fmt: FixedFormat, lo: float | None, hi: float | None) -> tuple[int, int]:
+def bound_codes(fmt: FixedFormat, lo: float | None, hi: float | None) -> tuple[int, int]:
     """Raw clamp bounds inside ``fmt``: lo rounded up, hi rounded down, within the range."""
     rlo = fmt.raw_min if lo is None else max(fmt.raw_min, math.ceil(lo / fmt.lsb))
     rhi = fmt.raw_max if hi is None else min(fmt.raw_max, math.floor(hi / fmt.lsb))
     return rlo, rhi
 
 
+_bound_codes = bound_codes  # the name backends imported before
+
+
 class _Clamp(OpDef):
     """Clamp to [lo, hi] (None: unbounded) in the input's own format."""
     traits = frozenset({Trait.ELEMENTWISE, Trait.CLAMP})
+    hls4ml_slots = ("result",)
 
     def limits(self, node) -> tuple[float | None, float | None]:
         raise NotImplementedError
+
+    def bounds(self, node, fmt: FixedFormat) -> tuple[int, int]:
+        """The clamp bounds as raw codes of the input format ``fmt`` (lo rounded up, hi down,
+        within its range): what the golden model and both backends compare against."""
+        return bound_codes(fmt, *self.limits(node))
+
+    def is_identity(self, node, src) -> bool:
+        lo, hi = self.limits(node)
+        f = src.formats.get("result")
+        return (lo is None and hi is None) or (f is not None and (lo is None or f.min >= lo)
+                                               and (hi is None or f.max <= hi))
 
     def lossless(self, node, x: FixedFormat) -> FixedFormat:
         lo, hi = self.limits(node)
@@ -39,7 +54,7 @@ class _Clamp(OpDef):
 
     def golden(self, node, inputs, in_fmts, ctx):
         x, res = in_fmts[0], node.formats["result"]
-        lo, hi = _bound_codes(x, *self.limits(node))
+        lo, hi = self.bounds(node, x)
         v = np.maximum(inputs[0], lo) if hi >= x.raw_max else np.clip(inputs[0], lo, hi)
         if not ctx.count_overflow and res.frac_bits == x.frac_bits and res.raw_min <= lo and hi <= res.raw_max:
             return v  # the clamped codes already are the result's codes (same grid, in range)
@@ -53,6 +68,7 @@ class _Clamp(OpDef):
 @register
 class Relu(_Clamp):
     name = "relu"
+    hls4ml_class, hls4ml_names = "Activation", ("relu", "qactivation")
 
     def limits(self, node):
         return 0.0, None
@@ -61,6 +77,7 @@ class Relu(_Clamp):
 @register
 class Relu6(_Clamp):
     name = "relu6"
+    hls4ml_class, hls4ml_names = "Activation", ("qactivation", "relu6")
 
     def limits(self, node):
         return 0.0, 6.0
@@ -72,6 +89,7 @@ class Clip(_Clamp):
 
     name = "clip"
     attrs = {"min_value": None, "max_value": None}
+    hls4ml_slots, hls4ml_names = (), ("clip",)  # no hls4ml layer class
 
     def limits(self, node):
         lo, hi = node.attrs["min_value"], node.attrs["max_value"]

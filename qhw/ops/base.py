@@ -135,6 +135,13 @@ class OpDef:
     params: tuple[str, ...] = ()
     #: optional constants
     optional_params: tuple[str, ...] = ()
+    #: hls4ml: the layer class this op is (a LayerType key names it, case-insensitively); None: none
+    hls4ml_class: str | None = None
+    #: further LayerType keys (lower case) that name this op: the source frameworks' spellings qhw
+    #: accepted before (hls4ml itself matches only ``hls4ml_class``)
+    hls4ml_names: tuple[str, ...] = ()
+    #: the precision slots hls4ml's layer class types from its config (others: qhw decides)
+    hls4ml_slots: tuple[str, ...] = ()
 
     def check(self, node) -> None:
         """Validate and complete the node's attributes; ModelError naming the node otherwise."""
@@ -171,6 +178,22 @@ class OpDef:
     def golden(self, node, inputs: list[np.ndarray], in_fmts: list[FixedFormat],
                ctx: GoldenContext) -> np.ndarray:
         raise NotImplementedError
+
+    def hls4ml_auto(self, node, slot: str, in_fmts: list[FixedFormat], default: FixedFormat | None,
+                    maximum: FixedFormat | None) -> FixedFormat | None:
+        """The type hls4ml's ``auto`` (``InferPrecisionTypes``) gives ``slot`` of ``node`` (None: qhw
+        infers it); see :mod:`qhw.config.infer`. Inputs, activations and the rest: the Model default."""
+        return default
+
+    def is_identity(self, node, src) -> bool:
+        """True when the node's output equals its input ``src`` (a node), value for value and
+        shape for shape, before the cast into its result format (see qhw.passes.fold)."""
+        return False
+
+    def output_range(self, node) -> tuple[float, float] | None:
+        """The real interval every output value lies in whatever the input (None: not bounded by
+        the op itself); a sweep fits such a result format to it."""
+        return None
 
     def float_eval(self, node, inputs: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError

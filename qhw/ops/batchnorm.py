@@ -28,6 +28,7 @@ def affine_terms(node) -> tuple[np.ndarray, np.ndarray]:
 class BatchNorm(OpDef):
     traits = frozenset({Trait.ELEMENTWISE, Trait.RESCALE})
     name = "batchnorm"
+    hls4ml_class, hls4ml_slots = "BatchNormalization", ("scale", "bias", "result")
     attrs = {"epsilon": 1e-5}
     params = ("gamma", "beta", "mean", "var")
 

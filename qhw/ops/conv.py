@@ -70,6 +70,12 @@ class _Conv(OpDef):
     attrs = {"stride": 1, "dilation": 1, "padding": 0}
     params = ("weight",)
     optional_params = ("bias",)
+    hls4ml_slots = ("weight", "bias", "accum", "result")
+
+    def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
+        from qhw.config.infer import mac_auto
+
+        return mac_auto(node, slot, in_fmts, default, maximum)
 
     def geometry(self, node):
         k = spatial(node, "kernel_size", self.dims)
@@ -127,10 +133,12 @@ class _Conv(OpDef):
 @register
 class Conv1d(_Conv):
     name = "conv1d"
+    hls4ml_class, hls4ml_names = "Conv1D", ("qconv1d",)
     dims = 1
 
 
 @register
 class Conv2d(_Conv):
     name = "conv2d"
+    hls4ml_class, hls4ml_names = "Conv2D", ("qconv2d",)
     dims = 2

@@ -58,6 +58,13 @@ class Dense(OpDef):
     name = "dense"
     params = ("weight",)
     optional_params = ("bias",)
+    hls4ml_class, hls4ml_names = "Dense", ("qdense", "linear")
+    hls4ml_slots = ("weight", "bias", "accum", "result")
+
+    def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
+        from qhw.config.infer import mac_auto
+
+        return mac_auto(node, slot, in_fmts, default, maximum)
 
     def check(self, node):
         super().check(node)

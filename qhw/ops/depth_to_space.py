@@ -20,6 +20,7 @@ MODES = ("DCR", "CRD")
 class DepthToSpace(GatherOp):
     traits = frozenset({Trait.MOVE, Trait.GATHER})
     name = "depth_to_space"
+    hls4ml_names = ("depthtospace", "depth_to_space")  # no hls4ml layer class
     required = ("block_size",)
     attrs = {"mode": "DCR"}
 

@@ -13,6 +13,15 @@ class _Binary(OpDef):
     arity = 2
     exact = staticmethod(qf.add)
     exact_format = staticmethod(qf.add_format)
+    hls4ml_class, hls4ml_slots = "Merge", ("result",)
+
+    def hls4ml_merge(self, a, b, maximum):
+        from qhw.config.infer import sum_precision
+
+        return sum_precision(a, b, maximum)
+
+    def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
+        return self.hls4ml_merge(in_fmts[0], in_fmts[1], maximum) if len(in_fmts) == 2 else default
 
     def infer_shape(self, node, in_shapes):
         if in_shapes[0] != in_shapes[1]:
@@ -35,6 +44,7 @@ class _Binary(OpDef):
 @register
 class Add(_Binary):
     name = "add"
+    hls4ml_names = ("add",)
 
     def float_eval(self, node, inputs):
         return inputs[0] + inputs[1]
@@ -45,6 +55,12 @@ class Mul(_Binary):
     name = "mul"
     exact = staticmethod(qf.mul)
     exact_format = staticmethod(qf.mul_format)
+    hls4ml_names = ("multiply", "mul")
+
+    def hls4ml_merge(self, a, b, maximum):
+        from qhw.config.infer import product_precision
+
+        return product_precision(a, b, maximum)
 
     def float_eval(self, node, inputs):
         return inputs[0] * inputs[1]

@@ -40,6 +40,7 @@ class Embedding(OpDef):
     traits = frozenset()  # a lookup of constant rows: its own lowering
     name = "embedding"
     params = ("table",)
+    hls4ml_class, hls4ml_slots = "Embedding", ("result",)
 
     def check(self, node):
         super().check(node)

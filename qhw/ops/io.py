@@ -31,6 +31,7 @@ class Input(OpDef):
 
     name = "input"
     arity = 0
+    hls4ml_class, hls4ml_names, hls4ml_slots = "Input", ("inputlayer",), ("result",)
     required = ("shape",)
     attrs = {"encoding": "fixed"}
     #: host: float steps the host runs on the user's values first (qhw.ops.host);

@@ -15,7 +15,7 @@ import numpy as np
 from qhw import limits
 from qhw.errors import ConfigError, ModelError
 from qhw.fixed import FixedFormat
-from qhw.ops.activation import _bound_codes
+from qhw.ops.activation import bound_codes
 from qhw.ops.traits import Trait
 from qhw.ops.base import OpDef
 from qhw.ops.registry import register
@@ -29,6 +29,7 @@ class _Lut(OpDef):
     function = ""
     attrs = {"variant": "rom", "table_size": 1024, "input_range": None, "breakpoints": None,
              "pow2_slopes": False}
+    hls4ml_class, hls4ml_slots = "Activation", ("result",)
 
     def check(self, node):
         super().check(node)
@@ -54,6 +55,10 @@ class _Lut(OpDef):
                 raise ConfigError(f"{node.name}.table_size: expected an integer >= 1, got {v!r}")
             limits.check("table_entries", n, f"config {node.name}.table_size")
             node.attrs["table_size"] = n
+
+    def table_size_pow2(self, node) -> bool:
+        """Whether this node's table_size must be a power of two (ROMs address with the top bits)."""
+        return node.attrs.get("variant") in ("rom", "half_rom")
 
     def default_result(self, width: int) -> FixedFormat:
         return FixedFormat(width, 0, False) if self.function == "sigmoid" else FixedFormat(width, 1, True)
@@ -100,11 +105,19 @@ class _Lut(OpDef):
 @register
 class Sigmoid(_Lut):
     name = function = "sigmoid"
+    hls4ml_names = ("qactivation", "sigmoid")
+
+    def output_range(self, node):
+        return 0.0, 1.0
 
 
 @register
 class Tanh(_Lut):
     name = function = "tanh"
+    hls4ml_names = ("qactivation", "tanh")
+
+    def output_range(self, node):
+        return -1.0, 1.0
 
 
 @register
@@ -115,6 +128,14 @@ class HardSigmoid(OpDef):
 
     name = "hard_sigmoid"
     attrs = {"slope": 0.2, "offset": 0.5}
+    hls4ml_class, hls4ml_names, hls4ml_slots = "HardActivation", ("qactivation", "hard_sigmoid"), ("result",)
+
+    def output_range(self, node):
+        return 0.0, 1.0
+
+    def bounds(self, sum_fmt: FixedFormat) -> tuple[int, int]:
+        """The clamp to [0, 1] as raw codes of the format of slope * x + offset (``sum_fmt``)."""
+        return bound_codes(sum_fmt, 0.0, 1.0)
 
     def infer_formats(self, node, in_fmts, ctx):
         node.formats["scale"] = ctx.choose(node, "scale", None, FixedFormat(18, 1, True, "RND"))
@@ -128,7 +149,7 @@ class HardSigmoid(OpDef):
         offset = sf.quantize(node.attrs["offset"])
         prod, pf = qf.mul(inputs[0], in_fmts[0], slope, sf)
         s, sfmt = qf.add(prod, pf, offset, sf)
-        lo, hi = _bound_codes(sfmt, 0.0, 1.0)
+        lo, hi = self.bounds(sfmt)
         return ctx.assign(node.name, node.formats["result"], np.clip(s, lo, hi), sfmt)
 
     def float_eval(self, node, inputs):

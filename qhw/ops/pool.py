@@ -21,8 +21,11 @@ from qhw.ops.registry import register
 
 class _Pool(OpDef):
     dims = 0
+    #: how a window is reduced: "max" or "avg"
+    reduction = ""
     required = ("kernel_size",)
     attrs = {"stride": None, "padding": 0}
+    hls4ml_slots = ("accum", "result")
 
     def geometry(self, node):
         k = spatial(node, "kernel_size", self.dims)
@@ -41,10 +44,14 @@ class _Pool(OpDef):
             raise ModelError(f"{self.name} {node.name!r}: kernel {k} does not fit input {s}")
         return tuple(out) + (s[-1],)
 
-    def _windows(self, node, x, fill):
+    def windows(self, node, x, fill):
+        """The pooling windows of a batch ``x`` (N, *spatial, C), padded with ``fill``:
+        (N, *out, taps, C), taps in row-major kernel order."""
         k, st, d = self.geometry(node)
         v = windows(x, node, k, st, d, node.attrs["padding"], fill)
         return v.reshape(v.shape[:1 + self.dims] + (-1, v.shape[-1]))  # (N, *out, taps, C)
+
+    _windows = windows  # the name backends used before (qhw.backends.verilog.elementwise)
 
     def taps(self, node) -> int:
         return math.prod(self.geometry(node)[0])
@@ -52,6 +59,11 @@ class _Pool(OpDef):
 
 class _MaxPool(_Pool):
     traits = frozenset({Trait.POOL, Trait.MOVE})
+    reduction = "max"
+
+    def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
+        return in_fmts[0]  # accum (the max) and result: the input type
+
     def infer_formats(self, node, in_fmts, ctx):
         acc = ctx.lookup(node, "accum")  # hls4ml returns the max as accum_t (only when configured)
         if acc is not None and acc != in_fmts[0]:
@@ -70,6 +82,13 @@ class _MaxPool(_Pool):
 
 class _AvgPool(_Pool):
     traits = frozenset({Trait.POOL})
+    reduction = "avg"
+
+    def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
+        from qhw.config.infer import avgpool_accum
+
+        return avgpool_accum(node, in_fmts[0]) if slot == "accum" else in_fmts[0]
+
     def sum_format(self, node, x: FixedFormat) -> FixedFormat:
         ib = x.integer_bits + math.ceil(math.log2(self.taps(node)))
         return capped(ib + x.frac_bits, ib, x.signed, "window sum")
@@ -98,18 +117,22 @@ class _AvgPool(_Pool):
 @register
 class MaxPool1d(_MaxPool):
     name, dims = "maxpool1d", 1
+    hls4ml_class, hls4ml_names = "Pooling1D", ("maxpooling1d", "maxpool1d")
 
 
 @register
 class MaxPool2d(_MaxPool):
     name, dims = "maxpool2d", 2
+    hls4ml_class, hls4ml_names = "Pooling2D", ("maxpooling2d", "maxpool2d")
 
 
 @register
 class AvgPool1d(_AvgPool):
     name, dims = "avgpool1d", 1
+    hls4ml_class, hls4ml_names = "Pooling1D", ("averagepooling1d", "avgpool1d")
 
 
 @register
 class AvgPool2d(_AvgPool):
     name, dims = "avgpool2d", 2
+    hls4ml_class, hls4ml_names = "Pooling2D", ("averagepooling2d", "avgpool2d")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from qhw.errors import ModelError
+from qhw.ops.traits import Trait
 
 _OPS: dict[str, "OpDef"] = {}  # noqa: F821
 
@@ -37,3 +38,15 @@ def has(name: str, *traits) -> bool:
     """True when op ``name`` is registered and has every one of ``traits``."""
     op = _OPS.get(name)
     return op is not None and set(traits) <= op.traits
+
+
+def is_input(name: str) -> bool:
+    """True for a graph input port: a boundary op (Trait.IO) that reads nothing."""
+    op = _OPS.get(name)
+    return op is not None and Trait.IO in op.traits and op.arity == 0
+
+
+def is_output(name: str) -> bool:
+    """True for a graph output port: a boundary op (Trait.IO) that reads a value."""
+    op = _OPS.get(name)
+    return op is not None and Trait.IO in op.traits and op.arity != 0

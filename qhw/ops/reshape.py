@@ -14,6 +14,10 @@ from qhw.ops.registry import register
 
 class _Move(OpDef):
     traits = frozenset({Trait.MOVE, Trait.GATHER, Trait.RESHAPE})
+
+    def is_identity(self, node, src) -> bool:
+        return node.shape is not None and tuple(node.shape) == tuple(src.shape)
+
     def golden(self, node, inputs, in_fmts, ctx):
         x = inputs[0].reshape((inputs[0].shape[0],) + tuple(node.shape))
         return ctx.assign(node.name, node.formats["result"], x, in_fmts[0])
@@ -25,6 +29,7 @@ class _Move(OpDef):
 @register
 class Flatten(_Move):
     name = "flatten"
+    hls4ml_class, hls4ml_names = "Reshape", ("flatten",)
 
     def infer_shape(self, node, in_shapes):
         return (math.prod(in_shapes[0]),)
@@ -36,6 +41,7 @@ class Reshape(_Move):
 
     name = "reshape"
     required = ("shape",)
+    hls4ml_class = "Reshape"
 
     def infer_shape(self, node, in_shapes):
         n = math.prod(in_shapes[0])
@@ -64,6 +70,20 @@ class Concat(OpDef):
     name = "concat"
     arity = None
     attrs = {"axis": -1}
+    hls4ml_class, hls4ml_names, hls4ml_slots = "Concatenate", ("concat",), ("result",)
+
+    def sources(self, node, in_shapes: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        """For each output element (row-major): which input it copies and that input's flat
+        element index (the gather map both backends wire)."""
+        axis = int(node.attrs["axis"]) % len(node.shape)
+        idx = [np.arange(math.prod(s), dtype=np.int64).reshape(s) for s in in_shapes]
+        src = [np.full(s, k, dtype=np.int64) for k, s in enumerate(in_shapes)]
+        return np.concatenate(src, axis=axis).ravel(), np.concatenate(idx, axis=axis).ravel()
+
+    def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
+        from qhw.config.infer import concat_precision
+
+        return concat_precision(in_fmts[0], in_fmts[1], maximum) if len(in_fmts) == 2 else default
 
     def infer_shape(self, node, in_shapes):
         rank = len(in_shapes[0])

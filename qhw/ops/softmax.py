@@ -57,6 +57,12 @@ def _log2ceil(n: int) -> int:
 class Softmax(OpDef):
     traits = frozenset({Trait.TABLE})
     name = "softmax"
+    hls4ml_class = "Softmax"
+    hls4ml_slots = ("accum", "result")  # accum_t: every partial sum of the exp sum tree
+
+    def table_size_pow2(self, node) -> bool:
+        """table_size is always a power of two (its ROMs address with the top bits)."""
+        return True
     attrs = {"variant": "stable", "table_size": 1024, "implementation": "stable", "exp_table_size": None,
              "inv_table_size": None, "exp_scale": 1.0, "skip": False}
 

@@ -38,6 +38,7 @@ def _frac_bits(v: float, what: str, node) -> int:
 class Threshold(OpDef):
     traits = frozenset({Trait.ELEMENTWISE, Trait.RESCALE})
     name = "threshold"
+    hls4ml_names = ("multithreshold", "threshold")  # no hls4ml layer class
     params = ("thresholds",)
     attrs = {"out_scale": 1.0, "out_bias": 0.0}
 

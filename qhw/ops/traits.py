@@ -37,3 +37,5 @@ class Trait(str, Enum):
     MERGE = "merge"
     #: a change of scale by a constant (shift, requantize, threshold, batchnorm)
     RESCALE = "rescale"
+    #: the codes pass unchanged, only the binary point moves (shift): exact, free in hardware
+    POINT_SHIFT = "point_shift"

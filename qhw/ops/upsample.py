@@ -21,6 +21,7 @@ class Upsample(GatherOp):
     traits = frozenset({Trait.MOVE, Trait.GATHER})
     name = "upsample"
     required = ("scale",)
+    hls4ml_class, hls4ml_names, hls4ml_slots = "Resize", ("upsampling1d", "upsampling2d", "upsample"), ("result",)
 
     def factors(self, node, rank: int) -> tuple[int, ...]:
         """One factor per spatial axis of a (*spatial, channels) tensor of ``rank`` axes."""

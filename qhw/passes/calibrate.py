@@ -26,6 +26,7 @@ import numpy as np
 
 from qhw.fixed import MAX_WIDTH, FixedFormat
 from qhw.graph import Graph, Node
+from qhw.ops import Trait, group, has, is_output
 from qhw.passes.pipeline import prepare
 from qhw.passes.profile import integer_bits_for
 from qhw.quant import QuantParams
@@ -33,10 +34,9 @@ from qhw.quant import observers as qo
 
 OBSERVERS = ("minmax", "moving_average", "histogram", "percentile")
 SCHEMES = ("symmetric", "affine", "pow2")
-#: ops whose output only moves, selects or clamps input values: formats stay lossless
-LOSSLESS_OPS = frozenset({"output", "flatten", "reshape", "concat", "maxpool1d", "maxpool2d", "upsample", "depth_to_space",
-                          "relu", "relu6", "clip", "shift"})
-_MAC_OPS = ("dense", "conv1d", "conv2d")
+#: ops whose output only moves, selects or clamps input values, or moves the binary point:
+#: formats stay lossless
+LOSSLESS_OPS = group(Trait.MOVE) | group(Trait.CLAMP) | group(Trait.POINT_SHIFT)
 
 
 # ------------------------------------------------------------------ observers
@@ -99,7 +99,7 @@ def observe(graph: Graph, data, *, observer: str = "minmax", scheme: str = "symm
     g = graph.copy()
     g.validate()
     infer_shapes(g)
-    names = [n.name for n in g.nodes() if n.op != "output"]
+    names = [n.name for n in g.nodes() if not is_output(n.op)]
     observers = {n: make_observer(observer, scheme, bits, per_channel, **options) for n in names}
     seen = 0
     for batch in _batches(data, batch_size):
@@ -182,21 +182,21 @@ def calibrate(graph: Graph, data, *, observer: str = "minmax", scheme: str = "sy
         node.qparams = QuantParams.from_fixed_format(fmt) if scheme == "pow2" else qp
         if node.op not in LOSSLESS_OPS:
             _set(node, "result", fmt)
-        if weights and node.op in _MAC_OPS:
+        if weights and has(node.op, Trait.MAC):
             w = node.params["weight"]
             ib = integer_bits_for(float(w.min()), float(w.max()), True)
             _set(node, "weight", FixedFormat(int(weight_bits or bits), ib, True, rounding, "SAT"))
     g = prepare(g, default=default if default is not None else graph.default_format)
     if weights:  # biases on the products' grid need the (now known) input formats
         for node in g.nodes():
-            if node.op in _MAC_OPS and "bias" in node.params:
+            if has(node.op, Trait.MAC) and "bias" in node.params:
                 x = g.node(node.inputs[0]).formats["result"]
                 _set(node, "bias", _bias_format(x, node.formats["weight"], node.params["bias"],
                                                 rounding, "SAT"))
         g = prepare(g, default=g.default_format)
     if scheme == "pow2":  # lossless ops: the qparams of the format they kept
         for node in g.nodes():
-            if node.op in LOSSLESS_OPS and node.op != "output":
+            if node.op in LOSSLESS_OPS and not is_output(node.op):
                 f = node.formats["result"]
                 node.qparams = QuantParams.from_fixed_format(f)
     return g

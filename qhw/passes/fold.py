@@ -10,12 +10,12 @@ import numpy as np
 
 from qhw.graph import Graph, Node
 from qhw.ops.base import holds
-from qhw.ops.batchnorm import affine_terms
-from qhw.ops.shift import moved
+from qhw.ops import Trait, get, group, has
+from qhw.ops.batchnorm import BatchNorm, affine_terms
 from qhw.passes.pipeline import prepare
 
-_MAC_OPS = ("dense", "conv1d", "conv2d")
-_MOVE_OPS = ("flatten", "reshape")
+_MAC_OPS = group(Trait.MAC)
+_MOVE_OPS = group(Trait.RESHAPE)
 #: slots whose formats depend on the constants' values (re-inferred after folding)
 _VALUE_SLOTS = ("weight", "bias", "result")
 
@@ -79,7 +79,7 @@ def _fold_into_consumers(g: Graph, bn: Node) -> bool:
     """BN before dense/conv (unpadded) layers only: W' = W*k (per input channel),
     b' = b + sum over taps and input channels of W*c."""
     readers = g.consumers(bn.name)
-    if not readers or any(r.op not in _MAC_OPS or (r.op != "dense" and not _zero_padding(r))
+    if not readers or any(r.op not in _MAC_OPS or not _zero_padding(r)
                           or r.inputs.count(bn.name) != 1 for r in readers):
         return False
     k, c = affine_terms(bn)
@@ -95,6 +95,10 @@ def _fold_into_consumers(g: Graph, bn: Node) -> bool:
     return True
 
 
+def _is_batchnorm(node: Node) -> bool:
+    return has(node.op) and isinstance(get(node.op), BatchNorm)
+
+
 def fold_batchnorm(graph: Graph) -> Graph:
     """Fold every ``batchnorm`` node into the dense/conv before it (when nothing else reads that
     layer's output) or else into the dense/unpadded conv layers after it. Exact in real numbers;
@@ -104,14 +108,14 @@ def fold_batchnorm(graph: Graph) -> Graph:
     A batchnorm that fits neither pattern stays; the golden model refuses it by name.
     """
     g = graph.copy()
-    for bn in [n for n in g.nodes() if n.op == "batchnorm"]:
+    for bn in [n for n in g.nodes() if _is_batchnorm(n)]:
         _fold_into_producer(g, bn) or _fold_into_consumers(g, bn)
     return _finish(graph, g)
 
 
 def unfolded_batchnorms(graph: Graph) -> list[str]:
     """Names of the batchnorm nodes still in ``graph``."""
-    return [n.name for n in graph.nodes() if n.op == "batchnorm"]
+    return [n.name for n in graph.nodes() if _is_batchnorm(n)]
 
 
 # ------------------------------------------------------------------ constant folding
@@ -129,23 +133,9 @@ def _exact_cast(g: Graph, node: Node, src_fmt=None) -> bool:
 
 def _is_identity(g: Graph, node: Node) -> bool:
     """An op whose output equals its input, value for value and shape for shape."""
-    if node.op in ("input", "output") or len(node.inputs) != 1:
+    if not has(node.op) or has(node.op, Trait.IO) or len(node.inputs) != 1:
         return False
-    src = g.node(node.inputs[0])
-    if node.op in _MOVE_OPS:
-        same = node.shape is not None and tuple(node.shape) == tuple(src.shape)
-    elif node.op == "shift":
-        same = int(node.attrs["shift"]) == 0
-    elif node.op in ("relu", "relu6", "clip"):
-        from qhw.ops import get
-
-        lo, hi = get(node.op).limits(node)
-        f = src.formats.get("result")
-        same = (lo is None and hi is None) or (f is not None and (lo is None or f.min >= lo)
-                                               and (hi is None or f.max <= hi))
-    else:
-        return False
-    return same and _exact_cast(g, node)
+    return get(node.op, node.name).is_identity(node, g.node(node.inputs[0])) and _exact_cast(g, node)
 
 
 def _merge_with_input(g: Graph, node: Node) -> bool:
@@ -154,9 +144,9 @@ def _merge_with_input(g: Graph, node: Node) -> bool:
     if len(node.inputs) != 1:
         return False
     inner = g.node(node.inputs[0])
-    if node.op == "shift" and inner.op == "shift":
+    if has(node.op, Trait.POINT_SHIFT) and has(inner.op, Trait.POINT_SHIFT):
         x_fmt = g.node(inner.inputs[0]).formats.get("result")
-        src = moved(x_fmt, int(inner.attrs["shift"])) if x_fmt is not None else None
+        src = get(inner.op).moved_format(inner, x_fmt) if x_fmt is not None else None
         if not _exact_cast(g, inner, src):
             return False
         node.attrs["shift"] = int(node.attrs["shift"]) + int(inner.attrs["shift"])

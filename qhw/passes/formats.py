@@ -41,14 +41,14 @@ def config_lookup(config: Any, current: dict | None = None):
 
 
 def _hls4ml_lookup(config, current: dict):
-    from qhw.config.infer import HLS4ML_SLOTS, auto_format
+    from qhw.config.infer import auto_format
     from qhw.config.schema import TABLE_SLOTS
 
     def lookup(node, slot):
         if slot in TABLE_SLOTS:  # only a layer-level table_t, as in hls4ml
             p = config.precision(node.name, node.op, slot)
             return p if isinstance(p, FixedFormat) else None
-        if slot not in HLS4ML_SLOTS.get(node.op, ()):
+        if slot not in get(node.op, node.name).hls4ml_slots:
             return None
         p = config.precision(node.name, node.op, slot)
         if p == "auto":

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from qhw.errors import ConfigError
 from qhw.graph import Graph
-from qhw.ops import get
-
-_MAC = ("dense", "conv1d", "conv2d")
-_TABLE_OPS = ("sigmoid", "tanh", "hard_sigmoid", "softmax")
+from qhw.ops import Trait, get, has
 
 
 def _matches(graph: Graph, name: str) -> bool:
@@ -29,7 +26,7 @@ def apply_config(graph: Graph, config) -> Graph:
         if line not in config.warnings:
             config.warnings.append(line)
     for node in graph.nodes():
-        if node.op in _MAC:
+        if has(node.op, Trait.MAC):
             node.attrs.setdefault("reuse_factor", config.reuse_factor(node.name, node.op))
             node.attrs.setdefault("strategy", config.strategy(node.name, node.op))
             if getattr(config, "hls4ml", False):
@@ -37,12 +34,11 @@ def apply_config(graph: Graph, config) -> Graph:
         get(node.op, node.name).configure(node, config)  # op settings (sigmoid/tanh/softmax tables)
         if node.attrs.get("variant") == "hls4ml":
             continue  # the op's configure() took hls4ml's table settings
-        if node.op in _TABLE_OPS and "table_size" in node.attrs:
+        if has(node.op, Trait.TABLE) and "table_size" in node.attrs:
             size = config.attr(node.name, node.op, "table_size")
             if size is None:
                 continue
-            pow2 = node.op == "softmax" or node.attrs.get("variant") in ("rom", "half_rom")
-            if pow2 and size & (size - 1):
+            if get(node.op, node.name).table_size_pow2(node) and size & (size - 1):
                 raise ConfigError(f"config table_size of layer {node.name!r} ({node.op}): {size} is not "
                                   "a power of two; this table needs a power of two >= 2 (e.g. 1024)")
             node.attrs["table_size"] = int(size)

@@ -31,7 +31,10 @@ import numpy as np
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
 from qhw.graph import Graph, Node
-from qhw.ops import FormatContext, get
+from qhw.ops import FormatContext, Trait, get, group, has, is_input, is_output, names
+from qhw.ops.elementwise import Add
+from qhw.ops.code_table import CodeTable
+from qhw.ops.threshold import Threshold
 from qhw.ops.dense import accumulator_format
 from qhw.passes.pipeline import prepare
 from qhw.quant import QuantParams
@@ -43,11 +46,38 @@ AP_ROUNDING = {"half_even": "RND_CONV", "half_up": "RND", "half_down": "RND_MIN_
                "half_away": "RND_INF", "half_zero": "RND_ZERO", "floor": "TRN", "trunc": "TRN_ZERO",
                "ceil": "TRN"}
 MULTIPLIER_MODES = ("float32", "float64")
-MAC_OPS = ("dense", "conv1d", "conv2d")
+MAC_OPS = tuple(sorted(group(Trait.MAC)))
+
+
+def _lowering(op: str) -> str | None:
+    """The method of the lowering that takes ``op`` (None: no integer lowering of its affine
+    quantization): ports, dense/conv, clamps, one-input data movement, add, shift, threshold."""
+    if not has(op):
+        return None
+    opdef = get(op)
+    if is_input(op):
+        return "op_input"
+    if is_output(op):
+        return "op_output"
+    if has(op, Trait.MAC):
+        return "op_mac"
+    if has(op, Trait.CLAMP):
+        return "op_bound"
+    if has(op, Trait.MOVE) and opdef.arity == 1:
+        return "op_move"
+    if has(op, Trait.POINT_SHIFT):
+        return "op_shift"
+    if isinstance(opdef, Add):
+        return "op_add"
+    if isinstance(opdef, Threshold):
+        return "op_threshold"
+    if isinstance(opdef, CodeTable):
+        return "op_code_table"
+    return None
+
+
 #: ops the pass lowers
-SUPPORTED = ("input", "output", *MAC_OPS, "relu", "relu6", "clip", "maxpool1d", "maxpool2d",
-             "flatten", "reshape", "upsample", "depth_to_space", "add", "shift", "threshold",
-             "code_table")
+SUPPORTED = tuple(op for op in names() if _lowering(op))
 _MAX_PRODUCT_BITS = 63
 
 
@@ -546,33 +576,16 @@ class _Lowering:
             self.current = node.name
             ins = [self.vals[s] for s in node.inputs]
             op = node.op
-            if op == "input":
-                v = self.op_input(node)
-            elif op == "output":
-                v = self.op_output(node, ins[0])
-            elif op in MAC_OPS:
-                v = self.op_mac(node, ins[0])
-                if node.qparams is not None:
-                    v = self.requantize(node, v, node.qparams)
-            elif op == "relu":
-                v = self.op_bound(node, ins[0], 0.0, None)
-            elif op == "relu6":
-                v = self.op_bound(node, ins[0], 0.0, 6.0)
-            elif op == "clip":
-                v = self.op_bound(node, ins[0], node.attrs.get("min_value"), node.attrs.get("max_value"))
-            elif op in ("maxpool1d", "maxpool2d", "flatten", "reshape", "upsample", "depth_to_space"):
-                v = self.op_move(node, ins[0])
-            elif op == "add":
-                v = self.op_add(node, ins[0], ins[1])
-            elif op == "shift":
-                v = self.op_shift(node, ins[0])
-            elif op == "threshold":
-                v = self.op_threshold(node, ins[0])
-            elif op == "code_table":
-                v = self.op_code_table(node, ins[0])
-            else:
+            how = _lowering(op)
+            if how is None:
                 raise ModelError(f"node {node.name!r}: op {op!r} has no integer lowering of its "
                                  f"affine quantization; supported: {', '.join(SUPPORTED)}")
+            if how == "op_bound":
+                v = self.op_bound(node, ins[0], *get(op, node.name).limits(node))
+            else:
+                v = getattr(self, how)(node, *ins)
+            if how == "op_mac" and node.qparams is not None:
+                v = self.requantize(node, v, node.qparams)
             self.vals[node.name] = v
         g = prepare(self.out)
         g.notes = self.notes + list(g.notes)

@@ -11,10 +11,11 @@ import math
 
 from qhw.fixed import FixedFormat
 from qhw.graph import Graph
-from qhw.ops import OverflowCount
+from qhw.ops import OverflowCount, Trait, get, group
 from qhw.passes.pipeline import prepare
 
-_NO_RESULT_CHOICE = frozenset({"input", "output", "flatten", "reshape", "upsample", "depth_to_space"})
+#: ports and one-input copies of input elements: their result format is their input's
+_NO_RESULT_CHOICE = group(Trait.IO) | frozenset(op for op in group(Trait.GATHER) if get(op).arity == 1)
 
 
 def profile(graph: Graph, data) -> dict[str, OverflowCount]:

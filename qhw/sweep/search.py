@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from qhw.errors import ConfigError
+from qhw.ops import is_output
 from qhw.sweep.point import Problem, evaluate, lut_cost, one_blas_thread
 from qhw.sweep.space import acts_on, width_value
 
@@ -44,7 +45,7 @@ def _search(problem: Problem, max_error: float, *, widths: dict[str, list[int]],
     if missing:
         raise ConfigError(f"search layers {missing} are not in {g.name!r}; layers: "
                           + ", ".join(n.name for n in g.nodes()))
-    layers = layers or [n.name for n in g.nodes() if n.op != "output"]  # an output follows its producer
+    layers = layers or [n.name for n in g.nodes() if not is_output(n.op)]  # an output follows its producer
     point = {f"{n}.{axis}": ws[-1] for axis, ws in allowed.items() for n in layers
              if acts_on(g.node(n), axis)}
     if not point:

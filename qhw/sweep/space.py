@@ -25,14 +25,17 @@ from qhw import limits
 from qhw.errors import ConfigError
 from qhw.fixed import FixedFormat
 from qhw.graph import Graph
+from qhw.ops import Trait, get, group, is_output
 
 AXES = ("weights", "activations", "accum", "table_size", "variant")
 WIDTH_AXES = ("weights", "activations", "accum")
 _RANGE = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*(?::\s*(\d+)\s*)?)?(?:,\s*(-?\d+)\s*)?$")
 _WIDTH = re.compile(r"^\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?$")
-#: ops whose result a bit-width sweep does not choose (ports and pure data movement)
-_KEEP_RESULT = frozenset({"input", "flatten", "reshape", "concat", "maxpool1d", "maxpool2d", "upsample", "depth_to_space"})
-_TABLE_OPS = frozenset({"sigmoid", "tanh"})
+#: ops whose result a bit-width sweep does not choose: the input port and pure data movement
+#: (the output port's result is swept as a layer's)
+_KEEP_RESULT = frozenset(op for op in group(Trait.IO) | group(Trait.MOVE) if not is_output(op))
+#: element-wise table functions (sigmoid, tanh): the table axes change them
+_TABLE_OPS = group(Trait.TABLE, Trait.ELEMENTWISE)
 
 
 def parse_range(text: str, what: str = "range") -> list:
@@ -192,8 +195,9 @@ def configure(graph: Graph, point: dict, ranges: Ranges,
         a = _value(point, node.name, "activations")
         if a is not None and acts_on(node, "activations") and node.name in ranges.values:
             lo, hi = ranges.values[node.name]
-            if node.op in _TABLE_OPS or node.op == "hard_sigmoid":
-                lo, hi = (0.0, 1.0) if node.op != "tanh" else (-1.0, 1.0)
+            bounded = get(node.op, node.name).output_range(node)
+            if bounded is not None:  # the op's own range (sigmoid, tanh, hard_sigmoid)
+                lo, hi = bounded
             slots["result"] = str(_fmt(a, lo, hi, lo < 0, modes))
         c = _value(point, node.name, "accum")
         if c is not None and acts_on(node, "accum") and node.name in ranges.values:
