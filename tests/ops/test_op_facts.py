@@ -10,7 +10,7 @@ import qhw.ops
 from qhw.config.infer import HLS4ML_SLOTS
 from qhw.config.schema import HLS4ML_CLASS, LAYER_TYPES
 from qhw.fixed import FixedFormat
-from qhw.graph import GraphBuilder
+from qhw.flow import GraphBuilder
 from qhw.ops import Trait
 
 

@@ -31,8 +31,8 @@ from qhw.backends.hls import run_raw as hls_run_raw
 from qhw.backends.hls import supported_ops as hls_supported_ops
 from qhw.backends.hls import write_hls
 from qhw.backends.verilog import write_verilog
-from qhw.backends.verilog.top import supported_ops as verilog_supported_ops
-from qhw.graph import GraphBuilder
+from qhw.backends.verilog.lowering import supported_ops as verilog_supported_ops
+from qhw.flow import GraphBuilder
 from qhw.testing import models
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import write_vectors
@@ -94,6 +94,8 @@ ORACLES = {
     "batchnorm": ("test_frontend_qonnx.py::test_trunc_and_batchnorm_equal_qonnx",
                   "qonnx execution (after folding)"),
 }
+ORACLES["code_table"] = ("test_import_code_table.py::test_code_table_predict_equals_onnxruntime",
+                         "onnxruntime (the table is its own QLinear/QDQ nodes run on every code)")
 #: ops without an oracle test, and why
 NO_ORACLE: dict[str, str] = {}
 
@@ -169,6 +171,9 @@ DESIGNS = {
     "depth_to_space": _unary("depth_to_space", in_shape=(2, 2, 4), block_size=2, mode="DCR"),
     "threshold": _with_params("threshold", (2, 3), "ap_fixed<8,3>",
                               {"thresholds": np.sort(_RNG.standard_normal((3, 4)) * 2, axis=1)}),
+    "code_table": _with_params("code_table", (5,), "ap_int<4>",
+                               {"table": _RNG.integers(-20, 40, 16).astype(np.float64)},
+                               {"result": "ap_int<7>"}),
     "embedding": _with_params("embedding", (3,), "ap_uint<3>",
                               {"table": _RNG.standard_normal((8, 4))},
                               {"table": "ap_int<6>", "result": "ap_fixed<10,3,AP_RND,AP_SAT>"}),
@@ -242,23 +247,83 @@ def _design(op):
     assert op in DESIGNS, _missing(op, "no one-op design in DESIGNS")
     g = DESIGNS[op]()
     assert any(n.op == op for n in g.nodes()), _missing(op, "its one-op design does not contain it")
+    return g
+
+
+def _combined():
+    """Every op's one-op graph side by side in one design (names prefixed with the op): one
+    Verilator build and one g++ build check them all; each op's outputs are compared apart."""
+    from qhw.graph import Graph
+    from qhw.passes import prepare
+
+    whole = Graph("conformance")
+    seen, owners = set(), {}
+    for op in OPS:
+        if op in NO_HARDWARE or op not in DESIGNS or DESIGNS[op] in seen:
+            continue
+        seen.add(DESIGNS[op])
+        g = DESIGNS[op]()
+        for node in g.nodes():
+            n = node.copy()
+            n.name, n.inputs = f"{op}__{node.name}", [f"{op}__{i}" for i in node.inputs]
+            n.inferred = set(node.inferred)
+            whole.add(n)
+        for out in g.output_names:
+            owners[f"{op}__{out}"] = [o for o in OPS if DESIGNS.get(o) is DESIGNS[op]]
+    return prepare(whole), owners
+
+
+@pytest.fixture(scope="module")
+def combined(tmp_path_factory):
+    g, owners = _combined()
     raw = models.random_inputs(g, 48, seed=16)
-    return g, raw, golden.run_raw(g, raw).outputs
+    want = golden.run_raw(g, raw).outputs
+    return g, owners, raw, want, tmp_path_factory.mktemp("conformance")
+
+
+@pytest.fixture(scope="module")
+def rtl_outputs(combined):
+    """Per output: equal to golden in the RTL simulation (the harness under gaps and stalls)."""
+    from qhw.verify.vectors import read_matrix
+
+    g, owners, raw, want, d = combined
+    write_verilog(g, d / "rtl")
+    write_vectors(d / "vectors", [raw[n] for n in g.input_names], [want[n] for n in g.output_names])
+    sim = run_harness(d / "rtl", d / "vectors", seed=16, gap=0.3, stall=0.3, work_dir=d / "sim")
+    assert sim.samples == 48, sim.summary()
+    actual = read_matrix(d / "sim" / "actual.txt")  # one row per sample, the outputs side by side
+    ok, col = {}, 0
+    for n in g.output_names:
+        k = int(np.prod(g.node(n).shape))
+        ok[n] = actual.shape[0] == 48 and np.array_equal(actual[:, col:col + k],
+                                                          want[n].reshape(48, -1))
+        col += k
+    return ok, sim.summary()
+
+
+@pytest.fixture(scope="module")
+def csim_outputs(combined):
+    g, owners, raw, want, d = combined
+    write_hls(g, d / "hls")
+    got = hls_run_raw(d / "hls", raw)
+    return {n: np.array_equal(got[n], want[n]) for n in g.output_names}
+
+
+def _outputs_of(op, g) -> list[str]:
+    return [n for n in g.output_names if n.split("__", 1)[0] in
+            [o for o in OPS if DESIGNS.get(o) is DESIGNS.get(op)]]
 
 
 @pytest.mark.parametrize("op", OPS)
-def test_rtl_equals_golden_on_a_one_op_graph(op, tmp_path):
-    g, raw, want = _design(op)
-    write_verilog(g, tmp_path / "rtl")
-    write_vectors(tmp_path / "vectors", [raw[n] for n in g.input_names], [want[n] for n in g.output_names])
-    sim = run_harness(tmp_path / "rtl", tmp_path / "vectors", seed=16, gap=0.3, stall=0.3)
-    assert sim.ok and sim.samples == 48, _missing(op, f"RTL != golden: {sim.summary()}")
+def test_rtl_equals_golden_on_a_one_op_graph(op, combined, rtl_outputs):
+    g = _design(op)
+    ok, summary = rtl_outputs
+    outs = _outputs_of(op, combined[0])
+    assert outs and all(ok[n] for n in outs), _missing(op, f"RTL != golden on {outs} ({summary})")
 
 
 @pytest.mark.parametrize("op", OPS)
-def test_csim_equals_golden_on_a_one_op_graph(op, tmp_path):
-    g, raw, want = _design(op)
-    write_hls(g, tmp_path / "hls")
-    got = hls_run_raw(tmp_path / "hls", raw)
-    for name in g.output_names:
-        assert np.array_equal(got[name], want[name]), _missing(op, f"C simulation != golden on {name}")
+def test_csim_equals_golden_on_a_one_op_graph(op, combined, csim_outputs):
+    _design(op)
+    outs = _outputs_of(op, combined[0])
+    assert outs and all(csim_outputs[n] for n in outs), _missing(op, f"C simulation != golden on {outs}")
