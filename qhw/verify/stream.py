@@ -93,8 +93,14 @@ def _manifest(rtl_dir: Path) -> dict:
     return read_design(rtl_dir).model_dump()
 
 
-def _sources(rtl_dir: Path, manifest: dict) -> dict[str, str]:
-    return read_sources(rtl_dir / f for f in manifest["files"])
+def _sources(rtl_dir: Path, manifest: dict, flavour: str = "sim") -> dict[str, str]:
+    """The Verilog texts to simulate: the simulation flavour (``sim_files``, the MAC layers as
+    plain expressions) when the design has one and ``flavour`` is "sim", else ``files`` (the
+    hierarchical synthesis flavour)."""
+    if flavour not in ("sim", "synth"):
+        raise ValueError(f"flavour must be 'sim' or 'synth', not {flavour!r}")
+    files = manifest.get("sim_files") if flavour == "sim" else None
+    return read_sources(rtl_dir / f for f in (files or manifest["files"]))
 
 
 def harness_source(manifest: dict, trace: bool = False) -> str:
@@ -114,11 +120,12 @@ def harness_source(manifest: dict, trace: bool = False) -> str:
 
 
 def run_harness(rtl_dir, vectors_dir, seed: int = 1, gap: float = 0.0, stall: float = 0.0,
-                trace: bool = False, work_dir=None) -> SimResult:
-    """Build (cached) and run the C++ stream harness on ``vectors_dir``; compare outputs."""
+                trace: bool = False, work_dir=None, flavour: str = "sim") -> SimResult:
+    """Build (cached) and run the C++ stream harness on ``vectors_dir``; compare outputs.
+    ``flavour``: "sim" (the design's simulation flavour when it has one) or "synth"."""
     rtl_dir, vectors_dir = Path(rtl_dir), Path(vectors_dir)
     man = _manifest(rtl_dir)
-    build = build_harness(_sources(rtl_dir, man), man["top"], harness_source(man, trace), trace)
+    build = build_harness(_sources(rtl_dir, man, flavour), man["top"], harness_source(man, trace), trace)
     _, expected = read_vectors(vectors_dir)
     work = Path(work_dir or tempfile.mkdtemp(prefix="qhw_sim_"))
     work.mkdir(parents=True, exist_ok=True)
