@@ -45,7 +45,7 @@ def _ready_path(folder, fifo: bool) -> bool:
               f"proc\nflatten\nopt_clean\n"
               f"select -assert-none w:m_axis_tready %co*:-{ffs} w:s_axis_tready %i\n")
     res = run_script(script, folder)
-    assert res.ok or "Assertion failed" in res.output, res.output[-2000:]
+    assert res.ok or "Assertion failed" in res.output, res.summary()
     return not res.ok
 
 
