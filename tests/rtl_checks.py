@@ -18,14 +18,19 @@ def design_in(rtl_dir) -> SimpleNamespace:
     """The design a ``qhw compile`` wrote (``OUT/rtl/design.json``), as ``write_verilog`` returns it."""
     rtl_dir = Path(rtl_dir)
     man = json.loads((rtl_dir / "design.json").read_text())
-    return SimpleNamespace(rtl_dir=rtl_dir, files=man["files"], top=man["top"])
+    return SimpleNamespace(rtl_dir=rtl_dir, files=man["files"], top=man["top"],
+                           sim_files=man.get("sim_files", []))
 
 
 def assert_lint_clean(d) -> None:
+    """Both flavours lint-clean: the synthesis one (``files``) and, when the design has one, the
+    simulation one (``sim_files``, what Verilator simulates)."""
     from qhw.tools.verilator import lint
 
-    res = lint([d.rtl_dir / f for f in d.files], top=d.top)
-    assert res.ok, res.summary()
+    for files in (d.files, getattr(d, "sim_files", None)):
+        if files:
+            res = lint([d.rtl_dir / f for f in files], top=d.top)
+            assert res.ok, res.summary()
 
 
 def assert_synthesizes(d) -> dict:

@@ -12,10 +12,9 @@ import pytest
 
 from qhw.backends.verilog import write_verilog
 from qhw.testing import models
-from qhw.tools.verilator import lint
 from qhw.verify.stream import run_cocotb_stream, run_harness
 from qhw.verify.vectors import golden_vectors, read_vectors, write_vectors
-from rtl_checks import assert_synthesizes, multiplier_shapes, small_mlp_twin
+from rtl_checks import assert_lint_clean, assert_synthesizes, multiplier_shapes, small_mlp_twin
 
 CASES = {
     "mlp_r1": (lambda: models.mlp(), 1),
@@ -66,9 +65,28 @@ def test_rtl_equals_golden_under_backpressure(designs, name):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_lint_clean(designs, name):
+    """Both flavours: the synthesis one (``files``) and the simulation one (``sim_files``)."""
     _, d, _ = designs(name)
-    res = lint([d.rtl_dir / f for f in d.files], top=d.top)
-    assert res.ok, res.summary()
+    assert_lint_clean(d)
+
+
+def test_both_flavours_equal_golden(tmp_path):
+    """The simulation flavour (plain products, inline adder trees; what every other RTL test
+    simulates) and the synthesis flavour (the shared multiplier and adder-tree modules Yosys
+    gets) of one fully parallel MLP: each equals the golden model under backpressure."""
+    g = models.mlp(widths=(16, 8, 4, 5))
+    d = write_verilog(g, tmp_path / "rtl")
+    synth = "".join((d.rtl_dir / f).read_text() for f in d.files)
+    sim = "".join((d.rtl_dir / f).read_text() for f in d.sim_files)
+    inst = f"{d.top}_cmul #(.WA("  # a multiplier instance
+    assert inst in synth and inst not in sim  # they differ
+    assert " u_s0 (" in synth and " u_s0 (" not in sim  # an adder-tree instance
+    ins, exp = golden_vectors(g, 200, seed=11)
+    write_vectors(tmp_path / "vectors", ins, exp)
+    for flavour in ("synth", "sim"):
+        res = run_harness(tmp_path / "rtl", tmp_path / "vectors", seed=4, gap=0.3, stall=0.3,
+                          flavour=flavour)
+        assert res.ok and res.samples == 200, f"{flavour}: {res.summary()}"
 
 
 def test_mismatch_is_reported_by_sample_and_index(designs, tmp_path):

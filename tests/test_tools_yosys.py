@@ -12,7 +12,7 @@ def test_synth_check_counts_cells_and_reports_errors(tmp_path):
         "module inc(input wire clk, input wire [3:0] x, output reg [3:0] y);\n"
         "always @(posedge clk) y <= x + 4'h1;\nendmodule\n")
     res = yosys.synth_check(tmp_path, ["inc.v"], "inc")
-    assert res.ok, res.output
+    assert res.ok, res.summary()
     cells = res.stat["modules"]["\\inc"]
     assert int(cells["num_cells"]) > 0
     (tmp_path / "broken.v").write_text("module broken(input wire a); assign b = ;\nendmodule\n")
@@ -38,7 +38,7 @@ def test_bottom_up_synthesizes_each_multiplier_variant_once(tmp_path):
     assert yosys.leaf_variants(tmp_path, ["cm.v", "top.v"]) == {
         "cm": [".WA(4), .WB(5), .B(5'sh0b)", ".WA(4), .WB(5), .B(5'sh13)"]}
     res = yosys.synth_check(tmp_path, ["cm.v", "top.v"], "top")
-    assert res.ok, res.output
+    assert res.ok, res.summary()
     top = res.stat["modules"]["\\top"]
     assert top["num_cells_by_type"].get("cm") == 3  # kept as black-box instances
     assert not any(p.name.startswith(".qhw_leaf") for p in tmp_path.iterdir())

@@ -69,7 +69,7 @@ def _read_manifest(folder: os.PathLike, name: str, model, what: str, keys: tuple
 
 def read_design(rtl_dir: os.PathLike) -> Design:
     """``rtl/design.json`` validated; every file it lists exists inside the rtl folder."""
-    return _read_manifest(rtl_dir, DESIGN, Design, "design file", ("files",), "rtl")
+    return _read_manifest(rtl_dir, DESIGN, Design, "design file", ("files", "sim_files"), "rtl")
 
 
 def read_hls_manifest(hls_dir: os.PathLike) -> HlsManifest:

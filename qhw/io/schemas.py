@@ -104,6 +104,7 @@ class Design(_Open):
     outputs: list[Port] = Field(min_length=1)
     latency: StrictInt = Field(ge=0)
     ii: StrictInt = Field(ge=1)
+    sim_files: list[StrictStr] = []  # the simulation flavour (qhw.backends.verilog.write_verilog)
 
 
 class HlsPort(_Open):

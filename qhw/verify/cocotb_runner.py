@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from qhw._resources import sim_dir
 from qhw.errors import MissingToolError
+from qhw.tools.exitinfo import ChildUsage, ended
 from qhw.tools.verilator import INSTALL_HINT, verilator_env
 
 if TYPE_CHECKING:  # build.py imports this module when cocotb is used: no import back
@@ -63,18 +65,25 @@ def run_cocotb(build: VerilatedBuild, test_module: str, test_dir: os.PathLike,
     extra = {k: str(v) for k, v in (env or {}).items()}
     extra["QHW_RESULT"] = str(result_path)
     runner = make_runner()
+    how = ""
+    usage = ChildUsage.start()
     with _patched_env(extra):
         try:
             runner.test(test_module=test_module, hdl_toplevel=build.top, hdl_toplevel_lang="verilog",
                         build_dir=str(build.exe.parent), test_dir=str(test_dir), waves=waves,
                         seed=seed, extra_env=extra, results_xml=str(test_dir / "results.xml"),
                         log_file=str(test_dir / "sim.log"))
-        except SystemExit:
-            pass  # the result file (or its absence) tells what happened
+        except (SystemExit, RuntimeError) as exc:
+            # the result file (or its absence) tells what happened; cocotb 2 raises
+            # RuntimeError("Command failed with return code: N") when the simulator fails
+            code = re.search(r"return code:?\s*(-?\d+)", str(exc))
+            how = ended(int(code.group(1))) if code else str(exc)
+    usage.stop()
     if not result_path.is_file():
         log = (test_dir / "sim.log").read_text() if (test_dir / "sim.log").is_file() else ""
-        raise RuntimeError(f"cocotb test {test_module!r} wrote no result; log tail:\n"
-                           + "\n".join(log.splitlines()[-30:]))
+        tail = "\n".join(log.strip().splitlines()[-30:]) or "it printed nothing"
+        raise RuntimeError(f"cocotb test {test_module!r} wrote no result (the simulator: "
+                           f"{how or 'no error reported'} {usage.text()}); log tail:\n{tail}")
     result = json.loads(result_path.read_text())
     vcd = test_dir / "dump.vcd"
     result["waves"] = str(vcd) if waves and vcd.is_file() else None

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from qhw.backends.verilog.render import render
+from qhw.tools.exitinfo import ChildUsage, failure_text
 from qhw.tools.proc import run as run_process
 from qhw.verify.build import build_cocotb, build_harness, read_sources
 from qhw.verify.vectors import read_matrix, read_vectors
@@ -35,10 +36,13 @@ class SimResult:
     build_cached: bool = False
     run_seconds: float = 0.0
     waves: str | None = None
+    #: how the simulator process ended when it did not end normally (exit code or signal, time,
+    #: peak memory and its last output, see qhw.tools.exitinfo); empty when it exited with 0
+    failure: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.mismatches == 0 and self.samples > 0
+        return self.mismatches == 0 and self.samples > 0 and not self.failure
 
     @property
     def samples_per_second(self) -> float:
@@ -54,13 +58,15 @@ class SimResult:
                   f"actual {d['actual']}")
         if self.waves:
             s += f"; waves {self.waves}"
+        if self.failure:
+            s += f"; the simulator {self.failure}"
         return s
 
     def to_dict(self) -> dict:
         return dict(samples=self.samples, mismatches=self.mismatches, details=self.details,
                     cycles=self.cycles, latency=self.latency, ii=self.ii, engine=self.engine,
                     build_seconds=self.build_seconds, build_cached=self.build_cached,
-                    run_seconds=self.run_seconds, waves=self.waves, ok=self.ok)
+                    run_seconds=self.run_seconds, waves=self.waves, failure=self.failure, ok=self.ok)
 
 
 def compare(expected: np.ndarray, actual: np.ndarray, limit: int = 20) -> tuple[int, list[dict]]:
@@ -87,8 +93,14 @@ def _manifest(rtl_dir: Path) -> dict:
     return read_design(rtl_dir).model_dump()
 
 
-def _sources(rtl_dir: Path, manifest: dict) -> dict[str, str]:
-    return read_sources(rtl_dir / f for f in manifest["files"])
+def _sources(rtl_dir: Path, manifest: dict, flavour: str = "sim") -> dict[str, str]:
+    """The Verilog texts to simulate: the simulation flavour (``sim_files``, the MAC layers as
+    plain expressions) when the design has one and ``flavour`` is "sim", else ``files`` (the
+    hierarchical synthesis flavour)."""
+    if flavour not in ("sim", "synth"):
+        raise ValueError(f"flavour must be 'sim' or 'synth', not {flavour!r}")
+    files = manifest.get("sim_files") if flavour == "sim" else None
+    return read_sources(rtl_dir / f for f in (files or manifest["files"]))
 
 
 def harness_source(manifest: dict, trace: bool = False) -> str:
@@ -108,11 +120,12 @@ def harness_source(manifest: dict, trace: bool = False) -> str:
 
 
 def run_harness(rtl_dir, vectors_dir, seed: int = 1, gap: float = 0.0, stall: float = 0.0,
-                trace: bool = False, work_dir=None) -> SimResult:
-    """Build (cached) and run the C++ stream harness on ``vectors_dir``; compare outputs."""
+                trace: bool = False, work_dir=None, flavour: str = "sim") -> SimResult:
+    """Build (cached) and run the C++ stream harness on ``vectors_dir``; compare outputs.
+    ``flavour``: "sim" (the design's simulation flavour when it has one) or "synth"."""
     rtl_dir, vectors_dir = Path(rtl_dir), Path(vectors_dir)
     man = _manifest(rtl_dir)
-    build = build_harness(_sources(rtl_dir, man), man["top"], harness_source(man, trace), trace)
+    build = build_harness(_sources(rtl_dir, man, flavour), man["top"], harness_source(man, trace), trace)
     _, expected = read_vectors(vectors_dir)
     work = Path(work_dir or tempfile.mkdtemp(prefix="qhw_sim_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -124,8 +137,14 @@ def run_harness(rtl_dir, vectors_dir, seed: int = 1, gap: float = 0.0, stall: fl
         waves = str(work / "trace.vcd")
         args.append(waves)
     t0 = time.perf_counter()
+    usage = ChildUsage.start()
     proc = run_process(args, capture_output=True, text=True)
+    usage.stop()
     run_s = time.perf_counter() - t0
+    failure = ""
+    if proc.returncode != 0:  # a crash, a stalled pipeline (4) or an unreadable file (3)
+        failure = failure_text(f"harness {build.exe.name}", proc.returncode, usage,
+                               proc.stdout + proc.stderr, tail=1500)
     cycles = 0
     for tok in proc.stdout.split("\n"):
         if tok.startswith("cycles"):
@@ -133,7 +152,7 @@ def run_harness(rtl_dir, vectors_dir, seed: int = 1, gap: float = 0.0, stall: fl
     actual = read_matrix(out) if out.is_file() else np.zeros((0, expected.shape[1]), np.int64)
     mism, details = compare(expected, actual)
     return SimResult(int(expected.shape[0]), mism, details, cycles, man["latency"], man["ii"],
-                     "harness", build.seconds, build.cached, run_s, waves)
+                     "harness", build.seconds, build.cached, run_s, waves, failure)
 
 
 def run_cocotb_stream(rtl_dir, vectors_dir, seed: int = 1, gap: float = 0.2, stall: float = 0.2,

@@ -36,10 +36,14 @@ class VerilogDesign:
     inputs: list[dict]
     outputs: list[dict]
     layers: list[dict] = field(default_factory=list)
+    #: the simulation flavour's file list (``files`` with the MAC layers' ``sim/`` twins), when
+    #: the design has any: what Verilator simulates; lint and synthesis read ``files``
+    sim_files: list[str] = field(default_factory=list)
 
     def manifest(self) -> dict:
-        return dict(top=self.top, files=self.files, latency=self.latency, ii=self.ii,
-                    inputs=self.inputs, outputs=self.outputs, layers=self.layers)
+        man = dict(top=self.top, files=self.files, latency=self.latency, ii=self.ii,
+                   inputs=self.inputs, outputs=self.outputs, layers=self.layers)
+        return {**man, "sim_files": self.sim_files} if self.sim_files else man
 
 
 def _lower(node, graph, module: str, prefix: str, options: dict) -> Datapath:
@@ -70,7 +74,10 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
     ``reuse_factor`` (default for dense/conv nodes without their own ``reuse_factor``),
     ``output_fifo`` (True: the top ends in a small FIFO and throttles its input by credits, so the
     pipeline never stalls and no ready signal passes combinationally from output to input; one
-    more cycle of latency)."""
+    more cycle of latency), ``flavour`` ("sim": constant products as plain ``*`` expressions and
+    adder trees inline instead of the shared ``<top>_cmul``/``<top>_add*`` modules Yosys needs).
+    Every MAC layer whose simulation flavour differs also gets that twin in ``sim/``, listed in
+    ``design.json`` ``sim_files``: the same plan, what Verilator simulates fastest."""
     options = dict(options or {})
     graph.validate()
     top = top_name(top or options.get("top") or graph.name or "qhw_top")
@@ -84,6 +91,7 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
         return write_stream_verilog(graph, region, out_dir, top, options)
     namer = Namer(reserved=(top, f"{top}_delay"))
     files: dict[str, str] = {}
+    sim_files: dict[str, str] = {}  # the simulation flavour's differing files, written to sim/
     times: dict[str, int] = {}
     wires: dict[str, str] = {}
     layers, tensors, delays, layer_info = [], [], [], []
@@ -108,6 +116,11 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
         files[f"{module}.v"] = dp.text()
         for mod, text in dp.units.items():
             files[f"{mod}.v"] = text
+        if node.op in MAC_OPS and options.get("flavour") != "sim":
+            twin = _lower(node, graph, module, top, {**options, "flavour": "sim"})
+            if twin.text() != files[f"{module}.v"]:
+                sim_files[f"{module}.v"] = twin.text()
+                sim_files.update((f"{m}.v", t) for m, t in twin.units.items() if f"{m}.v" not in files)
         start = max(times[s] for s in node.inputs)
         parts = []
         for s in node.inputs:
@@ -161,7 +174,14 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
     for f in order:
         (out_dir / f).write_text(files[f])
     (out_dir / "filelist.f").write_text("".join(f + "\n" for f in order))
-    design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info)
+    sim_order = []
+    if sim_files:
+        (out_dir / "sim").mkdir(exist_ok=True)
+        for f in sorted(sim_files):
+            (out_dir / "sim" / f).write_text(sim_files[f])
+        extra = sorted(f"sim/{f}" for f in sim_files if f not in files)
+        sim_order = extra + [f"sim/{f}" if f in sim_files else f for f in order]
+    design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info, sim_order)
     (out_dir / "design.json").write_text(json.dumps(design.manifest(), indent=2, sort_keys=True) + "\n")
     return design
 
