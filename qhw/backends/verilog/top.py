@@ -116,7 +116,7 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
         files[f"{module}.v"] = dp.text()
         for mod, text in dp.units.items():
             files[f"{mod}.v"] = text
-        if node.op in MAC_OPS and options.get("flavour") != "sim":
+        if has(node.op, Trait.MAC) and options.get("flavour") != "sim":
             twin = _lower(node, graph, module, top, {**options, "flavour": "sim"})
             if twin.text() != files[f"{module}.v"]:
                 sim_files[f"{module}.v"] = twin.text()
