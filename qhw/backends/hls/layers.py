@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 import qhw.fixed as qf
-from qhw.backends.hls.render import c_initializer
+from qhw.backends.hls.render import c_initializer, code_initializer, code_type
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat, cpp_literal
 from qhw.ops import Trait, get as get_op, group, has
@@ -117,18 +117,25 @@ def common(node, ctx: LayerContext) -> dict:
     }
 
 
-def const_array(node, name: str) -> str:
-    """The initializer of parameter ``name`` in its slot format, raw codes exact."""
-    return c_initializer(node.param_raw(name), slot(node, name))
-
-
 # ----------------------------------------------------------------------------- dense
 def _bias(node, ctx: LayerContext) -> dict:
-    """The optional bias: the accumulator starts from it (assigned to accum), else from 0."""
+    """The optional bias as raw codes: the accumulator starts from it (assigned to accum), else
+    from 0."""
     if "bias" not in node.params:
-        return {"has_bias": False, "bias_t": "", "bias": ""}
-    return {"has_bias": True, "bias_t": ctx.use_type(slot(node, "bias"), f"{node.name} bias"),
-            "bias": const_array(node, "bias")}
+        return {"has_bias": False, "bias_t": "", "bias": "", "bias_ctype": "", "bias_w": 0}
+    fmt = slot(node, "bias")
+    return {"has_bias": True, "bias_t": ctx.use_type(fmt, f"{node.name} bias"),
+            "bias": code_initializer(node.param_raw("bias"), fmt), "bias_ctype": code_type(fmt),
+            "bias_w": fmt.width}
+
+
+def _weights(node, ctx: LayerContext, shape: tuple[int, int]) -> dict:
+    """The weights as raw codes of shape (inputs or taps, outputs) in the smallest standard
+    integer type; the template reads each into weight_t with .range() (exact)."""
+    fmt = slot(node, "weight")
+    return {"weight_t": ctx.use_type(fmt, f"{node.name} weight"), "weight_w": fmt.width,
+            "weight_ctype": code_type(fmt),
+            "weights": code_initializer(node.param_raw("weight").reshape(shape), fmt)}
 
 
 @emitter("dense.h.j2", {op for op in group(Trait.MAC) if not _windowed(op)})
@@ -137,11 +144,8 @@ def _dense(node, ctx: LayerContext) -> dict:
     k, m = node.params["weight"].shape
     rows, rf = size(ctx.in_shapes[0][:-1]), v["rf"]
     v.update(
-        k=k, m=m, rows=rows, in_t=v["in_t"][0],
-        x_at=f"r * {k} + i" if rows > 1 else "i", y_at=f"r * {m} + j" if rows > 1 else "j",
-        weight_t=ctx.use_type(slot(node, "weight"), f"{node.name} weight"),
+        k=k, m=m, rows=rows, in_t=v["in_t"][0], **_weights(node, ctx, (k, m)),
         accum_t=ctx.use_type(slot(node, "accum"), f"{node.name} accum"),
-        weights=c_initializer(node.param_raw("weight"), slot(node, "weight")),
         **_bias(node, ctx),
         n_mult=math.ceil(k * m / rf),
         partition=math.ceil(k / rf),
@@ -261,12 +265,9 @@ def _conv(node, ctx: LayerContext) -> dict:
     v = common(node, ctx)
     v.update(_geometry(node, ctx.in_shapes[0], tuple(node.output.shape)))
     taps, cout, rf = v["kh"] * v["kw"] * v["cin"], v["cout"], v["rf"]
-    w = node.param_raw("weight").reshape(taps, cout)
     v.update(
-        in_t=v["in_t"][0], taps=taps,
-        weight_t=ctx.use_type(slot(node, "weight"), f"{node.name} weight"),
-        accum_t=ctx.use_type(slot(node, "accum"), f"{node.name} accum"),
-        weights=c_initializer(w, slot(node, "weight")), **_bias(node, ctx),
+        in_t=v["in_t"][0], taps=taps, **_weights(node, ctx, (taps, cout)),
+        accum_t=ctx.use_type(slot(node, "accum"), f"{node.name} accum"), **_bias(node, ctx),
         n_mult=math.ceil(taps * cout / rf), partition=math.ceil(taps / rf),
         product_cast=bool(node.attrs.get("product_cast", False)),
     )
@@ -434,12 +435,6 @@ def _embedding(node, ctx: LayerContext) -> dict:
 
 
 # ----------------------------------------------------------------------------- softmax
-def _rom_index(var: str, t) -> str:
-    """C++ of RomTable.address for the qhw convention on raw code ``var``."""
-    src = f"({var} - ({t.lo_raw}LL))" if t.lo_raw else var
-    return f"({src} >> {t.shift})" if t.shift >= 0 else f"({src} << {-t.shift})"
-
-
 @emitter("softmax.h.j2", "softmax")
 def _softmax(node, ctx: LayerContext) -> dict:
     """max, exp ROM on x - max, exact sum, reciprocal ROM, product (qhw.ops.softmax)."""
@@ -462,8 +457,7 @@ def _softmax(node, ctx: LayerContext) -> dict:
              acc_t=ctx.use_type(acc, f"{node.name} sum"), d_t=ctx.use_type(df, f"{node.name} x - max"),
              d_w=df.width, acc_w=acc.width, exp_n=ex.values.size, inv_n=inv.values.size,
              exp_values=c_initializer(ex.values, ef), inv_values=c_initializer(inv.values, rf_),
-             exp_index=_rom_index("d_bits.to_int64()", ex),
-             inv_index=_rom_index("(long long)s_bits.to_uint64()", inv))
+             exp_lo=ex.lo_raw, exp_shift=ex.shift, inv_lo=inv.lo_raw, inv_shift=inv.shift)
     return v
 
 
