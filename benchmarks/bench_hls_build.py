@@ -14,8 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from qhw.backends.hls import sim, write_hls
 from qhw.golden import run_raw as golden_raw
 from qhw.testing import models
