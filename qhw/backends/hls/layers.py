@@ -20,6 +20,8 @@ from qhw.backends.hls.render import c_initializer, code_initializer, code_type
 from qhw.errors import ModelError
 from qhw.fixed import FixedFormat, cpp_literal
 from qhw.ops import Trait, get as get_op, group, has
+from qhw.ops.requantize import multiplier_format
+from qhw.ops.shift import moved
 from qhw.tables import hls4ml as h4
 
 
@@ -201,8 +203,6 @@ def _merge(node, ctx: LayerContext) -> dict:
 
 @emitter("shift.h.j2", "shift")
 def _shift(node, ctx: LayerContext) -> dict:
-    from qhw.ops.shift import moved
-
     s = int(node.attrs["shift"])
     moved_t = ctx.use_type(moved(ctx.in_fmts[0], s), f"{node.name} shifted input")
     return _elementwise(node, ctx, shift=s, moved_t=moved_t, width=ctx.in_fmts[0].width)
@@ -210,8 +210,6 @@ def _shift(node, ctx: LayerContext) -> dict:
 
 @emitter("requantize.h.j2", "requantize")
 def _requantize(node, ctx: LayerContext) -> dict:
-    from qhw.ops.requantize import multiplier_format
-
     fmt = ctx.in_fmts[0]
     prod = get_op(node.op, node.name).product_format(node, fmt)
     prod_t = ctx.use_type(prod, f"{node.name} product")
