@@ -421,14 +421,17 @@ def _pwl(node, ctx: LayerContext, p) -> dict:
 # ----------------------------------------------------------------------------- embedding
 @emitter("embedding.h.j2", "embedding")
 def _embedding(node, ctx: LayerContext) -> dict:
-    """Per-row quantized table: the codes and row scales of qhw.ops.embedding, exact."""
+    """Per-row quantized table: the codes and row scales of qhw.ops.embedding as integer code
+    arrays, exact."""
     codes, scales = get_op(node.op, node.name).rows(node)
     code_f, scale_f = slot(node, "table"), slot(node, "scale")
     v = common(node, ctx)
     v.update(length=int(node.shape[0]), dim=int(node.shape[1]), rows=int(codes.shape[0]),
              code_t=ctx.use_type(code_f, f"{node.name} row codes"),
              scale_t=ctx.use_type(scale_f, f"{node.name} row scales"),
-             codes=c_initializer(codes.reshape(-1), code_f), scales=c_initializer(scales, scale_f))
+             codes=code_initializer(codes.reshape(-1), code_f), code_ctype=code_type(code_f),
+             code_w=code_f.width, scales=code_initializer(scales, scale_f),
+             scale_ctype=code_type(scale_f), scale_w=scale_f.width)
     return v
 
 
