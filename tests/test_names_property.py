@@ -170,7 +170,7 @@ def lang_of(path: str) -> str | None:
 
 def render(graph, out: Path) -> dict[str, str]:
     from qhw.backends.hls import write_hls
-    from qhw.backends.verilog.top import write_verilog
+    from qhw.backends.verilog import write_verilog
 
     write_verilog(graph, out / "rtl")
     write_hls(graph, out / "hls")

@@ -62,7 +62,7 @@ class Dense(OpDef):
     hls4ml_slots = ("weight", "bias", "accum", "result")
 
     def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
-        from qhw.config.infer import mac_auto
+        from qhw.ops.hls4ml_auto import mac_auto
 
         return mac_auto(node, slot, in_fmts, default, maximum)
 

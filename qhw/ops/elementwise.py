@@ -16,7 +16,7 @@ class _Binary(OpDef):
     hls4ml_class, hls4ml_slots = "Merge", ("result",)
 
     def hls4ml_merge(self, a, b, maximum):
-        from qhw.config.infer import sum_precision
+        from qhw.ops.hls4ml_auto import sum_precision
 
         return sum_precision(a, b, maximum)
 
@@ -58,7 +58,7 @@ class Mul(_Binary):
     hls4ml_names = ("multiply", "mul")
 
     def hls4ml_merge(self, a, b, maximum):
-        from qhw.config.infer import product_precision
+        from qhw.ops.hls4ml_auto import product_precision
 
         return product_precision(a, b, maximum)
 

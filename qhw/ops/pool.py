@@ -85,7 +85,7 @@ class _AvgPool(_Pool):
     reduction = "avg"
 
     def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
-        from qhw.config.infer import avgpool_accum
+        from qhw.ops.hls4ml_auto import avgpool_accum
 
         return avgpool_accum(node, in_fmts[0]) if slot == "accum" else in_fmts[0]
 

@@ -81,7 +81,7 @@ class Concat(OpDef):
         return np.concatenate(src, axis=axis).ravel(), np.concatenate(idx, axis=axis).ravel()
 
     def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
-        from qhw.config.infer import concat_precision
+        from qhw.ops.hls4ml_auto import concat_precision
 
         return concat_precision(in_fmts[0], in_fmts[1], maximum) if len(in_fmts) == 2 else default
 

@@ -516,5 +516,3 @@ def _softmax_hls4ml(node, ctx: LayerContext, v: dict) -> dict:
              exp_bits=h4.ceillog2(t["exp_n"]), inv_bits=h4.ceillog2(t["inv_n"]), sum_w=ii.width,
              sums=sums, root=root)
     return v
-
-from qhw.backends.hls import code_table as _code_table  # noqa: E402,F401  (registers its emitter)

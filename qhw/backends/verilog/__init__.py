@@ -9,7 +9,8 @@ op classes), one module per family — :mod:`.mac`, :mod:`.clamp`, :mod:`.rescal
 shared parameterized primitives (the unary cast block, multipliers, adder trees, ROMs in
 ``templates/verilog``) wired through the typed :class:`~.signal.Signal` helper."""
 from qhw.backends.verilog.lowering import supported_ops
-from qhw.backends.verilog.top import VerilogDesign, write_verilog
+from qhw.backends.verilog.top import VerilogDesign
+from qhw.backends.verilog.write import write_verilog
 
 
 class VerilogBackend:

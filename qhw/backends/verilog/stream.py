@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from qhw.backends.verilog import lowering
+from qhw.backends.verilog.top import VerilogDesign, _layout, _layout_text, write_parallel
 from qhw.backends.verilog.naming import Namer
 from qhw.backends.verilog.render import render
 from qhw.backends.streaming import window_kind, geometry
@@ -158,7 +159,6 @@ def _tail_graph(graph, region: list) -> Graph:
 
 def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: dict):
     """Write the streaming design (see the module docstring); returns a VerilogDesign."""
-    from qhw.backends.verilog.top import VerilogDesign, _layout, _layout_text, write_verilog
 
     files: dict[str, str] = {}
     namer = Namer(reserved=(top,))
@@ -190,7 +190,7 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
     with tempfile.TemporaryDirectory(prefix="qhw_tail_") as tmp:
         opts = dict(options, stream_tail=True)
         opts.pop("top", None)
-        td = write_verilog(tail, tmp, top=f"{top}_p", options=opts)
+        td = write_parallel(tail, tmp, top=f"{top}_p", options=opts)
         for f in td.files:
             files[f] = (Path(tmp) / f).read_text()
     for li in td.layers:

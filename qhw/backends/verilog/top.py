@@ -64,9 +64,9 @@ def _layout(graph, names: list[str]) -> tuple[list[dict], int]:
     return out, lo
 
 
-def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
-                  options: dict | None = None) -> VerilogDesign:
-    """Write ``out_dir`` (the ``rtl/`` folder): one ``.v`` per module, ``filelist.f`` and
+def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
+                   options: dict | None = None) -> VerilogDesign:
+    """Write ``out_dir`` (the ``rtl/`` folder) with every layer parallel: one ``.v`` per module, ``filelist.f`` and
     ``design.json``. ``options``: ``top`` (module name, default the sanitized graph name),
     ``multipliers`` ("auto": shifts for powers of two, else ``*``; "csd": one shift-add network
     per layer from canonical signed digits, common subexpressions shared across its outputs —
@@ -83,12 +83,6 @@ def write_verilog(graph, out_dir: os.PathLike, top: str | None = None,
     top = top_name(top or options.get("top") or graph.name or "qhw_top")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # streaming convolutions (qhw compile --io): a different top, see qhw.backends.verilog.stream
-    from qhw.backends.streaming import stream_region
-    from qhw.backends.verilog.stream import write_stream_verilog
-    region = stream_region(graph, options)
-    if region:
-        return write_stream_verilog(graph, region, out_dir, top, options)
     namer = Namer(reserved=(top, f"{top}_delay"))
     files: dict[str, str] = {}
     sim_files: dict[str, str] = {}  # the simulation flavour's differing files, written to sim/
