@@ -17,7 +17,7 @@ import numpy as np
 
 from qhw.backends.verilog import lowering
 from qhw.backends.verilog.datapath import Datapath
-from qhw.backends.verilog.naming import Namer, sanitize, top_name
+from qhw.backends.verilog.naming import Namer, top_name
 from qhw.backends.verilog.render import render
 from qhw.ops import has
 from qhw.ops.traits import Trait
@@ -121,7 +121,7 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
             lag = start - times[s]
             src = wires[s]
             if lag:
-                name = f"d_{sanitize(s)}_{lag}"
+                name = f"d_{wires[s][2:]}_{lag}"  # the unique ident, not a re-sanitized name
                 if not any(d["out"] == name for d in delays):
                     sbits = int(np.prod(graph.node(s).shape)) * graph.node(s).formats["result"].width
                     delays.append(dict(out=name, bits=sbits, n=lag, src=src, inst=f"u_{name}"))
@@ -141,7 +141,7 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
     for n in graph.output_names:
         src, lag = wires[n], latency - times[n]
         if lag:
-            name = f"d_{sanitize(n)}_{lag}"
+            name = f"d_{wires[n][2:]}_{lag}"
             bits = int(np.prod(graph.node(n).shape)) * graph.node(n).formats["result"].width
             delays.append(dict(out=name, bits=bits, n=lag, src=src, inst=f"u_{name}"))
             src = name
