@@ -258,20 +258,42 @@ def test_unsupported_quantized_module_is_named(tmp_path):
         load_torchscript(path, input_shape=(4,))
 
 
-def test_rtl_and_csim_equal_golden(cnn_archive, tmp_path):
-    """The imported CNN through both backends: the compiled RTL (Verilator) and the HLS C
-    simulation (g++ with ap_types) reproduce the golden codes."""
+def test_cli_predict_compile_simulate(cnn_archive, tmp_path):
+    """The archive through the CLI: `qhw predict` equals the TorchScript module; `qhw compile`
+    then `qhw simulate` (RTL under Verilator, HLS under g++ with ap_types) equal the golden codes."""
     from click.testing import CliRunner
 
     from qhw.cli import cli
-    from qhw.verify.compile import compile_graph
+
+    model, shape, path = cnn_archive
+    x = _inputs(shape, n=500, seed=7)
+    np.save(tmp_path / "x.npy", _channels_last(x.numpy()))
+    run = CliRunner().invoke
+    r = run(cli, ["predict", str(path), "--input-shape", ",".join(map(str, shape)),
+                  "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")])
+    assert r.exit_code == 0, r.output
+    with torch.no_grad():
+        ref = torch.jit.load(str(path))(x).numpy()
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == ref.shape and np.mean(y != ref) <= TIE_SHARE
+    out = tmp_path / "out"
+    r = run(cli, ["compile", str(path), "--input-shape", ",".join(map(str, shape)), "-o", str(out),
+                  "--vectors", "64"])
+    assert r.exit_code == 0, r.output
+    for backend in ("rtl", "hls"):
+        r = run(cli, ["simulate", str(out), "--backend", backend])
+        assert r.exit_code == 0 and "0 mismatches" in r.output, r.output
+
+
+def test_cli_input_shape_errors(cnn_archive, tmp_path):
+    from bad_input_harness import assert_error, run_qhw
 
     _, shape, path = cnn_archive
-    graph = load_torchscript(path, input_shape=shape)
-    out = tmp_path / "out"
-    compile_graph(graph, out, n_vectors=64)
-    for backend in ("rtl", "hls"):
-        r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", backend])
-        assert r.exit_code == 0, r.output
-        assert "0 mismatches" in r.output or "mismatches: 0" in r.output, r.output
-
+    assert_error(run_qhw(["inspect", str(path)], cwd=tmp_path), "input shape", "--input-shape")
+    assert_error(run_qhw(["inspect", str(path), "--input-shape", "3,x,6"], cwd=tmp_path),
+                 "--input-shape", "integers")
+    assert_error(run_qhw(["inspect", str(path), "--input-shape", "3,0,6"], cwd=tmp_path), ">= 1")
+    native = tmp_path / "m.yaml"
+    native.write_text("name: m\n")
+    assert_error(run_qhw(["inspect", str(native), "--input-shape", "3,6,6"], cwd=tmp_path),
+                 "--input-shape applies to TorchScript")

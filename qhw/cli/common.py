@@ -61,9 +61,34 @@ _input_quant_opt = click.option(
     help="How an unquantized input of a quantized ONNX model is quantized (repeatable).")
 
 
+def parse_input_shape(ctx, param, value):
+    """``C,H,W`` (one sample in PyTorch's layout) -> a tuple of ints >= 1."""
+    if value is None:
+        return _remember(ctx, param, None)
+    try:
+        shape = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers (e.g. 3,32,32)") from None
+    if not shape or min(shape) < 1:
+        raise click.BadParameter(f"{value!r}: every dimension must be >= 1")
+    from qhw import limits
+
+    try:
+        limits.check("tensor_elements", math.prod(shape), "--input-shape")
+    except limits.LimitError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return _remember(ctx, param, shape)
+
+
+_input_shape = click.option("--input-shape", "input_shape", default=None, expose_value=False,
+                            callback=parse_input_shape, metavar="C,H,W",
+                            help="One sample's shape in PyTorch's layout, for a TorchScript (.pt) "
+                                 "model that does not record it.")
+
+
 def input_format_option(f):
-    """--input-format plus the ONNX import options (--exact/--no-exact, --input-quant)."""
-    return _input_format(_exact(_input_quant_opt(f)))
+    """--input-format plus the import options (--exact/--no-exact, --input-quant, --input-shape)."""
+    return _input_format(_exact(_input_quant_opt(_input_shape(f))))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
@@ -120,6 +145,8 @@ def import_options() -> dict:
         out["exact"] = ctx.meta["qhw_exact"]
     if ctx.meta.get("qhw_input_quant"):
         out["input_quant"] = dict(ctx.meta["qhw_input_quant"])
+    if ctx.meta.get("qhw_input_shape"):
+        out["input_shape"] = ctx.meta["qhw_input_shape"]
     return out
 
 

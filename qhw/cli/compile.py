@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from qhw.cli.common import (config_option, emit_json, input_format_option, json_option, model_argument,
-                            reuse_factor_option, status, vectors_type, within_limit)
+from qhw.cli.common import (config_option, emit_json, import_options, input_format_option, json_option,
+                            model_argument, reuse_factor_option, status, vectors_type, within_limit)
 
 #: the marker command of a --save-steps folder (a compile output is not one, and vice versa)
 SAVE_STEPS_COMMAND = "compile --save-steps"
@@ -127,6 +127,7 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
         rtl["reuse_factor"] = reuse_factor
     results: dict = {}
     options = {"config": cfg, "default": None, "input_format": input_format,
+               "import_options": import_options(),
                "backends": tuple(backends),
                "backend_options": {"rtl": rtl, "hls": {"io": io} if io != "auto" else {}}, "n_vectors": n_vectors,
                "seed": 0, "out": out, "inputs": inputs, "results": results}

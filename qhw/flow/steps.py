@@ -35,7 +35,8 @@ def import_model(source, options: Mapping[str, Any]) -> Graph:
     if path.suffix in NATIVE_SUFFIXES and path.is_file():
         return native.load(path)
     return load_model(path, config=options.get("config"), default=options.get("default"),
-                      input_format=options.get("input_format", "ap_fixed<16,6>"))
+                      input_format=options.get("input_format", "ap_fixed<16,6>"),
+                      **dict(options.get("import_options") or {}))
 
 
 def prepare_graph(graph: Graph, options: Mapping[str, Any]) -> Graph:

@@ -37,6 +37,13 @@ SUPPORTED_FUNCTIONS = ("relu", "relu6", "sigmoid", "tanh", "hardsigmoid", "flatt
 
 
 def _torch():
+    import os
+    import sys
+
+    if "torch" not in sys.modules:
+        # PyTorch's C++ warnings (e.g. the deprecation notice torch.jit.load prints for quantized
+        # tensors) go straight to stderr; the CLI's contract is one ``qhw:`` line per problem
+        os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
     try:
         import torch
         import torch.fx

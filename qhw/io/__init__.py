@@ -24,6 +24,8 @@ def load_model(path: str | Path, config: Any = None, input_format: str = "ap_fix
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file {str(path)!r} does not exist")
+    if input_shape and path.suffix not in (".pt", ".pth"):
+        raise ModelError(f"{str(path)!r}: --input-shape applies to TorchScript (.pt) models only")
     if path.suffix == ".onnx":
         from qhw.frontends import load_onnx  # float, QDQ/QOperator or QONNX
 
@@ -31,6 +33,7 @@ def load_model(path: str | Path, config: Any = None, input_format: str = "ap_fix
                          exact=exact, input_quant=input_quant, report=report)
     if input_quant:
         raise ModelError(f"{str(path)!r}: --input-quant applies to quantized ONNX models only")
+
     if path.suffix in (".pt", ".pth"):
         from qhw.frontends.torch_quantized import load_torchscript
 
