@@ -292,12 +292,19 @@ def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
     depth = max((math.ceil(math.log2(len(lv))) if len(lv) > 1 else 0) for lv in leaves_all)
     depth = max(depth, 1)
     reg_levels = {lv for lv in range(1, depth + 1) if every and lv % every == 0}
+    reg_products = False
+    if options.get("cuts") is not None:  # chosen for a clock period (qhw.backends.verilog.timing)
+        reg_levels = {lv for lv in options["cuts"] if 0 < lv <= depth}
+        reg_products = 0 in options["cuts"]
+    if reg_products:  # a register after every product (constant leaves need none)
+        leaves_all = [[lf if lf[0].isdigit() else dp.reg(f"{lf}_q", ws, lf) for lf in leaves]
+                      for leaves in leaves_all]
     for j, leaves in enumerate(leaves_all):
         s = (dp.adder_tree(f"s{j}", leaves, ws, depth, reg_levels, prefix) if leaves
              else _tree(dp, leaves, ws, f"s{j}", reg_levels, depth))
         r = _finish(dp, plan, j, s, prefix)
         dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, r, signed=False))
-    dp.latency = 1 + len(reg_levels)
+    dp.latency = 1 + len(reg_levels) + int(reg_products)
     dp.ii = 1
 
 
@@ -403,7 +410,9 @@ def shift_add_network(plan: MacPlan, in_fmt: FixedFormat, options: dict,
     cols = [[(i, wc << plan.shift) for i, wc in tl] for tl in plan.terms]
     every = int(options.get("tree_stage_levels", 0) or 0)
     lo, hi = x_range or (in_fmt.raw_min, in_fmt.raw_max)
-    return plan_shift_add(cols, lo, hi, every=every)
+    cuts = options.get("cuts")
+    return plan_shift_add(cols, lo, hi, every=every,
+                          reg_levels=None if cuts is None else {lv for lv in cuts if lv > 0})
 
 
 def _shift_add_parallel(dp: Datapath, plan: MacPlan, in_fmt: FixedFormat, prefix: str,
@@ -467,6 +476,65 @@ class MacLowering(Lowering):
 
     def cost(self, ctx):
         return mac_cost(ctx)[1]
+
+    def delay(self, ctx):
+        return mac_delay(ctx)
+
+
+def mac_delay(ctx) -> list:
+    """The combinational blocks of one dense/conv layer (see :mod:`.timing`). Parallel trees:
+    the products (a register possible after them: cut 0), every adder-tree level (cut = its
+    level), the result cast. Shift-add networks: the shared subexpressions, then the tree levels
+    (cuts). Folded and chain layers: one block (no pipeline register inside)."""
+    from qhw.backends.verilog import timing
+
+    m = timing.model(ctx.target)
+    node, in_fmt, options = ctx.node, ctx.x, ctx.options
+    terms, _ = mac_terms(node, tuple(ctx.in_shapes[0]))
+    plan = MacPlan(node, in_fmt, terms)
+    r = int(node.attrs.get("reuse_factor") or options.get("reuse_factor") or 1)
+    ws, bx = plan.sum_width, in_fmt.width + (0 if in_fmt.signed else 1)
+    use_dsp = ctx.target == "xilinx" and not ctx.nodsp and in_fmt.width <= DSP_A and plan.w.width <= DSP_B
+    sf = plan.sum_format()
+    if plan.fits:
+        finish = timing.unary(m, UnarySpec(sf, plan.res, FixedFormat(sf.width, sf.integer_bits, plan.acc.signed)))
+    else:
+        finish = timing.unary(m, UnarySpec(sf, plan.acc, sf)) + timing.unary(m, UnarySpec.requant(plan.acc, plan.res))
+    codes = [wc for tl in terms for _, wc in tl]
+    if plan.mode == "chain":
+        n = max((len(t) for t in terms), default=0)
+        step = m.mul(bx, plan.w.width, use_dsp) + m.adder(ws) + m.adder(plan.acc.width) + m.luts(1)
+        return [timing.Block("accumulation chain", n * step), timing.Block("result cast", finish)]
+    if r > 1:
+        chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
+        wb = signed_bits(min(codes + [0]), max(codes + [0]))
+        levels = max(1, math.ceil(math.log2(chunk))) if chunk > 1 else 1
+        return [timing.Block("folded multiply-accumulate",
+                             m.mux(r) + m.mul(bx, wb, use_dsp) + levels * m.adder(ws) + m.adder(ws)),
+                timing.Block("result cast", finish)]
+    if options.get("multipliers", "auto") == "csd" and plan.term_cast is None:
+        net = shift_add_network(plan, in_fmt, dict(options, cuts=None))
+        depth0: dict[int, int] = {}
+        for st in net.steps:
+            if isinstance(st, Adder) and st.level == 0:
+                depth0[st.out] = 1 + max(depth0.get(st.left, 0), depth0.get(st.right, 0))
+        top = max((st.level for st in net.steps), default=0)
+        blocks = [timing.Block("shared subexpressions", max(depth0.values(), default=0) * m.adder(ws))]
+        blocks += [timing.Block(f"adder level {lv}", m.adder(ws), cut=lv) for lv in range(1, top + 1)]
+        return blocks + [timing.Block("bias and result cast", m.adder(ws) + finish)]
+    prod = 0.0
+    for wc in set(codes):
+        c = wc << plan.shift
+        if plan.term_cast is not None:
+            prod = max(prod, timing.unary(m, plan.term_cast(wc)))
+        elif use_dsp and abs(c) & (abs(c) - 1) and bx + signed_bits(min(c, 0), max(c, 0)) >= DSP_Y_MIN:
+            prod = max(prod, m.dsp)
+        else:
+            prod = max(prod, m.cmul(bx, c))
+    depth = max([1] + [max(1, (len(t) + (1 if plan.b0[j] else 0) - 1).bit_length()) for j, t in enumerate(terms)])
+    return ([timing.Block("products", prod, cut=0)]
+            + [timing.Block(f"adder level {lv}", m.adder(ws), cut=lv) for lv in range(1, depth + 1)]
+            + [timing.Block("result cast", finish)])
 
 
 def mac_cost(ctx) -> tuple[tuple[int, int], dict]:
