@@ -77,6 +77,13 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
               help="End the RTL top in a small FIFO with credit-based input throttling: no "
                    "combinational ready path from output to input, no stall enable fanned out "
                    "to the pipeline; one more cycle of latency.")
+@click.option("--clock-period", "clock_period", type=click.FloatRange(min=0, min_open=True, max=1e6),
+              default=None, metavar="NS",
+              help="Pipeline the RTL for this clock period in ns (default: the config's "
+                   "ClockPeriod, else none): registers where the delay model says a path would "
+                   "not fit, the fewest.")
+@click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx",
+              show_default=True, help="Whose primitive delays --clock-period uses.")
 @click.option("--vectors", "n_vectors", type=vectors_type, default=200, show_default=True,
               callback=within_limit("vectors"),
               help="Number of test vectors (golden model outputs) to write.")
@@ -91,8 +98,8 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
               help="Also save the graph after every step that runs, as DIR/NN_<step>.yaml (+ .npz) "
                    "(a new or empty folder, or one an earlier --save-steps wrote).")
 @json_option
-def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, output_fifo, n_vectors, backends,
-                stop_after, save_steps, as_json) -> None:
+def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, output_fifo, clock_period,
+                target, n_vectors, backends, stop_after, save_steps, as_json) -> None:
     """Write OUT/rtl (Verilog), OUT/hls (HLS C++), OUT/vectors and OUT/report.json.
 
     \b
@@ -117,6 +124,10 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
         rtl["output_fifo"] = True
     if reuse_factor:
         rtl["reuse_factor"] = reuse_factor
+    if clock_period is None and cfg is not None:
+        clock_period = cfg.clock_period
+    if clock_period is not None:
+        rtl.update(clock_period=clock_period, target=target)
     results: dict = {}
     options = {"config": cfg, "default": None, "input_format": input_format,
                "backends": tuple(backends), "backend_options": {"rtl": rtl}, "n_vectors": n_vectors,
@@ -150,3 +161,11 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
     click.echo(f"wrote {out}: top {report.get('top')}, latency {report.get('latency')} cycles, "
                f"II {report.get('ii')}, backends {', '.join(report['backends'])}, "
                f"{n_vectors} vectors")
+    t = report.get("timing")
+    if t:
+        cp = t["critical_path"]
+        click.echo(f"timing ({t['target']}, estimate): {t['latency_cycles']} cycles = {t['latency_ns']:g} ns "
+                   f"at {t['clock_period_ns']:g} ns, {t['registers_added']} pipeline register stages "
+                   f"added; critical path {cp['ns']:g} ns in {cp['layer']} ({cp['block']}), "
+                   f"Fmax ~{t['fmax_mhz_estimate']:g} MHz: "
+                   + ("meets the period" if t["met"] else "does NOT meet the period"))
