@@ -138,3 +138,32 @@ def test_pipelined_table_folded_requantize_equals_golden(tmp_path, fifo):
     assert all(by[n]["timing"]["registers_added"] == 0 for n in ("sig", "fc2", "rq"))
     assert_lint_clean(d)
     _simulate(g, d, tmp_path, seed=5)
+
+
+def test_cli_clock_period_and_config_clock_period(tmp_path):
+    from click.testing import CliRunner
+
+    from qhw.cli import cli
+    from qhw.io import save
+
+    save(mlp_net(), tmp_path / "m.yaml")
+    run = CliRunner()
+    r = run.invoke(cli, ["compile", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "a"), "--backend",
+                         "rtl", "--vectors", "10", "--clock-period", "4", "--target", "ecp5"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "a" / "report.json").read_text())
+    t = rep["timing"]
+    assert t["target"] == "ecp5" and t["clock_period_ns"] == 4 and t["registers_added"] > 0
+    assert t["latency_cycles"] == rep["latency"] and t["latency_ns"] == 4 * rep["latency"]
+    assert f"{t['latency_ns']:g} ns" in r.output and t["critical_path"]["layer"] in r.output
+    # hls4ml's ClockPeriod in a config is the default; no period: no timing, latency unchanged
+    (tmp_path / "cfg.yaml").write_text("ClockPeriod: 4\nModel:\n  Precision: ap_fixed<8,3>\n")
+    r = run.invoke(cli, ["compile", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "b"), "--backend",
+                         "rtl", "--vectors", "10", "--config", str(tmp_path / "cfg.yaml")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["timing"]["clock_period_ns"] == 4
+    r = run.invoke(cli, ["compile", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "c"), "--backend",
+                         "rtl", "--vectors", "10"])
+    plain = json.loads((tmp_path / "c" / "report.json").read_text())
+    assert "timing" not in plain and plain["latency"] < rep["latency"]
+
