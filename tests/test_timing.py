@@ -115,10 +115,12 @@ def test_tighter_clocks_add_registers_only_in_the_layers_that_need_them(tmp_path
     assert lat[1000] < lat[12] <= lat[6] <= lat[3]
 
 
-@pytest.mark.parametrize("period", [6, 3])
-def test_pipelined_mlp_equals_golden_under_backpressure(tmp_path, period):
+@pytest.mark.parametrize("period, mult", [(3, "auto"), (6, "csd")])
+def test_pipelined_mlp_equals_golden_under_backpressure(tmp_path, period, mult):
+    """Registers after the products and between tree levels (auto), between the levels of the
+    shift-add networks (csd)."""
     g = mlp_net()
-    d = _write(g, tmp_path, clock_period=period, target="ecp5")
+    d = _write(g, tmp_path, clock_period=period, target="ecp5", multipliers=mult)
     assert d.timing["registers_added"] > 0
     assert_lint_clean(d)
     _simulate(g, d, tmp_path, seed=period)
