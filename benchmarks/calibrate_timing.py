@@ -32,7 +32,6 @@ from qhw.estimate import synthesize
 from qhw.flow import GraphBuilder
 from qhw.testing import models
 
-PERIODS = (None, 10.0, 5.0)
 
 
 def table_net():
@@ -78,17 +77,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fit", action="store_true", help="print the scale factor measured/predicted")
     ap.add_argument("--only", default="", help="substring of the design names to run")
+    ap.add_argument("--periods", default="none,10,5", help="comma-separated ns (none: unpipelined)")
+    ap.add_argument("--held-out-periods", default="10", help="periods of the held-out designs")
     args = ap.parse_args(argv)
+    parse = lambda t: [None if p == "none" else float(p) for p in t.split(",")]  # noqa: E731
     rows = []
     for name, make, role in DESIGNS:
         if args.only not in name:
             continue
         base = None
-        for p in PERIODS:
+        for p in parse(args.periods if role == "fit" else args.held_out_periods):
             r = measure(name, make, p)
             r["role"] = role
             base = base or r
-            r["dlut"], r["dff"] = r["lut"] - base["lut"], r["ff"] - base["ff"]
+            r["dlut"] = r["lut"] - base["lut"] if base["period"] is None else None
+            r["dff"] = r["ff"] - base["ff"] if base["period"] is None else None
             rows.append(r)
             print(f"# {name} @ {p}: {r['fmax']} MHz measured, {r['pred_mhz']} predicted "
                   f"({r['secs']:.0f} s)", file=sys.stderr, flush=True)
@@ -101,7 +104,8 @@ def main(argv=None) -> int:
         met = "-" if not p else ("yes" if r["fmax"] and r["fmax"] >= 1000 / p else "no")
         print(f"| {r['design']} | {r['role']} | {p or 'none'} | {r['added']} | {lat} | "
               f"{r['pred_ns']} ({r['where']}) | {r['pred_mhz']} | {r['fmax']} | {met} | "
-              f"{r['lut']} / {r['ff']} | {r['dlut']:+d} / {r['dff']:+d} |")
+              f"{r['lut']} / {r['ff']} | "
+              + ("-" if r["dlut"] is None or r["period"] is None else f"{r['dlut']:+d} / {r['dff']:+d}") + " |")
     if args.fit:
         fit = [r for r in rows if r["role"] == "fit" and r["fmax"]]
         ratio = np.array([(1000 / r["fmax"]) / r["pred_ns"] for r in fit])

@@ -128,16 +128,17 @@ def test_pipelined_mlp_equals_golden_under_backpressure(tmp_path, period, mult):
 
 @pytest.mark.parametrize("fifo", [False, True])
 def test_pipelined_table_folded_requantize_equals_golden(tmp_path, fifo):
-    """The sigmoid ROM, the folded layer and the requantizer are one block each (no register
-    inside); the parallel dense layer gets registers; with the output FIFO its depth follows the
-    new latency."""
+    """The sigmoid ROM and the requantizer are one block each (no register inside); the
+    parallel dense layer gets registers, the folded one a register after its products (its
+    accumulator one cycle behind); with the output FIFO its depth follows the new latency."""
     g = table_net()
     plain = _write(g, tmp_path / "plain", output_fifo=fifo)
     d = _write(g, tmp_path, clock_period=4, target="ecp5", output_fifo=fifo)
     assert d.latency > plain.latency and d.ii == plain.ii == 2
     by = {l["node"]: l for l in d.layers}
     assert by["fc1"]["timing"]["registers_added"] > 0
-    assert all(by[n]["timing"]["registers_added"] == 0 for n in ("sig", "fc2", "rq"))
+    assert by["fc2"]["timing"]["registers_added"] == 1 and by["fc2"]["latency"] == 2 + 1 + 1
+    assert all(by[n]["timing"]["registers_added"] == 0 for n in ("sig", "rq"))
     assert_lint_clean(d)
     _simulate(g, d, tmp_path, seed=5)
 

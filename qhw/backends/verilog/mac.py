@@ -188,7 +188,7 @@ def lower_mac(node, in_fmt: FixedFormat, in_shape, module: str, prefix: str,
     elif r == 1:
         _tree_parallel(dp, plan, in_fmt, n_in, prefix, options)
     else:
-        _tree_folded(dp, plan, in_fmt, n_in, prefix, r)
+        _tree_folded(dp, plan, in_fmt, n_in, prefix, r, 0 in (options.get("cuts") or ()))
     dp.header.append("multipliers: " + ", ".join(f"{k} {v}" for k, v in sorted(dp_stats(dp).items())))
     return dp
 
@@ -308,7 +308,10 @@ def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
     dp.ii = 1
 
 
-def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
+def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False) -> None:
+    """Folded by ``r`` (see the module docstring). ``reg_products``: a register after the
+    products (for a clock period); the accumulator then runs one cycle behind the counter on
+    delayed ``start``/``busy``/``last``, and the latency is one more."""
     ws = plan.sum_width
     cb = max(1, (r - 1).bit_length())
     maxt = max((len(t) for t in plan.terms), default=0)
@@ -326,6 +329,11 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
     codes = [wc for tl in plan.terms for _, wc in tl]
     wb = signed_bits(min(codes + [0]), max(codes + [0]))
     xsel_cache: dict = {}
+    st, bz, ls = "start", "busy", "last"
+    if reg_products:  # the accumulator's controls, one cycle behind the registered products
+        st = dp.reg("start_d", 1, "start", signed=False, reset="1'b0")
+        bz = dp.reg("busy_d", 1, "busy", signed=False, reset="1'b0")
+        ls = dp.reg("last_d", 1, "last", signed=False, reset="1'b0")
     for j, tl in enumerate(plan.terms):
         padded = list(tl) + [(-1, 0)] * (chunk * r - len(tl))
         prods = []
@@ -346,17 +354,18 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
             wsel = dp.wire(f"w{j}_{s}", wb, wexpr)
             pm = dp.mul(f"m{j}_{s}", xsel_cache[idxs], wx, wsel, wb, prefix)
             e = _fit(pm, wx + wb, ws)
-            prods.append(dp.wire(f"p{j}_{s}", ws, f"({e} <<< {plan.shift})" if plan.shift else e))
+            pe = f"({e} <<< {plan.shift})" if plan.shift else e
+            prods.append(dp.reg(f"p{j}_{s}", ws, pe) if reg_products else dp.wire(f"p{j}_{s}", ws, pe))
             _count(dp, "mul")
         depth = max(1, math.ceil(math.log2(len(prods))) if len(prods) > 1 else 0)
         cs = _tree(dp, prods, ws, f"c{j}", set(), depth)
         dp.decls.append(dict(kind="reg", name=f"acc{j}", width=ws, signed=True))
         dp.regs.append(dict(name=f"acc{j}", cond="",
-                            next=f"start ? {signed_literal(plan.b0[j], ws)} : (busy ? acc{j} + {cs} : acc{j})"))
+                            next=f"{st} ? {signed_literal(plan.b0[j], ws)} : ({bz} ? acc{j} + {cs} : acc{j})"))
         nxt = dp.wire(f"an{j}", ws, f"acc{j} + {cs}")
         rr = _finish(dp, plan, j, nxt, prefix)
-        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, rr, cond="last", signed=False))
-    dp.latency = r + 1
+        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, rr, cond=ls, signed=False))
+    dp.latency = r + 1 + int(reg_products)
     dp.ii = r
 
 
@@ -509,8 +518,8 @@ def mac_delay(ctx) -> list:
         chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
         wb = signed_bits(min(codes + [0]), max(codes + [0]))
         levels = max(1, math.ceil(math.log2(chunk))) if chunk > 1 else 1
-        return [timing.Block("folded multiply-accumulate",
-                             m.mux(r) + m.mul(bx, wb, use_dsp) + levels * m.adder(ws) + m.adder(ws)),
+        return [timing.Block("folded products", m.mux(r) + m.mul(bx, wb, use_dsp), cut=0),
+                timing.Block("folded accumulate", levels * m.adder(ws) + m.adder(ws)),
                 timing.Block("result cast", finish)]
     if options.get("multipliers", "auto") == "csd" and plan.term_cast is None:
         net = shift_add_network(plan, in_fmt, dict(options, cuts=None))
