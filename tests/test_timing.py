@@ -170,3 +170,15 @@ def test_cli_clock_period_and_config_clock_period(tmp_path):
     plain = json.loads((tmp_path / "c" / "report.json").read_text())
     assert "timing" not in plain and plain["latency"] < rep["latency"]
 
+
+
+def test_analytic_estimate_counts_the_pipeline_registers():
+    """The estimator sums the lowerings' cost(), which place the same registers for the period;
+    nextpnr's Yosys counted +1,648 FFs on mlp 8-8-4 at 10 ns (benchmarks/RESULTS.md)."""
+    from qhw.estimate import analytic
+
+    g = mlp_net()
+    ff = {p: analytic(g, target="ecp5", nodsp=True,
+                      options=None if p is None else {"clock_period": p, "target": "ecp5"}).ff
+          for p in (None, 1000, 12, 3)}
+    assert ff[1000] == ff[None] < ff[12] < ff[3]

@@ -573,6 +573,7 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     use_dsp = not ctx.nodsp and in_fmt.width <= DSP_A and bw <= DSP_B
     n_terms = sum(len(t) for t in terms)
     bias_adds = sum(1 for b in plan.b0 if b)
+    cuts = _clock_cuts(ctx)
     if plan.mode == "chain" or (r == 1 and plan.term_cast is not None):
         # a multiplier and a cast per term, then adders
         mult = counts(dsp=n_terms) if use_dsp else counts(mul_bits=n_terms * bx * bw)
@@ -580,7 +581,8 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     if r == 1:
         every = int(options.get("tree_stage_levels", 0) or 0)
         if options.get("multipliers", "auto") == "csd":
-            net = shift_add_network(plan, in_fmt, options, x_range)
+            net = shift_add_network(plan, in_fmt, options if cuts is None else dict(options, cuts=cuts),
+                                    x_range)
             return span, counts(cnt, sa_bits=net.cost_bits(), add_bits=bias_adds * ws,
                                 reg_bits=sum(net.width(s.out) for s in net.steps
                                              if not isinstance(s, Adder) or s.level in net.reg_levels))
@@ -601,7 +603,11 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
             absorbed = min(n_dsp, max(0, leaves - 1))
             cnt = counts(cnt, dsp=n_dsp, tree_bits=(max(0, leaves - 1) - absorbed) * ws,
                          dsp_tree_bits=absorbed * ws, macc_bits=int(np.sum(popcount(nonpow2) - 1)) * bx)
-        if every:
+        if cuts is not None:
+            # the registers a clock period places: after the products, after tree levels
+            regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in cuts if lv > 0)
+            cnt = counts(cnt, reg_bits=(regs + (n_terms if 0 in cuts else 0)) * ws)
+        elif every:
             # registers after every `every`-th level: about half the operands per level
             regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in range(every, depth + 1, every))
             cnt = counts(cnt, reg_bits=regs * ws)
@@ -610,6 +616,23 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
     n_mul = n_out * chunk
     mult = counts(dsp=n_mul) if use_dsp else counts(mul_bits=n_mul * bx * bw)
+    piped = n_mul * ws + 3 if cuts and 0 in cuts else 0  # registered products, delayed controls
     return span, counts(cnt, mult, mux_bits=n_mul * (r - 1) * (bx + bw), add_bits=n_out * chunk * ws,
                         reg_bits=n_out * ws + int(np.prod(ctx.in_shapes[0])) * bx
-                        + max(1, (r - 1).bit_length()) + 1)
+                        + max(1, (r - 1).bit_length()) + 1 + piped)
+
+
+def _clock_cuts(ctx):
+    """The pipeline registers a ``clock_period`` option places in this layer (as
+    :func:`qhw.backends.verilog.top.write_verilog` does: the delays of ``options["target"]``),
+    or None without a period."""
+    period = ctx.options.get("clock_period")
+    if period is None:
+        return None
+    from dataclasses import replace
+
+    from qhw.backends.verilog import timing
+
+    target = ctx.options.get("target") or "xilinx"
+    return timing.plan(mac_delay(replace(ctx, target=target, nodsp=False, memo={})),
+                       float(period), target).cuts
