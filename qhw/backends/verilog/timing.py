@@ -20,10 +20,11 @@ with one :class:`TargetModel` per target:
   UltraScale (DS892/DS923; CARRY8, DSP48E2) is faster; the 7-series numbers are kept as the
   conservative case. No open place-and-route exists for these parts, so this model is not
   measured here.
-* ``ecp5`` and ``ice40``: LUT4 fabrics whose per-level and per-carry-bit delays (routing
-  included) are fitted against nextpnr's timing reports by ``benchmarks/calibrate_timing.py``
-  (ECP5; iCE40 is scaled from ECP5 by the ratio of their LUT and carry delays in the nextpnr
-  timing databases and is not measured).
+* ``ecp5``: LUT4 / CCU2C delays (routing included) scaled by one factor fitted against
+  nextpnr-ecp5's Fmax of pipelined designs (``benchmarks/calibrate_timing.py``, table in
+  benchmarks/RESULTS.md: stages predicted within 0-10 %, on the safe side; long unpipelined
+  adder trees, which Yosys sums carry-save, are over-predicted about 1.6x).
+* ``ice40``: the ECP5 model times 1.5 (slower LUTs and carries); not measured.
 
 Multipliers in LUTs (Yosys ``maccmap``): a constant ``x * c`` is a sum of one partial product
 per set bit of ``c``: full-adder levels (one LUT each, rows shrink by 3:2) and a final carry
