@@ -83,6 +83,13 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
                    "(pixels through line buffers and one kernel array) or 'auto' (stream when a "
                    "convolution unrolled would exceed 65,536 constant products); a node's 'io' "
                    "attribute overrides it.")
+@click.option("--clock-period", "clock_period", type=click.FloatRange(min=0, min_open=True, max=1e6),
+              default=None, metavar="NS",
+              help="Pipeline the RTL for this clock period in ns (default: the config's "
+                   "ClockPeriod, else none): registers where the delay model says a path would "
+                   "not fit, the fewest.")
+@click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx",
+              show_default=True, help="Whose primitive delays --clock-period uses.")
 @click.option("--vectors", "n_vectors", type=vectors_type, default=200, show_default=True,
               callback=within_limit("vectors"),
               help="Number of test vectors (golden model outputs) to write.")
@@ -97,8 +104,8 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
               help="Also save the graph after every step that runs, as DIR/NN_<step>.yaml (+ .npz) "
                    "(a new or empty folder, or one an earlier --save-steps wrote).")
 @json_option
-def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, output_fifo, io, n_vectors,
-                backends, stop_after, save_steps, as_json) -> None:
+def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, output_fifo, io, clock_period,
+                target, n_vectors, backends, stop_after, save_steps, as_json) -> None:
     """Write OUT/rtl (Verilog), OUT/hls (HLS C++), OUT/vectors and OUT/report.json.
 
     \b
@@ -125,6 +132,10 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
         rtl["output_fifo"] = True
     if reuse_factor:
         rtl["reuse_factor"] = reuse_factor
+    if clock_period is None and cfg is not None:
+        clock_period = cfg.clock_period
+    if clock_period is not None:
+        rtl.update(clock_period=clock_period, target=target)
     results: dict = {}
     options = {"config": cfg, "default": None, "input_format": input_format,
                "import_options": import_options(),
@@ -160,3 +171,11 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
     click.echo(f"wrote {out}: top {report.get('top')}, latency {report.get('latency')} cycles, "
                f"II {report.get('ii')}, backends {', '.join(report['backends'])}, "
                f"{n_vectors} vectors")
+    t = report.get("timing")
+    if t:
+        cp = t["critical_path"]
+        click.echo(f"timing ({t['target']}, estimate): {t['latency_cycles']} cycles = {t['latency_ns']:g} ns "
+                   f"at {t['clock_period_ns']:g} ns, {t['registers_added']} pipeline register stages "
+                   f"added; critical path {cp['ns']:g} ns in {cp['layer']} ({cp['block']}), "
+                   f"Fmax ~{t['fmax_mhz_estimate']:g} MHz: "
+                   + ("meets the period" if t["met"] else "does NOT meet the period"))

@@ -67,10 +67,37 @@ def estimate(design, config, input_format, target, synth, nodsp, pnr, reuse_fact
                 write_verilog(graph, Path(tmp) / "rtl", options=options)
                 rows[f"yosys-{target}"] = synthesize(Path(tmp), target=target, nodsp=nodsp,
                                                      pnr=pnr).to_dict()
+    clock = _clock_check(design, rows)
     if as_json:
-        emit_json({"design": str(design), "target": target, "nodsp": nodsp, "estimates": rows})
+        doc = {"design": str(design), "target": target, "nodsp": nodsp, "estimates": rows}
+        if clock:
+            doc["clock"] = clock
+        emit_json(doc)
         return
     _table(rows, f"{design} ({target}{', no DSP' if nodsp else ''})")
+    if clock:
+        click.echo(f"clock target {clock['clock_period_ns']:g} ns ({clock['target_mhz']:g} MHz, "
+                   f"compiled for {clock['compiled_for']}): measured Fmax {clock['fmax_mhz']:g} MHz, "
+                   + ("met" if clock["met"] else "NOT met")
+                   + f" (the delay model estimated {clock['fmax_mhz_estimate']:g} MHz)")
+
+
+def _clock_check(design: Path, rows: dict[str, dict]) -> dict | None:
+    """For a compile output built with --clock-period and a measured Fmax: the target and
+    whether place and route met it."""
+    fmax = next((r["fmax_mhz"] for r in rows.values() if r.get("fmax_mhz")), None)
+    rep = design / "report.json" if design.is_dir() else None
+    if fmax is None or rep is None or not rep.is_file():
+        return None
+    import json
+
+    t = json.loads(rep.read_text()).get("timing")
+    if not isinstance(t, dict) or "clock_period_ns" not in t:
+        return None
+    target_mhz = round(1000.0 / float(t["clock_period_ns"]), 2)
+    return dict(clock_period_ns=float(t["clock_period_ns"]), target_mhz=target_mhz,
+                compiled_for=t.get("target"), fmax_mhz=fmax, met=fmax >= target_mhz,
+                fmax_mhz_estimate=t.get("fmax_mhz_estimate"))
 
 
 def _table(rows: dict[str, dict], title: str) -> None:

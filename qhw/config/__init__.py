@@ -55,6 +55,8 @@ class ModelConfig:
                     continue
                 raise ConfigError(f"unknown config key {key}; valid: {', '.join(_TOP)} (and hls4ml's "
                                   f"project keys {', '.join(TOP_IGNORED)})")
+        #: hls4ml's ClockPeriod (ns) when the config gives one: the RTL's clock_period default
+        self.clock_period = _clock_period(raw.get("ClockPeriod"))
         self.model = parse_model_scope(raw.get("Model") or {}, "Model", self.ignored_keys, self.warnings)
         self.types: dict[str, Scope] = {}
         types = raw.get("LayerType") or {}
@@ -166,6 +168,15 @@ def hls4ml_config(graph) -> dict:
     default = graph.default_format or FixedFormat(16, 6)
     return {"Model": {"Precision": {"default": hls4ml_spelling(default)}, "ReuseFactor": 1,
                       "Strategy": "Latency"}, "LayerName": names}
+
+
+def _clock_period(value) -> float | None:
+    """hls4ml's ``ClockPeriod``: a number of ns > 0 (None when absent)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1e6:
+        raise ConfigError(f"config ClockPeriod must be a number of ns in (0, 1e6], got {value!r}")
+    return float(value)
 
 
 def load_config(source, *, warn: bool = True) -> ModelConfig:

@@ -39,6 +39,8 @@ def compile_graph(graph, out: os.PathLike, backends: tuple[str, ...] = ("rtl", "
                 man = result.manifest()
                 report.update(latency=man["latency"], ii=man["ii"], top=man["top"],
                               inputs=man["inputs"], outputs=man["outputs"], layers=man["layers"])
+                if "timing" in man:  # with a clock_period: latency in ns, critical path
+                    report["timing"] = man["timing"]
             report["backends"][name] = sub
         save(graph, tmp / "model.yaml")  # the annotated graph: qhw estimate/predict read it back
         report["model"] = "model.yaml"

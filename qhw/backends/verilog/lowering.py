@@ -164,6 +164,28 @@ class Lowering:
         b = ctx.n_out * bits(self.live_span(ctx))
         return counts(reg_bits=b, cast_bits=b)
 
+    def delay(self, ctx: CostContext) -> list:
+        """The layer's combinational blocks from its input register to its output register, in
+        order, with their estimated delays on ``ctx.target`` (a list of
+        :class:`~qhw.backends.verilog.timing.Block`; see :mod:`qhw.backends.verilog.timing`).
+        The default reads the features :meth:`cost` counts: a variable multiplier
+        (``mul_bits``), a table lookup (``rom_bits``), an adder (``add_bits``), then a cast or
+        comparison (``cast_bits``), none of them followed by a possible pipeline register."""
+        from qhw.backends.verilog.timing import Block, model
+
+        m, got = model(ctx.target), self.cost(ctx)
+        wx, wr = max(f.width for f in ctx.in_fmts), ctx.res.width
+        out = []
+        if got.get("mul_bits"):
+            out.append(Block("multiplier", m.mul(wx, wx)))
+        if got.get("rom_bits") or got.get("bram"):
+            out.append(Block("table", m.rom(wx)))
+        if got.get("add_bits") or got.get("sa_bits") or got.get("tree_bits"):
+            out.append(Block("adder", m.adder(max(wx, wr) + 1)))
+        if got.get("cast_bits") or not out:
+            out.append(Block("cast", m.adder(max(wx, wr)) + m.luts(1)))
+        return out
+
 
 _REGISTRY: list[tuple[tuple, Lowering]] = []
 _loaded = False
@@ -233,5 +255,13 @@ def supported_ops() -> tuple[str, ...]:
     return tuple(n for n in ops.names() if ops.has(n, Trait.IO) or find(n) is not None)
 
 
-__all__ = ["Context", "CostContext", "Lowering", "lowering", "find", "get", "supported_ops",
+def cost_context(node, graph, **kw) -> CostContext:
+    """A :class:`CostContext` whose input spans and signs come from the input formats alone
+    (what the delay model needs; the estimator propagates live bits instead)."""
+    srcs = [graph.node(s).formats["result"] for s in node.inputs]
+    return CostContext.of(node, graph, in_spans=tuple(span(f) for f in srcs),
+                          in_nonneg=tuple(not f.signed for f in srcs), **kw)
+
+
+__all__ = ["Context", "CostContext", "cost_context", "Lowering", "lowering", "find", "get", "supported_ops",
            "FEATURES", "counts", "popcount", "span", "live", "bits"]

@@ -188,7 +188,7 @@ def lower_mac(node, in_fmt: FixedFormat, in_shape, module: str, prefix: str,
     elif r == 1:
         _tree_parallel(dp, plan, in_fmt, n_in, prefix, options)
     else:
-        _tree_folded(dp, plan, in_fmt, n_in, prefix, r)
+        _tree_folded(dp, plan, in_fmt, n_in, prefix, r, 0 in (options.get("cuts") or ()))
     dp.header.append("multipliers: " + ", ".join(f"{k} {v}" for k, v in sorted(dp_stats(dp).items())))
     return dp
 
@@ -294,17 +294,27 @@ def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
     depth = max((math.ceil(math.log2(len(lv))) if len(lv) > 1 else 0) for lv in leaves_all)
     depth = max(depth, 1)
     reg_levels = {lv for lv in range(1, depth + 1) if every and lv % every == 0}
+    reg_products = False
+    if options.get("cuts") is not None:  # chosen for a clock period (qhw.backends.verilog.timing)
+        reg_levels = {lv for lv in options["cuts"] if 0 < lv <= depth}
+        reg_products = 0 in options["cuts"]
+    if reg_products:  # a register after every product (constant leaves need none)
+        leaves_all = [[lf if lf[0].isdigit() else dp.reg(f"{lf}_q", ws, lf) for lf in leaves]
+                      for leaves in leaves_all]
     for j, leaves in enumerate(leaves_all):
         s = (dp.adder_tree(f"s{j}", leaves, ws, depth, reg_levels, prefix)
              if leaves and options.get("flavour") != "sim"
              else _tree(dp, leaves, ws, f"s{j}", reg_levels, depth))
         r = _finish(dp, plan, j, s, prefix)
         dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, r, signed=False))
-    dp.latency = 1 + len(reg_levels)
+    dp.latency = 1 + len(reg_levels) + int(reg_products)
     dp.ii = 1
 
 
-def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
+def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False) -> None:
+    """Folded by ``r`` (see the module docstring). ``reg_products``: a register after the
+    products (for a clock period); the accumulator then runs one cycle behind the counter on
+    delayed ``start``/``busy``/``last``, and the latency is one more."""
     ws = plan.sum_width
     cb = max(1, (r - 1).bit_length())
     maxt = max((len(t) for t in plan.terms), default=0)
@@ -322,6 +332,11 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
     codes = [wc for tl in plan.terms for _, wc in tl]
     wb = signed_bits(min(codes + [0]), max(codes + [0]))
     xsel_cache: dict = {}
+    st, bz, ls = "start", "busy", "last"
+    if reg_products:  # the accumulator's controls, one cycle behind the registered products
+        st = dp.reg("start_d", 1, "start", signed=False, reset="1'b0")
+        bz = dp.reg("busy_d", 1, "busy", signed=False, reset="1'b0")
+        ls = dp.reg("last_d", 1, "last", signed=False, reset="1'b0")
     for j, tl in enumerate(plan.terms):
         padded = list(tl) + [(-1, 0)] * (chunk * r - len(tl))
         prods = []
@@ -342,17 +357,18 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r) -> None:
             wsel = dp.wire(f"w{j}_{s}", wb, wexpr)
             pm = dp.mul(f"m{j}_{s}", xsel_cache[idxs], wx, wsel, wb, prefix)
             e = _fit(pm, wx + wb, ws)
-            prods.append(dp.wire(f"p{j}_{s}", ws, f"({e} <<< {plan.shift})" if plan.shift else e))
+            pe = f"({e} <<< {plan.shift})" if plan.shift else e
+            prods.append(dp.reg(f"p{j}_{s}", ws, pe) if reg_products else dp.wire(f"p{j}_{s}", ws, pe))
             _count(dp, "mul")
         depth = max(1, math.ceil(math.log2(len(prods))) if len(prods) > 1 else 0)
         cs = _tree(dp, prods, ws, f"c{j}", set(), depth)
         dp.decls.append(dict(kind="reg", name=f"acc{j}", width=ws, signed=True))
         dp.regs.append(dict(name=f"acc{j}", cond="",
-                            next=f"start ? {signed_literal(plan.b0[j], ws)} : (busy ? acc{j} + {cs} : acc{j})"))
+                            next=f"{st} ? {signed_literal(plan.b0[j], ws)} : ({bz} ? acc{j} + {cs} : acc{j})"))
         nxt = dp.wire(f"an{j}", ws, f"acc{j} + {cs}")
         rr = _finish(dp, plan, j, nxt, prefix)
-        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, rr, cond="last", signed=False))
-    dp.latency = r + 1
+        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, rr, cond=ls, signed=False))
+    dp.latency = r + 1 + int(reg_products)
     dp.ii = r
 
 
@@ -406,7 +422,9 @@ def shift_add_network(plan: MacPlan, in_fmt: FixedFormat, options: dict,
     cols = [[(i, wc << plan.shift) for i, wc in tl] for tl in plan.terms]
     every = int(options.get("tree_stage_levels", 0) or 0)
     lo, hi = x_range or (in_fmt.raw_min, in_fmt.raw_max)
-    return plan_shift_add(cols, lo, hi, every=every)
+    cuts = options.get("cuts")
+    return plan_shift_add(cols, lo, hi, every=every,
+                          reg_levels=None if cuts is None else {lv for lv in cuts if lv > 0})
 
 
 def _shift_add_parallel(dp: Datapath, plan: MacPlan, in_fmt: FixedFormat, prefix: str,
@@ -471,6 +489,65 @@ class MacLowering(Lowering):
     def cost(self, ctx):
         return mac_cost(ctx)[1]
 
+    def delay(self, ctx):
+        return mac_delay(ctx)
+
+
+def mac_delay(ctx) -> list:
+    """The combinational blocks of one dense/conv layer (see :mod:`.timing`). Parallel trees:
+    the products (a register possible after them: cut 0), every adder-tree level (cut = its
+    level), the result cast. Shift-add networks: the shared subexpressions, then the tree levels
+    (cuts). Folded and chain layers: one block (no pipeline register inside)."""
+    from qhw.backends.verilog import timing
+
+    m = timing.model(ctx.target)
+    node, in_fmt, options = ctx.node, ctx.x, ctx.options
+    terms, _ = mac_terms(node, tuple(ctx.in_shapes[0]))
+    plan = MacPlan(node, in_fmt, terms)
+    r = int(node.attrs.get("reuse_factor") or options.get("reuse_factor") or 1)
+    ws, bx = plan.sum_width, in_fmt.width + (0 if in_fmt.signed else 1)
+    use_dsp = ctx.target == "xilinx" and not ctx.nodsp and in_fmt.width <= DSP_A and plan.w.width <= DSP_B
+    sf = plan.sum_format()
+    if plan.fits:
+        finish = timing.unary(m, UnarySpec(sf, plan.res, FixedFormat(sf.width, sf.integer_bits, plan.acc.signed)))
+    else:
+        finish = timing.unary(m, UnarySpec(sf, plan.acc, sf)) + timing.unary(m, UnarySpec.requant(plan.acc, plan.res))
+    codes = [wc for tl in terms for _, wc in tl]
+    if plan.mode == "chain":
+        n = max((len(t) for t in terms), default=0)
+        step = m.mul(bx, plan.w.width, use_dsp) + m.adder(ws) + m.adder(plan.acc.width) + m.luts(1)
+        return [timing.Block("accumulation chain", n * step), timing.Block("result cast", finish)]
+    if r > 1:
+        chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
+        wb = signed_bits(min(codes + [0]), max(codes + [0]))
+        levels = max(1, math.ceil(math.log2(chunk))) if chunk > 1 else 1
+        return [timing.Block("folded products", m.mux(r) + m.mul(bx, wb, use_dsp), cut=0),
+                timing.Block("folded accumulate", levels * m.adder(ws) + m.adder(ws)),
+                timing.Block("result cast", finish)]
+    if options.get("multipliers", "auto") == "csd" and plan.term_cast is None:
+        net = shift_add_network(plan, in_fmt, dict(options, cuts=None))
+        depth0: dict[int, int] = {}
+        for st in net.steps:
+            if isinstance(st, Adder) and st.level == 0:
+                depth0[st.out] = 1 + max(depth0.get(st.left, 0), depth0.get(st.right, 0))
+        top = max((st.level for st in net.steps), default=0)
+        blocks = [timing.Block("shared subexpressions", max(depth0.values(), default=0) * m.adder(ws))]
+        blocks += [timing.Block(f"adder level {lv}", m.adder(ws), cut=lv) for lv in range(1, top + 1)]
+        return blocks + [timing.Block("bias and result cast", m.adder(ws) + finish)]
+    prod = 0.0
+    for wc in set(codes):
+        c = wc << plan.shift
+        if plan.term_cast is not None:
+            prod = max(prod, timing.unary(m, plan.term_cast(wc)))
+        elif use_dsp and abs(c) & (abs(c) - 1) and bx + signed_bits(min(c, 0), max(c, 0)) >= DSP_Y_MIN:
+            prod = max(prod, m.dsp)
+        else:
+            prod = max(prod, m.cmul(bx, c))
+    depth = max([1] + [max(1, (len(t) + (1 if plan.b0[j] else 0) - 1).bit_length()) for j, t in enumerate(terms)])
+    return ([timing.Block("products", prod, cut=0)]
+            + [timing.Block(f"adder level {lv}", m.adder(ws), cut=lv) for lv in range(1, depth + 1)]
+            + [timing.Block("result cast", finish)])
+
 
 def mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     """(live span of the result, features) of one dense/conv node, counted on the MAC plan and
@@ -499,6 +576,7 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     use_dsp = not ctx.nodsp and in_fmt.width <= DSP_A and bw <= DSP_B
     n_terms = sum(len(t) for t in terms)
     bias_adds = sum(1 for b in plan.b0 if b)
+    cuts = _clock_cuts(ctx)
     if plan.mode == "chain" or (r == 1 and plan.term_cast is not None):
         # a multiplier and a cast per term, then adders
         mult = counts(dsp=n_terms) if use_dsp else counts(mul_bits=n_terms * bx * bw)
@@ -506,7 +584,8 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     if r == 1:
         every = int(options.get("tree_stage_levels", 0) or 0)
         if options.get("multipliers", "auto") == "csd":
-            net = shift_add_network(plan, in_fmt, options, x_range)
+            net = shift_add_network(plan, in_fmt, options if cuts is None else dict(options, cuts=cuts),
+                                    x_range)
             return span, counts(cnt, sa_bits=net.cost_bits(), add_bits=bias_adds * ws,
                                 reg_bits=sum(net.width(s.out) for s in net.steps
                                              if not isinstance(s, Adder) or s.level in net.reg_levels))
@@ -527,7 +606,11 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
             absorbed = min(n_dsp, max(0, leaves - 1))
             cnt = counts(cnt, dsp=n_dsp, tree_bits=(max(0, leaves - 1) - absorbed) * ws,
                          dsp_tree_bits=absorbed * ws, macc_bits=int(np.sum(popcount(nonpow2) - 1)) * bx)
-        if every:
+        if cuts is not None:
+            # the registers a clock period places: after the products, after tree levels
+            regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in cuts if lv > 0)
+            cnt = counts(cnt, reg_bits=(regs + (n_terms if 0 in cuts else 0)) * ws)
+        elif every:
             # registers after every `every`-th level: about half the operands per level
             regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in range(every, depth + 1, every))
             cnt = counts(cnt, reg_bits=regs * ws)
@@ -536,6 +619,23 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
     n_mul = n_out * chunk
     mult = counts(dsp=n_mul) if use_dsp else counts(mul_bits=n_mul * bx * bw)
+    piped = n_mul * ws + 3 if cuts and 0 in cuts else 0  # registered products, delayed controls
     return span, counts(cnt, mult, mux_bits=n_mul * (r - 1) * (bx + bw), add_bits=n_out * chunk * ws,
                         reg_bits=n_out * ws + int(np.prod(ctx.in_shapes[0])) * bx
-                        + max(1, (r - 1).bit_length()) + 1)
+                        + max(1, (r - 1).bit_length()) + 1 + piped)
+
+
+def _clock_cuts(ctx):
+    """The pipeline registers a ``clock_period`` option places in this layer (as
+    :func:`qhw.backends.verilog.top.write_verilog` does: the delays of ``options["target"]``),
+    or None without a period."""
+    period = ctx.options.get("clock_period")
+    if period is None:
+        return None
+    from dataclasses import replace
+
+    from qhw.backends.verilog import timing
+
+    target = ctx.options.get("target") or "xilinx"
+    return timing.plan(mac_delay(replace(ctx, target=target, nodsp=False, memo={})),
+                       float(period), target).cuts

@@ -207,7 +207,8 @@ def _tree(net: ShiftAddNetwork, digits: list[tuple[int, int, int]], depth: int,
 
 
 def plan_shift_add(columns: list[list[tuple[int, int]]], x_lo: int, x_hi: int,
-                   share: bool = True, every: int = 0) -> ShiftAddNetwork:
+                   share: bool = True, every: int = 0,
+                   reg_levels: set[int] | None = None) -> ShiftAddNetwork:
     """The shift-add network of ``y[j] = sum(c * x[i] for i, c in columns[j])`` for inputs in
     [x_lo, x_hi] (integers), with a register after every ``every``-th tree level (0: none)."""
     coefs = []
@@ -226,7 +227,9 @@ def plan_shift_add(columns: list[list[tuple[int, int]]], x_lo: int, x_hi: int,
     digit_lists = [[(v, s, g) for (v, s), g in d.items()] for d in outs]
     depth = max([max(1, (len(dl) - 1).bit_length()) for dl in digit_lists] + [1])
     net.depth = depth
-    reg_levels = {lv for lv in range(1, depth + 1) if every and lv % every == 0}
+    if reg_levels is None:
+        reg_levels = {lv for lv in range(1, depth + 1) if every and lv % every == 0}
+    reg_levels = {lv for lv in reg_levels if 0 < lv <= depth}
     net.reg_levels = frozenset(reg_levels)
     net.roots = [_tree(net, dl, depth, reg_levels) for dl in digit_lists]
     return net

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qhw.backends.verilog import lowering
+from qhw.backends.verilog import lowering, timing
 from qhw.backends.verilog.datapath import Datapath
 from qhw.backends.verilog.naming import Namer, top_name
 from qhw.backends.verilog.render import render
+from qhw.errors import ConfigError
 from qhw.ops import has
 from qhw.ops.traits import Trait
 
@@ -39,17 +40,49 @@ class VerilogDesign:
     #: the simulation flavour's file list (``files`` with the MAC layers' ``sim/`` twins), when
     #: the design has any: what Verilator simulates; lint and synthesis read ``files``
     sim_files: list[str] = field(default_factory=list)
+    #: with a ``clock_period`` option: the target, period, latency in ns and the estimated
+    #: critical path (see :func:`write_verilog`); else None
+    timing: dict | None = None
 
     def manifest(self) -> dict:
         man = dict(top=self.top, files=self.files, latency=self.latency, ii=self.ii,
                    inputs=self.inputs, outputs=self.outputs, layers=self.layers)
-        return {**man, "sim_files": self.sim_files} if self.sim_files else man
+        if self.sim_files:
+            man["sim_files"] = self.sim_files
+        if self.timing is not None:
+            man["timing"] = self.timing
+        return man
 
 
 def _lower(node, graph, module: str, prefix: str, options: dict) -> Datapath:
     """The node's layer, built by the lowering registered for its op."""
     ctx = lowering.Context.of(node, graph, options=options, module=module, prefix=prefix)
     return lowering.get(node).lower(ctx)
+
+
+def _timing_plan(node, graph, options: dict, period: float | None, target: str) -> timing.Plan:
+    """Where the node's layer gets pipeline registers for ``period`` ns on ``target`` (from its
+    lowering's :meth:`~.lowering.Lowering.delay`), and its longest path after that."""
+    ctx = lowering.cost_context(node, graph, options=options, target=target, nodsp=False)
+    return timing.plan(lowering.get(node).delay(ctx), period, target)
+
+
+def _clock(options: dict) -> tuple[float | None, str]:
+    """The ``clock_period`` option (ns, > 0, or None) and the ``target`` (default xilinx)."""
+    period = options.get("clock_period")
+    target = options.get("target") or "xilinx"
+    if target not in timing.TARGETS:
+        raise ConfigError(f"options['target'] must be one of {', '.join(timing.TARGETS)}, got {target!r}")
+    if period is None:
+        return None, target
+    try:
+        period = float(period)
+    except (TypeError, ValueError):
+        period = float("nan")
+    if not (0 < period <= 1e6):
+        raise ConfigError(f"options['clock_period'] must be a number of ns in (0, 1e6], got "
+                          f"{options.get('clock_period')!r}")
+    return period, target
 
 
 def _layout(graph, names: list[str]) -> tuple[list[dict], int]:
@@ -77,8 +110,13 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
     more cycle of latency), ``flavour`` ("sim": constant products as plain ``*`` expressions and
     adder trees inline instead of the shared ``<top>_cmul``/``<top>_add*`` modules Yosys needs).
     Every MAC layer whose simulation flavour differs also gets that twin in ``sim/``, listed in
-    ``design.json`` ``sim_files``: the same plan, what Verilator simulates fastest."""
+    ``design.json`` ``sim_files``: the same plan, what Verilator simulates fastest.
+    ``clock_period`` (ns: pipeline registers where each layer's delay model says a path would
+    not fit, the fewest; see :mod:`qhw.backends.verilog.timing`; the manifest then holds a
+    ``timing`` summary and every layer its stages) and ``target`` ("xilinx", "ecp5", "ice40":
+    whose delays; default xilinx)."""
     options = dict(options or {})
+    period, target = _clock(options)
     graph.validate()
     top = top_name(top or options.get("top") or graph.name or "qhw_top")
     out_dir = Path(out_dir)
@@ -106,7 +144,11 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
             node = node.copy()
             node.attrs["reuse_factor"] = int(default_r)
         module = f"{top}_{ident}"
-        dp = _lower(node, graph, module, top, options)
+        node_options = options
+        if period is not None:
+            tplan = _timing_plan(node, graph, options, period, target)
+            node_options = dict(options, cuts=tplan.cuts)
+        dp = _lower(node, graph, module, top, node_options)
         files[f"{module}.v"] = dp.text()
         for mod, text in dp.units.items():
             files[f"{mod}.v"] = text
@@ -136,6 +178,10 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
                                reuse_factor=int(node.attrs.get("reuse_factor", 1) or 1),
                                formats={k: str(v) for k, v in sorted(node.formats.items())},
                                multipliers=dict(sorted(getattr(dp, "stats", {}).items()))))
+        if period is not None:
+            layer_info[-1]["timing"] = dict(
+                registers_added=len(tplan.cuts), path_ns=tplan.path_ns, block=tplan.block,
+                stages=[dict(blocks=b, ns=ns) for b, ns in tplan.stages])
     latency = max(max(times[n] for n in graph.output_names), 1)
     out_parts = []
     for n in graph.output_names:
@@ -176,8 +222,25 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
         extra = sorted(f"sim/{f}" for f in sim_files if f not in files)
         sim_order = extra + [f"sim/{f}" if f in sim_files else f for f in order]
     design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info, sim_order)
+    if period is not None:
+        design.timing = timing_summary(layer_info, latency, period, target)
     (out_dir / "design.json").write_text(json.dumps(design.manifest(), indent=2, sort_keys=True) + "\n")
     return design
+
+
+def timing_summary(layers: list[dict], latency: int, period: float, target: str) -> dict:
+    """The design's timing at ``period`` ns on ``target``: latency in cycles and ns, the
+    estimated critical path (layer, block, ns), the Fmax it allows, whether the period is met
+    and the pipeline registers added (an estimate: :mod:`qhw.backends.verilog.timing`)."""
+    worst = max(layers, key=lambda l: l["timing"]["path_ns"], default=None)
+    path = worst["timing"]["path_ns"] if worst else timing.model(target).reg
+    return dict(target=target, clock_period_ns=period, latency_cycles=latency,
+                latency_ns=round(latency * period, 3),
+                critical_path=dict(layer=worst["node"] if worst else None,
+                                   block=worst["timing"]["block"] if worst else None, ns=path),
+                fmax_mhz_estimate=round(1000.0 / path, 1), met=path <= period + 1e-9,
+                registers_added=sum(l["timing"]["registers_added"] for l in layers),
+                model="estimate (qhw.backends.verilog.timing)")
 
 
 def _layout_text(items: list[dict]) -> str:

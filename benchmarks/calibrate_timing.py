@@ -1,0 +1,122 @@
+"""Check the delay model of ``--clock-period`` against nextpnr: predicted vs measured Fmax on ECP5.
+
+A few small designs are compiled without a period (one combinational stage per layer), at 10 ns
+and at 5 ns (``target="ecp5"``), synthesized by Yosys ``synth_ecp5 -nodsp`` and placed and routed
+by nextpnr-ecp5 (yowasp, LFE5U-85F out of context, seed 1). Printed per point: registers added
+(pipeline register stages), latency (cycles and ns), the model's critical path (ns, Fmax) and
+nextpnr's Fmax, and the LUT/FF cost of the pipelining against the unpipelined design.
+
+The fit (``--fit``) is one scale factor: measured / predicted critical-path delay over the
+calibration designs (least squares on the ratio); the ECP5 coefficients in
+``qhw.backends.verilog.timing.MODELS`` are the previous ones times it. ``held-out`` designs are
+not used for the fit.
+
+    /work/venv/bin/python benchmarks/calibrate_timing.py              # table (markdown)
+    /work/venv/bin/python benchmarks/calibrate_timing.py --fit        # and the scale factor
+
+Results are cached by RTL content (``<qhw cache>/estimate``); a cold run is slow (Yosys and
+nextpnr in WebAssembly: minutes per design on a loaded 2-core machine).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qhw.backends.verilog import write_verilog
+from qhw.estimate import synthesize
+from qhw.flow import GraphBuilder
+from qhw.testing import models
+
+
+
+def table_net():
+    """dense -> sigmoid (ROM) -> dense folded by R = 2 -> requantize (as tests/test_timing.py)."""
+    rng = np.random.default_rng(11)
+    b = GraphBuilder("tnet")
+    t = b.input("x", (6,), "ap_fixed<8,3>")
+    t = b.dense("fc1", t, rng.standard_normal((6, 8)) / 2.5, rng.standard_normal(8) * 0.1)
+    t = b.unary("sigmoid", "sig", t, formats={"result": "ap_ufixed<8,0>"})
+    t = b.dense("fc2", t, rng.standard_normal((8, 4)) / 3, rng.standard_normal(4) * 0.1,
+                reuse_factor=2)
+    t = b.requantize("rq", t, 5, 2, formats={"result": "ap_fixed<10,6>"})
+    b.output("y", t)
+    return b.build(default="ap_fixed<8,3>")
+
+
+#: (name, graph factory, role)
+DESIGNS = [
+    ("mlp 8-8-4 8b", lambda: models.mlp(widths=(8, 8, 4), fmt="ap_fixed<8,3>", name="m884"), "fit"),
+    ("dense-sigmoid-folded-requant", table_net, "fit"),
+    ("mlp 12-8-4 6b", lambda: models.mlp(widths=(12, 8, 4), fmt="ap_fixed<6,2>", seed=3,
+                                         name="m1284"), "held-out"),
+]
+
+
+def measure(name, make, period):
+    g = make()
+    opts = {"target": "ecp5"} if period is None else {"clock_period": period, "target": "ecp5"}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = write_verilog(g, Path(tmp) / "rtl", options=dict(opts, clock_period=period or 1e6))
+        pred = d.timing
+        d = write_verilog(g, Path(tmp) / "rtl", options=opts)
+        t0 = time.time()
+        res = synthesize(Path(tmp) / "rtl", target="ecp5", pnr=True, nodsp=True)
+        secs = time.time() - t0
+    return dict(design=name, period=period, latency=d.latency, added=pred["registers_added"],
+                pred_ns=pred["critical_path"]["ns"], pred_mhz=pred["fmax_mhz_estimate"],
+                where=f"{pred['critical_path']['layer']} {pred['critical_path']['block']}",
+                fmax=res.fmax_mhz, lut=res.lut, ff=res.ff, secs=secs)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fit", action="store_true", help="print the scale factor measured/predicted")
+    ap.add_argument("--only", default="", help="substring of the design names to run")
+    ap.add_argument("--periods", default="none,10,5", help="comma-separated ns (none: unpipelined)")
+    ap.add_argument("--held-out-periods", default="10", help="periods of the held-out designs")
+    args = ap.parse_args(argv)
+    parse = lambda t: [None if p == "none" else float(p) for p in t.split(",")]  # noqa: E731
+    rows = []
+    for name, make, role in DESIGNS:
+        if args.only not in name:
+            continue
+        base = None
+        for p in parse(args.periods if role == "fit" else args.held_out_periods):
+            r = measure(name, make, p)
+            r["role"] = role
+            base = base or r
+            r["dlut"] = r["lut"] - base["lut"] if base["period"] is None else None
+            r["dff"] = r["ff"] - base["ff"] if base["period"] is None else None
+            rows.append(r)
+            print(f"# {name} @ {p}: {r['fmax']} MHz measured, {r['pred_mhz']} predicted "
+                  f"({r['secs']:.0f} s)", file=sys.stderr, flush=True)
+    print("| design | role | target ns | registers added | latency (cycles / ns) | predicted path "
+          "(ns, where) | predicted Fmax MHz | nextpnr Fmax MHz | met | LUT / FF | pipelining LUT / FF |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        p = r["period"]
+        lat = f"{r['latency']} / {r['latency'] * p:g}" if p else f"{r['latency']} / -"
+        met = "-" if not p else ("yes" if r["fmax"] and r["fmax"] >= 1000 / p else "no")
+        print(f"| {r['design']} | {r['role']} | {p or 'none'} | {r['added']} | {lat} | "
+              f"{r['pred_ns']} ({r['where']}) | {r['pred_mhz']} | {r['fmax']} | {met} | "
+              f"{r['lut']} / {r['ff']} | "
+              + ("-" if r["dlut"] is None or r["period"] is None else f"{r['dlut']:+d} / {r['dff']:+d}") + " |")
+    if args.fit:
+        fit = [r for r in rows if r["role"] == "fit" and r["fmax"]]
+        ratio = np.array([(1000 / r["fmax"]) / r["pred_ns"] for r in fit])
+        held = [r for r in rows if r["role"] == "held-out" and r["fmax"]]
+        print(f"\nscale (measured/predicted path delay), calibration designs: mean {ratio.mean():.3f}, "
+              f"min {ratio.min():.3f}, max {ratio.max():.3f} over {len(fit)} points")
+        for r in held:
+            print(f"held-out {r['design']} @ {r['period']}: measured/predicted "
+                  f"{(1000 / r['fmax']) / r['pred_ns']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
