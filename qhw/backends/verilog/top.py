@@ -153,7 +153,9 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
         for mod, text in dp.units.items():
             files[f"{mod}.v"] = text
         if has(node.op, Trait.MAC) and options.get("flavour") != "sim":
-            twin = _lower(node, graph, module, top, {**options, "flavour": "sim"})
+            twin = _lower(node, graph, module, top, {**node_options, "flavour": "sim"})  # same cuts
+            if twin.latency != dp.latency or twin.ii != dp.ii:
+                raise AssertionError(f"{node.name}: the simulation twin's schedule differs")
             if twin.text() != files[f"{module}.v"]:
                 sim_files[f"{module}.v"] = twin.text()
                 sim_files.update((f"{m}.v", t) for m, t in twin.units.items() if f"{m}.v" not in files)
