@@ -31,8 +31,7 @@ def lower_code_table_element(dp: Datapath, node, x: FixedFormat, xe: str, e: int
         addr = xe
     ad = dp.wire(f"ad{e}", aw, addr, signed=False)
     ent = f"en{e}"
-    dp.decls.append(dict(kind="wire", name=ent, width=tf.width, signed=False))
-    dp.insts.append(dict(module=rom, name=f"u_rom{e}", x=ad, y=ent))
+    dp.read_rom(rom, f"u_rom{e}", ad, ent, tf.width)
     return dp.unary(UnarySpec.requant(tf, node.formats["result"]), ent, f"r{e}", prefix)
 
 

@@ -58,6 +58,13 @@ class Datapath:
         """The layer's input bus (every input's elements, first input lowest)."""
         return Signal("x", self.in_bits)
 
+    def read_rom(self, module: str, inst: str, addr: str, name: str, width: int) -> str:
+        """Instantiate ROM ``module`` as ``inst`` at address ``addr``; its ``width``-bit entry is
+        the new wire ``name`` (returned)."""
+        self.decls.append(dict(kind="wire", name=name, width=width, signed=False))
+        self.insts.append(dict(module=module, name=inst, x=addr, y=name))
+        return name
+
     def wire(self, name: str, width: int, expr, signed: bool = True) -> str:
         self.decls.append(dict(kind="wire", name=name, width=width, signed=signed))
         self.assigns.append(dict(name=name, expr=str(expr)))

@@ -38,12 +38,10 @@ def lower_embedding(dp: Datapath, node, x: FixedFormat, prefix: str) -> list[str
             ad = dp.wire(f"ad{l}", aw, f"{xl}[{aw - 1}:0]" if aw <= w else f"{{{aw - w}'d0, {xl}}}",
                          signed=False)
         sc = f"sc{l}"
-        dp.decls.append(dict(kind="wire", name=sc, width=scale_f.width, signed=False))
-        dp.insts.append(dict(module=srom, name=f"u_sc{l}", x=ad, y=sc))
+        dp.read_rom(srom, f"u_sc{l}", ad, sc, scale_f.width)
         for j, (rom, _) in enumerate(cols):
             c = f"c{l}_{j}"
-            dp.decls.append(dict(kind="wire", name=c, width=code_f.width, signed=False))
-            dp.insts.append(dict(module=rom, name=f"u_c{l}_{j}", x=ad, y=c))
+            dp.read_rom(rom, f"u_c{l}_{j}", ad, c, code_f.width)
             cs = f"$signed({c})" if code_f.signed else f"$signed({{1'b0, {c}}})"
             p = dp.wire(f"p{l}_{j}", wp, f"{cs} * $signed({{1'b0, {sc}}})")
             ps = dp.wire(f"ps{l}_{j}", pf.width, f"{p}[{pf.width - 1}:0]", signed=False)

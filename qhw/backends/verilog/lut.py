@@ -115,8 +115,7 @@ def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) ->
                         f"{', half' if t.half else ''}) of {node.name!r}")
     ad = _clamped_index(dp, idx, ww, n, aw, e)
     ent = f"en{e}"
-    dp.decls.append(dict(kind="wire", name=ent, width=tf.width, signed=False))
-    dp.insts.append(dict(module=rom, name=f"u_rom{e}", x=ad, y=ent))
+    dp.read_rom(rom, f"u_rom{e}", ad, ent, tf.width)
     if not t.half:
         return dp.unary(UnarySpec.requant(tf, res), ent, f"r{e}", prefix)
     wide = FixedFormat(min(tf.width + 2, 64), tf.integer_bits + 2, True)

@@ -74,8 +74,7 @@ def lower_softmax(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> li
         idx = dp.wire(f"ei{i}", wi, _shift(f"({d} - {_lit(ex.lo_raw, wi)})", ex.shift))
         ad = _clamped_index(dp, idx, wi, ex.values.size, eaw, i)
         e = f"e{i}"
-        dp.decls.append(dict(kind="wire", name=e, width=ef.width, signed=False))
-        dp.insts.append(dict(module=erom, name=f"u_exp{i}", x=ad, y=e))
+        dp.read_rom(erom, f"u_exp{i}", ad, e, ef.width)
         es.append(e)
     wa = acc.width
     s = dp.wire("sum", wa, " + ".join(f"{{{wa - ef.width}'d0, {e}}}" for e in es), signed=False)
@@ -84,8 +83,7 @@ def lower_softmax(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> li
                    f"$signed({{2'b00, {s}}}) >>> {inv.shift}")
     sad = _clamped_index(dp, sidx, ws2, inv.values.size, iaw, "s")
     r = "rcp"
-    dp.decls.append(dict(kind="wire", name=r, width=rf.width, signed=False))
-    dp.insts.append(dict(module=irom, name="u_rcp", x=sad, y=r))
+    dp.read_rom(irom, "u_rcp", sad, r, rf.width)
     pf = mul_format(ef, rf)
     out = []
     for i, e in enumerate(es):
@@ -149,8 +147,7 @@ def _legacy(dp: Datapath, node, x: FixedFormat, n: int, t: dict, prefix: str) ->
                 idx, ww = _scaled_index(dp, node, d, ws + 1, num, den, (8 * t["exp_n"]) // 16, f"i{i}_{j}")
                 ad = _clamped_index(dp, idx, ww, t["exp_n"], eaw, f"{i}_{j}")
                 term = f"t{i}_{j}"
-                dp.decls.append(dict(kind="wire", name=term, width=tf.width, signed=False))
-                dp.insts.append(dict(module=erom, name=f"u_exp{i}_{j}", x=ad, y=term))
+                dp.read_rom(erom, f"u_exp{i}_{j}", ad, term, tf.width)
             if acc is None:
                 acc = term  # 0 + entry: already a code of the table type
                 continue
@@ -162,8 +159,7 @@ def _legacy(dp: Datapath, node, x: FixedFormat, n: int, t: dict, prefix: str) ->
         k, ww = _scaled_index(dp, node, sa, wa, inum, iden, 0, f"k{i}")
         ad = _clamped_index(dp, k, ww, t["inv_n"], iaw, f"k{i}")
         r = f"v{i}"
-        dp.decls.append(dict(kind="wire", name=r, width=tf.width, signed=False))
-        dp.insts.append(dict(module=irom, name=f"u_inv{i}", x=ad, y=r))
+        dp.read_rom(irom, f"u_inv{i}", ad, r, tf.width)
         out.append(dp.unary(UnarySpec.requant(tf, res), r, f"r{i}", prefix))
     return out
 
@@ -198,8 +194,7 @@ def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str
             addr, nb = _top_bits(dp.wire(f"xe{i}", x.width, _element(dp, x, i), signed=False), x, t["exp_n"])
         assert nb == eaw
         ent = f"ee{i}"
-        dp.decls.append(dict(kind="wire", name=ent, width=ef.width, signed=False))
-        dp.insts.append(dict(module=erom, name=f"u_exp{i}", x=addr, y=ent))
+        dp.read_rom(erom, f"u_exp{i}", addr, ent, ef.width)
         es.append(dp.unary(UnarySpec.requant(ef, acc), ent, f"e{i}", prefix))
     sf = add_format(acc, acc)
     count = [0]
@@ -218,8 +213,7 @@ def _hls4ml(dp: Datapath, node, x: FixedFormat, n: int, prefix: str) -> list[str
     addr, nb = _top_bits(s, ii, t["inv_n"])
     assert nb == iaw
     r = "rcp"
-    dp.decls.append(dict(kind="wire", name=r, width=tf.width, signed=False))
-    dp.insts.append(dict(module=irom, name="u_rcp", x=addr, y=r))
+    dp.read_rom(irom, "u_rcp", addr, r, tf.width)
     pf = mul_format(acc, tf)
     out = []
     for i, e in enumerate(es):
