@@ -29,29 +29,16 @@ import numpy as np
 
 from qhw.backends.verilog import write_verilog
 from qhw.estimate import synthesize
-from qhw.flow import GraphBuilder
 from qhw.testing import models
 
 
 
-def table_net():
-    """dense -> sigmoid (ROM) -> dense folded by R = 2 -> requantize (as tests/test_timing.py)."""
-    rng = np.random.default_rng(11)
-    b = GraphBuilder("tnet")
-    t = b.input("x", (6,), "ap_fixed<8,3>")
-    t = b.dense("fc1", t, rng.standard_normal((6, 8)) / 2.5, rng.standard_normal(8) * 0.1)
-    t = b.unary("sigmoid", "sig", t, formats={"result": "ap_ufixed<8,0>"})
-    t = b.dense("fc2", t, rng.standard_normal((8, 4)) / 3, rng.standard_normal(4) * 0.1,
-                reuse_factor=2)
-    t = b.requantize("rq", t, 5, 2, formats={"result": "ap_fixed<10,6>"})
-    b.output("y", t)
-    return b.build(default="ap_fixed<8,3>")
 
 
 #: (name, graph factory, role)
 DESIGNS = [
     ("mlp 8-8-4 8b", lambda: models.mlp(widths=(8, 8, 4), fmt="ap_fixed<8,3>", name="m884"), "fit"),
-    ("dense-sigmoid-folded-requant", table_net, "fit"),
+    ("dense-sigmoid-folded-requant", models.timing_net, "fit"),
     ("mlp 12-8-4 6b", lambda: models.mlp(widths=(12, 8, 4), fmt="ap_fixed<6,2>", seed=3,
                                          name="m1284"), "held-out"),
 ]

@@ -13,6 +13,7 @@ from qhw.backends.verilog import timing, write_verilog
 from qhw.backends.verilog.timing import Block, plan
 from qhw.errors import ConfigError
 from qhw.flow import GraphBuilder
+from qhw.testing import models
 from qhw.verify.stream import run_harness
 from qhw.verify.vectors import golden_vectors, write_vectors
 from rtl_checks import assert_lint_clean
@@ -20,18 +21,6 @@ from rtl_checks import assert_lint_clean
 N = 120
 
 
-def table_net():
-    """dense -> sigmoid (a ROM) -> dense folded by R = 2 -> requantize (an integer multiplier)."""
-    rng = np.random.default_rng(11)
-    b = GraphBuilder("tnet")
-    t = b.input("x", (6,), "ap_fixed<8,3>")
-    t = b.dense("fc1", t, rng.standard_normal((6, 8)) / 2.5, rng.standard_normal(8) * 0.1)
-    t = b.unary("sigmoid", "sig", t, formats={"result": "ap_ufixed<8,0>"})
-    t = b.dense("fc2", t, rng.standard_normal((8, 4)) / 3, rng.standard_normal(4) * 0.1,
-                reuse_factor=2)
-    t = b.requantize("rq", t, 5, 2, formats={"result": "ap_fixed<10,6>"})
-    b.output("y", t)
-    return b.build(default="ap_fixed<8,3>")
 
 
 def mlp_net():
@@ -87,7 +76,7 @@ def test_bad_clock_options_name_the_value(tmp_path):
 
 @pytest.mark.parametrize("target", ["xilinx", "ecp5"])
 def test_a_slow_clock_adds_no_register_and_writes_the_same_verilog(tmp_path, target):
-    g = table_net()
+    g = models.timing_net()
     plain = _write(g, tmp_path / "plain")
     slow = _write(g, tmp_path / "slow", clock_period=1000, target=target)
     assert _verilog(slow) == _verilog(plain) and slow.latency == plain.latency
@@ -131,7 +120,7 @@ def test_pipelined_table_folded_requantize_equals_golden(tmp_path, fifo):
     """The sigmoid ROM and the requantizer are one block each (no register inside); the
     parallel dense layer gets registers, the folded one a register after its products (its
     accumulator one cycle behind); with the output FIFO its depth follows the new latency."""
-    g = table_net()
+    g = models.timing_net()
     plain = _write(g, tmp_path / "plain", output_fifo=fifo)
     d = _write(g, tmp_path, clock_period=4, target="ecp5", output_fifo=fifo)
     assert d.latency > plain.latency and d.ii == plain.ii == 2

@@ -153,3 +153,19 @@ def cnn(size=32, channels=3, widths=(16, 32, 32), classes=10, fmt="ap_fixed<8,3>
                 rng.standard_normal(classes) * 0.1, formats={"weight": weight, "result": fmt})
     b.output("y", t)
     return b.build(default=fmt)
+
+
+def timing_net() -> Graph:
+    """dense -> sigmoid (a ROM) -> dense folded by R = 2 -> requantize (an integer multiplier):
+    one of each block a clock period pipelines differently (tests/test_timing.py,
+    benchmarks/calibrate_timing.py)."""
+    rng = np.random.default_rng(11)
+    b = GraphBuilder("tnet")
+    t = b.input("x", (6,), "ap_fixed<8,3>")
+    t = b.dense("fc1", t, rng.standard_normal((6, 8)) / 2.5, rng.standard_normal(8) * 0.1)
+    t = b.unary("sigmoid", "sig", t, formats={"result": "ap_ufixed<8,0>"})
+    t = b.dense("fc2", t, rng.standard_normal((8, 4)) / 3, rng.standard_normal(4) * 0.1,
+                reuse_factor=2)
+    t = b.requantize("rq", t, 5, 2, formats={"result": "ap_fixed<10,6>"})
+    b.output("y", t)
+    return b.build(default="ap_fixed<8,3>")
