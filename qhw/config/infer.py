@@ -1,12 +1,7 @@
-"""hls4ml's ``auto``: the types its ``InferPrecisionTypes`` pass (hls4ml 1.3.0) gives a layer.
-
-dense/conv accum and result: the common precision of input, weight and bias over n_ops products
-(the bias of a layer without one counts as hls4ml's ``ap_uint<1>``), capped by Model
-``Precision: {maximum: ...}``; weight and bias: the layer's own (quantized) type, else the Model
-default; max pooling accum: the input type; average pooling accum: W+2e, I+e with e =
-ceil(log2(pool size)); pooling, reshape results: the input type; add/multiply/concatenate: the
-merged type; everything else (inputs, activations): the Model default.
-"""
+"""hls4ml's ``auto`` applied to a graph: which slots hls4ml's layer classes type from a config
+(``HLS4ML_SLOTS``, from the ops) and the type ``auto`` gives a slot (:func:`auto_format`). The
+precision rules themselves (hls4ml 1.3.0's ``InferPrecisionTypes``) live in
+:mod:`qhw.ops.hls4ml_auto` and are re-exported here."""
 from __future__ import annotations
 
 

@@ -141,8 +141,13 @@ class _Importer:
     def unsupported(self, fx_node, why: str = "") -> ModelError:
         what = (f"module {fx_node.target!r} ({self.kind(fx_node)})" if fx_node.op == "call_module"
                 else f"{fx_node.op.replace('_', ' ')} {self.kind(fx_node)!r} (fx node {fx_node.name!r})")
-        return ModelError(f"{what} is not supported{': ' + why if why else ''}; supported modules: "
-                          f"{', '.join(SUPPORTED_MODULES)}; functions: {', '.join(SUPPORTED_FUNCTIONS)}")
+        return ModelError(f"{what} is not supported{self.context}{': ' + why if why else ''}; "
+                          f"{self.supported_text}")
+
+    #: where the error happens and what is supported (the quantized importer says its own)
+    context = ""
+    supported_text = (f"supported modules: {', '.join(SUPPORTED_MODULES)}; functions: "
+                      f"{', '.join(SUPPORTED_FUNCTIONS)}")
 
     # ----------------------------------------------------------------- the walk
     def run(self) -> Graph:

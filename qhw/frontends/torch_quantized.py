@@ -126,13 +126,9 @@ class _QuantImporter(_Importer):
         else:
             self.function(n)
 
-    def unsupported(self, fx_node, why: str = "") -> ModelError:
-        what = (f"module {fx_node.target!r} ({self.kind(fx_node)})" if fx_node.op == "call_module"
-                else f"{fx_node.op.replace('_', ' ')} {self.kind(fx_node)!r} (fx node {fx_node.name!r})")
-        return ModelError(f"{what} is not supported in a torch.ao quantized model"
-                          f"{': ' + why if why else ''}; supported: quantized "
-                          f"{', '.join(SUPPORTED_QUANTIZED)}; on quantized tensors: "
-                          f"{', '.join(SUPPORTED_ON_CODES)}")
+    context = " in a torch.ao quantized model"
+    supported_text = (f"supported: quantized {', '.join(SUPPORTED_QUANTIZED)}; on quantized tensors: "
+                      f"{', '.join(SUPPORTED_ON_CODES)}")
 
     def function(self, n) -> None:
         t = n.target
