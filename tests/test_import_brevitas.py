@@ -84,6 +84,8 @@ def test_inspect_prints_the_mapping_report_and_the_hardware_boundary(tmp_path):
     assert "reshape 64, mul 2, sub 1" in r.output and "BatchNormalization" in r.output
     # the batch-norm bias has no exact integer form: rounded, with its deviation in output LSBs
     assert "bias rounded" in r.output and "output LSB)" in r.output
+    notes = [line for line in r.output.splitlines() if line.startswith("note: ")]
+    assert notes and len(notes) == len(set(notes)), notes  # each note printed once
     r = CliRunner().invoke(cli, ["inspect", str(model), "--json"])
     doc = json.loads(r.output)
     assert any("hardware boundary" in n for n in doc["mapping_notes"])

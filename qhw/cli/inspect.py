@@ -106,8 +106,10 @@ def inspect(model, config, input_format, data, draw_path, as_json):
         t.add_row(*cells)
     console = Console(width=140)
     console.print(t)
+    mapped = mapping is not None and bool(mapping.rows)
     for note in getattr(graph, "notes", []):
-        console.print(f"note: {note}", markup=False)
-    if mapping is not None and mapping.rows:  # an imported model: what each source node became
+        if not (mapped and note in mapping.notes):  # the mapping report below prints it
+            console.print(f"note: {note}", markup=False)
+    if mapped:  # an imported model: what each source node became
         click.echo("\nmapping report (source node -> qhw nodes, formats, rounding made):")
         click.echo(mapping.format_table())
