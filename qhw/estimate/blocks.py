@@ -129,6 +129,11 @@ def _popcount(v: int) -> int:
     return bin(abs(int(v))).count("1")
 
 
+def _trailing_zeros(v: int, width: int) -> int:
+    """Trailing zero bits of ``v`` (``width`` for 0)."""
+    return width if v == 0 else (v & -v).bit_length() - 1
+
+
 def _signed_bits(v: int) -> int:
     return max(1, (v if v >= 0 else ~v).bit_length() + 1)
 
@@ -160,9 +165,11 @@ def unary(ctx: CostContext, spec, clamps=("clamp_lo", "clamp_hi")) -> Cost:
 
     u = unary_context("u", spec)
     c = Cost()
-    for side in clamps:
-        if u[side]:
-            c.add(ccmp_bits=u["wx"])
+    # x < lo and x > hi compare only the bits above the constant's trailing zeros (lo, hi + 1):
+    # x < 0 is the sign bit, free (Yosys folds the rest of the comparison)
+    for side, const in (("clamp_lo", spec.lo), ("clamp_hi", None if spec.hi is None else spec.hi + 1)):
+        if side in clamps and u[side]:
+            c.add(ccmp_bits=u["wx"] - min(u["wx"], _trailing_zeros(const, u["wx"])))
     if u["mult"]:
         # without a saturation check the cast reads the product's bits up to the result's top
         # only (Yosys narrows the product to them before its DSP rule)
@@ -343,16 +350,17 @@ def cost_hard_sigmoid(ctx: CostContext) -> Cost:
     k1, k2 = sum_fmt.frac_bits - pf.frac_bits, sum_fmt.frac_bits - sf.frac_bits
     ends = [(v * slope << k1) + (offset << k2) for v in (x.raw_min, x.raw_max)]
     lo, hi = bound_codes(sum_fmt, 0.0, 1.0)
-    # the unary block sees the sum's real range (its saturation checks follow from it); only
-    # the clamps the range reaches are logic
+    mul = const_multiplier(ctx, x.width, slope)
+    # the unary block works on the sum's real range (its saturation checks follow from it);
+    # only the clamps that range reaches are logic
     spec = UnarySpec(FixedFormat(ws, ws - sum_fmt.frac_bits, True), res,
                      FixedFormat(ws, ws - sum_fmt.frac_bits, sum_fmt.signed),
                      lo=max(lo, min(ends)), hi=min(hi, max(ends)))
     clamps = tuple(side for side, real in (("clamp_lo", min(ends) < lo), ("clamp_hi", max(ends) > hi))
                    if real)
     off = offset << k2
-    add = ws - ((off & -off).bit_length() - 1) if off else 0
-    c = Cost().merge(const_multiplier(ctx, x.width, slope), n).add(arith_bits=n * add)
+    add = ws - _trailing_zeros(off, ws)
+    c = Cost().merge(mul, n).add(arith_bits=n * add)
     return c.merge(unary(ctx, spec, clamps), n).merge(_out_reg(ctx, n))
 
 
