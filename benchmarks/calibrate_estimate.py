@@ -501,7 +501,7 @@ def block_rows(target: str, nodsp: bool, which: str, run: bool = False) -> tuple
 #: with DSPs allowed: only the coefficients of logic beside the multipliers are refitted; a
 #: design without a multiplier synthesizes to the same netlist, so the rest stays as fitted
 #: without DSPs
-BLOCK_FIT_DSP = {"lut": ("arith_bits", "cmul_bits", "vmul_bits"), "ff": ("const",),
+BLOCK_FIT_DSP = {"lut": ("arith_bits", "cmul_bits", "vmul_bits", "dsp_tree_bits"), "ff": ("const",),
                  "carry": ("arith_bits",)}
 
 

@@ -65,15 +65,6 @@ def test_resources_checks_and_dict():
         Resources(lut=1, ff=2, dsp=True)
 
 
-def test_analytic_takes_milliseconds():
-    g = models.mlp()  # the 16-64-32-32-5 jet MLP, 4000+ weights
-    analytic(g)
-    t0 = time.perf_counter()
-    r = analytic(g, nodsp=True)
-    assert time.perf_counter() - t0 < 0.5
-    assert r.source == "analytic" and r.lut > 1000 and r.ff > 100
-
-
 def test_analytic_grows_with_bits():
     for mult in ("auto", "csd"):
         prev = None
@@ -103,18 +94,16 @@ def test_analytic_rejects_bad_options():
 
 
 def test_synthesize_counts_and_caches(tiny, cache, monkeypatch):
-    g, r, cold_s = tiny
+    g, r, _ = tiny
     assert r.source == "yosys-xilinx" and r.lut > 0 and r.ff > 0 and r.dsp == 0
     assert list((cache / "estimate").glob("*.json"))
 
-    def no_yosys(*a, **k):
+    def no_yosys(*a, **k):  # the cache is proved by Yosys not running, not by a stopwatch
         raise AssertionError("Yosys ran although the result is cached")
 
     monkeypatch.setattr(synth_mod.yosys, "run_script", no_yosys)
-    t0 = time.perf_counter()
     again = synthesize(g, target="xilinx", nodsp=True)
     assert again == r
-    assert time.perf_counter() - t0 < min(0.5, cold_s)
 
 
 def test_analytic_close_to_yosys_on_the_tiny_design(tiny):

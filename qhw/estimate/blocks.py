@@ -40,13 +40,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from qhw.backends.verilog.mac import DSP_RULES, dsp_count  # noqa: F401 (the multipliers' rule)
 from qhw.fixed import FixedFormat, add_format, mul_format
 
-#: Yosys mul2dsp limits per target: (A max, B max, A/B min, Y min, signed only). synth_xilinx
-#: (xc7): 25x18, Y >= 9, signed-only; synth_ecp5: 18x18, no Y minimum; synth_ice40 -dsp: 16x16,
-#: Y >= 11.
-DSP_RULES = {"xilinx": (25, 18, 2, 9, True), "ecp5": (18, 18, 2, 0, False),
-             "ice40": (16, 16, 2, 11, False)}
 #: block RAM of each target: {(depth, width) modes}, read ports per block, and the smallest ROM
 #: (bits) Yosys' memory_libmap puts there rather than in logic (xilinx: measured, 6,144 bits stay
 #: in LUTs, 10,240 do not; iCE40: 1,024 stay; ecp5: the block cost over the ROM logic cost of
@@ -133,19 +129,13 @@ def _popcount(v: int) -> int:
     return bin(abs(int(v))).count("1")
 
 
+def _trailing_zeros(v: int, width: int) -> int:
+    """Trailing zero bits of ``v`` (``width`` for 0)."""
+    return width if v == 0 else (v & -v).bit_length() - 1
+
+
 def _signed_bits(v: int) -> int:
     return max(1, (v if v >= 0 else ~v).bit_length() + 1)
-
-
-def dsp_count(target: str, a: int, b: int, signed: bool = True) -> int:
-    """DSP blocks Yosys uses for an ``a`` x ``b`` bit multiplier on ``target`` (0: LUTs)."""
-    amax, bmax, mn, ymin, signed_only = DSP_RULES[target]
-    if signed_only and not signed:
-        a, b = a + 1, b + 1
-    a, b = max(a, b), min(a, b)
-    if b < mn or a + b < ymin:
-        return 0
-    return math.ceil(a / amax) * math.ceil(b / bmax)
 
 
 def multiplier(ctx: CostContext, a: int, b: int, signed: bool = True) -> Cost:
@@ -155,28 +145,37 @@ def multiplier(ctx: CostContext, a: int, b: int, signed: bool = True) -> Cost:
     return Cost(dsp=n) if n else Cost().add(vmul_bits=a * b)
 
 
-def const_multiplier(ctx: CostContext, a: int, c: int) -> Cost:
+def const_multiplier(ctx: CostContext, a: int, c: int, y: int | None = None) -> Cost:
     """x (a bits) times the constant c: a shift for a power of two, else a DSP (when Yosys maps
-    it) or ``cmul_bits`` (a bits per set bit of c beyond the first)."""
+    it; ``y``: the product bits read downstream) or ``cmul_bits`` (a bits per set bit of c
+    beyond the first)."""
     c = abs(int(c))
     if c == 0 or c & (c - 1) == 0:
         return Cost()
-    n = 0 if ctx.nodsp else dsp_count(ctx.target, a, _signed_bits(c))
+    n = 0 if ctx.nodsp else dsp_count(ctx.target, a, _signed_bits(c), y=y)
     return Cost(dsp=n) if n else Cost().add(cmul_bits=a * (_popcount(c) - 1))
 
 
-def unary(ctx: CostContext, spec) -> Cost:
+def unary(ctx: CostContext, spec, clamps=("clamp_lo", "clamp_hi")) -> Cost:
     """The shared unary block (templates/verilog/unary.v.j2) for ``spec``: clamps, constant
-    multiply, rounding incrementer, saturation checks and selects (wires when none apply)."""
+    multiply, rounding incrementer, saturation checks and selects (wires when none apply).
+    ``clamps``: the clamp sides that are logic; a caller that knows the input's real range
+    passes it as ``spec.lo``/``spec.hi`` and names only the sides that clamp."""
     from qhw.backends.verilog.requant import unary_context
 
     u = unary_context("u", spec)
     c = Cost()
-    for side in ("clamp_lo", "clamp_hi"):
-        if u[side]:
-            c.add(ccmp_bits=u["wx"])
+    # x < lo and x > hi compare only the bits above the constant's trailing zeros (lo, hi + 1):
+    # x < 0 is the sign bit, free (Yosys folds the rest of the comparison)
+    for side, const in (("clamp_lo", spec.lo), ("clamp_hi", None if spec.hi is None else spec.hi + 1)):
+        if side in clamps and u[side]:
+            c.add(ccmp_bits=u["wx"] - min(u["wx"], _trailing_zeros(const, u["wx"])))
     if u["mult"]:
-        c.merge(const_multiplier(ctx, u["wx"], spec.multiplier))
+        # without a saturation check the cast reads the product's bits up to the result's top
+        # only (Yosys narrows the product to them before its DSP rule)
+        sat = u["need_over"] or u["need_under"]
+        read = u["wv"] if sat else min(u["wv"], spec.dst.width - u["d"])
+        c.merge(const_multiplier(ctx, u["wx"], spec.multiplier, y=read))
     if u["rounding"] not in ("NONE", "TRN"):
         c.add(arith_bits=u["wr"])
     checks = int(u["need_over"]) + int(u["need_under"])
@@ -330,26 +329,39 @@ def _softmax_legacy(ctx: CostContext, n: int, t: dict) -> Cost:
 # --- element-wise tables ------------------------------------------------------------------------
 
 def cost_hard_sigmoid(ctx: CostContext) -> Cost:
-    """Per element: x * slope (a constant multiply), + offset, clamp to [0, 1] and cast."""
+    """Per element (``lut._hard_sigmoid``): x * slope (a constant multiply), + offset, the clamp
+    to [0, 1] and the cast. Counted as Yosys keeps it: a clamp the input range never reaches is
+    a constant comparison (removed), and adding the offset touches only the bits from its
+    lowest set bit up (below it the product passes through)."""
     from qhw.backends.verilog.requant import UnarySpec
-    from qhw.ops.activation import _bound_codes
+    from qhw.ops.activation import bound_codes
 
     node, x = ctx.node, ctx.in_fmts[0]
     n = int(np.prod(node.shape))
     sf, res = node.formats["scale"], node.formats["result"]
     slope = int(sf.quantize(node.attrs["slope"]))
+    offset = int(sf.quantize(node.attrs["offset"]))
     small = narrow(ctx, n, x.width, res.width, (x.width, _signed_bits(slope)))
     if small is not None:
         return small
-    slope = int(sf.quantize(node.attrs["slope"]))
     pf = mul_format(x, sf)
     sum_fmt = add_format(pf, sf)
     ws = sum_fmt.width + (0 if sum_fmt.signed else 1)
-    lo, hi = _bound_codes(sum_fmt, 0.0, 1.0)
+    k1, k2 = sum_fmt.frac_bits - pf.frac_bits, sum_fmt.frac_bits - sf.frac_bits
+    ends = [(v * slope << k1) + (offset << k2) for v in (x.raw_min, x.raw_max)]
+    lo, hi = bound_codes(sum_fmt, 0.0, 1.0)
+    mul = const_multiplier(ctx, x.width, slope)
+    # the unary block works on the sum's real range (its saturation checks follow from it);
+    # only the clamps that range reaches are logic
     spec = UnarySpec(FixedFormat(ws, ws - sum_fmt.frac_bits, True), res,
-                     FixedFormat(ws, ws - sum_fmt.frac_bits, sum_fmt.signed), lo=lo, hi=hi)
-    c = Cost().merge(const_multiplier(ctx, x.width, slope), n).add(arith_bits=n * ws)
-    return c.merge(unary(ctx, spec), n).merge(_out_reg(ctx, n))
+                     FixedFormat(ws, ws - sum_fmt.frac_bits, sum_fmt.signed),
+                     lo=max(lo, min(ends)), hi=min(hi, max(ends)))
+    clamps = tuple(side for side, real in (("clamp_lo", min(ends) < lo), ("clamp_hi", max(ends) > hi))
+                   if real)
+    off = offset << k2
+    add = ws - _trailing_zeros(off, ws)
+    c = Cost().merge(mul, n).add(arith_bits=n * add)
+    return c.merge(unary(ctx, spec, clamps), n).merge(_out_reg(ctx, n))
 
 
 def cost_table(ctx: CostContext) -> Cost:
@@ -495,7 +507,7 @@ def cost_pool(ctx: CostContext) -> Cost:
 def cost_merge(ctx: CostContext) -> Cost:
     """add / mul of two tensors element by element: an adder (or a variable multiplier) at the
     exact width, then the cast (qhw/backends/verilog/elementwise.py)."""
-    from qhw.backends.verilog.requant import UnarySpec
+    from qhw.backends.verilog.requant import UnarySpec, unary_context
     from qhw.ops import get as get_op
 
     node = ctx.node
@@ -506,13 +518,15 @@ def cost_merge(ctx: CostContext) -> Cost:
     exact = opdef.exact_format(fa, fb)
     ws = exact.width + 1
     c = Cost()
+    spec = UnarySpec(FixedFormat(ws, ws - exact.frac_bits, True), res,
+                     FixedFormat(ws, ws - exact.frac_bits, exact.signed))
     if opdef.exact_format is add_format:
         c.add(arith_bits=n * ws)
     else:  # a signed array multiplier: the folded layers' price per bit (mul_bits)
-        d = 0 if ctx.nodsp else dsp_count(ctx.target, fa.width, fb.width)
+        u = unary_context("u", spec)
+        read = None if u["need_over"] or u["need_under"] else res.width - u["d"]
+        d = 0 if ctx.nodsp else dsp_count(ctx.target, fa.width, fb.width, y=read)
         c.merge(Cost(dsp=d) if d else Cost().add(mul_bits=fa.width * fb.width), n)
-    spec = UnarySpec(FixedFormat(ws, ws - exact.frac_bits, True), res,
-                     FixedFormat(ws, ws - exact.frac_bits, exact.signed))
     return c.merge(unary(ctx, spec), n).merge(_out_reg(ctx, n))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -189,6 +190,7 @@ class Lowering:
 
 _REGISTRY: list[tuple[tuple, Lowering]] = []
 _loaded = False
+_LOAD_LOCK = threading.RLock()  # re-entrant: a family module may look a lowering up on import
 
 
 def lowering(*serves):
@@ -205,11 +207,17 @@ def lowering(*serves):
 
 
 def _load() -> None:
+    """Import the family modules once. Marked loaded only when all are in, under a lock: a
+    second thread asking meanwhile waits rather than seeing a half-filled registry (it did:
+    "op 'softmax' has no Verilog lowering" from a threaded calibration run)."""
     global _loaded
-    if not _loaded:
-        _loaded = True
-        for mod in _FAMILIES:
-            importlib.import_module(f"qhw.backends.verilog.{mod}")
+    if _loaded:
+        return
+    with _LOAD_LOCK:
+        if not _loaded:
+            for mod in _FAMILIES:
+                importlib.import_module(f"qhw.backends.verilog.{mod}")
+            _loaded = True
 
 
 def _match(serves: tuple, op: OpDef) -> int:

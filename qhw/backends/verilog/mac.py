@@ -549,6 +549,60 @@ def mac_delay(ctx) -> list:
             + [timing.Block("result cast", finish)])
 
 
+#: Yosys ``mul2dsp`` limits per target, as each ``synth_<target>`` passes them: (A max, B max,
+#: A/B min, Y min, signed only). synth_xilinx -family xc7: DSP48E1 25 x 18, Y >= 9, signed
+#: only; synth_ecp5 (synth_lattice): MULT18X18D 18 x 18, no Y minimum; synth_ice40 -dsp (the
+#: flag qhw passes with DSPs allowed): SB_MAC16 16 x 16, Y >= 11.
+DSP_RULES = {"xilinx": (25, 18, 2, 9, True), "ecp5": (18, 18, 2, 0, False),
+             "ice40": (16, 16, 2, 11, False)}
+
+
+def dsp_count(target: str, a: int, b: int, signed: bool = True, y: int | None = None) -> int:
+    """DSP blocks Yosys uses for an ``a`` x ``b`` bit multiplier on ``target`` (0: LUTs), whose
+    product keeps ``y`` bits (default a + b; ``wreduce`` drops the top bits nothing reads, before
+    ``mul2dsp`` tests its Y minimum)."""
+    amax, bmax, mn, ymin, signed_only = DSP_RULES[target]
+    y = a + b if y is None else min(y, a + b)
+    if signed_only and not signed:
+        a, b = a + 1, b + 1
+    a, b = max(a, b), min(a, b)
+    if b < mn or y < max(1, ymin):
+        return 0
+    return math.ceil(a / amax) * math.ceil(b / bmax)
+
+
+def _read_sum_bits(plan: MacPlan) -> int:
+    """Bits of a layer's exact sum (from the accumulator grid's LSB) that its result cast reads:
+    a wrapping cast reads nothing above the format it wraps into, so Yosys narrows the adders
+    and products below it (``wreduce``); a saturating one reads them all."""
+    acc_lsb, ws = -plan.acc.frac_bits, plan.sum_width
+    top = ws - 1 + acc_lsb
+    for f in ((plan.res,) if plan.fits else (plan.acc, plan.res)):
+        if f.overflow == "WRAP":
+            top = min(top, f.width - f.frac_bits - 1)
+            break
+    return min(ws, top - acc_lsb + 1)
+
+
+def _const_products(plan: MacPlan, terms, wx: int) -> dict:
+    """The layer's constant multipliers as Yosys keeps them: one per (input, odd factor m) (the
+    lowering multiplies x by m and shifts; equal cells merge), with the bits of the product
+    read downstream: {(i, m): (m bits, product bits)}."""
+    read = _read_sum_bits(plan)
+    out: dict = {}
+    for tl in terms:
+        for i, wc in tl:
+            c = wc << plan.shift
+            if c == 0 or abs(c) & (abs(c) - 1) == 0:
+                continue
+            k = (abs(c) & -abs(c)).bit_length() - 1
+            m = c >> k
+            wm = signed_bits(min(m, 0), max(m, 0))
+            y = min(wx + wm, read - k)
+            out[(i, m)] = (wm, max(y, out.get((i, m), (0, 0))[1]))
+    return out
+
+
 def mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     """(live span of the result, features) of one dense/conv node, counted on the MAC plan and
     shift-add network :func:`lower_mac` builds (memoized in ``ctx``). The input's constant bits
@@ -573,13 +627,16 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     prod_lsb = max(acc_lsb, in_span[0] - plan.w.frac_bits)
     span = live(res, min(prod_lsb, acc_lsb if any(plan.b0) else prod_lsb), acc_lsb + ws - 2)
     cnt = counts(cast_bits=n_out * bits(span), reg_bits=n_out * bits(span), dsp=0)
-    use_dsp = not ctx.nodsp and in_fmt.width <= DSP_A and bw <= DSP_B
+    wx = in_fmt.width + (0 if in_fmt.signed else 1)  # the multipliers' input operand (natural)
     n_terms = sum(len(t) for t in terms)
     bias_adds = sum(1 for b in plan.b0 if b)
     cuts = _clock_cuts(ctx)
     if plan.mode == "chain" or (r == 1 and plan.term_cast is not None):
-        # a multiplier and a cast per term, then adders
-        mult = counts(dsp=n_terms) if use_dsp else counts(mul_bits=n_terms * bx * bw)
+        # a multiplier and a cast per term (a DSP where the target's rule puts it), then adders
+        per = [0 if ctx.nodsp or abs(wc) & (abs(wc) - 1) == 0
+               else dsp_count(ctx.target, wx, signed_bits(min(wc, 0), max(wc, 0)))
+               for tl in terms for _, wc in tl]
+        mult = counts(dsp=sum(per), mul_bits=sum(1 for n in per if not n) * bx * bw)
         return span, counts(cnt, mult, cast_bits=n_terms * plan.acc.width, add_bits=n_terms * ws)
     if r == 1:
         every = int(options.get("tree_stage_levels", 0) or 0)
@@ -590,21 +647,25 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
                                 reg_bits=sum(net.width(s.out) for s in net.steps
                                              if not isinstance(s, Adder) or s.level in net.reg_levels))
         depth = 0
+        # with DSPs allowed: the products Yosys maps to DSP blocks (the target's mul2dsp rule on
+        # the natural input width, once per merged cell); a DSP48E1's post-adder absorbs one
+        # adder of the tree per product (xilinx_dsp; fitted as dsp_tree_bits)
+        on_dsp = {}
+        if not ctx.nodsp:
+            on_dsp = {key: n for key, (wm, y) in _const_products(plan, terms, wx).items()
+                      if (n := dsp_count(ctx.target, wx, wm, y=y))}
+            cnt = counts(cnt, dsp=sum(on_dsp.values()))
         for j, tl in enumerate(terms):
             w = np.array([wc << plan.shift for _, wc in tl], np.int64)
             leaves = len(w) + (1 if plan.b0[j] else 0)
             depth = max(depth, max(1, (leaves - 1).bit_length()))
             a = np.abs(w)
-            nonpow2 = a[(a & (a - 1)) != 0]
-            n_dsp = 0
-            if nonpow2.size and use_dsp:
-                # Yosys maps x * c to a DSP48E1 when the product has >= DSP_Y_MIN bits
-                cbits = np.floor(np.log2(nonpow2)).astype(np.int64) + 2
-                on_dsp = (bx + cbits >= DSP_Y_MIN) & (cbits <= DSP_B)
-                n_dsp = int(np.sum(on_dsp))
-                nonpow2 = nonpow2[~on_dsp]
-            absorbed = min(n_dsp, max(0, leaves - 1))
-            cnt = counts(cnt, dsp=n_dsp, tree_bits=(max(0, leaves - 1) - absorbed) * ws,
+            odd = w // np.maximum(a & -a, 1)
+            dsp_term = np.array([(i, int(m)) in on_dsp for (i, _), m in zip(tl, odd)], bool)
+            nonpow2 = a[((a & (a - 1)) != 0) & ~dsp_term]
+            n_dsp = int(np.sum(dsp_term))
+            absorbed = min(n_dsp, max(0, leaves - 1)) if ctx.target == "xilinx" else 0
+            cnt = counts(cnt, tree_bits=(max(0, leaves - 1) - absorbed) * ws,
                          dsp_tree_bits=absorbed * ws, macc_bits=int(np.sum(popcount(nonpow2) - 1)) * bx)
         if cuts is not None:
             # the registers a clock period places: after the products, after tree levels
@@ -618,7 +679,9 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     # folded by r: one multiplier per chunk slot, muxed weights and inputs, an accumulator
     chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
     n_mul = n_out * chunk
-    mult = counts(dsp=n_mul) if use_dsp else counts(mul_bits=n_mul * bx * bw)
+    codes = [wc for tl in terms for _, wc in tl]
+    per = 0 if ctx.nodsp else dsp_count(ctx.target, wx, signed_bits(min(codes + [0]), max(codes + [0])))
+    mult = counts(dsp=n_mul * per) if per else counts(mul_bits=n_mul * bx * bw)
     piped = n_mul * ws + 3 if cuts and 0 in cuts else 0  # registered products, delayed controls
     return span, counts(cnt, mult, mux_bits=n_mul * (r - 1) * (bx + bw), add_bits=n_out * chunk * ws,
                         reg_bits=n_out * ws + int(np.prod(ctx.in_shapes[0])) * bx
