@@ -40,3 +40,12 @@ def test_bad_config_clock_period(tmp_path, bad):
     with unchanged(tmp_path):
         res = run_qhw(["compile", "m.yaml", "-o", "out", "--config", "cfg.yaml"], cwd=tmp_path)
     assert_error(res, "ClockPeriod", bad.strip("'").lower().replace("true", "True"))
+
+
+def test_target_without_a_clock_period(tmp_path):
+    """--target only chooses the delays a clock period is pipelined with: alone it would be
+    silently ignored, so it is refused (naming the option and the missing period)."""
+    _model(tmp_path)
+    with unchanged(tmp_path):
+        res = run_qhw(["compile", "m.yaml", "-o", "out", "--target", "ecp5"], cwd=tmp_path)
+    assert_error(res, "--target", "ecp5", "--clock-period")
