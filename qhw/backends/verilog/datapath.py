@@ -58,6 +58,8 @@ class Datapath:
     #: (each one cycle on every element's path)
     cuts: frozenset = frozenset()
     applied: set = field(default_factory=set)
+    #: a streamed kernel's ``timing`` entry at a clock period (qhw.backends.verilog.top.kernel_clock)
+    timing: dict | None = None
     _n: int = 0
 
     @property
