@@ -29,32 +29,59 @@ import numpy as np
 
 from qhw.backends.verilog import write_verilog
 from qhw.estimate import synthesize
+from qhw.flow import GraphBuilder
 from qhw.testing import models
 
 
+def mlp_a8w6():
+    """The issue's example: an MLP 16-16-8, 8-bit activations, 6-bit weights."""
+    rng = np.random.default_rng(19)
+    b = GraphBuilder("m16168")
+    t = b.input("x", (16,), "ap_fixed<8,3>")
+    w6 = {"weight": "ap_fixed<6,1>", "bias": "ap_fixed<6,1>"}
+    t = b.relu("relu1", b.dense("fc1", t, rng.standard_normal((16, 16)) / 4, rng.standard_normal(16) * 0.1,
+                                formats=w6))
+    b.output("y", b.dense("fc2", t, rng.standard_normal((16, 8)) / 4, rng.standard_normal(8) * 0.1,
+                          formats=w6))
+    return b.build(default="ap_fixed<8,3>")
 
 
+def conv_pool():
+    """conv1d (8 x 2 -> 8 x 4, k = 3) -> relu -> max pool 2 -> dense 16 -> 4 -> requantize:
+    comparators, a window and a requantizer's multiply beside the products."""
+    rng = np.random.default_rng(20)
+    b = GraphBuilder("cpool")
+    t = b.input("x", (8, 2), "ap_fixed<8,3>")
+    t = b.conv1d("conv", t, rng.standard_normal((3, 2, 4)) / 2.5, rng.standard_normal(4) * 0.1,
+                 padding="same")
+    t = b.pool("maxpool1d", "pool", b.relu("relu", t), kernel_size=2)
+    t = b.dense("fc", b.flatten("flat", t), rng.standard_normal((16, 4)) / 4, rng.standard_normal(4) * 0.1)
+    b.output("y", b.requantize("rq", t, 5, 2, formats={"result": "ap_fixed<10,6>"}))
+    return b.build(default="ap_fixed<8,3>")
 
-#: (name, graph factory, role)
+
+#: (name, graph factory, role): the ECP5 scale was fitted on the "fit" designs only
 DESIGNS = [
     ("mlp 8-8-4 8b", lambda: models.mlp(widths=(8, 8, 4), fmt="ap_fixed<8,3>", name="m884"), "fit"),
     ("dense-sigmoid-folded-requant", models.timing_net, "fit"),
     ("mlp 12-8-4 6b", lambda: models.mlp(widths=(12, 8, 4), fmt="ap_fixed<6,2>", seed=3,
                                          name="m1284"), "held-out"),
+    ("mlp 16-16-8 a8w6", mlp_a8w6, "held-out"),
+    ("conv1d-relu-maxpool-dense-requant", conv_pool, "held-out"),
 ]
 
 
-def measure(name, make, period):
+def measure(name, make, period, target="ecp5"):
     g = make()
-    opts = {"target": "ecp5"} if period is None else {"clock_period": period, "target": "ecp5"}
+    opts = {"target": target} if period is None else {"clock_period": period, "target": target}
     with tempfile.TemporaryDirectory() as tmp:
         d = write_verilog(g, Path(tmp) / "rtl", options=dict(opts, clock_period=period or 1e6))
         pred = d.timing
         d = write_verilog(g, Path(tmp) / "rtl", options=opts)
         t0 = time.time()
-        res = synthesize(Path(tmp) / "rtl", target="ecp5", pnr=True, nodsp=True)
+        res = synthesize(Path(tmp) / "rtl", target=target, pnr=True, nodsp=True)
         secs = time.time() - t0
-    return dict(design=name, period=period, latency=d.latency, added=pred["registers_added"],
+    return dict(design=name, target=target, period=period, latency=d.latency, added=pred["registers_added"],
                 pred_ns=pred["critical_path"]["ns"], pred_mhz=pred["fmax_mhz_estimate"],
                 where=f"{pred['critical_path']['layer']} {pred['critical_path']['block']}",
                 fmax=res.fmax_mhz, lut=res.lut, ff=res.ff, secs=secs)
@@ -66,22 +93,26 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="substring of the design names to run")
     ap.add_argument("--periods", default="none,10,5", help="comma-separated ns (none: unpipelined)")
     ap.add_argument("--held-out-periods", default="10", help="periods of the held-out designs")
+    ap.add_argument("--target", default="ecp5", choices=("ecp5", "ice40"),
+                    help="nextpnr-ecp5 (LFE5U-85F) or nextpnr-ice40 (HX8K)")
+    ap.add_argument("--role", default="", help="only the designs of this role (fit, held-out)")
     args = ap.parse_args(argv)
     parse = lambda t: [None if p == "none" else float(p) for p in t.split(",")]  # noqa: E731
     rows = []
     for name, make, role in DESIGNS:
-        if args.only not in name:
+        if args.only not in name or args.role not in role:
             continue
         base = None
         for p in parse(args.periods if role == "fit" else args.held_out_periods):
-            r = measure(name, make, p)
+            r = measure(name, make, p, args.target)
             r["role"] = role
             base = base or r
             r["dlut"] = r["lut"] - base["lut"] if base["period"] is None else None
             r["dff"] = r["ff"] - base["ff"] if base["period"] is None else None
             rows.append(r)
-            print(f"# {name} @ {p}: {r['fmax']} MHz measured, {r['pred_mhz']} predicted "
+            print(f"# {name} @ {p} ({args.target}): {r['fmax']} MHz measured, {r['pred_mhz']} predicted "
                   f"({r['secs']:.0f} s)", file=sys.stderr, flush=True)
+    print(f"target: {args.target}")
     print("| design | role | target ns | registers added | latency (cycles / ns) | predicted path "
           "(ns, where) | predicted Fmax MHz | nextpnr Fmax MHz | met | LUT / FF | pipelining LUT / FF |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

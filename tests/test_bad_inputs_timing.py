@@ -40,3 +40,31 @@ def test_bad_config_clock_period(tmp_path, bad):
     with unchanged(tmp_path):
         res = run_qhw(["compile", "m.yaml", "-o", "out", "--config", "cfg.yaml"], cwd=tmp_path)
     assert_error(res, "ClockPeriod", bad.strip("'").lower().replace("true", "True"))
+
+
+def test_target_without_a_clock_period(tmp_path):
+    """--target only chooses the delays a clock period is pipelined with: alone it would be
+    silently ignored, so it is refused (naming the option and the missing period)."""
+    _model(tmp_path)
+    with unchanged(tmp_path):
+        res = run_qhw(["compile", "m.yaml", "-o", "out", "--target", "ecp5"], cwd=tmp_path)
+    assert_error(res, "--target", "ecp5", "--clock-period")
+
+
+@pytest.mark.parametrize("bad, needle", [("5,abc", "abc"), ("0", "0"), ("5,-1", "-1")])
+def test_bad_sweep_clock_periods(tmp_path, bad, needle):
+    _model(tmp_path)
+    np.save(tmp_path / "x.npy", np.zeros((4, 3)))
+    with unchanged(tmp_path):
+        res = run_qhw(["sweep", "m.yaml", "--data", "x.npy", "--clock-period", bad, "-o", "out"],
+                      cwd=tmp_path)
+    assert_error(res, "--clock-period", needle)
+
+
+def test_per_layer_clock_period_in_a_sweep_grid(tmp_path):
+    _model(tmp_path)
+    np.save(tmp_path / "x.npy", np.zeros((4, 3)))
+    (tmp_path / "g.yaml").write_text("fc.clock_period: [5]\n")
+    with unchanged(tmp_path):
+        res = run_qhw(["sweep", "m.yaml", "--data", "x.npy", "--grid", "g.yaml", "-o", "out"], cwd=tmp_path)
+    assert_error(res, "fc.clock_period", "global")

@@ -88,8 +88,9 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
               help="Pipeline the RTL for this clock period in ns (default: the config's "
                    "ClockPeriod, else none): registers where the delay model says a path would "
                    "not fit, the fewest.")
-@click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx",
-              show_default=True, help="Whose primitive delays --clock-period uses.")
+@click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default=None,
+              help="Whose primitive delays --clock-period uses (default xilinx); only with a "
+                   "clock period (--clock-period or the config's ClockPeriod), an error without.")
 @click.option("--vectors", "n_vectors", type=vectors_type, default=200, show_default=True,
               callback=within_limit("vectors"),
               help="Number of test vectors (golden model outputs) to write.")
@@ -134,8 +135,11 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
         rtl["reuse_factor"] = reuse_factor
     if clock_period is None and cfg is not None:
         clock_period = cfg.clock_period
+    if clock_period is None and target is not None:
+        raise click.BadOptionUsage("target", f"--target {target} needs a clock period to pipeline "
+                                             "for: give --clock-period NS (or ClockPeriod in --config)")
     if clock_period is not None:
-        rtl.update(clock_period=clock_period, target=target)
+        rtl.update(clock_period=clock_period, target=target or "xilinx")
     results: dict = {}
     options = {"config": cfg, "default": None, "input_format": input_format,
                "import_options": import_options(),

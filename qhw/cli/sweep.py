@@ -26,6 +26,18 @@ def _widths(ctx, param, text):
     return values
 
 
+def _periods(ctx, param, text):
+    """``--clock-period 5,10``: the clock-period axis (ns)."""
+    from qhw.sweep.space import parse_periods
+
+    if text is None:
+        return None
+    try:
+        return parse_periods(text)
+    except QhwError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command("sweep")
 @model_argument
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -40,8 +52,12 @@ def _widths(ctx, param, text):
 @click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Grid file (YAML): {axis: [values] | 'A:B[:STEP]'}, axes weights, activations, "
                    "accum, table_size, variant, or <layer>.<axis>.")
+@click.option("--clock-period", "clock_periods", callback=_periods, metavar="NS[,NS...]",
+              help="Clock periods (ns), an axis: every point's RTL pipelined for each on --target; "
+                   "results get latency in cycles and ns, and the Pareto front weighs latency too.")
 @click.option("--synth", is_flag=True, help="Also synthesize every point with Yosys (slow; cached).")
-@click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx", show_default=True)
+@click.option("--target", type=click.Choice(["xilinx", "ecp5", "ice40"]), default="xilinx", show_default=True,
+              help="Resources (and with a clock period, delays) of this target.")
 @click.option("--nodsp", is_flag=True, help="Forbid DSP blocks (LUT-only area).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local worker processes (default: one per core, at most 8).")
@@ -53,7 +69,8 @@ def _widths(ctx, param, text):
                    "empty one, or one qhw sweep wrote (resumed).")
 @json_option
 def sweep(model, data_path, labels_path, config, input_format, weights, activations, accum,
-          grid_path, synth, target, nodsp, workers, scheduler, max_error, out, as_json) -> None:
+          grid_path, clock_periods, synth, target, nodsp, workers, scheduler, max_error, out,
+          as_json) -> None:
     """Evaluate a grid of bit-widths: golden-model error vs float, class agreement (and accuracy
     with --labels), analytic resources (Yosys with --synth). Resumable: finished points in
     OUT/results.csv are skipped on a rerun.
@@ -74,11 +91,13 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
     x = load_array(data_path, "data")
     y = load_array(labels_path, "labels") if labels_path else None
     axes: dict = load_grid(grid_path) if grid_path else {}
-    for name, values in (("weights", weights), ("activations", activations), ("accum", accum)):
+    for name, values in (("weights", weights), ("activations", activations), ("accum", accum),
+                         ("clock_period", clock_periods)):
         if values:
             axes[name] = values
     if not axes and max_error is None:
-        raise ConfigError("nothing to sweep: give --weights/--activations/--accum, --grid or --max-error")
+        raise ConfigError("nothing to sweep: give --weights/--activations/--accum, --clock-period, "
+                          "--grid or --max-error")
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     points = grid(axes) if axes else []
@@ -93,12 +112,14 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
         records = run_sweep(problem, points, out, workers=workers or default_workers(),
                             scheduler=scheduler)
         cost = "yosys_lut" if synth else "lut"  # Yosys's figures when asked for
-        plot(records, out, cost=cost, title=f"{graph.name}: {len(records)} points")
-        front = pareto_front(records, cost=cost)
+        lat = "latency_ns" if "clock_period" in axes else None
+        plot(records, out, cost=cost, title=f"{graph.name}: {len(records)} points", latency=lat)
+        front = pareto_front(records, cost=cost, latency=lat)
         failed = [r for r in records if r.get("status") != "ok"]
         summary.update(points=len(records), failed=len(failed), pareto=[
             {k: r.get(k) for k in ("id", *sorted(axes), "mean_abs_error", "agreement", "accuracy", "lut",
-                                   *(["yosys_lut"] if synth else []))}
+                                   *(["yosys_lut"] if synth else []),
+                                   *(["latency_cycles", "latency_ns", "timing_met"] if lat else []))}
             for r in front])
     if max_error is not None:
         widths = _search_widths(axes)
@@ -119,12 +140,15 @@ def sweep(model, data_path, labels_path, config, input_format, weights, activati
     if axes:
         click.echo(f"{summary['points']} points ({summary['failed']} failed) -> {out}/results.csv, "
                    f"{out}/pareto.png, {out}/pareto.svg")
-        click.echo(f"Pareto front (mean |error| vs float, {'Yosys' if synth else 'analytic'} LUTs):")
+        click.echo(f"Pareto front (mean |error| vs float, {'Yosys' if synth else 'analytic'} LUTs"
+                   + (", latency at the clock period (estimate)" if lat else "") + "):")
         for r in summary["pareto"]:
             cfg = " ".join(f"{k}={r[k]}" for k in sorted(axes))
             acc = f"  accuracy {r['accuracy']:.3f}" if r.get("accuracy") is not None else ""
             yosys = f"  Yosys LUT {r['yosys_lut']}" if synth else ""
-            click.echo(f"  {cfg:28s} error {r['mean_abs_error']:.3g}  LUT {r['lut']}{yosys}{acc}")
+            timed = (f"  latency {r['latency_cycles']} cycles = {r['latency_ns']:g} ns"
+                     + ("" if r["timing_met"] else " (period not met)")) if lat else ""
+            click.echo(f"  {cfg:28s} error {r['mean_abs_error']:.3g}  LUT {r['lut']}{yosys}{timed}{acc}")
     if max_error is not None:
         s = summary["search"]
         vg = s.get("versus_grid")

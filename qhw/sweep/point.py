@@ -16,6 +16,9 @@ from qhw.sweep.space import Ranges, configure, point_id
 
 METRICS = ("max_abs_error", "mean_abs_error", "agreement", "accuracy")
 RESOURCES = ("lut", "ff", "dsp", "bram", "carry")
+#: a point with a ``clock_period``: the RTL's latency at that period on the sweep's target, the
+#: delay model's Fmax and whether the period is met (estimates: qhw.backends.verilog.timing)
+TIMING = ("latency_cycles", "latency_ns", "fmax_mhz_estimate", "timing_met")
 
 
 @dataclass(eq=False)
@@ -116,6 +119,26 @@ def lut_cost(problem: Problem, point: dict) -> int | None:
         return None
 
 
+def rtl_options(problem: Problem, point: dict) -> dict | None:
+    """The RTL options of a point: its clock period on the sweep's target (None: no period)."""
+    if point.get("clock_period") is None:
+        return None
+    return {"clock_period": float(point["clock_period"]), "target": problem.target}
+
+
+def clock_timing(g: Graph, rtl: dict) -> dict:
+    """The :data:`TIMING` columns of ``g`` written as RTL with ``rtl`` (the real schedule: the
+    Verilog is written to a temporary folder and only its timing summary kept)."""
+    import tempfile
+
+    from qhw.backends.verilog import write_verilog
+
+    with tempfile.TemporaryDirectory(prefix="qhw-sweep-") as tmp:
+        t = write_verilog(g, Path(tmp) / "rtl", options=rtl).timing
+    return {"latency_cycles": t["latency_cycles"], "latency_ns": t["latency_ns"],
+            "fmax_mhz_estimate": t["fmax_mhz_estimate"], "timing_met": int(bool(t["met"]))}
+
+
 def one_blas_thread() -> contextlib.AbstractContextManager:
     """BLAS limited to one thread (a context manager; called bare, for good): sweep points run
     in parallel processes, and for a sweep's small matrices threads cost more than they give
@@ -138,12 +161,15 @@ def evaluate(problem: Problem, point: dict) -> dict:
 
         g = build(problem, point)
         rec.update(errors(problem, g))
-        res = analytic(g, target=problem.target, nodsp=problem.nodsp)
+        rtl = rtl_options(problem, point)
+        res = analytic(g, target=problem.target, nodsp=problem.nodsp, options=rtl)
         rec.update({k: getattr(res, k) for k in RESOURCES})
+        if rtl:
+            rec.update(clock_timing(g, rtl))
         if problem.synth:
             from qhw.estimate import synthesize
 
-            syn = synthesize(g, target=problem.target, nodsp=problem.nodsp)
+            syn = synthesize(g, target=problem.target, nodsp=problem.nodsp, options=rtl)
             rec.update({f"yosys_{k}": getattr(syn, k) for k in RESOURCES})
         rec["status"] = "ok"
     except Exception as exc:  # recorded, never raised: one bad point must not stop the sweep
@@ -156,4 +182,5 @@ def evaluate(problem: Problem, point: dict) -> dict:
     return rec
 
 
-__all__ = ["Problem", "fingerprint", "build", "errors", "lut_cost", "evaluate", "one_blas_thread", "METRICS", "RESOURCES"]
+__all__ = ["Problem", "fingerprint", "build", "errors", "lut_cost", "evaluate", "one_blas_thread", "rtl_options",
+           "clock_timing", "METRICS", "RESOURCES", "TIMING"]

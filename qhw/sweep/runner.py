@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from qhw.errors import ConfigError, QhwError
-from qhw.sweep.point import METRICS, RESOURCES, Problem, evaluate, fingerprint, one_blas_thread
+from qhw.sweep.point import METRICS, RESOURCES, TIMING, Problem, evaluate, fingerprint, one_blas_thread
 from qhw.sweep.space import check_axes, point_id
 
 RESULTS = "results.csv"
@@ -25,10 +25,12 @@ STOP_AFTER_ENV, LOG_ENV = "QHW_SWEEP_STOP_AFTER", "QHW_SWEEP_LOG"
 
 
 def columns(points: list[dict], synth: bool) -> list[str]:
-    """results.csv's columns: id, the axes, error metrics, resources (Yosys's with ``synth``), status."""
+    """results.csv's columns: id, the axes, error metrics, resources (Yosys's with ``synth``),
+    the timing columns when a point has a clock period, status."""
     axes = sorted({k for p in points for k in p})
     extra = [f"yosys_{k}" for k in RESOURCES] if synth else []
-    return ["id", *axes, *METRICS, *RESOURCES, *extra, "status", "error", "seconds"]
+    timing = list(TIMING) if "clock_period" in axes else []
+    return ["id", *axes, *METRICS, *RESOURCES, *extra, *timing, "status", "error", "seconds"]
 
 
 def read_results(path: Path) -> list[dict]:
@@ -68,7 +70,8 @@ def check_header(cols: list[str], path: Path, partial: bool = False) -> None:
     from qhw.io.schemas import ResultsHeader
     from qhw.sweep.space import AXES
 
-    known = {"id", *METRICS, *RESOURCES, *(f"yosys_{k}" for k in RESOURCES), "status", "error", "seconds"}
+    known = {"id", *METRICS, *RESOURCES, *(f"yosys_{k}" for k in RESOURCES), *TIMING, "status", "error",
+             "seconds"}
     try:
         ResultsHeader.check(cols, known, AXES, repr(str(path)), partial)
     except QhwError as exc:

@@ -2,8 +2,10 @@
 becomes formats on the graph.
 
 A point maps axis names to values. Global axes: ``weights``, ``activations``, ``accum`` (bit
-widths), ``table_size``, ``variant`` (sigmoid/tanh nodes). Per-layer axes: ``<layer>.<axis>``
-with the same axis names; a per-layer value wins over the global one. A point's id is a hash of
+widths), ``table_size``, ``variant`` (sigmoid/tanh nodes), ``clock_period`` (ns: the RTL
+pipelined for that clock on the sweep's target, so the front can weigh latency; global only).
+Per-layer axes: ``<layer>.<axis>`` with the same axis names (not ``clock_period``); a per-layer
+value wins over the global one. A point's id is a hash of
 its canonical JSON, so a rerun recognises finished points.
 
 A width value is ``W`` (total bits; integer bits, sign included, are the fewest that hold the float
@@ -27,7 +29,7 @@ from qhw.fixed import FixedFormat
 from qhw.graph import Graph
 from qhw.ops import Trait, get, group, is_output
 
-AXES = ("weights", "activations", "accum", "table_size", "variant")
+AXES = ("weights", "activations", "accum", "table_size", "variant", "clock_period")
 WIDTH_AXES = ("weights", "activations", "accum")
 _RANGE = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*(?::\s*(\d+)\s*)?)?(?:,\s*(-?\d+)\s*)?$")
 _WIDTH = re.compile(r"^\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?$")
@@ -70,6 +72,30 @@ def width_value(value, what: str = "width") -> tuple[int, int | None] | FixedFor
     return int(m[1]), (None if m[2] is None else int(m[2]))
 
 
+def clock_value(value, what: str = "clock period") -> float:
+    """A clock period axis value: a number of ns in (0, 1e6]."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value <= 1e6
+    if not ok:
+        raise ConfigError(f"{what}: {value!r} is not a clock period in ns (a number in (0, 1e6])")
+    return float(value)
+
+
+def parse_periods(text: str, what: str = "--clock-period") -> list[float]:
+    """``5,10`` -> [5.0, 10.0] (ns, in the order given, repeats dropped)."""
+    out = []
+    for part in str(text).split(","):
+        try:
+            v = float(part)
+        except ValueError:
+            raise ConfigError(f"{what} {text!r}: {part.strip()!r} is not a number of ns; give "
+                              "comma-separated periods, e.g. 5,10") from None
+        v = clock_value(v, f"{what} {text!r}")
+        if v not in out:
+            out.append(int(v) if v.is_integer() else v)
+    limits.check("sweep_points", len(out), f"{what} {text!r}")
+    return out
+
+
 def point_id(point: dict) -> str:
     """12 hex digits of the SHA-1 of the point's canonical JSON (sorted keys): stable across runs."""
     return hashlib.sha1(json.dumps(point, sort_keys=True).encode()).hexdigest()[:12]
@@ -89,6 +115,11 @@ def grid(axes: dict[str, list]) -> list[dict]:
                 width_value(v, f"sweep axis {name!r}")
             elif base == "table_size" and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
                 raise ConfigError(f"sweep axis {name!r}: table size {v!r} is not an integer >= 2")
+            elif base == "clock_period":
+                if name != base:
+                    raise ConfigError(f"sweep axis {name!r}: the clock period is one for the whole "
+                                      "design; use the global axis 'clock_period'")
+                clock_value(v, f"sweep axis {name!r}")
     names = sorted(axes)
     points = 1
     for n in names:
@@ -108,7 +139,9 @@ def load_grid(path: str | Path) -> dict[str, list]:
         raise ConfigError(f"grid file {str(path)!r} must map axis names to lists of values")
     out = {}
     for k, v in doc.items():
-        if isinstance(v, str) and (":" in v or v.strip().isdigit()):
+        if str(k) == "clock_period" and isinstance(v, str):
+            v = parse_periods(v, f"grid axis {k!r}")
+        elif isinstance(v, str) and (":" in v or v.strip().isdigit()):
             v = parse_range(v, f"grid axis {k!r}")
         out[str(k)] = v if isinstance(v, list) else [v]
     return out
@@ -155,6 +188,8 @@ def acts_on(node, axis: str) -> bool:
         return "weight" in node.params
     if axis == "activations":
         return node.op not in _KEEP_RESULT
+    if axis == "clock_period":
+        return False  # a global axis only
     return node.op in _TABLE_OPS
 
 
@@ -215,4 +250,5 @@ def configure(graph: Graph, point: dict, ranges: Ranges,
     return g, config
 
 
-__all__ = ["AXES", "WIDTH_AXES", "acts_on", "check_axes", "parse_range", "width_value", "point_id", "grid", "load_grid", "Ranges", "configure"]
+__all__ = ["AXES", "WIDTH_AXES", "acts_on", "check_axes", "parse_range", "parse_periods", "clock_value",
+           "width_value", "point_id", "grid", "load_grid", "Ranges", "configure"]

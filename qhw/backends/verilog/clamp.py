@@ -2,7 +2,7 @@
 clamp bounds in the input's codes, then the result cast."""
 from __future__ import annotations
 
-from qhw.backends.verilog.elementwise import element, element_layer, finish
+from qhw.backends.verilog.elementwise import element, element_delay, element_layer, finish
 from qhw.backends.verilog.lowering import Lowering, lowering
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.ops.activation import _bound_codes
@@ -19,8 +19,12 @@ class ClampLowering(Lowering):
     def lower(self, ctx):
         dp = element_layer(ctx)
         spec = self.spec(ctx)
-        return finish(dp, ctx, [dp.unary(spec, element(ctx, e), f"r{e}", ctx.prefix)
+        return finish(dp, ctx, [dp.unary(spec, element(ctx, e), f"r{e}", ctx.prefix, pipe=("mid",))
                                 for e in range(ctx.n_out)])
+
+    def delay(self, ctx):
+        """The comparison and select of the clamp (a register possible after it), the cast."""
+        return element_delay(ctx, [], self.spec(ctx))
 
     def nonneg(self, ctx):
         lo, _ = ctx.op.limits(ctx.node)

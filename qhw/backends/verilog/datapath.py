@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qhw.backends.verilog.render import render, signed_literal
-from qhw.backends.verilog.requant import UnarySpec, unary_module
+from qhw.backends.verilog.requant import UnarySpec, split_spec, unary_module
 from qhw.backends.verilog.signal import Signal, literal
 from qhw.tools.cache import content_hash
 
@@ -51,6 +51,15 @@ class Datapath:
     #: multiplier and adder-tree modules, which a synthesizer maps once per shape) or "sim"
     #: (plain expressions in the layer, fewer modules for a simulator to schedule)
     flavour: str = "synth"
+    #: the pipeline-register labels a clock period asks of this layer's element chain
+    #: (:func:`qhw.backends.verilog.elementwise.element_layer`): "pre" registers the input of
+    #: the unary blocks called with it (after a table read, a window, comparisons), "mid" splits
+    #: them between the clamp/multiply and the cast; ``applied``: the labels actually placed
+    #: (each one cycle on every element's path)
+    cuts: frozenset = frozenset()
+    applied: set = field(default_factory=set)
+    #: a streamed kernel's ``timing`` entry at a clock period (qhw.backends.verilog.top.kernel_clock)
+    timing: dict | None = None
     _n: int = 0
 
     @property
@@ -78,8 +87,25 @@ class Datapath:
             self.resets.append(dict(name=name, value=reset))
         return name
 
-    def unary(self, spec: UnarySpec, x_expr, y_name: str, prefix: str) -> str:
-        """Instantiate the unary block for ``spec`` (declaring ``y_name`` as its output)."""
+    def unary(self, spec: UnarySpec, x_expr, y_name: str, prefix: str, pipe: tuple = ()) -> str:
+        """Instantiate the unary block for ``spec`` (declaring ``y_name`` as its output).
+        ``pipe``: the pipeline registers this call site may get when :attr:`cuts` asks for
+        them ("pre": its input registered; "mid": the block split after its clamp/multiply,
+        the exact intermediate registered). A lowering passes the same ``pipe`` for every
+        element, so all parallel paths get the same registers."""
+        x_expr = str(x_expr)
+        if "pre" in pipe and "pre" in self.cuts:
+            x_expr = self.reg(f"{y_name}_p", spec.src_in.width, x_expr, signed=False)
+            self.applied.add("pre")
+        if "mid" in pipe and "mid" in self.cuts:
+            first, second = split_spec(spec)
+            v = self._unary(first, x_expr, f"{y_name}_v", prefix)
+            vq = self.reg(f"{y_name}_m", first.dst.width, v, signed=False)
+            self.applied.add("mid")
+            return self._unary(second, vq, y_name, prefix)
+        return self._unary(spec, x_expr, y_name, prefix)
+
+    def _unary(self, spec: UnarySpec, x_expr, y_name: str, prefix: str) -> str:
         key = content_hash(repr(spec), length=10)
         mod = f"{prefix}_u{key}"
         if mod not in self.units:

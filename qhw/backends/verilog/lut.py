@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from qhw.backends.verilog.datapath import Datapath
-from qhw.backends.verilog.elementwise import element, element_layer, finish
+from qhw.backends.verilog.elementwise import element, element_delay, element_layer, finish
 from qhw.backends.verilog.lowering import (Lowering, bits, counts, lowering, popcount,
                                            span)
 from qhw.backends.verilog.render import render
@@ -117,14 +117,14 @@ def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) ->
     ent = f"en{e}"
     dp.read_rom(rom, f"u_rom{e}", ad, ent, tf.width)
     if not t.half:
-        return dp.unary(UnarySpec.requant(tf, res), ent, f"r{e}", prefix)
+        return dp.unary(UnarySpec.requant(tf, res), ent, f"r{e}", prefix, pipe=("pre",))
     wide = FixedFormat(min(tf.width + 2, 64), tf.integer_bits + 2, True)
     ww2 = wide.width
     ee = dp.wire(f"ee{e}", ww2, Signal(ent, tf.width).sext(ww2) if tf.signed else f"{{2'b00, {ent}}}")
     one = (1 << tf.frac_bits) if (t.function == "sigmoid" and tf.frac_bits >= 0) else 0
     mirrored = f"{_lit(one, ww2)} - {ee}" if t.function == "sigmoid" else f"-{ee}"
     v = dp.wire(f"v{e}", ww2, f"{xs}[{w}] ? ({mirrored}) : {ee}")
-    return dp.unary(UnarySpec.requant(wide, res), v, f"r{e}", prefix)
+    return dp.unary(UnarySpec.requant(wide, res), v, f"r{e}", prefix, pipe=("pre",))
 
 
 def _pwl(dp: Datapath, node, p, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
@@ -157,7 +157,7 @@ def _pwl(dp: Datapath, node, p, x: FixedFormat, xe: str, e: int, prefix: str) ->
     neg = f"{_lit(1 << sf.frac_bits, ww)} - {v}" if p.function == "sigmoid" else f"-{v}"
     y = dp.wire(f"y{e}m", ww, f"{xs}[{w}] ? ({neg}) : {v}")
     s = dp.wire(f"sv{e}", sf.width, f"{y}[{sf.width - 1}:0]", signed=False)
-    return dp.unary(UnarySpec.requant(sf, res), s, f"r{e}", prefix)
+    return dp.unary(UnarySpec.requant(sf, res), s, f"r{e}", prefix, pipe=("pre",))
 
 
 def _hard_sigmoid(dp: Datapath, node, x: FixedFormat, xe: str, e: int, prefix: str) -> str:
@@ -173,7 +173,7 @@ def _hard_sigmoid(dp: Datapath, node, x: FixedFormat, xe: str, e: int, prefix: s
     lo, hi = _bound_codes(sum_fmt, 0.0, 1.0)
     sw = FixedFormat(ws, ws - sum_fmt.frac_bits, True)
     spec = UnarySpec(sw, res, FixedFormat(ws, ws - sum_fmt.frac_bits, sum_fmt.signed), lo=lo, hi=hi)
-    return dp.unary(spec, s, f"r{e}", prefix)
+    return dp.unary(spec, s, f"r{e}", prefix, pipe=("pre", "mid"))
 
 
 class _Elements(Lowering):
@@ -203,6 +203,28 @@ class TableLowering(_Elements):
 
     def live_span(self, ctx):
         return span(ctx.res)
+
+    def delay(self, ctx):
+        """The address (an offset or |x|, a clamp), the table read (a register possible after
+        it: the ROM read register, after the mirror of a half table) or the PWL segments, then
+        the cast."""
+        from qhw.backends.verilog import timing
+
+        m, x, res = timing.model(ctx.target), ctx.x, ctx.res
+        t = ctx.op.table(ctx.node, x)
+        if ctx.node.attrs.get("variant") == "pwl":
+            sf = t.sum_format()
+            segs = len(t.breakpoints_raw)
+            ns = (m.adder(x.width + 2) + m.mul(x.width + 2, sf.width) + m.adder(sf.width)
+                  + m.mux(segs) + m.adder(sf.width))
+            return element_delay(ctx, [("pwl segments", ns)], UnarySpec.requant(sf, res))
+        aw = max(1, (len(t.values) - 1).bit_length())
+        ns = m.adder(x.width + 2) + m.adder(x.width + 2) + m.luts(1) + m.rom(aw)
+        src = t.table_fmt
+        if t.half:
+            ns += m.adder(src.width + 2) + m.luts(1)
+            src = FixedFormat(min(src.width + 2, 64), src.integer_bits + 2, True)
+        return element_delay(ctx, [("table read", ns)], UnarySpec.requant(src, res))
 
     def cost(self, ctx):
         """The table's features (:func:`table_cost`), the result cast and register (a ROM in
@@ -260,6 +282,20 @@ def table_cost(ctx) -> tuple[dict, bool]:
 class HardSigmoidLowering(_Elements):
     def element(self, dp, ctx, xe, e):
         return _hard_sigmoid(dp, ctx.node, ctx.x, xe, e, ctx.prefix)
+
+    def delay(self, ctx):
+        """slope * x + offset (a register possible after it), the clamp to [0, 1] (and one
+        after it), the cast."""
+        from qhw.backends.verilog import timing
+
+        m, x, sf = timing.model(ctx.target), ctx.x, ctx.node.formats["scale"]
+        slope = int(sf.quantize(ctx.node.attrs["slope"]))
+        sum_fmt = add_format(mul_format(x, sf), sf)
+        ws = sum_fmt.width + (0 if sum_fmt.signed else 1)
+        lo, hi = _bound_codes(sum_fmt, 0.0, 1.0)
+        spec = UnarySpec(FixedFormat(ws, ws - sum_fmt.frac_bits, True), ctx.res,
+                         FixedFormat(ws, ws - sum_fmt.frac_bits, sum_fmt.signed), lo=lo, hi=hi)
+        return element_delay(ctx, [("slope and offset", m.cmul(x.width, slope) + m.adder(ws))], spec)
 
 
 __all__ = ["TableLowering", "HardSigmoidLowering", "table_cost"]

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from qhw.backends.verilog.elementwise import element, element_layer, finish
+from qhw.backends.verilog.elementwise import element, element_delay, element_layer, finish
 from qhw.backends.verilog.lowering import Lowering, bits, counts, live, lowering
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.fixed import FixedFormat, mul_format
@@ -47,11 +47,11 @@ class PoolLowering(Lowering):
                     if "accum" in node.formats:  # hls4ml: the max is returned as accum_t first
                         acc = node.formats["accum"]
                         cur = dp.unary(UnarySpec(sf, acc, FixedFormat(wx, wx - x0.frac_bits, x0.signed)),
-                                       cur, f"a{e}", prefix)
-                        spec = UnarySpec(acc, res, acc)
+                                       cur, f"a{e}", prefix, pipe=("pre",))
+                        parts.append(dp.unary(UnarySpec(acc, res, acc), cur, f"r{e}", prefix))
                     else:
                         spec = UnarySpec(sf, res, FixedFormat(wx, wx - x0.frac_bits, x0.signed))
-                    parts.append(dp.unary(spec, cur, f"r{e}", prefix))
+                        parts.append(dp.unary(spec, cur, f"r{e}", prefix, pipe=("pre",)))
                 else:
                     acc, scale = node.formats["accum"], node.formats["scale"]
                     sumf = opdef.sum_format(node, x0)
@@ -60,14 +60,43 @@ class PoolLowering(Lowering):
                     v = dp.wire(f"v{e}", ws, " + ".join(map(str, terms)))
                     a = dp.unary(UnarySpec(FixedFormat(ws, ws - x0.frac_bits, True), acc,
                                            FixedFormat(ws, ws - x0.frac_bits, sumf.signed)),
-                                 v, f"a{e}", prefix)
+                                 v, f"a{e}", prefix, pipe=("pre",))
                     recip = int(scale.quantize(1.0 / taps))
                     pf = mul_format(acc, scale)
-                    parts.append(dp.unary(UnarySpec(acc, res, pf, multiplier=recip), a, f"r{e}", prefix))
+                    parts.append(dp.unary(UnarySpec(acc, res, pf, multiplier=recip), a, f"r{e}", prefix,
+                                          pipe=("mid",)))
         return finish(dp, ctx, parts)
 
     def nonneg(self, ctx):
         return not ctx.res.signed or (_is_max(ctx) and all(ctx.in_nonneg))
+
+    def delay(self, ctx):
+        """Max: the compare-and-select chain over the window (a register possible after it),
+        then the casts. Average: the window sum (a register possible after it), the cast into
+        ``accum`` and the multiply by the reciprocal (one after them), the result cast."""
+        from qhw.backends.verilog import timing
+
+        m, x0, res, node = timing.model(ctx.target), ctx.x, ctx.res, ctx.node
+        taps = int(np.prod(np.atleast_1d(node.attrs.get("kernel_size", 2))))
+        wx = x0.width + (0 if x0.signed else 1)
+        if _is_max(ctx):
+            sf = FixedFormat(wx, wx - x0.frac_bits, True)
+            window = [("window compare", (taps - 1) * (m.adder(wx) + m.luts(1)))]
+            if "accum" in node.formats:
+                acc = node.formats["accum"]
+                blocks = element_delay(ctx, window, UnarySpec.requant(sf, acc), split=False)
+                last = blocks.pop()
+                tail = element_delay(ctx, [], UnarySpec(acc, res, acc))[-1]
+                return blocks + [timing.Block("accum and result casts", last.ns + tail.ns)]
+            return element_delay(ctx, window, UnarySpec(sf, res, FixedFormat(wx, wx - x0.frac_bits, x0.signed)))
+        acc, scale = node.formats["accum"], node.formats["scale"]
+        ws = wx + max(1, math.ceil(math.log2(taps))) + 1
+        blocks = [timing.Block("window sum", m.rows_sum(taps, ws), cut="pre")]
+        recip = int(scale.quantize(1.0 / taps))
+        spec = UnarySpec(acc, res, mul_format(acc, scale), multiplier=recip)
+        first = timing.unary(m, UnarySpec.requant(FixedFormat(ws, ws - x0.frac_bits, True), acc))
+        rest = element_delay(ctx, [], spec)
+        return blocks + [timing.Block("accum cast and reciprocal", first + rest[0].ns, cut="mid"), rest[1]]
 
     def live_span(self, ctx):
         if _is_max(ctx):

@@ -130,6 +130,17 @@ def unary_context(name: str, spec: UnarySpec, node: str = "-") -> dict:
     return ctx
 
 
+def split_spec(spec: UnarySpec) -> tuple[UnarySpec, UnarySpec]:
+    """``spec`` as two blocks for a pipeline register between them: the clamp and multiply
+    (the exact intermediate ``v`` of :func:`unary_context`, signed on its width, as the first
+    block's result), then the cast of ``v`` read in ``cast_src``'s binary point."""
+    wv = unary_context("split", spec)["wv"]
+    frac = spec.cast_src.frac_bits
+    v = FixedFormat(wv, wv - frac, True)
+    return (UnarySpec(spec.src_in, v, v, lo=spec.lo, hi=spec.hi, multiplier=spec.multiplier),
+            UnarySpec(v, spec.dst, FixedFormat(wv, wv - frac, spec.cast_src.signed)))
+
+
 def unary_module(name: str, spec: UnarySpec, node: str = "-") -> str:
     """Verilog text of one unary block module ``name`` (input ``x``, output ``y``)."""
     return render("unary.v.j2", **unary_context(name, spec, node))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qhw.backends.verilog.elementwise import element, element_layer, finish
+from qhw.backends.verilog.elementwise import element, element_delay, element_layer, finish
 from qhw.backends.verilog.lowering import Lowering, bits, counts, lowering, span
 from qhw.backends.verilog.requant import UnarySpec
 from qhw.ops.requantize import Requantize
@@ -19,8 +19,14 @@ class _Rescale(Lowering):
 
     def lower(self, ctx):
         dp = element_layer(ctx)
-        return finish(dp, ctx, [dp.unary(self.spec(ctx, e), element(ctx, e), f"r{e}", ctx.prefix)
+        return finish(dp, ctx, [dp.unary(self.spec(ctx, e), element(ctx, e), f"r{e}", ctx.prefix,
+                                         pipe=("mid",))
                                 for e in range(ctx.n_out)])
+
+    def delay(self, ctx):
+        """The constant multiply (a register possible after it), the cast; the slowest element."""
+        blocks = [element_delay(ctx, [], self.spec(ctx, e)) for e in range(ctx.n_out)]
+        return max(blocks, key=lambda b: sum(x.ns for x in b))
 
     def live_span(self, ctx):
         return span(ctx.res)
@@ -69,16 +75,30 @@ class ThresholdLowering(Lowering):
                     xu = f"{{1'b0, {'~' if x.signed else ''}{xe}}}"
                 u = dp.wire(f"xu{e}", x.width + 1, xu, signed=False)
             # a threshold at the bottom of the range always counts, one above it never does
-            ge = [dp.wire(f"ge{e}_{t}", 1, f"{u} >= {x.width + 1}'d{int(c) + off}" if ok
-                            else "1'b1" if c <= x.raw_min else "1'b0", signed=False)
-                    for t, (c, ok) in enumerate(zip(row, live))]
+            # with a clock period's "pre" register: the comparisons registered
+            bit = dp.reg if "pre" in dp.cuts else dp.wire
+            ge = [bit(f"ge{e}_{t}", 1, f"{u} >= {x.width + 1}'d{int(c) + off}" if ok
+                      else "1'b1" if c <= x.raw_min else "1'b0", signed=False)
+                  for t, (c, ok) in enumerate(zip(row, live))]
             cnt = dp.wire(f"cnt{e}", wc, " + ".join(f"{{{wc - 1}'d0, {b}}}" for b in ge) if wc > 1
                           else ge[0], signed=False)
             sel = f"{res.width}'h{int(table[-1]) & mask:x}"
             for k in range(t_n - 1, -1, -1):
                 sel = f"({cnt} == {wc}'d{k}) ? {res.width}'h{int(table[k]) & mask:x} : {sel}"
             parts.append(dp.wire(f"r{e}", res.width, sel, signed=False))
+        if "pre" in dp.cuts:
+            dp.applied.add("pre")
         return finish(dp, ctx, parts)
+
+    def delay(self, ctx):
+        """The comparisons (a register possible after them), their count and the select."""
+        from qhw.backends.verilog import timing
+
+        m = timing.model(ctx.target)
+        t_n = int(ctx.node.params["thresholds"].shape[1])
+        count = m.rows_sum(t_n, max(1, t_n.bit_length())) if t_n > 1 else 0.0
+        return [timing.Block("comparisons", m.adder(ctx.x.width + 1), cut="pre"),
+                timing.Block("count and select", count + m.mux(t_n + 1))]
 
     def live_span(self, ctx):
         return span(ctx.res)

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from qhw.backends.verilog import lowering
-from qhw.backends.verilog.top import VerilogDesign, _layout, _layout_text, write_parallel
+from qhw.backends.verilog.top import (VerilogDesign, _clock, _layout, _layout_text, kernel_clock,
+                                      timing_summary, write_parallel)
 from qhw.backends.verilog.naming import Namer
 from qhw.backends.verilog.render import render
 from qhw.backends.streaming import window_kind, geometry
@@ -79,9 +80,13 @@ def _kernel_node(node, window_shape: tuple[int, ...], out_shape: tuple[int, ...]
 
 def _lower_kernel(knode, fmt, kshape, module: str, prefix: str, options: dict):
     """The kernel-window block of a streamed layer: the op's own registered lowering, applied to
-    one window (a node of the window's shape)."""
+    one window (a node of the window's shape). With a clock period: the kernel's pipeline
+    registers (the layer's ``timing`` in ``dp.timing``)."""
+    options, layer_timing = kernel_clock(knode, fmt, kshape, options)
     ctx = lowering.Context(knode, (fmt,), (tuple(kshape),), options=dict(options), module=module, prefix=prefix)
-    return lowering.get(knode).lower(ctx)
+    dp = lowering.get(knode).lower(ctx)
+    dp.timing = layer_timing
+    return dp
 
 
 def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix: str,
@@ -96,7 +101,7 @@ def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix
     if kind == "pixel":
         kshape = (cin,)
         knode = _kernel_node(node, kshape, (cout,), {})
-        dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, {})
+        dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, _clock_only(options))
         positions = outputs = int(np.prod(in_shape[:-1]))
         window, win_bits = None, pb
     else:
@@ -116,7 +121,7 @@ def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix
         else:
             knode = _kernel_node(node, kshape, tuple(ones) + (cout,),
                                  dict(padding=[0] * (2 * dims), stride=list(k)))
-            dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, {})
+            dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, _clock_only(options))
             fill = 0
             if has(node.op, Trait.MOVE):  # max pooling pads with the smallest code
                 code = fmt.raw_min & ((1 << fmt.width) - 1)
@@ -137,7 +142,14 @@ def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix
         in_bits=pb, out_bits=cout * node.formats["result"].width, win_bits=win_bits, window=window)
     info.update(ii=ii, latency=dp.latency, pixel_ii=dp.ii, outputs=outputs,
                 multipliers=dict(sorted(getattr(dp, "stats", {}).items())))
+    if dp.timing is not None:
+        info["timing"] = dp.timing
     return files, info
+
+
+def _clock_only(options: dict) -> dict:
+    """The clock options of ``options`` (an element kernel takes no other)."""
+    return {k: options[k] for k in ("clock_period", "target") if k in options}
 
 
 def _tail_graph(graph, region: list) -> Graph:
@@ -218,6 +230,10 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
         (out_dir / f).write_text(files[f])
     (out_dir / "filelist.f").write_text("".join(f + "\n" for f in order))
     design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info)
+    period, target = _clock(options)
+    if period is not None:  # the kernels' and the parallel tail's paths; the handshakes are not modeled
+        design.timing = dict(timing_summary(layer_info, latency, period, target),
+                             not_modeled="stream control: window generators, valid/ready handshakes")
     manifest = dict(design.manifest(), io="stream",
                     pixel_core=dict(module=core, pixel_bits=stages[0]["bits"], pixels=pixels,
                                     shape=list(first.shape)))

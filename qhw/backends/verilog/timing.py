@@ -131,8 +131,13 @@ def unary(m: TargetModel, spec) -> float:
         ns += m.adder(spec.src_in.width) + m.luts(1)
     if spec.multiplier is not None:
         ns += m.cmul(spec.src_in.width, spec.multiplier)
+    return ns + cast(m, spec)
+
+
+def cast(m: TargetModel, spec) -> float:
+    """The cast part of the unary block: the rounding add, the overflow check and the select."""
     w = spec.cast_src.width + (spec.multiplier or 1).bit_length()
-    return ns + m.adder(w) + m.luts(1)
+    return m.adder(w) + m.luts(1)
 
 
 @dataclass(frozen=True)
@@ -186,4 +191,4 @@ def plan(blocks: list[Block], period: float | None, target: str) -> Plan:
                 [[[b.name for b in blk], round(ns + m.reg, 3)] for blk, ns in stages])
 
 
-__all__ = ["TARGETS", "MODELS", "TargetModel", "Block", "Plan", "model", "plan", "unary"]
+__all__ = ["TARGETS", "MODELS", "TargetModel", "Block", "Plan", "model", "plan", "unary", "cast"]

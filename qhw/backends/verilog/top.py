@@ -67,6 +67,25 @@ def _timing_plan(node, graph, options: dict, period: float | None, target: str) 
     return timing.plan(lowering.get(node).delay(ctx), period, target)
 
 
+def kernel_clock(knode, fmt, kshape, options: dict) -> tuple[dict, dict | None]:
+    """A streamed layer's kernel block at the ``clock_period`` of ``options`` (the hook of
+    :mod:`.stream`): the kernel's options with the pipeline registers its delay model places
+    (``cuts``), and the layer's ``timing`` entry (as :func:`write_parallel` gives each layer);
+    without a period, ``options`` unchanged and None."""
+    period, target = _clock(options)
+    if period is None:
+        return options, None
+    ctx = lowering.CostContext(knode, (fmt,), (tuple(kshape),), options=dict(options), target=target,
+                               in_spans=(lowering.span(fmt),), in_nonneg=(not fmt.signed,))
+    tplan = timing.plan(lowering.get(knode).delay(ctx), period, target)
+    return dict(options, cuts=tplan.cuts), _layer_timing(tplan)
+
+
+def _layer_timing(tplan: timing.Plan) -> dict:
+    return dict(registers_added=len(tplan.cuts), path_ns=tplan.path_ns, block=tplan.block,
+                stages=[dict(blocks=b, ns=ns) for b, ns in tplan.stages])
+
+
 def _clock(options: dict) -> tuple[float | None, str]:
     """The ``clock_period`` option (ns, > 0, or None) and the ``target`` (default xilinx)."""
     period = options.get("clock_period")
@@ -181,9 +200,7 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
                                formats={k: str(v) for k, v in sorted(node.formats.items())},
                                multipliers=dict(sorted(getattr(dp, "stats", {}).items()))))
         if period is not None:
-            layer_info[-1]["timing"] = dict(
-                registers_added=len(tplan.cuts), path_ns=tplan.path_ns, block=tplan.block,
-                stages=[dict(blocks=b, ns=ns) for b, ns in tplan.stages])
+            layer_info[-1]["timing"] = _layer_timing(tplan)
     latency = max(max(times[n] for n in graph.output_names), 1)
     out_parts = []
     for n in graph.output_names:
