@@ -824,7 +824,7 @@ def import_qdq(source: str | Path | Any, *, exact: bool = False) -> tuple[Graph,
     trace: dict[str, list[str]] = {}
     graph = lower_affine(AffineGraph(affine, imp.weights, bias_codes=imp.bias_codes,
                                      post_scale=imp.post_scale, multiplier="float32", exact=exact,
-                                     reference=imp.reference),
+                                     reference=imp.reference, merge_multiplier="float32"),
                          trace)
     imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)

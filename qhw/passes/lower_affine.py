@@ -103,6 +103,9 @@ class AffineGraph:
     bias_lsb: dense/conv node -> its bias in accumulator LSBs as float64 binary fractions, used
         as given (PyTorch's fbgemm adds the float32 bias / fl32(s_x * s_w) to the accumulator).
     multiplier: "float32" (onnxruntime) or "float64" (see the module docstring).
+    merge_multiplier: the factors of an add/mul of two quantized tensors: "float32" takes
+        fl32(s_a / s_y), fl32(s_b / s_y) and fl32(fl32(s_a * s_b) / s_y) exactly (onnxruntime's
+        QLinearAdd / QLinearMul kernels); "float64": the exact ratio to 31 bits.
     reference: add/mul node -> the producer's output code for every pair of input codes
         (shape (na, nb), from each input's qmin up); the lowering compares its integer form
         with it over every pair and notes any difference (which node, how many pairs, max LSB).
@@ -119,6 +122,7 @@ class AffineGraph:
     multiplier: str = "float32"
     exact: bool = True
     reference: dict[str, np.ndarray] = field(default_factory=dict)
+    merge_multiplier: str = "float64"
 
 
 def int_format(lo: int, hi: int, rounding: str = "TRN", overflow: str = "WRAP") -> FixedFormat:
@@ -160,6 +164,8 @@ class _Lowering:
     def __init__(self, model: AffineGraph) -> None:
         if model.multiplier not in MULTIPLIER_MODES:
             raise ValueError(f"multiplier mode {model.multiplier!r}; valid: {', '.join(MULTIPLIER_MODES)}")
+        if model.merge_multiplier not in MULTIPLIER_MODES:
+            raise ValueError(f"merge multiplier mode {model.merge_multiplier!r}; valid: {', '.join(MULTIPLIER_MODES)}")
         self.m = model
         self.src = model.graph
         self.out = Graph(self.src.name)
@@ -531,8 +537,8 @@ class _Lowering:
         return out
 
     def _ratio(self, s_in: float, s_out: float) -> float | None:
-        """onnxruntime's float32 factor fl32(s_in / s_out) in "float32" mode, else None."""
-        if self.m.multiplier != "float32":
+        """onnxruntime's float32 factor fl32(s_in / s_out) (merge_multiplier "float32"), else None."""
+        if self.m.merge_multiplier != "float32":
             return None
         return float(np.float32(s_in) / np.float32(s_out))
 
@@ -552,7 +558,7 @@ class _Lowering:
                 if sa != sy else self._finish_add(node, s, qp)
             return self._check_reference(node, a, b, out)
         terms = []
-        f32 = self.m.multiplier == "float32"
+        f32 = self.m.merge_multiplier == "float32"
         (ma, mb) = (self._ratio(sa, sy), self._ratio(sb, sy)) if f32 else (sa / sy, sb / sy)
         for v, m, tag in ((a, ma, "a"), (b, mb, "b")):
             fmt = self.out.node(v.name).formats["result"]
@@ -581,7 +587,7 @@ class _Lowering:
         sa, sb, sy = float(a.qp.scale), float(b.qp.scale), float(qp.scale)
         p = self.emit(node.name, "mul", [a.name, b.name])
         ratio = float(np.float32(np.float32(sa) * np.float32(sb)) / np.float32(sy)) \
-            if self.m.multiplier == "float32" else None
+            if self.m.merge_multiplier == "float32" else None
         out = self.requantize(node, _Val(p, "q", QuantParams(sa * sb, 0, 64)), qp, ratio)
         return self._check_reference(node, a, b, out)
 
