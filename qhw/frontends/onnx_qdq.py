@@ -36,14 +36,15 @@ TABLE_OPS = ("Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Exp", 
 QLINEAR_TABLE_OPS = ("QLinearSigmoid", "QLinearLeakyRelu")
 QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd") + QLINEAR_TABLE_OPS
 #: com.microsoft merges of quantized tensors (QLinearConcat: one code table per input)
-QOPERATOR_OPS += ("QLinearMul", "QLinearConcat")
+QOPERATOR_OPS += ("QLinearMul", "QLinearConcat", "QLinearSoftmax")
 SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", "Conv", "Flatten",
                                        "Reshape", "MaxPool", "Resize", "Upsample", "DepthToSpace",
                                        "Identity", "Dropout", "Transpose (of a constant)",
                                        "BatchNormalization (after a MAC)", "Mul (by a constant)",
                                        "Sub (of a constant)", "Div (by a constant)",
                                        "Mul (of two quantized tensors)",
-                                       "Concat (of quantized tensors)") + tuple(
+                                       "Concat (of quantized tensors)",
+                                       "Softmax (between DequantizeLinear and QuantizeLinear)") + tuple(
     f"{op} (between DequantizeLinear and QuantizeLinear)" for op in TABLE_OPS)
 
 _INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
@@ -630,7 +631,7 @@ class _QdqImporter(_Importer):
 
     # ------------------------------------------------------------------ merges
     def _ort_codes(self, nodes, feeds: dict[str, tuple[QuantParams, np.ndarray]], out_name: str,
-                   qp_out: QuantParams, what) -> np.ndarray:
+                   qp_out: QuantParams, what, shape=None) -> np.ndarray:
         """onnxruntime's output codes of ``nodes`` (default session options, as users run them:
         it fuses QDQ groups into its QLinear kernels) for 1-D code inputs."""
         from onnx import TensorProto, helper
@@ -652,15 +653,16 @@ class _QdqImporter(_Importer):
         consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
         graph = helper.make_graph(
             consts + list(nodes), "reference",
-            [helper.make_tensor_value_info(k, kind[0], [None]) for k, kind in zip(feeds, kinds)],
-            [helper.make_tensor_value_info(out_name, kinds[-1][0], [None])], inits)
+            [helper.make_tensor_value_info(k, kind[0], shape or [None]) for k, kind in zip(feeds, kinds)],
+            [helper.make_tensor_value_info(out_name, kinds[-1][0], shape or [None])], inits)
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
         try:
             so = ort.SessionOptions()
             so.log_severity_level = 3
             sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            out = sess.run(None, {k: c.astype(kind[1]) for (k, (_, c)), kind in zip(feeds.items(), kinds)})[0]
+            out = sess.run(None, {k: c.astype(kind[1]).reshape([-1] + list(shape or [])[1:])
+                                  for (k, (_, c)), kind in zip(feeds.items(), kinds)})[0]
         except Exception as exc:  # onnxruntime raises its own types
             raise ModelError(f"ONNX node {what.name!r}: onnxruntime could not run it on all codes: "
                              f"{str(exc).splitlines()[0][:200]}") from None
@@ -776,6 +778,96 @@ class _QdqImporter(_Importer):
         qp_out, _ = self.qparams(node, i[0], i[1] or None)
         ts = [self.expect(node, i[k], i[k + 1], i[k + 2]) for k in range(2, len(i), 3)]
         self._concat(node, ts, i[2::3], [self._axis0(node)], node.output[0], qp_out)
+
+    # ------------------------------------------------------------------ softmax
+    def _softmax(self, node, t: _Tensor, nodes, in_name: str, out_name: str, qp_out: QuantParams) -> None:
+        """onnxruntime's QLinearSoftmax (its QDQ Softmax fuses to it) as a code_softmax: its float32
+        exp table per code difference as integers (2**30 for the difference 0), the rounded
+        quotient scale * t / sum with scale = floor(fl32(1 / y_scale)), and its output codes
+        clip(r + y_zp) per quotient. Checked against onnxruntime on sampled rows (noted)."""
+        import math
+
+        from qhw.passes.shapes import infer_shapes
+
+        qp_in = self.b.graph.node(t.name).qparams
+        if t.channels_last or qp_in is None or qp_in.bits != 8 or qp_out.bits != 8 or not qp_in.is_per_tensor \
+                or not qp_out.is_per_tensor:
+            raise ModelError(f"ONNX node {node.name!r}: a quantized softmax is mapped over a vector of "
+                             "8-bit codes quantized per tensor (onnxruntime's QLinearSoftmax); this one is not")
+        infer_shapes(self.b.graph)
+        shape = self.b.graph.node(t.name).shape
+        if shape is None or len(shape) != 1:
+            raise ModelError(f"ONNX node {node.name!r}: softmax of a tensor of shape {shape}; qhw maps "
+                             "the softmax of a vector (N, D) over D")
+        d = int(shape[0])
+        xs = float(np.float32(qp_in.scale))
+        shift = max(0.0, math.log(float(np.finfo(np.float32).max) / d) - 5.0) / xs
+        span = qp_in.qmax - qp_in.qmin  # code differences -span .. 0
+        table = np.array([np.float32(math.exp((i - span + shift) * xs)) for i in range(span + 1)], np.float64)
+        exp = np.rint(table / table[-1] * 2.0 ** 30)
+        k = int(math.floor(np.float32(1.0) / np.float32(qp_out.scale)))
+        from qhw import limits
+
+        limits.check("table_entries", k + 1, f"output codes of softmax {node.name!r}")
+        out = np.clip(np.arange(k + 1) + int(qp_out.zero_point), qp_out.qmin, qp_out.qmax)
+        name = self.b.node(self.name_for(node), "code_softmax", [t.name], {"scale": k},
+                           {"exp": exp, "out": out.astype(np.float64)})
+        self.b.graph.node(name).qparams = qp_out
+        self._set(node, _Tensor(name, False, t.perm), "code_softmax")
+        self._softmax_check(node, nodes, in_name, out_name, qp_in, qp_out, d, exp.astype(np.int64), out, k)
+
+    def _softmax_check(self, node, nodes, in_name, out_name, qp_in, qp_out, d, exp, out, k) -> None:
+        """onnxruntime on sampled rows (random codes, near-equal codes, codes at both ends) against
+        the integer form; a difference is noted (which node, how many outputs, max LSB)."""
+        from qhw.ops.code_softmax import divide_half_even
+
+        rng = np.random.default_rng(0)
+        lo, hi = qp_in.qmin, qp_in.qmax
+        rows = [rng.integers(lo, hi + 1, size=(600, d)),
+                np.clip(rng.integers(-3, 4, size=(300, d)) + rng.integers(lo, hi + 1, size=(300, 1)), lo, hi),
+                np.full((1, d), lo), np.full((1, d), hi), np.where(np.eye(d, dtype=bool), hi, lo)]
+        x = np.concatenate(rows)
+        t = exp[np.clip(x - x.max(axis=1, keepdims=True) + exp.size - 1, 0, exp.size - 1)]
+        mine = out[divide_half_even(k * t, t.sum(axis=1, keepdims=True))]
+        ref = self._ort_codes(nodes, {in_name: (qp_in, x.ravel())}, out_name, qp_out, node,
+                              shape=[None, d]).reshape(x.shape)
+        diff = np.abs(mine - ref)
+        if diff.max(initial=0):
+            self.qreport.notes.append(
+                f"{node.name}: {int((diff > 0).sum())} of {diff.size} sampled outputs differ from "
+                f"onnxruntime's softmax by up to {int(diff.max())} LSB")
+
+    def op_Softmax(self, node):
+        """DequantizeLinear -> Softmax -> QuantizeLinear: onnxruntime runs it as QLinearSoftmax."""
+        x = node.input[0]
+        dq = self.producer.get(x)
+        readers = self.readers.get(node.output[0], [])
+        if dq is None or dq.op_type != "DequantizeLinear" or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear":
+            raise ModelError(f"ONNX node {node.name!r}: Softmax in a quantized model is mapped between a "
+                             "DequantizeLinear and a QuantizeLinear; this one is not")
+        q = readers[0]
+        opset = max([o.version for o in self.model_opsets if o.domain in ("", "ai.onnx")] or [13])
+        axis = int(self.attr(node, "axis", -1 if opset >= 13 else 1))
+        if axis not in (1, -1):
+            raise ModelError(f"ONNX node {node.name!r}: Softmax along axis {axis}; qhw maps it over the "
+                             "features of (N, D)")
+        qp_out, ax = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        if ax is not None:
+            raise ModelError(f"ONNX node {node.name!r}: Softmax output quantized per axis")
+        self._softmax(node, self.tensor(node, x), [dq, node, q], dq.input[0], q.output[0], qp_out)
+
+    def op_QLinearSoftmax(self, node):
+        """com.microsoft QLinearSoftmax (X, X_scale, X_zp, Y_scale, Y_zp; attrs axis, opset)."""
+        i = list(node.input) + [""] * (5 - len(node.input))
+        t = self.expect(node, i[0], i[1], i[2] or None)
+        opset = int(self.attr(node, "opset", 13))
+        axis = int(self.attr(node, "axis", -1 if opset >= 13 else 1))
+        if axis not in (1, -1):
+            raise ModelError(f"ONNX node {node.name!r}: QLinearSoftmax along axis {axis}; qhw maps it "
+                             "over the features of (N, D)")
+        qp_out, _ = self.qparams(node, i[3], i[4] or None)
+        self._softmax(node, t, [node], i[0], node.output[0], qp_out)
 
 
 for _op in TABLE_OPS:

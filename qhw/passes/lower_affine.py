@@ -35,6 +35,7 @@ from qhw.ops import FormatContext, Trait, get, group, has, is_input, is_output, 
 from qhw.ops.elementwise import Add, Mul
 from qhw.ops.reshape import Concat
 from qhw.ops.code_table import CodeTable
+from qhw.ops.code_softmax import CodeSoftmax
 from qhw.ops.threshold import Threshold
 from qhw.ops.dense import accumulator_format
 from qhw.passes.pipeline import prepare
@@ -76,6 +77,8 @@ def _lowering(op: str) -> str | None:
         return "op_code_table"
     if isinstance(opdef, Mul):
         return "op_mul"
+    if isinstance(opdef, CodeSoftmax):
+        return "op_code_softmax"
     if isinstance(opdef, Concat):
         return "op_concat"
     return None
@@ -519,6 +522,19 @@ class _Lowering:
         full = table[d - (qp_in.qmin - z_in)] - z
         name = self.emit(node.name, "code_table", [v.name], params={"table": full},
                          formats={"result": code_format(qp)}, qparams=qp)
+        return _Val(name, "q", qp)
+
+    def op_code_softmax(self, node: Node, v: _Val) -> _Val:
+        """Softmax of codes (params exp per code difference, out: q_out per rounded quotient):
+        differences do not see the input zero point; the output codes lose theirs."""
+        v = self.quantized(node, v)
+        qp = node.qparams
+        self.per_tensor(node, v.qp, "its input")
+        self.per_tensor(node, qp, "its output")
+        out = np.asarray(node.params["out"], np.int64) - int(qp.zero_point)
+        name = self.emit(node.name, "code_softmax", [v.name], dict(node.attrs),
+                         {"exp": node.params["exp"], "out": out}, formats={"result": code_format(qp)},
+                         qparams=qp)
         return _Val(name, "q", qp)
 
     def op_shift(self, node: Node, v: _Val) -> _Val:
