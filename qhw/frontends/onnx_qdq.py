@@ -35,11 +35,16 @@ TABLE_OPS = ("Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Exp", 
 #: com.microsoft QLinear forms of elementwise functions (X, X_scale, X_zp, Y_scale, Y_zp)
 QLINEAR_TABLE_OPS = ("QLinearSigmoid", "QLinearLeakyRelu")
 QOPERATOR_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd") + QLINEAR_TABLE_OPS
+#: com.microsoft merges of quantized tensors (QLinearConcat: one code table per input)
+QOPERATOR_OPS += ("QLinearMul", "QLinearConcat", "QLinearSoftmax")
 SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", "Conv", "Flatten",
                                        "Reshape", "MaxPool", "Resize", "Upsample", "DepthToSpace",
                                        "Identity", "Dropout", "Transpose (of a constant)",
                                        "BatchNormalization (after a MAC)", "Mul (by a constant)",
-                                       "Sub (of a constant)", "Div (by a constant)") + tuple(
+                                       "Sub (of a constant)", "Div (by a constant)",
+                                       "Mul (of two quantized tensors)",
+                                       "Concat (of quantized tensors)",
+                                       "Softmax (between DequantizeLinear and QuantizeLinear)") + tuple(
     f"{op} (between DequantizeLinear and QuantizeLinear)" for op in TABLE_OPS)
 
 _INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
@@ -81,6 +86,8 @@ class _QdqImporter(_Importer):
         self.onnx = onnx
         self.qreport = MappingReport()
         self.producer = {o: n for n in self.g.node for o in n.output}
+        #: add/mul node -> onnxruntime's output code per input code pair (AffineGraph.reference)
+        self.reference: dict[str, np.ndarray] = {}
         self.readers: dict[str, list] = {}
         for n in self.g.node:
             for i in n.input:
@@ -296,6 +303,7 @@ class _QdqImporter(_Importer):
                              "after a Conv/Gemm/MatMul (as its bias), or on the host before the first / "
                              "after the last quantizer")
         super().op_Add(node)
+        self._qdq_reference(node)
 
     def _keep_qparams(self, node) -> None:
         """maxpool/flatten/reshape of codes: the same codes, the same quantization."""
@@ -399,6 +407,12 @@ class _QdqImporter(_Importer):
 
     def op_Mul(self, node):
         a, b = node.input
+        if a not in self.consts and b not in self.consts:  # two tensors: a quantized product
+            ta, tb = self.tensor(node, a), self.tensor(node, b)
+            name = self.b.mul(self.name_for(node), ta.name, tb.name)
+            self._set(node, _Tensor(name, ta.channels_last, ta.perm), "mul")
+            self._qdq_reference(node)
+            return
         if (a in self.consts) == (b in self.consts) or \
                 not self.fold_mul(node, b if a in self.consts else a, self.consts[a if a in self.consts else b]):
             raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported right after a "
@@ -602,6 +616,258 @@ class _QdqImporter(_Importer):
         name = self.b.add(self.name_for(node), a.name, b.name)
         self.b.graph.node(name).qparams, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
         self._set(node, _Tensor(name, a.channels_last, a.perm), "add")
+        self.reference[name] = self._ort_pairs([node], i[0], i[3], node.output[0], a, b,
+                                               self.b.graph.node(name).qparams)
+
+    def op_QLinearMul(self, node):
+        i = list(node.input)
+        a = self.expect(node, i[0], i[1], i[2])
+        b = self.expect(node, i[3], i[4], i[5])
+        name = self.b.mul(self.name_for(node), a.name, b.name)
+        self.b.graph.node(name).qparams, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
+        self._set(node, _Tensor(name, a.channels_last, a.perm), "mul")
+        self.reference[name] = self._ort_pairs([node], i[0], i[3], node.output[0], a, b,
+                                               self.b.graph.node(name).qparams)
+
+    # ------------------------------------------------------------------ merges
+    def _ort_codes(self, nodes, feeds: dict[str, tuple[QuantParams, np.ndarray]], out_name: str,
+                   qp_out: QuantParams, what, shape=None) -> np.ndarray:
+        """onnxruntime's output codes of ``nodes`` (default session options, as users run them:
+        it fuses QDQ groups into its QLinear kernels) for 1-D code inputs."""
+        from onnx import TensorProto, helper
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("a quantized Add/Mul/Concat is checked against / tabulated by "
+                             "onnxruntime: pip install 'qhw[onnx]'") from None
+        types = {(8, True): (TensorProto.INT8, np.int8), (8, False): (TensorProto.UINT8, np.uint8),
+                 (16, True): (TensorProto.INT16, np.int16), (16, False): (TensorProto.UINT16, np.uint16)}
+        kinds = [types.get((qp.bits, qp.signed)) for qp, _ in feeds.values()] + \
+            [types.get((qp_out.bits, qp_out.signed))]
+        if any(k is None for k in kinds):
+            raise ModelError(f"ONNX node {what.name!r}: onnxruntime's arithmetic is reproduced for 8- "
+                             "or 16-bit codes only")
+        names = {i for n in nodes for i in n.input if i} - set(feeds)
+        inits = [t for t in self.g.initializer if t.name in names]
+        consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
+        graph = helper.make_graph(
+            consts + list(nodes), "reference",
+            [helper.make_tensor_value_info(k, kind[0], shape or [None]) for k, kind in zip(feeds, kinds)],
+            [helper.make_tensor_value_info(out_name, kinds[-1][0], shape or [None])], inits)
+        model = helper.make_model(graph, opset_imports=list(self.model_opsets))
+        model.ir_version = self.model_ir
+        try:
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            out = sess.run(None, {k: c.astype(kind[1]).reshape([-1] + list(shape or [])[1:])
+                                  for (k, (_, c)), kind in zip(feeds.items(), kinds)})[0]
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelError(f"ONNX node {what.name!r}: onnxruntime could not run it on all codes: "
+                             f"{str(exc).splitlines()[0][:200]}") from None
+        return np.asarray(out, np.int64).reshape(-1)
+
+    def _ort_pairs(self, nodes, a_name: str, b_name: str, out_name: str, a: _Tensor, b: _Tensor,
+                   qp_out: QuantParams) -> np.ndarray | None:
+        """onnxruntime's output code for every pair of 8-bit input codes (na, nb), or None
+        (wider codes, or both inputs one tensor)."""
+        qa, qb = self.b.graph.node(a.name).qparams, self.b.graph.node(b.name).qparams
+        if a_name == b_name or qa is None or qb is None or qa.bits > 8 or qb.bits > 8:
+            return None
+        ca, cb = np.meshgrid(np.arange(qa.qmin, qa.qmax + 1), np.arange(qb.qmin, qb.qmax + 1), indexing="ij")
+        out = self._ort_codes(nodes, {a_name: (qa, ca.ravel()), b_name: (qb, cb.ravel())}, out_name,
+                              qp_out, nodes[-1])
+        return out.reshape(ca.shape)
+
+    def _qdq_reference(self, node) -> None:
+        """DequantizeLinear x2 -> Add/Mul -> QuantizeLinear: onnxruntime's codes for every input
+        pair (AffineGraph.reference), so the lowering can prove or qualify its integer form."""
+        dqs = [self.producer.get(i) for i in node.input]
+        readers = self.readers.get(node.output[0], [])
+        if any(d is None or d.op_type != "DequantizeLinear" for d in dqs) or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear":
+            return
+        q = readers[0]
+        qp_out, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        if axis is not None:
+            return
+        ta, tb = (self.tensor(node, i) for i in node.input)
+        ref = self._ort_pairs(dqs + [node, q], dqs[0].input[0], dqs[1].input[0], q.output[0], ta, tb, qp_out)
+        if ref is not None:
+            self.reference[self.vals[node.output[0]].name] = ref
+
+    def _concat_axis(self, node, ts: list[_Tensor]) -> int:
+        """The qhw axis of an ONNX Concat axis (channels-last layout)."""
+        axis = int(self.attr(node, "axis", 1))
+        if any(t.perm is not None for t in ts):
+            raise ModelError(f"ONNX node {node.name!r}: Concat of flattened feature maps is not supported")
+        if not ts[0].channels_last:
+            if axis not in (1, -1):
+                raise ModelError(f"ONNX node {node.name!r}: Concat along axis {axis} of (N, C) tensors; "
+                                 "qhw concatenates features (axis 1)")
+            return -1
+        if axis == 1:
+            return -1
+        if axis >= 2:
+            return axis - 2
+        raise ModelError(f"ONNX node {node.name!r}: Concat along axis {axis} is not supported "
+                         "(valid: the channel axis 1 or a spatial axis)")
+
+    def _concat(self, node, ts: list[_Tensor], in_names: list[str], nodes, out_name: str,
+                qp_out: QuantParams) -> None:
+        """One code table per input whose codes onnxruntime requantizes (computed by running
+        ``nodes`` with every code of every input), then the concatenation of equal codes."""
+        qps = [self.b.graph.node(t.name).qparams for t in ts]
+        if any(qp is None or not qp.is_per_tensor for qp in qps):
+            raise ModelError(f"ONNX node {node.name!r}: Concat inputs must be quantized per tensor")
+        for qp in qps:
+            from qhw import limits
+
+            limits.check("table_entries", qp.qmax - qp.qmin + 1, f"code table of {node.name!r}")
+        feeds = {}
+        for name, qp in zip(in_names, qps):
+            feeds.setdefault(name, (qp, np.arange(qp.qmin, qp.qmax + 1)))
+        codes = self._ort_codes(nodes, feeds, out_name, qp_out, node)
+        parts, at = [], 0
+        for k, (t, name, qp) in enumerate(zip(ts, in_names, qps)):
+            n = qp.qmax - qp.qmin + 1
+            table = codes[at:at + n]
+            at += n
+            if qp == qp_out and np.array_equal(table, np.arange(qp.qmin, qp.qmax + 1)):
+                parts.append(t.name)
+                continue
+            tname = self.b.node(self.name_for(node, f"_in{k}"), "code_table", [t.name], params={"table": table})
+            self.b.graph.node(tname).qparams = qp_out
+            parts.append(tname)
+        name = self.b.concat(self.name_for(node), parts, self._concat_axis(node, ts))
+        self.b.graph.node(name).qparams = qp_out
+        tables = sum(p not in [t.name for t in ts] for p in parts)
+        self._set(node, _Tensor(name, ts[0].channels_last, None),
+                  f"concat ({tables} input(s) requantized by code tables)")
+
+    def _axis0(self, node):
+        """A copy of a concat node along axis 0 (the 1-D code vectors onnxruntime is run on)."""
+        from onnx import helper
+
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "axis"}
+        return helper.make_node(node.op_type, list(node.input), list(node.output), name=node.name,
+                                domain=node.domain, axis=0, **attrs)
+
+    def op_Concat(self, node):
+        """DequantizeLinear per input -> Concat -> QuantizeLinear (onnxruntime: QLinearConcat)."""
+        dqs = [self.producer.get(i) for i in node.input]
+        readers = self.readers.get(node.output[0], [])
+        if any(d is None or d.op_type != "DequantizeLinear" for d in dqs) or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear":
+            raise ModelError(f"ONNX node {node.name!r}: Concat in a quantized model is mapped with a "
+                             "DequantizeLinear on every input and one QuantizeLinear after it; this one is not")
+        q = readers[0]
+        qp_out, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        if axis is not None:
+            raise ModelError(f"ONNX node {node.name!r}: Concat output quantized per axis")
+        ts = [self.tensor(node, i) for i in node.input]
+        self._concat(node, ts, [d.input[0] for d in dqs], dqs + [self._axis0(node), q], q.output[0], qp_out)
+
+    def op_QLinearConcat(self, node):
+        """com.microsoft QLinearConcat (Y_scale, Y_zp, then X, X_scale, X_zp per input)."""
+        i = list(node.input)
+        if len(i) < 5 or (len(i) - 2) % 3:
+            raise ModelError(f"ONNX node {node.name!r}: QLinearConcat needs Y_scale, Y_zp and "
+                             f"(X, X_scale, X_zp) triples, got {len(i)} inputs")
+        qp_out, _ = self.qparams(node, i[0], i[1] or None)
+        ts = [self.expect(node, i[k], i[k + 1], i[k + 2]) for k in range(2, len(i), 3)]
+        self._concat(node, ts, i[2::3], [self._axis0(node)], node.output[0], qp_out)
+
+    # ------------------------------------------------------------------ softmax
+    def _softmax(self, node, t: _Tensor, nodes, in_name: str, out_name: str, qp_out: QuantParams) -> None:
+        """onnxruntime's QLinearSoftmax (its QDQ Softmax fuses to it) as a code_softmax: its float32
+        exp table per code difference as integers (2**30 for the difference 0), the rounded
+        quotient scale * t / sum with scale = floor(fl32(1 / y_scale)), and its output codes
+        clip(r + y_zp) per quotient. Checked against onnxruntime on sampled rows (noted)."""
+        import math
+
+        from qhw.passes.shapes import infer_shapes
+
+        qp_in = self.b.graph.node(t.name).qparams
+        if t.channels_last or qp_in is None or qp_in.bits != 8 or qp_out.bits != 8 or not qp_in.is_per_tensor \
+                or not qp_out.is_per_tensor:
+            raise ModelError(f"ONNX node {node.name!r}: a quantized softmax is mapped over a vector of "
+                             "8-bit codes quantized per tensor (onnxruntime's QLinearSoftmax); this one is not")
+        infer_shapes(self.b.graph)
+        shape = self.b.graph.node(t.name).shape
+        if shape is None or len(shape) != 1:
+            raise ModelError(f"ONNX node {node.name!r}: softmax of a tensor of shape {shape}; qhw maps "
+                             "the softmax of a vector (N, D) over D")
+        d = int(shape[0])
+        xs = float(np.float32(qp_in.scale))
+        shift = max(0.0, math.log(float(np.finfo(np.float32).max) / d) - 5.0) / xs
+        span = qp_in.qmax - qp_in.qmin  # code differences -span .. 0
+        table = np.array([np.float32(math.exp((i - span + shift) * xs)) for i in range(span + 1)], np.float64)
+        exp = np.rint(table / table[-1] * 2.0 ** 30)
+        k = int(math.floor(np.float32(1.0) / np.float32(qp_out.scale)))
+        from qhw import limits
+
+        limits.check("table_entries", k + 1, f"output codes of softmax {node.name!r}")
+        out = np.clip(np.arange(k + 1) + int(qp_out.zero_point), qp_out.qmin, qp_out.qmax)
+        name = self.b.node(self.name_for(node), "code_softmax", [t.name], {"scale": k},
+                           {"exp": exp, "out": out.astype(np.float64)})
+        self.b.graph.node(name).qparams = qp_out
+        self._set(node, _Tensor(name, False, t.perm), "code_softmax")
+        self._softmax_check(node, nodes, in_name, out_name, qp_in, qp_out, d, exp.astype(np.int64), out, k)
+
+    def _softmax_check(self, node, nodes, in_name, out_name, qp_in, qp_out, d, exp, out, k) -> None:
+        """onnxruntime on sampled rows (random codes, near-equal codes, codes at both ends) against
+        the integer form; a difference is noted (which node, how many outputs, max LSB)."""
+        from qhw.ops.code_softmax import divide_half_even
+
+        rng = np.random.default_rng(0)
+        lo, hi = qp_in.qmin, qp_in.qmax
+        rows = [rng.integers(lo, hi + 1, size=(600, d)),
+                np.clip(rng.integers(-3, 4, size=(300, d)) + rng.integers(lo, hi + 1, size=(300, 1)), lo, hi),
+                np.full((1, d), lo), np.full((1, d), hi), np.where(np.eye(d, dtype=bool), hi, lo)]
+        x = np.concatenate(rows)
+        t = exp[np.clip(x - x.max(axis=1, keepdims=True) + exp.size - 1, 0, exp.size - 1)]
+        mine = out[divide_half_even(k * t, t.sum(axis=1, keepdims=True))]
+        ref = self._ort_codes(nodes, {in_name: (qp_in, x.ravel())}, out_name, qp_out, node,
+                              shape=[None, d]).reshape(x.shape)
+        diff = np.abs(mine - ref)
+        if diff.max(initial=0):
+            self.qreport.notes.append(
+                f"{node.name}: {int((diff > 0).sum())} of {diff.size} sampled outputs differ from "
+                f"onnxruntime's softmax by up to {int(diff.max())} LSB")
+
+    def op_Softmax(self, node):
+        """DequantizeLinear -> Softmax -> QuantizeLinear: onnxruntime runs it as QLinearSoftmax."""
+        x = node.input[0]
+        dq = self.producer.get(x)
+        readers = self.readers.get(node.output[0], [])
+        if dq is None or dq.op_type != "DequantizeLinear" or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear":
+            raise ModelError(f"ONNX node {node.name!r}: Softmax in a quantized model is mapped between a "
+                             "DequantizeLinear and a QuantizeLinear; this one is not")
+        q = readers[0]
+        opset = max([o.version for o in self.model_opsets if o.domain in ("", "ai.onnx")] or [13])
+        axis = int(self.attr(node, "axis", -1 if opset >= 13 else 1))
+        if axis not in (1, -1):
+            raise ModelError(f"ONNX node {node.name!r}: Softmax along axis {axis}; qhw maps it over the "
+                             "features of (N, D)")
+        qp_out, ax = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        if ax is not None:
+            raise ModelError(f"ONNX node {node.name!r}: Softmax output quantized per axis")
+        self._softmax(node, self.tensor(node, x), [dq, node, q], dq.input[0], q.output[0], qp_out)
+
+    def op_QLinearSoftmax(self, node):
+        """com.microsoft QLinearSoftmax (X, X_scale, X_zp, Y_scale, Y_zp; attrs axis, opset)."""
+        i = list(node.input) + [""] * (5 - len(node.input))
+        t = self.expect(node, i[0], i[1], i[2] or None)
+        opset = int(self.attr(node, "opset", 13))
+        axis = int(self.attr(node, "axis", -1 if opset >= 13 else 1))
+        if axis not in (1, -1):
+            raise ModelError(f"ONNX node {node.name!r}: QLinearSoftmax along axis {axis}; qhw maps it "
+                             "over the features of (N, D)")
+        qp_out, _ = self.qparams(node, i[3], i[4] or None)
+        self._softmax(node, t, [node], i[0], node.output[0], qp_out)
 
 
 for _op in TABLE_OPS:
@@ -649,7 +915,8 @@ def import_qdq(source: str | Path | Any, *, exact: bool = False) -> tuple[Graph,
     affine = imp.run()
     trace: dict[str, list[str]] = {}
     graph = lower_affine(AffineGraph(affine, imp.weights, bias_codes=imp.bias_codes,
-                                     post_scale=imp.post_scale, multiplier="float32", exact=exact),
+                                     post_scale=imp.post_scale, multiplier="float32", exact=exact,
+                                     reference=imp.reference, merge_multiplier="float32"),
                          trace)
     imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)

@@ -32,8 +32,10 @@ from qhw.errors import ModelError
 from qhw.fixed import FixedFormat
 from qhw.graph import Graph, Node
 from qhw.ops import FormatContext, Trait, get, group, has, is_input, is_output, names
-from qhw.ops.elementwise import Add
+from qhw.ops.elementwise import Add, Mul
+from qhw.ops.reshape import Concat
 from qhw.ops.code_table import CodeTable
+from qhw.ops.code_softmax import CodeSoftmax
 from qhw.ops.threshold import Threshold
 from qhw.ops.dense import accumulator_format
 from qhw.passes.pipeline import prepare
@@ -73,6 +75,12 @@ def _lowering(op: str) -> str | None:
         return "op_threshold"
     if isinstance(opdef, CodeTable):
         return "op_code_table"
+    if isinstance(opdef, Mul):
+        return "op_mul"
+    if isinstance(opdef, CodeSoftmax):
+        return "op_code_softmax"
+    if isinstance(opdef, Concat):
+        return "op_concat"
     return None
 
 
@@ -98,6 +106,12 @@ class AffineGraph:
     bias_lsb: dense/conv node -> its bias in accumulator LSBs as float64 binary fractions, used
         as given (PyTorch's fbgemm adds the float32 bias / fl32(s_x * s_w) to the accumulator).
     multiplier: "float32" (onnxruntime) or "float64" (see the module docstring).
+    merge_multiplier: the factors of an add/mul of two quantized tensors: "float32" takes
+        fl32(s_a / s_y), fl32(s_b / s_y) and fl32(fl32(s_a * s_b) / s_y) exactly (onnxruntime's
+        QLinearAdd / QLinearMul kernels); "float64": the exact ratio to 31 bits.
+    reference: add/mul node -> the producer's output code for every pair of input codes
+        (shape (na, nb), from each input's qmin up); the lowering compares its integer form
+        with it over every pair and notes any difference (which node, how many pairs, max LSB).
     exact: when False, a bias that is no short binary fraction of the accumulator LSB is rounded
         to 2**-16 of it (and noted) instead of raising.
     """
@@ -110,6 +124,8 @@ class AffineGraph:
     bias_lsb: dict[str, np.ndarray] = field(default_factory=dict)
     multiplier: str = "float32"
     exact: bool = True
+    reference: dict[str, np.ndarray] = field(default_factory=dict)
+    merge_multiplier: str = "float64"
 
 
 def int_format(lo: int, hi: int, rounding: str = "TRN", overflow: str = "WRAP") -> FixedFormat:
@@ -151,6 +167,8 @@ class _Lowering:
     def __init__(self, model: AffineGraph) -> None:
         if model.multiplier not in MULTIPLIER_MODES:
             raise ValueError(f"multiplier mode {model.multiplier!r}; valid: {', '.join(MULTIPLIER_MODES)}")
+        if model.merge_multiplier not in MULTIPLIER_MODES:
+            raise ValueError(f"merge multiplier mode {model.merge_multiplier!r}; valid: {', '.join(MULTIPLIER_MODES)}")
         self.m = model
         self.src = model.graph
         self.out = Graph(self.src.name)
@@ -233,8 +251,10 @@ class _Lowering:
         return [int(s) * v for s, v in zip(sign, M)], common
 
     # ------------------------------------------------------------------ requantize
-    def requantize(self, node: Node, v: _Val, qp: QuantParams) -> _Val:
-        """v (q or acc) -> zero-point-free codes of ``qp`` with the node's rounding, clamped."""
+    def requantize(self, node: Node, v: _Val, qp: QuantParams, ratio: float | None = None) -> _Val:
+        """v (q or acc) -> zero-point-free codes of ``qp`` with the node's rounding, clamped.
+        ratio: the real factor from v's codes to qp's, when the producer fixes it as a float32
+        (onnxruntime's fl32(s_in / s_out)): taken exactly."""
         self.per_tensor(node, qp, "its output")
         rounding = self.rounding(node)
         s_out, z = float(qp.scale), int(qp.zero_point)
@@ -253,6 +273,8 @@ class _Lowering:
                 m = m.astype(np.float64) * (v.post if v.post is not None else 1.0)
             else:
                 m = v.sx * v.sw * (v.post if v.post is not None else 1.0) / s_out
+        elif ratio is not None:
+            f32, m = True, np.array([float(ratio)])
         else:
             f32 = False
             m = np.array([float(v.qp.scale) / s_out])
@@ -502,6 +524,19 @@ class _Lowering:
                          formats={"result": code_format(qp)}, qparams=qp)
         return _Val(name, "q", qp)
 
+    def op_code_softmax(self, node: Node, v: _Val) -> _Val:
+        """Softmax of codes (params exp per code difference, out: q_out per rounded quotient):
+        differences do not see the input zero point; the output codes lose theirs."""
+        v = self.quantized(node, v)
+        qp = node.qparams
+        self.per_tensor(node, v.qp, "its input")
+        self.per_tensor(node, qp, "its output")
+        out = np.asarray(node.params["out"], np.int64) - int(qp.zero_point)
+        name = self.emit(node.name, "code_softmax", [v.name], dict(node.attrs),
+                         {"exp": node.params["exp"], "out": out}, formats={"result": code_format(qp)},
+                         qparams=qp)
+        return _Val(name, "q", qp)
+
     def op_shift(self, node: Node, v: _Val) -> _Val:
         """x * 2**shift: the same codes with the scale moved (nothing emitted)."""
         f = 2.0 ** int(node.attrs["shift"])
@@ -517,7 +552,15 @@ class _Lowering:
             out = self.requantize(node, out, node.qparams)
         return out
 
+    def _ratio(self, s_in: float, s_out: float) -> float | None:
+        """onnxruntime's float32 factor fl32(s_in / s_out) (merge_multiplier "float32"), else None."""
+        if self.m.merge_multiplier != "float32":
+            return None
+        return float(np.float32(s_in) / np.float32(s_out))
+
     def op_add(self, node: Node, a: _Val, b: _Val) -> _Val:
+        """a + b requantized: d_y = round(d_a * r_a + d_b * r_b), r = s_in / s_y (float32 in
+        onnxruntime's mode, as its QLinearAdd kernel takes them), exact products, one rounding."""
         a, b = self.quantized(node, a, "first input"), self.quantized(node, b, "second input")
         qp = node.qparams
         if qp is None:
@@ -527,13 +570,15 @@ class _Lowering:
         sa, sb, sy = float(a.qp.scale), float(b.qp.scale), float(qp.scale)
         if sa == sb:
             s = self.emit(node.name, "add", [a.name, b.name])
-            return self.requantize(node, _Val(s, "q", QuantParams(sa, 0, 64)), qp) \
+            out = self.requantize(node, _Val(s, "q", QuantParams(sa, 0, 64)), qp, self._ratio(sa, sy)) \
                 if sa != sy else self._finish_add(node, s, qp)
+            return self._check_reference(node, a, b, out)
         terms = []
-        (ma, mb) = (sa / sy, sb / sy)
+        f32 = self.m.merge_multiplier == "float32"
+        (ma, mb) = (self._ratio(sa, sy), self._ratio(sb, sy)) if f32 else (sa / sy, sb / sy)
         for v, m, tag in ((a, ma, "a"), (b, mb, "b")):
             fmt = self.out.node(v.name).formats["result"]
-            M, n = self.multipliers(node, np.array([m]), fmt, False)
+            M, n = self.multipliers(node, np.array([m]), fmt, f32)
             terms.append((v, M[0], n, fmt))
         n = max(t[2] for t in terms)
         names = []
@@ -544,7 +589,72 @@ class _Lowering:
             names.append(self.emit(f"{node.name}_{tag}", "requantize", [v.name],
                                    {"multiplier": M, "shift": n}, formats={"result": exact}))
         s = self.emit(node.name, "add", names)
-        return self._finish_add(node, s, qp)
+        return self._check_reference(node, a, b, self._finish_add(node, s, qp))
+
+    def op_mul(self, node: Node, a: _Val, b: _Val) -> _Val:
+        """a * b requantized: the exact product of the codes d_a * d_b, then one requantization
+        by s_a s_b / s_y (onnxruntime's QLinearMul: fl32(fl32(s_a * s_b) / s_y))."""
+        a, b = self.quantized(node, a, "first input"), self.quantized(node, b, "second input")
+        qp = node.qparams
+        if qp is None:
+            raise ModelError(f"mul {node.name!r}: its output is not quantized; qhw needs a "
+                             "quantization after a product of two quantized tensors")
+        self.per_tensor(node, qp, "its output")
+        sa, sb, sy = float(a.qp.scale), float(b.qp.scale), float(qp.scale)
+        p = self.emit(node.name, "mul", [a.name, b.name])
+        ratio = float(np.float32(np.float32(sa) * np.float32(sb)) / np.float32(sy)) \
+            if self.m.merge_multiplier == "float32" else None
+        out = self.requantize(node, _Val(p, "q", QuantParams(sa * sb, 0, 64)), qp, ratio)
+        return self._check_reference(node, a, b, out)
+
+    def op_concat(self, node: Node, *vs: _Val) -> _Val:
+        """Concatenated codes of one quantization. The importers give every input the output's
+        quantization first (onnxruntime's per-input tables, as code tables); an input that still
+        differs is requantized here in integer arithmetic (noted: not the producer's tables)."""
+        vs = [self.quantized(node, v, f"input {i}") for i, v in enumerate(vs)]
+        qp = node.qparams or vs[0].qp
+        self.per_tensor(node, qp, "its output")
+        names = []
+        for i, v in enumerate(vs):
+            if v.qp != qp:
+                self.notes.append(f"{node.name}: input {i} requantized from {v.qp} to {qp} in "
+                                  "integer arithmetic (round half to even)")
+                v = self.requantize(Node(f"{node.name}_in{i}", "clip", [v.name]), v, qp)
+            names.append(v.name)
+        name = self.emit(node.name, "concat", names, dict(node.attrs), qparams=qp)
+        return _Val(name, "q", qp)
+
+    def _check_reference(self, node: Node, a: _Val, b: _Val, out: _Val) -> _Val:
+        """Compare the integer form just emitted for ``node`` with the producer's output codes
+        over every pair of input codes (AffineGraph.reference); note any difference."""
+        ref = self.m.reference.get(node.name)
+        if ref is None:
+            return out
+        from qhw.ops import GoldenContext
+
+        ref = np.asarray(ref, np.int64)
+        da = np.arange(a.qp.qmin, a.qp.qmax + 1) - int(a.qp.zero_point)
+        db = np.arange(b.qp.qmin, b.qp.qmax + 1) - int(b.qp.zero_point)
+        if ref.shape != (da.size, db.size) or a.name == b.name:
+            self.notes.append(f"{node.name}: not compared with the producer over every code pair")
+            return out
+        ga, gb = np.meshgrid(da, db, indexing="ij")
+        vals = {a.name: ga.reshape(-1, 1), b.name: gb.reshape(-1, 1)}
+        ctx = GoldenContext(count_overflow=False)
+        for name in self.made[self.current]:
+            n = self.out.node(name)
+            if name in vals:
+                continue
+            fmts = [self.out.node(i).formats["result"] for i in n.inputs]
+            vals[name] = get(n.op, name).golden(n, [vals[i] for i in n.inputs], fmts, ctx)
+        mine = vals[out.name].reshape(ref.shape) + int(out.qp.zero_point)
+        diff = np.abs(mine - ref)
+        k = int((diff > 0).sum())
+        if k:
+            self.notes.append(f"{node.name}: {k} of {ref.size} input code pairs ({100.0 * k / ref.size:.3g}%) "
+                              f"differ from onnxruntime's float32 arithmetic by up to {int(diff.max())} LSB "
+                              "(its float32 rounding near a tie)")
+        return out
 
     def _finish_add(self, node: Node, s: str, qp: QuantParams) -> _Val:
         z = int(qp.zero_point)

@@ -115,7 +115,7 @@ def quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None
         x = x.astype(np.float64, copy=False)
         s = _expand(scale, "scale", x.shape, axis, group_size, np.float64)
         z = _expand(zero_point, "zero_point", x.shape, axis, group_size, np.float64)
-        q = round_values(x / s, rounding)
+        q = np.array(round_values(x / s, rounding), np.float64)  # an array also for a 0-d x
         q += z
     np.clip(q, qmin, qmax, out=q)
     return q.astype(code_dtype(int(qmin), int(qmax)))

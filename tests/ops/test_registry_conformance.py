@@ -43,6 +43,8 @@ OPS = qhw.ops.names()
 # ------------------------------------------------------------------ stated reasons
 #: ops declaring no trait, and why
 NO_TRAITS = {
+    "code_softmax": "a whole-vector op (maximum, table, sum, division): not elementwise, not a "
+                    "qhw.tables function, no other shared trait describes it; it has its own lowering",
     "embedding": "a lookup of constant rows by an integer index: none of the shared traits "
                  "(elementwise, gather, table, ...) describes it; it has its own lowering",
 }
@@ -96,6 +98,8 @@ ORACLES = {
 }
 ORACLES["code_table"] = ("test_import_code_table.py::test_code_table_predict_equals_onnxruntime",
                          "onnxruntime (the table is its own QLinear/QDQ nodes run on every code)")
+ORACLES["code_softmax"] = ("test_import_merge.py::test_softmax_predict_equals_onnxruntime",
+                           "onnxruntime's QLinearSoftmax (QDQ and QOperator)")
 #: ops without an oracle test, and why
 NO_ORACLE: dict[str, str] = {}
 
@@ -174,6 +178,10 @@ DESIGNS = {
     "code_table": _with_params("code_table", (5,), "ap_int<4>",
                                {"table": _RNG.integers(-20, 40, 16).astype(np.float64)},
                                {"result": "ap_int<7>"}),
+    "code_softmax": _with_params("code_softmax", (5,), "ap_int<4>",
+                                 {"exp": np.rint(2.0 ** 20 * np.exp(np.arange(-15, 1) * 0.4)),
+                                  "out": np.minimum(np.arange(257), 255) - 128.0},
+                                 {"result": "ap_int<8>"}, scale=256),
     "embedding": _with_params("embedding", (3,), "ap_uint<3>",
                               {"table": _RNG.standard_normal((8, 4))},
                               {"table": "ap_int<6>", "result": "ap_fixed<10,3,AP_RND,AP_SAT>"}),

@@ -1,0 +1,192 @@
+"""Merges of quantized tensors from onnxruntime's quantizer: Add and Mul of two quantized
+tensors (QDQ; QOperator QLinearAdd / QLinearMul) and Concat with per-input requantization (QDQ;
+QOperator QLinearConcat), in models exported by PyTorch and quantized by ``quantize_static``
+(per tensor, uint8 and int8) inside the test.
+
+Oracle: onnxruntime itself, with default session options (on CPU it fuses the QDQ groups into its
+QLinear kernels). ``qhw predict`` through the CLI must equal it except float32 ties (< 0.5% of
+outputs, 1 LSB), random and edge-of-range inputs; the importer's own comparison over every pair
+of input codes (the mapping report's note) must agree with what the model run shows. One compiled
+design per backend: RTL (Verilator) and HLS C++ (g++) == golden."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+quantization = pytest.importorskip("onnxruntime.quantization")
+
+from click.testing import CliRunner  # noqa: E402
+
+from qhw.cli import cli  # noqa: E402
+from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
+
+
+class _Net(torch.nn.Module):
+    """Three Linear branches; a + b, a * b and c with their own scales, concatenated."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.c = torch.nn.Linear(8, 6), torch.nn.Linear(8, 6), torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        a, b = self.a(x), torch.relu(self.b(x))
+        return torch.cat([a + b, a * b, self.c(x)], dim=1)
+
+
+class _Reader(quantization.CalibrationDataReader):
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.it = iter([{"x": rng.normal(size=(1, 8)).astype(np.float32)} for _ in range(32)])
+
+    def get_next(self):
+        return next(self.it, None)
+
+
+_MODELS: dict = {}
+
+
+def _quantized(tmp_path_factory, fmt: str, act: str):
+    """The quantized model file, built once per (format, activation type)."""
+    key = (fmt, act)
+    if key not in _MODELS:
+        d = tmp_path_factory.mktemp(f"merge_{fmt}_{act}")
+        src, dst = d / "f.onnx", d / "q.onnx"
+        torch.onnx.export(_Net().eval(), torch.zeros(1, 8), str(src), input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, opset_version=13, dynamo=False)
+        quantization.quantize_static(str(src), str(dst), _Reader(),
+                                     quant_format=getattr(quantization.QuantFormat, fmt),
+                                     activation_type=getattr(quantization.QuantType, act),
+                                     weight_type=quantization.QuantType.QInt8)
+        _MODELS[key] = dst
+    return _MODELS[key]
+
+
+def _inputs() -> np.ndarray:
+    """Random inputs, inputs far outside the calibration range (codes saturate at both ends of
+    every tensor), and zeros (codes at the zero points)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3000, 8)) * 1.5
+    big = np.sign(rng.normal(size=(200, 8))) * 50.0
+    return np.concatenate([x, big, np.zeros((8, 8))]).astype(np.float32)
+
+
+def _ort(path, x):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+@pytest.mark.parametrize("act", ["QUInt8", "QInt8"])
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_merge_predict_equals_onnxruntime(tmp_path, tmp_path_factory, fmt, act):
+    path = _quantized(tmp_path_factory, fmt, act)
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    if fmt == "QOperator":
+        assert {"QLinearAdd", "QLinearMul", "QLinearConcat"} <= ops, ops
+    else:
+        assert {"Add", "Mul", "Concat", "DequantizeLinear"} <= ops, ops
+    graph, report = import_qdq(path)
+    used = {n.op for n in graph.nodes()}
+    assert {"add", "mul", "concat", "code_table"} <= used, used  # concat inputs requantized by tables
+    x = _inputs()
+    np.save(tmp_path / "x.npy", x)
+    r = CliRunner().invoke(cli, ["predict", str(path), "--input", str(tmp_path / "x.npy"),
+                                 "--output", str(tmp_path / "y.npy")])
+    assert r.exit_code == 0, r.output
+    y = np.load(tmp_path / "y.npy")
+    ref = _ort(path, x)
+    lsb = float(graph.node(graph.output_names[0]).qparams.scale)
+    off = np.abs(y.astype(np.float64) - ref) / lsb
+    differing = int((off > 0.5).sum())
+    print(f"{fmt} {act}: {off.size} outputs, {differing} differ, max {off.max():.3g} LSB; notes: {report.notes}")
+    assert off.max() <= 1.0 + 1e-6
+    assert differing <= 0.005 * off.size
+    # the concatenated part c (a code table of c per input code): exactly onnxruntime's
+    assert np.array_equal(off[:, 12:] > 0.5, np.zeros_like(off[:, 12:], bool))
+    # a difference in the add/mul columns needs a noted pair that differs, and the notes stay small
+    for col, what in ((slice(0, 6), "Add"), (slice(6, 12), "Mul")):
+        if (off[:, col] > 0.5).any():
+            assert any(what in n and "differ from onnxruntime" in n for n in report.notes), report.notes
+    r = CliRunner().invoke(cli, ["inspect", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "concat" in r.output and "code_table" in r.output
+
+
+@pytest.mark.parametrize("op,sa,sb,sc,zp,dt", [
+    ("QLinearAdd", 0.02, 0.02, 0.04, 0, "uint8"),          # exact binary ratio: ties everywhere
+    ("QLinearAdd", 0.0131, 0.0297, 0.0514, 131, "uint8"),   # calibration-like scales
+    ("QLinearAdd", 0.013, 0.029, 0.05, 128, "uint8"),       # decimal scales: many near-ties
+    ("QLinearAdd", 0.0131, 0.0297, 0.0514, -3, "int8"),
+    ("QLinearMul", 0.0213, 0.0371, 0.617, 131, "uint8"),
+    ("QLinearMul", 0.0625, 0.125, 0.25, 0, "uint8"),
+    ("QLinearMul", 0.0213, 0.0371, 0.617, 5, "int8")])
+def test_every_code_pair_against_onnxruntime(op, sa, sb, sc, zp, dt):
+    """Every pair of input codes through a hand-made QLinearAdd / QLinearMul: the golden model's
+    output codes against onnxruntime's, and the mapping report's note must count exactly the
+    pairs that differ (never more than 1 LSB)."""
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+
+    from qhw import golden
+    from qhw.passes.lower_affine import output_codes, quantize_inputs
+
+    T = TP.UINT8 if dt == "uint8" else TP.INT8
+    inits = [h.make_tensor(k, TP.FLOAT, [], [v]) for k, v in (("sa", sa), ("sb", sb), ("sc", sc))]
+    inits += [h.make_tensor(k, T, [], [zp]) for k in ("za", "zb", "zc")]
+    nodes = [h.make_node("QuantizeLinear", ["x0", "sa", "za"], ["a"], name="qa"),
+             h.make_node("QuantizeLinear", ["x1", "sb", "zb"], ["b"], name="qb"),
+             h.make_node(op, ["a", "sa", "za", "b", "sb", "zb", "sc", "zc"], ["c"], name="m",
+                         domain="com.microsoft")]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, TP.FLOAT, [None, 4]) for n in ("x0", "x1")],
+                     [h.make_tensor_value_info("c", T, [None, 4])], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
+    graph, report = import_qdq(m)
+    info = np.iinfo(dt)
+    qa, qb = np.meshgrid(np.arange(info.min, info.max + 1), np.arange(info.min, info.max + 1), indexing="ij")
+    x0 = ((qa.ravel() - zp) * np.float32(sa)).astype(np.float32).reshape(-1, 4)
+    x1 = ((qb.ravel() - zp) * np.float32(sb)).astype(np.float32).reshape(-1, 4)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    ref = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(
+        None, {"x0": x0, "x1": x1})[0].astype(np.int64)
+    feeds = {graph.input_names[0]: quantize_inputs(graph, x0, graph.input_names[0]),
+             graph.input_names[1]: quantize_inputs(graph, x1, graph.input_names[1])}
+    assert np.array_equal(feeds[graph.input_names[0]].ravel() + zp, qa.ravel())  # every pair reached
+    res = golden.run_raw(graph, feeds)
+    raw = res.output()
+    mine = output_codes(graph, raw)
+    differ = int((mine != ref).sum())
+    notes = [n for n in report.notes if "differ from onnxruntime" in n]
+    print(f"{op} {dt} s=({sa}, {sb}, {sc}) z={zp}: {differ} of {ref.size} pairs differ; {notes}")
+    assert np.abs(mine - ref).max(initial=0) <= 1
+    if differ:
+        assert len(notes) == 1 and notes[0].startswith(f"m: {differ} of 65536 input code pairs"), notes
+    else:
+        assert not notes, notes
+    if (sa, sb, sc) != (0.013, 0.029, 0.05):  # decimal scales: measured 0.9% of pairs (documented)
+        assert differ <= 0.005 * ref.size
+    if sa == sb or sc == 0.25:  # exact binary ratios: no float32 rounding at all
+        assert differ == 0
+
+
+@pytest.mark.parametrize("backend", ["rtl", "hls"])
+def test_merge_compiles_and_simulates(tmp_path, tmp_path_factory, backend):
+    """add, mul, code tables and concat in one design: RTL (Verilator) and HLS C++ (g++) ==
+    golden, edge-of-range vectors included."""
+    path = _quantized(tmp_path_factory, "QOperator", "QInt8")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["compile", str(path), "-o", str(out), "--backend", backend, "--vectors", "60"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", backend, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["ok"]
+    if backend == "rtl":
+        from rtl_checks import assert_lint_clean, design_in
+
+        assert_lint_clean(design_in(out / "rtl"))
