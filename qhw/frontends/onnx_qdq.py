@@ -47,6 +47,13 @@ SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", 
                                        "Softmax (between DequantizeLinear and QuantizeLinear)") + tuple(
     f"{op} (between DequantizeLinear and QuantizeLinear)" for op in TABLE_OPS)
 
+#: average pooling and data movement of quantized tensors (see _QdqImporter.op_AveragePool ...)
+QLINEAR_POOL_OPS = ("QLinearAveragePool", "QLinearGlobalAveragePool")
+QOPERATOR_OPS = QOPERATOR_OPS + QLINEAR_POOL_OPS
+SUPPORTED = SUPPORTED + QLINEAR_POOL_OPS + ("AveragePool", "GlobalAveragePool",
+                                            "ReduceMean (over the spatial axes)", "Transpose", "Pad",
+                                            "Squeeze", "Unsqueeze")
+
 _INT_TYPES = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
               "int32": (32, True), "int4": (4, True), "uint4": (4, False)}
 
@@ -338,6 +345,8 @@ class _QdqImporter(_Importer):
         """A Transpose of a constant (PyTorch's legacy exporter transposes Linear weights after
         quantizing them) is folded; its quantization axis moves with it."""
         x = node.input[0]
+        if x in self.vals and x not in self.consts:
+            return self._transpose_tensor(node)
         if x not in self.consts and x not in self.ints:
             raise ModelError(f"ONNX node {node.name!r}: Transpose of the tensor {x!r} inside the "
                              "hardware is not supported (a Transpose of a constant is)")
@@ -869,6 +878,312 @@ class _QdqImporter(_Importer):
         qp_out, _ = self.qparams(node, i[3], i[4] or None)
         self._softmax(node, t, [node], i[0], node.output[0], qp_out)
 
+    # ------------------------------------------------------------------ averages (issue 17.4)
+    def _qdq_around(self, node):
+        """The DequantizeLinear before and the QuantizeLinear after a float op of a QDQ model."""
+        dq = self.producer.get(node.input[0])
+        readers = self.readers.get(node.output[0], [])
+        if dq is None or dq.op_type != "DequantizeLinear" or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear":
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} in a quantized model is mapped "
+                             "between a DequantizeLinear and a QuantizeLinear (an average of codes as "
+                             "onnxruntime computes it); this one is not")
+        return dq, readers[0]
+
+    def _ort_run(self, nodes, in_name: str, out_name: str, x: np.ndarray, out_dtype) -> np.ndarray:
+        """onnxruntime (default session options, as users run it) on ``nodes`` of this model."""
+        from onnx import TensorProto
+        from onnx import helper
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("an average of quantized codes is computed by onnxruntime: "
+                             "pip install 'qhw[onnx]'") from None
+        names = {i for n in nodes for i in n.input if i} - {in_name}
+        inits = [i for i in self.g.initializer if i.name in names]
+        consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
+        to_onnx = {np.dtype(np.int8): TensorProto.INT8, np.dtype(np.uint8): TensorProto.UINT8}
+        graph = helper.make_graph(consts + list(nodes), "probe",
+                                  [helper.make_tensor_value_info(in_name, to_onnx[x.dtype], list(x.shape))],
+                                  [helper.make_tensor_value_info(out_name, to_onnx[np.dtype(out_dtype)], None)],
+                                  inits)
+        model = helper.make_model(graph, opset_imports=list(self.model_opsets))
+        model.ir_version = self.model_ir
+        try:
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            return np.asarray(sess.run(None, {in_name: x})[0])
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelError(f"ONNX node {nodes[-1].name!r}: onnxruntime could not run it on probe "
+                             f"windows: {str(exc).splitlines()[0][:200]}") from None
+
+    def _sum_codes(self, node, nodes, in_name: str, out_name: str, qp_in: QuantParams,
+                   qp_out: QuantParams, kernel: list[int], image: list[int] | None, channels: int):
+        """(S, output code, ambiguous) for every reachable window sum S of zero-point-free codes,
+        by onnxruntime running ``nodes`` on windows of that sum: its QLinearAveragePool sums
+        float32 dequantized values and divides in float32, its global average requantizes the
+        integer sum in float32 (both not one exact rounding of S * s_in / (N * s_out)). Each
+        sum is tried as an evenly spread window and as the two extreme orderings of a lopsided
+        one; where they disagree the float32 order decides (ambiguous, noted), and the even
+        window's code is kept. image: the real spatial shape for a global average (one window
+        per image and channel), else None (probe images of two windows, stride = kernel)."""
+        from qhw import limits
+
+        kinds = {(8, True): np.int8, (8, False): np.uint8}
+        dt_in, dt_out = kinds.get((qp_in.bits, qp_in.signed)), kinds.get((qp_out.bits, qp_out.signed))
+        if dt_in is None or dt_out is None or not qp_in.is_per_tensor or not qp_out.is_per_tensor:
+            raise ModelError(f"ONNX node {node.name!r}: an average of codes needs 8-bit per-tensor "
+                             f"quantization on both sides, got {qp_in} and {qp_out}")
+        taps = int(np.prod(kernel))
+        z = int(qp_in.zero_point)
+        lo, hi = qp_in.qmin - z, qp_in.qmax - z
+        sums = np.arange(taps * lo, taps * hi + 1)
+        limits.check("table_entries", int(sums.size), f"ONNX node {node.name!r}, window sums")
+        even = np.floor_divide(sums, taps)[:, None] + (np.arange(taps)[None, :] < (sums % taps)[:, None])
+        lop = np.empty((sums.size, taps), np.int64)
+        rem = sums.copy()
+        for i in range(taps):
+            lop[:, i] = np.clip(rem - (taps - i - 1) * lo, lo, hi)
+            rem = rem - lop[:, i]
+        wins = np.concatenate([even, lop, lop[:, ::-1]]) + z  # codes q, (3 * #sums, taps)
+        count = wins.shape[0]
+        if image is None:
+            per = 2  # windows per probe image (one window would be a global average)
+            n_img = -(-count // per)
+            wins = np.concatenate([wins, np.full((n_img * per - count, taps), z)])
+            k = list(kernel)
+            w = wins.reshape(n_img, per, *k)  # (img, window, *kernel)
+            x = np.moveaxis(w, 1, -2 if len(k) == 2 else -1)  # windows side by side on the last axis
+            x = x.reshape(n_img, 1, *k[:-1], per * k[-1])
+        else:
+            n_img = -(-count // channels)
+            wins = np.concatenate([wins, np.full((n_img * channels - count, taps), z)])
+            x = wins.reshape(n_img, channels, *image)
+        y = self._ort_run(nodes, in_name, out_name, x.astype(dt_in), dt_out).reshape(-1)[:count]
+        y = y.astype(np.int64).reshape(3, sums.size)
+        ambiguous = (y[0] != y[1]) | (y[0] != y[2])
+        return np.stack([sums, y[0], ambiguous.astype(np.int64)], axis=1)
+
+    def _average(self, node, t: _Tensor, attrs: dict, probe, in_name: str, out_name: str,
+                 qp_out: QuantParams, global_: bool, what: str) -> _Tensor:
+        shape = self._shape_of(t.name)
+        if not t.channels_last or len(shape) not in (2, 3):
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} needs a 1-D or 2-D channels-first "
+                             f"tensor (N, C, [H,] W), got {node.input[0]!r}")
+        qp_in = self.b.graph.node(t.name).qparams
+        if qp_in is None:
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} of {node.input[0]!r}, which is "
+                             "not quantized")
+        dims = len(shape) - 1
+        kernel = list(attrs["kernel_size"])
+        rows = self._sum_codes(node, probe, in_name, out_name, qp_in, qp_out, kernel,
+                               [shape[-1 - dims + i] for i in range(dims)] if global_ else None, shape[-1])
+        name = self.b.node(self.name_for(node), f"avgpool{dims}d", [t.name], attrs, {"sum_codes": rows})
+        self.b.graph.node(name).qparams = qp_out
+        self._set(node, _Tensor(name, True), f"avgpool{dims}d ({what}; output codes of all {len(rows)} "
+                  "window sums computed by onnxruntime)")
+        return self.vals[node.output[0]]
+
+    def _window_attrs(self, node, dims: int) -> dict:
+        if self.attr(node, "ceil_mode", 0):
+            raise ModelError(f"ONNX node {node.name!r}: AveragePool with ceil_mode=1 is not supported")
+        attrs = self._spatial_attrs(node, dims)
+        padded = isinstance(attrs["padding"], str) or any(attrs["padding"])
+        if padded and not self.attr(node, "count_include_pad", 0):
+            raise ModelError(f"ONNX node {node.name!r}: a padded AveragePool needs count_include_pad=1 "
+                             "(with 0 the divisor changes at the borders)")
+        if any(d != 1 for d in self.attr(node, "dilations", [1] * dims)):
+            raise ModelError(f"ONNX node {node.name!r}: AveragePool with dilations is not supported")
+        return attrs
+
+    @staticmethod
+    def _probe_window(node, kernel):
+        """A copy of a pooling node over non-overlapping, unpadded windows of its kernel."""
+        from onnx import helper
+
+        keep = {a.name: helper.get_attribute_value(a) for a in node.attribute
+                if a.name not in ("strides", "pads", "auto_pad", "ceil_mode", "kernel_shape")}
+        return helper.make_node(node.op_type, list(node.input), list(node.output), node.name,
+                                domain=node.domain or None, kernel_shape=list(kernel),
+                                strides=list(kernel), **keep)
+
+    def _global(self, node, t: _Tensor) -> dict:
+        shape = self._shape_of(t.name)
+        spatial = list(shape[:-1])
+        return {"kernel_size": spatial, "stride": spatial, "padding": [0] * (2 * len(spatial))}
+
+    def op_AveragePool(self, node):
+        """DequantizeLinear -> AveragePool -> QuantizeLinear (onnxruntime fuses it into
+        QLinearAveragePool): the exact window sum, then the output code onnxruntime gives that
+        sum (qhw.passes.lower_affine.op_avg_pool)."""
+        dq, q = self._qdq_around(node)
+        t = self.tensor(node, node.input[0])
+        dims = len(self.attr(node, "kernel_shape"))
+        attrs = self._window_attrs(node, dims)
+        qp_out, _ = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        if self._covers_image(t, attrs):
+            return self._average(node, t, attrs, [dq, node, q], dq.input[0], q.output[0], qp_out, True,
+                                 "a global average")
+        probe = self._probe_window(node, attrs["kernel_size"])
+        self._average(node, t, attrs, [dq, probe, q], dq.input[0], q.output[0], qp_out, False, "window average")
+
+    def _covers_image(self, t: _Tensor, attrs: dict) -> bool:
+        """True when the window is the whole unpadded image (onnxruntime then takes its global
+        average path)."""
+        shape = self._shape_of(t.name)
+        pads = attrs["padding"]
+        return list(attrs["kernel_size"]) == list(shape[:-1]) and not isinstance(pads, str) and not any(pads)
+
+    def op_GlobalAveragePool(self, node):
+        dq, q = self._qdq_around(node)
+        t = self.tensor(node, node.input[0])
+        qp_out, _ = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        self._average(node, t, self._global(node, t), [dq, node, q], dq.input[0], q.output[0], qp_out,
+                      True, "global average")
+
+    def op_ReduceMean(self, node):
+        """ReduceMean over exactly the spatial axes between DequantizeLinear and QuantizeLinear:
+        a global average (then a flatten when keepdims=0)."""
+        dq, q = self._qdq_around(node)
+        t = self.tensor(node, node.input[0])
+        shape = self._shape_of(t.name)
+        rank = len(shape) + 1
+        axes = self.attr(node, "axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = np.asarray(self.const(node, node.input[1])).ravel().tolist()
+        spatial = list(range(2, rank))
+        if not t.channels_last or axes is None or sorted(int(a) % rank for a in axes) != spatial:
+            raise ModelError(f"ONNX node {node.name!r}: ReduceMean is supported over exactly the spatial "
+                             f"axes {spatial} of a channels-first tensor, got axes {axes}")
+        qp_out, _ = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        out = self._average(node, t, self._global(node, t), [dq, node, q], dq.input[0], q.output[0],
+                            qp_out, True, "mean over the spatial axes")
+        if not self.attr(node, "keepdims", 1):
+            name = self.b.flatten(self.name_for(node, "_flat"), out.name)
+            self.b.graph.node(name).qparams = qp_out
+            self.vals[node.output[0]] = _Tensor(name, False, np.arange(shape[-1]))
+
+    def _qlinear_pool(self, node, global_: bool):
+        i = list(node.input) + [""] * (5 - len(node.input))
+        if self.attr(node, "channels_last", 0):
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} with channels_last=1 is not "
+                             "supported (qhw maps channels-first tensors)")
+        t = self.expect(node, i[0], i[1], i[2] or None)
+        qp_out, _ = self.qparams(node, i[3], i[4] or None, default_kind=(8, bool(
+            self.b.graph.node(t.name).qparams.signed)))
+        if global_:
+            return self._average(node, t, self._global(node, t), [node], i[0], node.output[0], qp_out,
+                                 True, "global average")
+        dims = len(self.attr(node, "kernel_shape"))
+        attrs = self._window_attrs(node, dims)
+        if self._covers_image(t, attrs):
+            return self._average(node, t, attrs, [node], i[0], node.output[0], qp_out, True, "global average")
+        self._average(node, t, attrs, [self._probe_window(node, attrs["kernel_size"])], i[0],
+                      node.output[0], qp_out, False, "window average")
+
+    def op_QLinearAveragePool(self, node):
+        self._qlinear_pool(node, False)
+
+    def op_QLinearGlobalAveragePool(self, node):
+        self._qlinear_pool(node, True)
+
+    # ------------------------------------------------------------------ data movement (issue 17.4)
+    def _qhw_axes(self, t: _Tensor, rank: int) -> list[int]:
+        """ONNX axis of each qhw axis of tensor t (ONNX rank ``rank``, batch first)."""
+        return list(range(2, rank)) + [1] if t.channels_last else list(range(1, rank))
+
+    def _transpose_tensor(self, node):
+        t = self.tensor(node, node.input[0])
+        shape = self._shape_of(t.name)
+        rank = len(shape) + 1
+        perm = self.attr(node, "perm")
+        perm = [int(p) for p in perm] if perm is not None else list(range(rank))[::-1]
+        if sorted(perm) != list(range(rank)) or perm[0] != 0:
+            raise ModelError(f"ONNX node {node.name!r}: Transpose perm {perm} must keep the batch axis "
+                             f"first (a permutation of {rank} axes)")
+        onnx_of = self._qhw_axes(t, rank)
+        qhw_of = {a: j for j, a in enumerate(onnx_of)}
+        qperm = [qhw_of[perm[onnx_of[j]]] for j in range(rank - 1)]
+        if qperm == list(range(rank - 1)):
+            self.vals[node.output[0]] = t
+            self.qreport.add(node.name, node.op_type, None, "no data movement in qhw's layout")
+            return
+        name = self.b.node(self.name_for(node), "transpose", [t.name], {"perm": qperm})
+        self.b.graph.node(name).qparams = self.b.graph.node(t.name).qparams
+        self._set(node, _Tensor(name, rank > 2), "transpose")
+
+    def op_Pad(self, node):
+        """Pad of a quantized tensor: constant (with the real value 0: code z, or 0.0 between
+        DequantizeLinear and QuantizeLinear), edge or reflect."""
+        t = self.tensor(node, node.input[0])
+        src = self.b.graph.node(t.name)
+        if src.qparams is None:
+            raise ModelError(f"ONNX node {node.name!r}: Pad of {node.input[0]!r}, which is not quantized")
+        mode = self.attr(node, "mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+        ins = list(node.input) + [""] * 4
+        pads = self.attr(node, "pads")
+        if pads is None:
+            pads = np.asarray(self.ints.get(ins[1], self.consts.get(ins[1])) if ins[1] else None)
+        if pads is None or np.ndim(pads) != 1 or ins[3]:
+            raise ModelError(f"ONNX node {node.name!r}: Pad needs constant pads (and no axes input)")
+        value = self.attr(node, "value", 0.0)
+        if ins[2]:
+            c = np.asarray(self.ints.get(ins[2], self.const(node, ins[2])))
+            # integer codes (QOperator: the zero point is the real 0), else a real value (QDQ)
+            value = float(c.ravel()[0]) - float(src.qparams.zero_point) if c.dtype.kind in "iu" \
+                else float(c.ravel()[0])
+        if mode == "constant" and value != 0:
+            raise ModelError(f"ONNX node {node.name!r}: constant Pad with a value other than the real 0 "
+                             f"(got {value} from zero) is not supported")
+        pads = [int(p) for p in np.asarray(pads).ravel()]
+        shape = self._shape_of(t.name)
+        rank = len(shape) + 1
+        if len(pads) != 2 * rank or pads[0] or pads[rank]:
+            raise ModelError(f"ONNX node {node.name!r}: Pad pads {pads} must give {2 * rank} values and "
+                             "leave the batch axis unpadded")
+        onnx_of = self._qhw_axes(t, rank)
+        qpads = [pads[a] for a in onnx_of] + [pads[rank + a] for a in onnx_of]
+        name = self.b.node(self.name_for(node), "pad", [t.name], {"pads": qpads, "mode": mode})
+        self.b.graph.node(name).qparams = src.qparams
+        self._set(node, _Tensor(name, t.channels_last, t.perm), f"pad ({mode})")
+
+    def op_Squeeze(self, node):
+        """Squeeze of the size-1 spatial axes of a channels-first tensor: a flatten."""
+        t = self.tensor(node, node.input[0])
+        shape = self._shape_of(t.name)
+        rank = len(shape) + 1
+        axes = self.attr(node, "axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = np.asarray(self.const(node, node.input[1])).ravel().tolist()
+        spatial = list(range(2, rank))
+        ok = t.channels_last and all(d == 1 for d in shape[:-1]) and (
+            axes is None and shape[-1] > 1 or axes is not None and sorted(int(a) % rank for a in axes) == spatial)
+        if not ok:
+            raise ModelError(f"ONNX node {node.name!r}: Squeeze is supported for the size-1 spatial axes "
+                             f"{spatial} of a channels-first tensor, got axes {axes} of {node.input[0]!r}")
+        self._flatten_to(node, t)
+        self._keep_qparams(node)
+
+    def op_Unsqueeze(self, node):
+        """Unsqueeze of a (batch, C) tensor to (batch, C, 1[, 1]): a reshape to channels-last."""
+        t = self.tensor(node, node.input[0])
+        shape = self._shape_of(t.name)
+        axes = self.attr(node, "axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = np.asarray(self.const(node, node.input[1])).ravel().tolist()
+        n = len(axes or [])
+        rank = 2 + n
+        identity = t.perm is None or np.array_equal(np.asarray(t.perm), np.arange(len(t.perm)))
+        if t.channels_last or len(shape) != 1 or n not in (1, 2) or not identity \
+                or sorted(int(a) % rank for a in axes) != list(range(2, rank)):
+            raise ModelError(f"ONNX node {node.name!r}: Unsqueeze is supported from (batch, C) to "
+                             f"(batch, C, 1[, 1]), got axes {axes} of {node.input[0]!r}")
+        name = self.b.node(self.name_for(node), "reshape", [t.name], {"shape": [1] * n + [shape[0]]})
+        self.b.graph.node(name).qparams = self.b.graph.node(t.name).qparams
+        self._set(node, _Tensor(name, True), "reshape")
 
 for _op in TABLE_OPS:
     setattr(_QdqImporter, "op_" + _op, _QdqImporter.op_table)

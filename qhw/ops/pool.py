@@ -3,6 +3,8 @@
 attrs: kernel_size, stride (default: kernel_size), padding (as conv; max pads with the smallest
 code, avg with zeros and still divides by the window size). avg = exact window sum times the
 constant 1/N held in the ``scale`` slot (exact when N is a power of two), assigned to the result.
+avg's optional ``divisor`` replaces N (``divisor: 1`` is the exact window sum, which an imported
+quantized average pool requantizes afterwards; see qhw.passes.lower_affine).
 """
 from __future__ import annotations
 
@@ -83,6 +85,18 @@ class _MaxPool(_Pool):
 class _AvgPool(_Pool):
     traits = frozenset({Trait.POOL})
     reduction = "avg"
+    optional_attrs = ("divisor",)
+
+    def check(self, node):
+        super().check(node)
+        d = node.attrs.get("divisor")
+        if d is not None and (isinstance(d, bool) or int(d) != d or d < 1):
+            raise ModelError(f"{self.name} {node.name!r}: divisor {d!r} must be a positive integer")
+
+    def divisor(self, node) -> int:
+        """What the window sum is divided by: ``divisor`` when given, else the window size."""
+        d = node.attrs.get("divisor")
+        return self.taps(node) if d is None else int(d)
 
     def hls4ml_auto(self, node, slot, in_fmts, default, maximum):
         from qhw.ops.hls4ml_auto import avgpool_accum
@@ -94,7 +108,7 @@ class _AvgPool(_Pool):
         return capped(ib + x.frac_bits, ib, x.signed, "window sum")
 
     def infer_formats(self, node, in_fmts, ctx):
-        n = self.taps(node)
+        n = self.divisor(node)
         exact = n & (n - 1) == 0
         scale = ctx.choose(node, "scale", FixedFormat(1, 1 - int(math.log2(n)), False) if exact else None,
                            None if exact else FixedFormat(18, 1 - math.ceil(math.log2(n)), False))
@@ -106,12 +120,12 @@ class _AvgPool(_Pool):
         acc_fmt, scale = node.formats["accum"], node.formats["scale"]
         s = self._windows(node, inputs[0], 0).sum(axis=-2)
         s = acc_fmt.cast(s, self.sum_format(node, in_fmts[0]))
-        recip = scale.quantize(1.0 / self.taps(node))
+        recip = scale.quantize(1.0 / self.divisor(node))
         raw, fmt = qf.mul(s, acc_fmt, recip, scale)
         return ctx.assign(node.name, node.formats["result"], raw, fmt)
 
     def float_eval(self, node, inputs):
-        return self._windows(node, inputs[0], 0.0).mean(axis=-2)
+        return self._windows(node, inputs[0], 0.0).sum(axis=-2) / self.divisor(node)
 
 
 @register

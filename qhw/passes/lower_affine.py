@@ -81,6 +81,8 @@ def _lowering(op: str) -> str | None:
         return "op_code_softmax"
     if isinstance(opdef, Concat):
         return "op_concat"
+    if has(op, Trait.POOL):
+        return "op_avg_pool"
     return None
 
 
@@ -536,6 +538,77 @@ class _Lowering:
                          {"exp": node.params["exp"], "out": out}, formats={"result": code_format(qp)},
                          qparams=qp)
         return _Val(name, "q", qp)
+    def op_avg_pool(self, node: Node, v: _Val) -> _Val:
+        """An average pool of codes: the exact window sum S of zero-point-free codes (an avgpool
+        with divisor 1), then the output code of every reachable S.
+
+        ``params["sum_codes"]`` (optional) lists (S, output code q, ambiguous) rows over every
+        reachable S, computed by the producer's runtime (qhw.frontends.onnx_qdq runs onnxruntime
+        on them: its float32 arithmetic is not one rounding of S * s_in / (N * s_out)); without
+        it the target is that exact rational rounded half to even. The codes then come from a
+        requantizer when one (M, shift) reproduces every row (proven on all of them: the
+        interval of multipliers each row allows is intersected, and a point strictly inside,
+        where no row is at a rounding tie, is taken), else from a table indexed by S."""
+        from fractions import Fraction
+
+        from qhw import limits
+
+        v = self.quantized(node, v)
+        qp_in, qp = v.qp, node.qparams
+        if qp is None:
+            raise ModelError(f"{node.op} {node.name!r}: an average of quantized codes needs a "
+                             "quantization of its output")
+        self.per_tensor(node, qp_in, "its input")
+        self.per_tensor(node, qp, "its output")
+        opdef = get(node.op, node.name)
+        taps, divisor = opdef.taps(node), opdef.divisor(node)
+        z_in, z = int(qp_in.zero_point), int(qp.zero_point)
+        lo_d, hi_d = min(qp_in.qmin - z_in, 0), max(qp_in.qmax - z_in, 0)
+        s_lo, s_hi = taps * lo_d, taps * hi_d
+        lo, hi = qp.qmin - z, qp.qmax - z
+        sums = np.arange(s_lo, s_hi + 1)
+        rows = node.params.get("sum_codes")
+        ambiguous = 0
+        if rows is None:
+            m = Fraction(float(qp_in.scale)) / (divisor * Fraction(float(qp.scale)))
+            target = np.array([_round_half_even(Fraction(int(k)) * m) for k in sums])
+        else:
+            rows = np.asarray(rows, np.float64).reshape(-1, 3)
+            if rows.shape[0] != sums.size or np.any(rows[:, 0] != sums):
+                raise ModelError(f"{node.op} {node.name!r}: its table of window sums does not list "
+                                 f"every reachable sum {s_lo}..{s_hi} once, in order")
+            target = rows[:, 1].astype(np.int64) - z
+            ambiguous = int(np.count_nonzero(rows[:, 2]))
+        target = np.clip(target, lo, hi)
+        sum_fmt = int_format(s_lo, s_hi)
+        attrs = {**node.attrs, "divisor": 1}
+        cur = self.emit(f"{node.name}_sum", node.op, [v.name], attrs, formats={"result": sum_fmt})
+        how = _requantizer_for(sums, target, lo, hi)
+        if how is not None:
+            M, n = how
+            out_fmt = int_format(lo, hi, "RND_CONV", "SAT")
+            cur = self.emit(f"{node.name}_rq", "requantize", [cur], {"multiplier": M, "shift": n},
+                            formats={"result": out_fmt})
+            if (out_fmt.raw_min, out_fmt.raw_max) != (lo, hi):
+                cur = self.emit(f"{node.name}_clip", "clip", [cur], {"min_value": float(lo), "max_value": float(hi)},
+                                formats={"result": out_fmt.with_modes("TRN", "WRAP")})
+            made = (f"window sum times {M} * 2**-{n}, equal to the target on all {sums.size} "
+                    "reachable sums")
+        else:
+            raw = np.arange(sum_fmt.raw_min, sum_fmt.raw_max + 1)
+            limits.check("table_entries", int(raw.size), f"{node.op} {node.name!r}, table of window sums")
+            full = target[np.clip(raw, s_lo, s_hi) - s_lo]
+            cur = self.emit(f"{node.name}_table", "code_table", [cur], params={"table": full},
+                            formats={"result": code_format(qp)})
+            made = f"a table of the {sums.size} reachable window sums (no requantizer reproduces them all)"
+        self.out.node(cur).qparams = qp
+        src = "onnxruntime's arithmetic" if rows is not None else "the exact average rounded half to even"
+        self.notes.append(f"{node.name}: average pool = {made}; the target is {src}")
+        if ambiguous:
+            self.notes.append(f"{node.name}: for {ambiguous} of {sums.size} window sums onnxruntime's "
+                              "float32 sum order decides the rounding (windows with equal sums may round "
+                              "one LSB apart there); qhw takes the code of an evenly spread window")
+        return _Val(cur, "q", qp)
 
     def op_shift(self, node: Node, v: _Val) -> _Val:
         """x * 2**shift: the same codes with the scale moved (nothing emitted)."""
@@ -700,6 +773,46 @@ class _Lowering:
         g = prepare(self.out)
         g.notes = self.notes + list(g.notes)
         return g
+
+
+def _round_half_even(x) -> int:
+    """A Fraction rounded to the nearest integer, ties to even."""
+    import math as _m
+
+    f = _m.floor(x)
+    d = x - f
+    return int(f + (1 if d > 0.5 or d == 0.5 and f % 2 else 0))
+
+
+def _requantizer_for(sums: np.ndarray, target: np.ndarray, lo: int, hi: int,
+                     max_shift: int = 40) -> tuple[int, int] | None:
+    """(M, n) with clamp(round(S * M * 2**-n), lo, hi) == target for every S, no S at a rounding
+    tie (so any rounding mode agrees), or None. Each S != 0 allows the open interval of m with
+    S * m within half an LSB of its target (one-sided at a clamped target); the dyadic point with
+    the fewest fraction bits strictly inside their intersection is taken."""
+    from fractions import Fraction
+
+    low, high = Fraction(0), None
+    for k, t in zip(sums.tolist(), target.tolist()):
+        if k == 0:
+            if t != 0:
+                return None
+            continue
+        a = None if t <= lo else Fraction(2 * t - 1, 2 * k)
+        b = None if t >= hi else Fraction(2 * t + 1, 2 * k)
+        if k < 0:
+            a, b = b, a
+        if a is not None:
+            low = max(low, a)
+        if b is not None:
+            high = b if high is None else min(high, b)
+    if high is not None and low >= high:
+        return None
+    for n in range(max_shift + 1):
+        M = int(low * (1 << n)) + 1  # the smallest multiple of 2**-n above low
+        if high is None or Fraction(M, 1 << n) < high:
+            return M, n
+    return None
 
 
 def _tighter(a, b, pick):

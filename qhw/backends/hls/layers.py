@@ -324,6 +324,18 @@ def _depth_to_space(node, ctx: LayerContext) -> dict:
     return v
 
 
+@emitter("gather.h.j2", ("transpose", "pad"))
+def _gather(node, ctx: LayerContext) -> dict:
+    """transpose / pad: each output element copies the input element the op's own gather map
+    names (or writes 0)."""
+    op = get_op(node.op, node.name)
+    src = op.source_index(node, tuple(ctx.in_shapes[0]))
+    v = common(node, ctx)
+    v.update(in_t=v["in_t"][0], summary=f"{list(ctx.in_shapes[0])} -> {list(node.output.shape)}, {op.summary(node)}",
+             src="{" + ", ".join(str(int(i)) for i in src) + "}")
+    return v
+
+
 @emitter("threshold.h.j2", "threshold")
 def _threshold(node, ctx: LayerContext) -> dict:
     op = get_op(node.op, node.name)
@@ -355,9 +367,10 @@ def _pool(node, ctx: LayerContext) -> dict:
     sum_fmt = get_op(node.op, node.name).sum_format(node, ctx.in_fmts[0])
     scale, accum = slot(node, "scale"), slot(node, "accum")
     scale_t = ctx.use_type(scale, f"{node.name} scale")
-    v.update(kind="sum", scale_t=scale_t,
+    divisor = get_op(node.op, node.name).divisor(node)
+    v.update(kind="sum", scale_t=scale_t, divisor=divisor,
              acc_t=ctx.use_type(sum_fmt, f"{node.name} window sum"),
-             recip=cpp_literal(int(scale.quantize(1.0 / v["taps"])), scale),
+             recip=cpp_literal(int(scale.quantize(1.0 / divisor)), scale),
              accum_t=ctx.use_type(accum, node.name + " accum"))
     return v
 

@@ -1,6 +1,6 @@
 """Data movement (``Trait.GATHER``: flatten, reshape, concat, upsample, depth_to_space, output):
 every output element is one input element, cast to the result format by the shared unary block
-(a plain copy when the formats agree). The element map comes from the op: ``source_index`` of a
+(a plain copy when the formats agree), or the constant 0 where a gather map says -1 (pad). The element map comes from the op: ``source_index`` of a
 gather op, the concatenation of the inputs along the op's axis, or the identity."""
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ class MoveLowering(Lowering):
         dp = element_layer(ctx)
         parts = []
         for e, (k, i) in enumerate(zip(*sources(ctx))):
+            if i < 0:
+                parts.append(dp.wire(f"r{e}", ctx.res.width, f"{ctx.res.width}'d0", signed=False))
+                continue
             parts.append(dp.unary(UnarySpec.requant(ctx.in_fmts[k], ctx.res), element(ctx, i, k), f"r{e}",
                                   ctx.prefix))
         return finish(dp, ctx, parts)

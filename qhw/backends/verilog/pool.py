@@ -61,7 +61,7 @@ class PoolLowering(Lowering):
                     a = dp.unary(UnarySpec(FixedFormat(ws, ws - x0.frac_bits, True), acc,
                                            FixedFormat(ws, ws - x0.frac_bits, sumf.signed)),
                                  v, f"a{e}", prefix, pipe=("pre",))
-                    recip = int(scale.quantize(1.0 / taps))
+                    recip = int(scale.quantize(1.0 / opdef.divisor(node)))
                     pf = mul_format(acc, scale)
                     parts.append(dp.unary(UnarySpec(acc, res, pf, multiplier=recip), a, f"r{e}", prefix,
                                           pipe=("mid",)))
