@@ -34,6 +34,7 @@ from qhw.graph import Graph, Node
 from qhw.ops import FormatContext, Trait, get, group, has, is_input, is_output, names
 from qhw.ops.elementwise import Add
 from qhw.ops.code_table import CodeTable
+from qhw.ops.reshape import Concat
 from qhw.ops.threshold import Threshold
 from qhw.ops.dense import accumulator_format
 from qhw.passes.pipeline import prepare
@@ -73,6 +74,8 @@ def _lowering(op: str) -> str | None:
         return "op_threshold"
     if isinstance(opdef, CodeTable):
         return "op_code_table"
+    if isinstance(opdef, Concat):
+        return "op_concat"
     return None
 
 
@@ -500,6 +503,16 @@ class _Lowering:
         full = table[d - (qp_in.qmin - z_in)] - z
         name = self.emit(node.name, "code_table", [v.name], params={"table": full},
                          formats={"result": code_format(qp)}, qparams=qp)
+        return _Val(name, "q", qp)
+
+    def op_concat(self, node: Node, *vs: _Val) -> _Val:
+        """concat of codes: inputs quantized otherwise than the output (node.qparams, default
+        the first input's) are requantized to it first (half to even, exact multiplier)."""
+        vs = [self.quantized(node, v, f"input {k}") for k, v in enumerate(vs)]
+        qp = node.qparams or vs[0].qp
+        self.per_tensor(node, qp, "its output")
+        names = [v.name if v.qp == qp else self.requantize(node, v, qp).name for v in vs]
+        name = self.emit(node.name, "concat", names, dict(node.attrs), qparams=qp)
         return _Val(name, "q", qp)
 
     def op_shift(self, node: Node, v: _Val) -> _Val:
