@@ -169,8 +169,15 @@ class _QuantImporter(_Importer):
             if t is ops.add_relu:
                 self.emit(n, "relu", [self.vals[n]])
             return
-        if n.op == "call_function" and t is ops.cat:
-            self.cat(n)
+        if n.op == "call_function" and t in (ops.cat, self.torch.cat):
+            self.cat(n)  # torch.cat of quantized tensors: equal qparams (ATen refuses others)
+            return
+        if n.op == "call_function" and t is ops.leaky_relu:  # FX: output qparams as attributes
+            kw = dict(n.kwargs)
+            scale, zp = (self._const(n, kw.get(k)) for k in ("output_scale", "output_zero_point"))
+            slope = float(kw.get("negative_slope", n.args[1] if len(n.args) > 1 else 0.01))
+            self.code_table(n, lambda q: ops.leaky_relu(q, slope, False, float(np.asarray(scale).ravel()[0]),
+                                                        int(np.asarray(zp).ravel()[0])))
             return
         nn_f = self.torch.nn.functional
         tables = {"sigmoid": self.torch.sigmoid, "tanh": self.torch.tanh, "hardsigmoid": nn_f.hardsigmoid,
@@ -181,8 +188,9 @@ class _QuantImporter(_Importer):
             f = tables[fname]
             self.code_table(n, lambda q: f(q, *extra, **kw))
             return
-        if n.op == "call_function" and t in (nn_f.adaptive_avg_pool2d, nn_f.avg_pool2d):
-            self.avg_pool(n, **self._pool_args(n, t is nn_f.adaptive_avg_pool2d))
+        if n.op == "call_function" and fname in ("adaptive_avg_pool2d", "avg_pool2d") \
+                and t in (getattr(nn_f, fname), getattr(self.torch._C._nn, fname, None)):
+            self.avg_pool(n, **self._pool_args(n, fname == "adaptive_avg_pool2d"))
             return
         if fname in ("relu6", "hardtanh") and n.op == "call_function":
             raise self.unsupported(n, "call the module (nn.ReLU6 / nn.Hardtanh) instead")
@@ -383,7 +391,7 @@ class _QuantImporter(_Importer):
         """quantized::cat: inputs whose (scale, zero point) differ from the output's become
         codes of the output through a table computed by quantized::cat itself; then concat."""
         xs = n.args[0]
-        dim = n.kwargs.get("dim", n.args[3] if len(n.args) > 3 else 0)
+        dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
         out = n.meta.get("tensor_meta")
         qp = _qparams_of(out, f"output of {n.name!r}")
         if not isinstance(xs, (list, tuple)) or not xs or any(a not in self.vals for a in xs):
@@ -523,6 +531,12 @@ _TS_MODULES = {
     "torch.ao.nn.intrinsic.quantized.modules.conv_relu.ConvReLU1d": "conv_relu1d",
     "torch.ao.nn.intrinsic.quantized.modules.conv_relu.ConvReLU2d": "conv_relu2d",
     "torch.ao.nn.quantized.modules.activation.ReLU6": "relu6",
+    "torch.ao.nn.quantized.modules.activation.LeakyReLU": "leaky_relu",
+    "torch.nn.modules.activation.Sigmoid": "sigmoid",
+    "torch.nn.modules.activation.Tanh": "tanh",
+    "torch.nn.modules.activation.Hardsigmoid": "hardsigmoid",
+    "torch.nn.modules.pooling.AvgPool2d": "avgpool2d",
+    "torch.nn.modules.pooling.AdaptiveAvgPool2d": "adaptive_avgpool2d",
     "torch.nn.modules.activation.ReLU": "relu",
     "torch.nn.modules.linear.Identity": "identity",
     "torch.nn.modules.dropout.Dropout": "identity",
@@ -531,6 +545,14 @@ _TS_MODULES = {
     "torch.nn.modules.flatten.Flatten": "flatten",
 }
 _QUANT_DTYPES = {12: "qint8", 13: "quint8"}  # c10::ScalarType codes in a TorchScript graph
+_QFUNCTIONAL = ("torch.ao.nn.quantized.modules.functional_modules.QFunctional",)
+#: TorchScript aten functions on quantized tensors -> the torch function the fx graph calls
+_TS_FUNCTIONS = {
+    "aten::sigmoid": lambda t: t.sigmoid, "aten::tanh": lambda t: t.tanh,
+    "aten::hardsigmoid": lambda t: t.nn.functional.hardsigmoid, "aten::cat": lambda t: t.cat,
+    "aten::avg_pool2d": lambda t: t._C._nn.avg_pool2d,
+    "aten::adaptive_avg_pool2d": lambda t: t.nn.functional.adaptive_avg_pool2d,
+}
 
 
 def _ts_type(obj) -> str:
@@ -573,6 +595,15 @@ def _rebuild_module(torch, obj, where: str):
         new.set_weight_bias(w, b)
     elif kind == "relu6":
         return nnq.ReLU6()
+    elif kind == "leaky_relu":
+        return nnq.LeakyReLU(float(obj.scale), int(obj.zero_point), float(obj.negative_slope))
+    elif kind in ("sigmoid", "tanh", "hardsigmoid"):
+        return {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "hardsigmoid": nn.Hardsigmoid}[kind]()
+    elif kind == "avgpool2d":
+        return nn.AvgPool2d(obj.kernel_size, obj.stride, obj.padding, bool(obj.ceil_mode),
+                            bool(obj.count_include_pad), obj.divisor_override)
+    elif kind == "adaptive_avgpool2d":
+        return nn.AdaptiveAvgPool2d(obj.output_size)
     elif kind == "relu":
         return nn.ReLU()
     elif kind == "identity":
@@ -631,6 +662,7 @@ def _rebuild(torch, sm, where: str):
     if sizes and all(isinstance(d, int) for d in sizes) and len(sizes) >= 2:
         shape = tuple(sizes[1:])
     added: dict[str, str] = {}
+    buffers: dict = {}  # get_attr fx node -> the tensor (scales and zero points read as scalars)
     n_attr = 0
 
     def val(v, what):
@@ -657,9 +689,38 @@ def _rebuild(torch, sm, where: str):
                 n_attr += 1
                 attr = f"_qhw_attr{n_attr}"
                 root.register_buffer(attr, obj.detach().clone())
-                env[outs[0].debugName()] = ("value", graph.get_attr(attr))
+                node_ = graph.get_attr(attr)
+                buffers[node_] = obj.detach().clone()
+                env[outs[0].debugName()] = ("value", node_)
             else:
                 env[outs[0].debugName()] = ("const", obj)
+        elif kind == "prim::ListConstruct":
+            env[outs[0].debugName()] = ("const", [val(v, kind) for v in inputs])
+        elif kind in ("aten::FloatImplicit", "aten::IntImplicit"):  # a tensor attribute as a scalar
+            v = val(inputs[0], kind)
+            t = buffers.get(v) if isinstance(v, fx.Node) else v
+            if t is None:
+                raise ModelError(f"{where}: {kind} of a computed tensor is not supported")
+            env[outs[0].debugName()] = ("const", float(t) if kind == "aten::FloatImplicit" else int(t))
+        elif kind == "prim::CallMethod" and env.get(inputs[0].debugName(), ("",))[0] == "module" \
+                and _ts_type(env[inputs[0].debugName()][1]) in _QFUNCTIONAL \
+                and node.s("name") in ("add", "add_relu", "cat"):
+            # FloatFunctional after convert: quantized::add / add_relu / cat with its qparams
+            q = env[inputs[0].debugName()][1]
+            a = [val(v, node.s("name")) for v in inputs[1:]]
+            kw = {"scale": float(q.scale), "zero_point": int(q.zero_point)}
+            if node.s("name") == "cat":
+                kw["dim"] = a.pop() if len(a) > 1 else 0
+            op = getattr(torch.ops.quantized, node.s("name"))
+            env[outs[0].debugName()] = ("value", graph.call_function(op, tuple(a), kw))
+        elif kind in _TS_FUNCTIONS:
+            a = [val(v, kind) for v in inputs]
+            env[outs[0].debugName()] = ("value", graph.call_function(_TS_FUNCTIONS[kind](torch), tuple(a)))
+        elif kind == "quantized::leaky_relu":
+            a = [val(v, kind) for v in inputs]
+            kw = dict(zip(("negative_slope", "inplace", "output_scale", "output_zero_point"), a[1:]))
+            env[outs[0].debugName()] = ("value", graph.call_function(torch.ops.quantized.leaky_relu,
+                                                                     (a[0],), kw))
         elif kind == "prim::CallMethod":
             owner = env.get(inputs[0].debugName())
             if owner is None or owner[0] != "module" or node.s("name") != "forward" or len(inputs) != 2:
@@ -687,7 +748,9 @@ def _rebuild(torch, sm, where: str):
             env[outs[0].debugName()] = ("value", graph.call_function(torch.relu, (val(inputs[0], kind),)))
         else:
             raise ModelError(f"{where}: TorchScript operation {kind!r} is not supported; supported: "
-                             "submodule calls, quantize_per_tensor, dequantize, flatten, relu")
+                             "submodule calls, FloatFunctional add/add_relu/cat, quantize_per_tensor, "
+                             f"dequantize, flatten, relu, quantized::leaky_relu, "
+                             f"{', '.join(k.split('::')[1] for k in _TS_FUNCTIONS)}")
     outs = list(g.outputs())
     if len(outs) != 1:
         raise ModelError(f"{where}: forward returns {len(outs)} values; qhw imports one output")
