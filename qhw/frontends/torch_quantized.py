@@ -18,6 +18,18 @@ Arithmetic reproduced (x86 / fbgemm, PyTorch 2.13):
   accumulator LSB) and multiplies by m exactly; fbgemm rounds acc + b' and the product to float32
   first. The two agree except when the exact value lies within ~2**-24 relative of a half-integer
   (a float32 tie), where the result can differ by one code: measured in the tests.
+- quantized elementwise functions (Sigmoid, Tanh, Hardsigmoid, LeakyReLU): a ``code_table`` of
+  the quantized torch op's own output code for every input code (exact by construction);
+- ``cat`` (FloatFunctional.cat, ``quantized::cat``): every input whose scale or zero point differs
+  from the output's is requantized by a code table computed by ``quantized::cat`` itself (on
+  tensors of every code, in the input's rank and memory format: the channels-last fast path
+  rounds its own way), then the codes are concatenated;
+- average pooling (AvgPool2d without padding, AdaptiveAvgPool2d with uniform windows): PyTorch
+  keeps the input's scale and zero point and rounds the mean of the raw codes half to even,
+  q_out = rint(sum(q) / N) (measured: every window sum for N = 4, 6, 9, 16, 25, 49, zero points
+  0, 37, 128, contiguous and channels-last inputs; subtracting the zero point first is off for
+  odd zero points). qhw sums the window exactly (a convolution with 0/1 weights and bias N*z)
+  and maps the sum to the output code with a table.
 
 Files (the CLI): a TorchScript archive (``torch.jit.save(torch.jit.script(model))``, what PyTorch's
 quantization docs tell users to save). It is loaded with ``torch.jit.load`` (TorchScript's own
@@ -32,17 +44,19 @@ from __future__ import annotations
 import numpy as np
 
 from qhw.errors import ModelError
-from qhw.frontends.report import MappingReport, deliver
-from qhw.frontends.torch import _Importer, _np, _pair, _torch, trace
+from qhw.frontends.report import MappingReport, MappingRow, deliver
+from qhw.frontends.torch import _T, _Importer, _functions, _np, _pair, _torch, trace
 from qhw.graph import Graph
 from qhw.quant import QuantParams
 
 #: quantized module classes (by name, under torch.ao.nn.quantized / .intrinsic.quantized) mapped
 SUPPORTED_QUANTIZED = ("Quantize", "DeQuantize", "Linear", "LinearReLU", "Conv1d", "Conv2d",
-                       "ConvReLU1d", "ConvReLU2d", "ReLU6", "FloatFunctional.add/add_relu")
+                       "ConvReLU1d", "ConvReLU2d", "ReLU6", "LeakyReLU", "FloatFunctional.add/add_relu/cat")
 #: float modules and functions that work on quantized tensors unchanged (codes and qparams kept)
 SUPPORTED_ON_CODES = ("ReLU", "Hardtanh", "MaxPool1d", "MaxPool2d", "Flatten", "Identity", "Dropout",
-                      "flatten", "view/reshape(batch, -1)", "relu", "dequantize",
+                      "Sigmoid", "Tanh", "Hardsigmoid", "AvgPool2d", "AdaptiveAvgPool2d (uniform windows)",
+                      "flatten", "view/reshape(batch, -1)", "relu", "sigmoid", "tanh", "hardsigmoid",
+                      "leaky_relu", "adaptive_avg_pool2d", "avg_pool2d", "dequantize",
                       "torch.quantize_per_tensor (FX)")
 
 
@@ -154,6 +168,29 @@ class _QuantImporter(_Importer):
                 n.meta.get("tensor_meta"), f"output of {n.name!r}")
             if t is ops.add_relu:
                 self.emit(n, "relu", [self.vals[n]])
+            return
+        if n.op == "call_function" and t in (ops.cat, self.torch.cat):
+            self.cat(n)  # torch.cat of quantized tensors: equal qparams (ATen refuses others)
+            return
+        if n.op == "call_function" and t is ops.leaky_relu:  # FX: output qparams as attributes
+            kw = dict(n.kwargs)
+            scale, zp = (self._const(n, kw.get(k)) for k in ("output_scale", "output_zero_point"))
+            slope = float(kw.get("negative_slope", n.args[1] if len(n.args) > 1 else 0.01))
+            self.code_table(n, lambda q: ops.leaky_relu(q, slope, False, float(np.asarray(scale).ravel()[0]),
+                                                        int(np.asarray(zp).ravel()[0])))
+            return
+        nn_f = self.torch.nn.functional
+        tables = {"sigmoid": self.torch.sigmoid, "tanh": self.torch.tanh, "hardsigmoid": nn_f.hardsigmoid,
+                  "leaky_relu": nn_f.leaky_relu}
+        if fname in tables and (n.op == "call_method" or t in _functions(self.torch, fname)):
+            extra = [a for a in n.args[1:] if isinstance(a, (int, float))]
+            kw = {k: v for k, v in n.kwargs.items() if k in ("negative_slope",)}
+            f = tables[fname]
+            self.code_table(n, lambda q: f(q, *extra, **kw))
+            return
+        if n.op == "call_function" and fname in ("adaptive_avg_pool2d", "avg_pool2d") \
+                and t in (getattr(nn_f, fname), getattr(self.torch._C._nn, fname, None)):
+            self.avg_pool(n, **self._pool_args(n, fname == "adaptive_avg_pool2d"))
             return
         if fname in ("relu6", "hardtanh") and n.op == "call_function":
             raise self.unsupported(n, "call the module (nn.ReLU6 / nn.Hardtanh) instead")
@@ -304,9 +341,175 @@ class _QuantImporter(_Importer):
     def mod_Hardtanh(self, n, m) -> None:
         self._clamp_codes(n, "clip", {"min_value": float(m.min_val), "max_value": float(m.max_val)})
 
+    # ----------------------------------------------------------------- code tables
+    def _all_codes(self, meta, shape=None):
+        """A quantized tensor holding every code of ``meta``'s dtype with its scale and zero
+        point (1-D, or ``shape`` with the codes along the axis of length -1)."""
+        torch = self.torch
+        info = torch.iinfo(torch.uint8 if meta.dtype == torch.quint8 else torch.int8)
+        codes = torch.arange(info.min, info.max + 1, dtype=torch.int64)
+        if shape is not None:
+            codes = codes.reshape([-1 if d == -1 else 1 for d in shape]).expand(
+                [codes.numel() if d == -1 else d for d in shape])
+        raw = codes.to(torch.uint8 if meta.dtype == torch.quint8 else torch.int8).contiguous()
+        return torch._make_per_tensor_quantized_tensor(raw, float(meta.qparams["scale"]),
+                                                       int(meta.qparams["zero_point"]))
 
-#: float modules whose forward on a quantized tensor keeps codes and qparams (qhw maps them as is)
-_ON_CODES_MODULES = ("ReLU", "Hardtanh", "MaxPool1d", "MaxPool2d", "Flatten", "Identity", "Dropout")
+    def code_table(self, n, fn) -> None:
+        """An elementwise function of quantized codes as the table of ``fn``'s output code for
+        every input code (``fn`` is the quantized torch op itself)."""
+        x = self.arg(n)
+        meta = n.args[0].meta.get("tensor_meta")
+        _qparams_of(meta, f"input of {n.name!r}")
+        with self.torch.no_grad():
+            y = fn(self._all_codes(meta))
+        if not getattr(y, "is_quantized", False):
+            raise self.unsupported(n, "its output on quantized codes is not quantized")
+        qp = _dtype_qparams(y.q_scale(), y.q_zero_point(), y.dtype, f"output of {n.name!r}")
+        want = _qparams_of(n.meta.get("tensor_meta"), f"output of {n.name!r}")
+        if (qp.scale, qp.zero_point) != (want.scale, want.zero_point):
+            raise self.unsupported(n, f"its output quantization {want} differs from the op's own "
+                                      f"on a table of codes ({qp})")
+        self.emit(n, "code_table", [x], params={"table": y.int_repr().numpy().astype(np.int64)})
+        self.b.graph.node(self.vals[n].name).qparams = qp
+        self.report.rows[-1].op = f"code_table ({y.numel()} codes, computed by PyTorch)"
+
+    def mod_Sigmoid(self, n, m) -> None:
+        self.code_table(n, self.torch.sigmoid)
+
+    def mod_Tanh(self, n, m) -> None:
+        self.code_table(n, self.torch.tanh)
+
+    def mod_Hardsigmoid(self, n, m) -> None:
+        self.code_table(n, self.torch.nn.functional.hardsigmoid)
+
+    def q_LeakyReLU(self, n, m) -> None:
+        self.code_table(n, m)
+
+    # ----------------------------------------------------------------- cat
+    def cat(self, n) -> None:
+        """quantized::cat: inputs whose (scale, zero point) differ from the output's become
+        codes of the output through a table computed by quantized::cat itself; then concat."""
+        xs = n.args[0]
+        dim = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
+        out = n.meta.get("tensor_meta")
+        qp = _qparams_of(out, f"output of {n.name!r}")
+        if not isinstance(xs, (list, tuple)) or not xs or any(a not in self.vals for a in xs):
+            raise self.unsupported(n, "its inputs must be a list of tensors qhw computes")
+        ts = [self.vals[a] for a in xs]
+        rank = len(ts[0].shape) + 1
+        dim = int(dim) % rank
+        if dim == 0:
+            raise self.unsupported(n, "a cat along the batch axis")
+        if any(t.cf != ts[0].cf or len(t.shape) != len(ts[0].shape) for t in ts):
+            raise self.unsupported(n, f"cat of tensors in different layouts {[t.shape for t in ts]}")
+        metas = [a.meta.get("tensor_meta") for a in xs]
+        # the table inputs: every code along the cat axis, in the inputs' rank and memory format
+        probe = [1] * rank
+        probe[dim] = -1
+        if rank == 4:
+            probe[3 if dim != 3 else 2] = 2  # so that contiguous and channels-last differ
+        with self.torch.no_grad():
+            parts = [self._all_codes(mt, probe).contiguous(memory_format=mt.memory_format) for mt in metas]
+            y = self.torch.ops.quantized.cat(parts, scale=float(out.qparams["scale"]),
+                                             zero_point=int(out.qparams["zero_point"]), dim=dim)
+        codes = y.int_repr().numpy().astype(np.int64)
+        codes = np.moveaxis(codes, dim, 0).reshape(codes.shape[dim], -1)[:, 0]
+        per = codes.size // len(xs)
+        inputs = []
+        for k, (a, t, mt) in enumerate(zip(xs, ts, metas)):
+            qa = _qparams_of(mt, f"input {k} of {n.name!r}")
+            if (qa.scale, qa.zero_point) != (qp.scale, qp.zero_point):
+                name = self.name(f"{n.name}_in{k}")
+                self.b.node(name, "code_table", [t.name], params={"table": codes[k * per:(k + 1) * per]})
+                self.b.graph.node(name).qparams = qp
+                self.report.rows.append(MappingRow(self.source(n), "cat", name,
+                                                   f"code_table (input {k} requantized by quantized::cat)"))
+                t = _T(name, t.shape, t.cf, t.perm)
+            inputs.append(t)
+        if ts[0].cf:
+            axis = -1 if dim == 1 else dim - 2
+            perm = None
+        else:
+            axis = dim - 1 - len(ts[0].shape)
+            perm = None
+            if any(t.perm is not None for t in ts):
+                if len(ts[0].shape) != 1:
+                    raise self.unsupported(n, "a cat of flattened channels-first tensors of rank > 1")
+                offs = np.cumsum([0] + [t.shape[0] for t in ts])
+                perm = np.concatenate([(t.perm if t.perm is not None else np.arange(t.shape[0])) + o
+                                       for t, o in zip(ts, offs)])
+        self.emit(n, "concat", inputs, {"axis": axis}, cf=ts[0].cf, perm=perm)
+        self.b.graph.node(self.vals[n].name).qparams = qp
+
+    # ----------------------------------------------------------------- average pooling
+    def _pool_args(self, n, adaptive: bool) -> dict:
+        names = ("output_size",) if adaptive else ("kernel_size", "stride", "padding", "ceil_mode",
+                                                   "count_include_pad", "divisor_override")
+        args = dict(zip(names, n.args[1:]))
+        args.update({k: v for k, v in n.kwargs.items() if k in names})
+        return {"adaptive": adaptive, **args}
+
+    def mod_AvgPool2d(self, n, m) -> None:
+        self.avg_pool(n, False, kernel_size=m.kernel_size, stride=m.stride, padding=m.padding,
+                      ceil_mode=m.ceil_mode, divisor_override=m.divisor_override)
+
+    def mod_AdaptiveAvgPool2d(self, n, m) -> None:
+        self.avg_pool(n, True, output_size=m.output_size)
+
+    def avg_pool(self, n, adaptive: bool, output_size=None, kernel_size=None, stride=None, padding=0,
+                 ceil_mode=False, count_include_pad=True, divisor_override=None) -> None:
+        """Average pooling of quantized codes (see the module docstring): the exact window sum
+        of the codes q = d + z (a conv2d with 0/1 weights and bias N*z), then a table
+        S -> rint(S / N) - z (half to even, as PyTorch rounds)."""
+        x = self.arg(n)
+        meta = n.args[0].meta.get("tensor_meta")
+        qp = _qparams_of(meta, f"input of {n.name!r}")
+        if not x.cf or len(x.shape) != 3:
+            raise self.unsupported(n, f"input of shape {x.shape} is not channels-first (C, H, W)")
+        if meta.dtype != self.torch.quint8:
+            raise self.unsupported(n, f"average pooling of {meta.dtype} codes (measured for quint8 only)")
+        c, hw = x.shape[0], x.shape[1:]
+        if adaptive:
+            size = _pair(output_size if output_size is not None else hw, 2) \
+                if not isinstance(output_size, (tuple, list)) else \
+                tuple(int(o) if o is not None else h for o, h in zip(output_size, hw))
+            if any(h % o for h, o in zip(hw, size)):
+                raise self.unsupported(n, f"output size {size} does not divide the input {hw} "
+                                          "(only uniform windows)")
+            k = tuple(h // o for h, o in zip(hw, size))
+            st = k
+        else:
+            k = _pair(kernel_size, 2)
+            st = _pair(stride, 2) if stride not in (None, [], ()) else k
+            if any(_pair(padding, 2)) or ceil_mode or divisor_override is not None:
+                raise self.unsupported(n, "padding, ceil_mode or divisor_override (only plain windows)")
+        taps = k[0] * k[1]
+        z = int(qp.zero_point)
+        weight = np.zeros(k + (c, c))
+        weight[:, :, np.arange(c), np.arange(c)] = 1.0
+        total = self.name(f"{self.source(n)}_sum")
+        self.b.node(total, "conv2d", [x.name], {"kernel_size": list(k), "stride": list(st),
+                                                 "dilation": [1, 1], "padding": [0, 0, 0, 0]},
+                    {"weight": weight})
+        self.weights[total] = QuantParams(1.0, 0, 2, True)
+        self.bias_lsb[total] = np.full(c, float(taps * z))
+        bits = max(int(taps * qp.qmax).bit_length(), 1)  # S = sum of codes q in [0, taps * qmax]
+        self.b.graph.node(total).qparams = QuantParams(qp.scale, 0, bits, False)
+        self.report.rows.append(MappingRow(self.source(n), self.kind(n), total,
+                                           f"conv2d (window sum of the codes, {taps} taps)"))
+        S = np.arange(0, 1 << bits, dtype=np.int64)
+        q, r = np.divmod(S, taps)
+        up = (2 * r > taps) | ((2 * r == taps) & (q % 2 == 1))  # half to even
+        table = np.clip(q + up, qp.qmin, qp.qmax)
+        self.emit(n, "code_table", [_T(total, x.shape, True)], params={"table": table}, cf=True, perm=None)
+        self.b.graph.node(self.vals[n].name).qparams = qp
+        self.report.rows[-1].op = f"code_table (rint(sum / {taps}), half to even)"
+
+
+#: float modules qhw maps on quantized tensors (codes kept, or a table / window sum of codes)
+_ON_CODES_MODULES = ("ReLU", "Hardtanh", "MaxPool1d", "MaxPool2d", "Flatten", "Identity", "Dropout",
+                     "Sigmoid", "Tanh", "Hardsigmoid", "AvgPool2d", "AdaptiveAvgPool2d")
 
 
 def _attr(gm, target: str):
@@ -328,6 +531,12 @@ _TS_MODULES = {
     "torch.ao.nn.intrinsic.quantized.modules.conv_relu.ConvReLU1d": "conv_relu1d",
     "torch.ao.nn.intrinsic.quantized.modules.conv_relu.ConvReLU2d": "conv_relu2d",
     "torch.ao.nn.quantized.modules.activation.ReLU6": "relu6",
+    "torch.ao.nn.quantized.modules.activation.LeakyReLU": "leaky_relu",
+    "torch.nn.modules.activation.Sigmoid": "sigmoid",
+    "torch.nn.modules.activation.Tanh": "tanh",
+    "torch.nn.modules.activation.Hardsigmoid": "hardsigmoid",
+    "torch.nn.modules.pooling.AvgPool2d": "avgpool2d",
+    "torch.nn.modules.pooling.AdaptiveAvgPool2d": "adaptive_avgpool2d",
     "torch.nn.modules.activation.ReLU": "relu",
     "torch.nn.modules.linear.Identity": "identity",
     "torch.nn.modules.dropout.Dropout": "identity",
@@ -336,6 +545,14 @@ _TS_MODULES = {
     "torch.nn.modules.flatten.Flatten": "flatten",
 }
 _QUANT_DTYPES = {12: "qint8", 13: "quint8"}  # c10::ScalarType codes in a TorchScript graph
+_QFUNCTIONAL = ("torch.ao.nn.quantized.modules.functional_modules.QFunctional",)
+#: TorchScript aten functions on quantized tensors -> the torch function the fx graph calls
+_TS_FUNCTIONS = {
+    "aten::sigmoid": lambda t: t.sigmoid, "aten::tanh": lambda t: t.tanh,
+    "aten::hardsigmoid": lambda t: t.nn.functional.hardsigmoid, "aten::cat": lambda t: t.cat,
+    "aten::avg_pool2d": lambda t: t._C._nn.avg_pool2d,
+    "aten::adaptive_avg_pool2d": lambda t: t.nn.functional.adaptive_avg_pool2d,
+}
 
 
 def _ts_type(obj) -> str:
@@ -378,6 +595,15 @@ def _rebuild_module(torch, obj, where: str):
         new.set_weight_bias(w, b)
     elif kind == "relu6":
         return nnq.ReLU6()
+    elif kind == "leaky_relu":
+        return nnq.LeakyReLU(float(obj.scale), int(obj.zero_point), float(obj.negative_slope))
+    elif kind in ("sigmoid", "tanh", "hardsigmoid"):
+        return {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "hardsigmoid": nn.Hardsigmoid}[kind]()
+    elif kind == "avgpool2d":
+        return nn.AvgPool2d(obj.kernel_size, obj.stride, obj.padding, bool(obj.ceil_mode),
+                            bool(obj.count_include_pad), obj.divisor_override)
+    elif kind == "adaptive_avgpool2d":
+        return nn.AdaptiveAvgPool2d(obj.output_size)
     elif kind == "relu":
         return nn.ReLU()
     elif kind == "identity":
@@ -436,6 +662,7 @@ def _rebuild(torch, sm, where: str):
     if sizes and all(isinstance(d, int) for d in sizes) and len(sizes) >= 2:
         shape = tuple(sizes[1:])
     added: dict[str, str] = {}
+    buffers: dict = {}  # get_attr fx node -> the tensor (scales and zero points read as scalars)
     n_attr = 0
 
     def val(v, what):
@@ -462,9 +689,38 @@ def _rebuild(torch, sm, where: str):
                 n_attr += 1
                 attr = f"_qhw_attr{n_attr}"
                 root.register_buffer(attr, obj.detach().clone())
-                env[outs[0].debugName()] = ("value", graph.get_attr(attr))
+                node_ = graph.get_attr(attr)
+                buffers[node_] = obj.detach().clone()
+                env[outs[0].debugName()] = ("value", node_)
             else:
                 env[outs[0].debugName()] = ("const", obj)
+        elif kind == "prim::ListConstruct":
+            env[outs[0].debugName()] = ("const", [val(v, kind) for v in inputs])
+        elif kind in ("aten::FloatImplicit", "aten::IntImplicit"):  # a tensor attribute as a scalar
+            v = val(inputs[0], kind)
+            t = buffers.get(v) if isinstance(v, fx.Node) else v
+            if t is None:
+                raise ModelError(f"{where}: {kind} of a computed tensor is not supported")
+            env[outs[0].debugName()] = ("const", float(t) if kind == "aten::FloatImplicit" else int(t))
+        elif kind == "prim::CallMethod" and env.get(inputs[0].debugName(), ("",))[0] == "module" \
+                and _ts_type(env[inputs[0].debugName()][1]) in _QFUNCTIONAL \
+                and node.s("name") in ("add", "add_relu", "cat"):
+            # FloatFunctional after convert: quantized::add / add_relu / cat with its qparams
+            q = env[inputs[0].debugName()][1]
+            a = [val(v, node.s("name")) for v in inputs[1:]]
+            kw = {"scale": float(q.scale), "zero_point": int(q.zero_point)}
+            if node.s("name") == "cat":
+                kw["dim"] = a.pop() if len(a) > 1 else 0
+            op = getattr(torch.ops.quantized, node.s("name"))
+            env[outs[0].debugName()] = ("value", graph.call_function(op, tuple(a), kw))
+        elif kind in _TS_FUNCTIONS:
+            a = [val(v, kind) for v in inputs]
+            env[outs[0].debugName()] = ("value", graph.call_function(_TS_FUNCTIONS[kind](torch), tuple(a)))
+        elif kind == "quantized::leaky_relu":
+            a = [val(v, kind) for v in inputs]
+            kw = dict(zip(("negative_slope", "inplace", "output_scale", "output_zero_point"), a[1:]))
+            env[outs[0].debugName()] = ("value", graph.call_function(torch.ops.quantized.leaky_relu,
+                                                                     (a[0],), kw))
         elif kind == "prim::CallMethod":
             owner = env.get(inputs[0].debugName())
             if owner is None or owner[0] != "module" or node.s("name") != "forward" or len(inputs) != 2:
@@ -492,7 +748,9 @@ def _rebuild(torch, sm, where: str):
             env[outs[0].debugName()] = ("value", graph.call_function(torch.relu, (val(inputs[0], kind),)))
         else:
             raise ModelError(f"{where}: TorchScript operation {kind!r} is not supported; supported: "
-                             "submodule calls, quantize_per_tensor, dequantize, flatten, relu")
+                             "submodule calls, FloatFunctional add/add_relu/cat, quantize_per_tensor, "
+                             f"dequantize, flatten, relu, quantized::leaky_relu, "
+                             f"{', '.join(k.split('::')[1] for k in _TS_FUNCTIONS)}")
     outs = list(g.outputs())
     if len(outs) != 1:
         raise ModelError(f"{where}: forward returns {len(outs)} values; qhw imports one output")
