@@ -271,3 +271,54 @@ def test_merge_compiles_and_simulates(tmp_path, tmp_path_factory, backend):
         from rtl_checks import assert_lint_clean, design_in
 
         assert_lint_clean(design_in(out / "rtl"))
+
+
+@pytest.mark.parametrize("pow2", [True, False])
+def test_qonnx_merges_equal_qonnx_execution(pow2):
+    """QONNX (qonnx's own Quant nodes, run by qonnx's execute_onnx): two quantized inputs with
+    different scales, their Add and Mul requantized by a Quant, and a Concat of both sums with
+    the inputs under one Quant (each input requantized). Power-of-two scales: exact; others:
+    qonnx's float32 against qhw's integer requantization, within 1 LSB on < 0.5% of outputs."""
+    pytest.importorskip("qonnx")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    from qhw import golden
+    from qhw.frontends.qonnx import import_qonnx
+    from qhw.passes.lower_affine import dequantize_outputs, quantize_inputs
+
+    dom = "qonnx.custom_op.general"
+    s = (2.0**-4, 2.0**-3, 2.0**-3, 2.0**-4, 2.0**-2) if pow2 else (0.0371, 0.0893, 0.1013, 0.0517, 0.2113)
+    inits = [nh.from_array(np.float32(v), k) for k, v in zip(("s0", "s1", "sa", "sm", "sc"), s)]
+    inits += [nh.from_array(np.float32(v), k) for k, v in (("z0", 0), ("b8", 8))]
+
+    def quant(x, sc, out):
+        return h.make_node("Quant", [x, sc, "z0", "b8"], [out], domain=dom, signed=1, narrow=0,
+                           rounding_mode="ROUND", name="q_" + out)
+
+    nodes = [quant("x0", "s0", "a"), quant("x1", "s1", "b"),
+             h.make_node("Add", ["a", "b"], ["ab"], name="add"), quant("ab", "sa", "abq"),
+             h.make_node("Mul", ["a", "b"], ["mb"], name="mul"), quant("mb", "sm", "mbq"),
+             h.make_node("Concat", ["abq", "mbq", "a", "b"], ["cat"], axis=1, name="cat"), quant("cat", "sc", "y")]
+    g = h.make_graph(nodes, "merges", [h.make_tensor_value_info(n, TP.FLOAT, [304, 6]) for n in ("x0", "x1")],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [304, 24])], inits)
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(dom, 1)])
+    graph, report = import_qonnx(model)
+    assert {"add", "mul", "concat"} <= {n.op for n in graph.nodes()}
+    rng = np.random.default_rng(9)
+    x0 = np.concatenate([rng.normal(size=(300, 6)) * 3, np.full((2, 6), 50.0), np.full((2, 6), -50.0)]).astype(np.float32)
+    x1 = np.concatenate([rng.normal(size=(300, 6)) * 5, np.full((2, 6), -50.0), np.full((2, 6), 50.0)]).astype(np.float32)
+    wrapped = ModelWrapper(model).transform(InferShapes())
+    ref = execute_onnx(wrapped, {"x0": x0, "x1": x1})["y"]
+    feeds = {graph.input_names[0]: quantize_inputs(graph, x0, graph.input_names[0]),
+             graph.input_names[1]: quantize_inputs(graph, x1, graph.input_names[1])}
+    y = dequantize_outputs(graph, golden.run_raw(graph, feeds).output())
+    off = np.abs(y.astype(np.float64) - ref) / s[-1]
+    print(f"QONNX merges pow2={pow2}: {int((off > 0.5).sum())} of {off.size} differ, max {off.max():.3g} LSB")
+    assert off.max() <= 1.0 + 1e-6 and (off > 0.5).mean() < 0.005
+    if pow2:
+        assert off.max() < 1e-6

@@ -619,7 +619,7 @@ class _Lowering:
             if v.qp != qp:
                 self.notes.append(f"{node.name}: input {i} requantized from {v.qp} to {qp} in "
                                   "integer arithmetic (round half to even)")
-                v = self.requantize(Node(f"{node.name}_in{i}", "clip", [v.name]), v, qp)
+                v = self.requantize(node, v, qp)
             names.append(v.name)
         name = self.emit(node.name, "concat", names, dict(node.attrs), qparams=qp)
         return _Val(name, "q", qp)
