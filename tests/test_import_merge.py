@@ -322,3 +322,30 @@ def test_qonnx_merges_equal_qonnx_execution(pow2):
     assert off.max() <= 1.0 + 1e-6 and (off > 0.5).mean() < 0.005
     if pow2:
         assert off.max() < 1e-6
+
+
+def test_square_of_one_tensor_against_onnxruntime():
+    """x * x (one DequantizeLinear read twice, QDQ): every input code == onnxruntime's output."""
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+
+    from qhw import golden
+    from qhw.passes.lower_affine import output_codes, quantize_inputs
+
+    inits = [h.make_tensor("s", TP.FLOAT, [], [0.0137]), h.make_tensor("so", TP.FLOAT, [], [0.0061]),
+             h.make_tensor("z", TP.UINT8, [], [128])]
+    nodes = [h.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="qx"),
+             h.make_node("DequantizeLinear", ["q", "s", "z"], ["d"], name="dq"),
+             h.make_node("Mul", ["d", "d"], ["m"], name="sq"),
+             h.make_node("QuantizeLinear", ["m", "so", "z"], ["y"], name="qy")]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [None, 4])],
+                     [h.make_tensor_value_info("y", TP.UINT8, [None, 4])], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    graph, report = import_qdq(m)
+    assert not any("not compared" in n for n in report.notes), report.notes
+    x = ((np.arange(256) - 128) * np.float32(0.0137)).astype(np.float32).reshape(-1, 4)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    ref = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    mine = output_codes(graph, golden.run_raw(graph, {graph.input_names[0]: quantize_inputs(graph, x)}).output())
+    assert np.array_equal(mine, ref)
