@@ -208,8 +208,8 @@ def test_corrupt_file_is_one_clear_error(tmp_path):
 
 
 def test_unsupported_op_names_the_node():
-    with pytest.raises(ModelError, match=r"'smax'.*Softmax.*not supported.*supported: QuantizeLinear"):
-        import_qdq(_qdq_with(h.make_node("Softmax", ["xd"], ["t"], name="smax")))
+    with pytest.raises(ModelError, match=r"'hmax'.*Hardmax.*not supported.*supported: QuantizeLinear"):
+        import_qdq(_qdq_with(h.make_node("Hardmax", ["xd"], ["t"], name="hmax")))
 
 
 def test_float_weights_are_not_an_exact_mapping():

@@ -39,6 +39,20 @@ class _Net(torch.nn.Module):
         return torch.cat([a + b, a * b, self.c(x)], dim=1)
 
 
+class _SoftmaxNet(torch.nn.Module):
+    """The merges, then a Linear layer and a softmax over its 10 outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.merge = _Net()
+        torch.manual_seed(1)
+        self.fc = torch.nn.Linear(16, 10)
+        self.fc.weight.data *= 3.0
+
+    def forward(self, x):
+        return torch.softmax(self.fc(self.merge(x)), dim=1)
+
+
 class _Reader(quantization.CalibrationDataReader):
     def __init__(self):
         rng = np.random.default_rng(0)
@@ -51,13 +65,13 @@ class _Reader(quantization.CalibrationDataReader):
 _MODELS: dict = {}
 
 
-def _quantized(tmp_path_factory, fmt: str, act: str):
-    """The quantized model file, built once per (format, activation type)."""
-    key = (fmt, act)
+def _quantized(tmp_path_factory, fmt: str, act: str, net=_Net):
+    """The quantized model file, built once per (net, format, activation type)."""
+    key = (net.__name__, fmt, act)
     if key not in _MODELS:
         d = tmp_path_factory.mktemp(f"merge_{fmt}_{act}")
         src, dst = d / "f.onnx", d / "q.onnx"
-        torch.onnx.export(_Net().eval(), torch.zeros(1, 8), str(src), input_names=["x"], output_names=["y"],
+        torch.onnx.export(net().eval(), torch.zeros(1, 8), str(src), input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, opset_version=13, dynamo=False)
         quantization.quantize_static(str(src), str(dst), _Reader(),
                                      quant_format=getattr(quantization.QuantFormat, fmt),
@@ -175,11 +189,78 @@ def test_every_code_pair_against_onnxruntime(op, sa, sb, sc, zp, dt):
         assert differ == 0
 
 
+@pytest.mark.parametrize("act", ["QUInt8", "QInt8"])
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_softmax_predict_equals_onnxruntime(tmp_path, tmp_path_factory, fmt, act):
+    """The merges, a Linear layer and a softmax (QDQ: DequantizeLinear -> Softmax ->
+    QuantizeLinear; QOperator: QLinearSoftmax) through ``qhw predict``: onnxruntime's output
+    codes, random inputs, saturating inputs and zeros."""
+    path = _quantized(tmp_path_factory, fmt, act, _SoftmaxNet)
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    assert ("QLinearSoftmax" if fmt == "QOperator" else "Softmax") in ops, ops
+    graph, report = import_qdq(path)
+    assert any(n.op == "code_softmax" for n in graph.nodes())
+    x = _inputs()
+    np.save(tmp_path / "x.npy", x)
+    r = CliRunner().invoke(cli, ["predict", str(path), "--input", str(tmp_path / "x.npy"),
+                                 "--output", str(tmp_path / "y.npy")])
+    assert r.exit_code == 0, r.output
+    y = np.load(tmp_path / "y.npy")
+    ref = _ort(path, x)
+    lsb = float(graph.node(graph.output_names[0]).qparams.scale)
+    off = np.abs(y.astype(np.float64) - ref) / lsb
+    differing = int((off > 0.5).sum())
+    print(f"softmax {fmt} {act}: {off.size} outputs, {differing} differ, max {off.max():.3g} LSB; {report.notes}")
+    assert off.max() <= 1.0 + 1e-6 and differing <= 0.005 * off.size
+
+
+@pytest.mark.parametrize("dt,xs,n", [("uint8", 0.05, 4), ("int8", 0.3, 4), ("uint8", 0.0123, 16),
+                                     ("int8", 0.11, 3)])
+def test_softmax_codes_against_onnxruntime(dt, xs, n):
+    """A hand-made QLinearSoftmax on chosen rows of codes (random, near-equal, all equal, one
+    code at the top and the rest at the bottom of the range): the golden model's codes ==
+    onnxruntime's, every one."""
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+
+    from qhw import golden
+    from qhw.passes.lower_affine import output_codes, quantize_inputs
+
+    T = TP.UINT8 if dt == "uint8" else TP.INT8
+    info = np.iinfo(dt)
+    zp, yz = (17, 0) if dt == "uint8" else (-5, -128)
+    inits = [h.make_tensor("xs", TP.FLOAT, [], [xs]), h.make_tensor("ys", TP.FLOAT, [], [1 / 256]),
+             h.make_tensor("xz", T, [], [zp]), h.make_tensor("yz", T, [], [yz])]
+    nodes = [h.make_node("QuantizeLinear", ["x", "xs", "xz"], ["q"], name="q"),
+             h.make_node("QLinearSoftmax", ["q", "xs", "xz", "ys", "yz"], ["y"], name="sm",
+                         domain="com.microsoft", axis=-1, opset=13)]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [None, n])],
+                     [h.make_tensor_value_info("y", T, [None, n])], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
+    graph, _ = import_qdq(m)
+    rng = np.random.default_rng(3)
+    lo, hi = int(info.min), int(info.max)
+    codes = np.concatenate([rng.integers(lo, hi + 1, size=(3000, n)),
+                            np.clip(rng.integers(-2, 3, size=(1000, n)) + rng.integers(lo, hi + 1, size=(1000, 1)), lo, hi),
+                            np.full((1, n), lo), np.full((1, n), hi), np.full((1, n), zp),
+                            np.where(np.eye(n, dtype=bool), hi, lo), np.where(np.eye(n, dtype=bool), lo, hi)])
+    x = ((codes - zp) * np.float32(xs)).astype(np.float32)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    ref = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0].astype(np.int64)
+    feed = quantize_inputs(graph, x)
+    assert np.array_equal(feed + zp, codes)
+    mine = output_codes(graph, golden.run_raw(graph, {graph.input_names[0]: feed}).output())
+    print(f"QLinearSoftmax {dt} x_scale {xs} n {n}: {int((mine != ref).sum())} of {ref.size} differ")
+    assert np.array_equal(mine, ref)
+
+
 @pytest.mark.parametrize("backend", ["rtl", "hls"])
 def test_merge_compiles_and_simulates(tmp_path, tmp_path_factory, backend):
-    """add, mul, code tables and concat in one design: RTL (Verilator) and HLS C++ (g++) ==
-    golden, edge-of-range vectors included."""
-    path = _quantized(tmp_path_factory, "QOperator", "QInt8")
+    """add, mul, code tables, concat, a dense layer and the softmax in one design: RTL
+    (Verilator) and HLS C++ (g++) == golden, edge-of-range vectors included."""
+    path = _quantized(tmp_path_factory, "QOperator", "QInt8", _SoftmaxNet)
     out = tmp_path / "out"
     r = CliRunner().invoke(cli, ["compile", str(path), "-o", str(out), "--backend", backend, "--vectors", "60"])
     assert r.exit_code == 0, r.output
@@ -190,3 +271,81 @@ def test_merge_compiles_and_simulates(tmp_path, tmp_path_factory, backend):
         from rtl_checks import assert_lint_clean, design_in
 
         assert_lint_clean(design_in(out / "rtl"))
+
+
+@pytest.mark.parametrize("pow2", [True, False])
+def test_qonnx_merges_equal_qonnx_execution(pow2):
+    """QONNX (qonnx's own Quant nodes, run by qonnx's execute_onnx): two quantized inputs with
+    different scales, their Add and Mul requantized by a Quant, and a Concat of both sums with
+    the inputs under one Quant (each input requantized). Power-of-two scales: exact; others:
+    qonnx's float32 against qhw's integer requantization, within 1 LSB on < 0.5% of outputs."""
+    pytest.importorskip("qonnx")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    from qhw import golden
+    from qhw.frontends.qonnx import import_qonnx
+    from qhw.passes.lower_affine import dequantize_outputs, quantize_inputs
+
+    dom = "qonnx.custom_op.general"
+    s = (2.0**-4, 2.0**-3, 2.0**-3, 2.0**-4, 2.0**-2) if pow2 else (0.0371, 0.0893, 0.1013, 0.0517, 0.2113)
+    inits = [nh.from_array(np.float32(v), k) for k, v in zip(("s0", "s1", "sa", "sm", "sc"), s)]
+    inits += [nh.from_array(np.float32(v), k) for k, v in (("z0", 0), ("b8", 8))]
+
+    def quant(x, sc, out):
+        return h.make_node("Quant", [x, sc, "z0", "b8"], [out], domain=dom, signed=1, narrow=0,
+                           rounding_mode="ROUND", name="q_" + out)
+
+    nodes = [quant("x0", "s0", "a"), quant("x1", "s1", "b"),
+             h.make_node("Add", ["a", "b"], ["ab"], name="add"), quant("ab", "sa", "abq"),
+             h.make_node("Mul", ["a", "b"], ["mb"], name="mul"), quant("mb", "sm", "mbq"),
+             h.make_node("Concat", ["abq", "mbq", "a", "b"], ["cat"], axis=1, name="cat"), quant("cat", "sc", "y")]
+    g = h.make_graph(nodes, "merges", [h.make_tensor_value_info(n, TP.FLOAT, [304, 6]) for n in ("x0", "x1")],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [304, 24])], inits)
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(dom, 1)])
+    graph, report = import_qonnx(model)
+    assert {"add", "mul", "concat"} <= {n.op for n in graph.nodes()}
+    rng = np.random.default_rng(9)
+    x0 = np.concatenate([rng.normal(size=(300, 6)) * 3, np.full((2, 6), 50.0), np.full((2, 6), -50.0)]).astype(np.float32)
+    x1 = np.concatenate([rng.normal(size=(300, 6)) * 5, np.full((2, 6), -50.0), np.full((2, 6), 50.0)]).astype(np.float32)
+    wrapped = ModelWrapper(model).transform(InferShapes())
+    ref = execute_onnx(wrapped, {"x0": x0, "x1": x1})["y"]
+    feeds = {graph.input_names[0]: quantize_inputs(graph, x0, graph.input_names[0]),
+             graph.input_names[1]: quantize_inputs(graph, x1, graph.input_names[1])}
+    y = dequantize_outputs(graph, golden.run_raw(graph, feeds).output())
+    off = np.abs(y.astype(np.float64) - ref) / s[-1]
+    print(f"QONNX merges pow2={pow2}: {int((off > 0.5).sum())} of {off.size} differ, max {off.max():.3g} LSB")
+    assert off.max() <= 1.0 + 1e-6 and (off > 0.5).mean() < 0.005
+    if pow2:
+        assert off.max() < 1e-6
+
+
+def test_square_of_one_tensor_against_onnxruntime():
+    """x * x (one DequantizeLinear read twice, QDQ): every input code == onnxruntime's output."""
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+
+    from qhw import golden
+    from qhw.passes.lower_affine import output_codes, quantize_inputs
+
+    inits = [h.make_tensor("s", TP.FLOAT, [], [0.0137]), h.make_tensor("so", TP.FLOAT, [], [0.0061]),
+             h.make_tensor("z", TP.UINT8, [], [128])]
+    nodes = [h.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="qx"),
+             h.make_node("DequantizeLinear", ["q", "s", "z"], ["d"], name="dq"),
+             h.make_node("Mul", ["d", "d"], ["m"], name="sq"),
+             h.make_node("QuantizeLinear", ["m", "so", "z"], ["y"], name="qy")]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [None, 4])],
+                     [h.make_tensor_value_info("y", TP.UINT8, [None, 4])], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    graph, report = import_qdq(m)
+    assert not any("not compared" in n for n in report.notes), report.notes
+    x = ((np.arange(256) - 128) * np.float32(0.0137)).astype(np.float32).reshape(-1, 4)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    ref = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    mine = output_codes(graph, golden.run_raw(graph, {graph.input_names[0]: quantize_inputs(graph, x)}).output())
+    assert np.array_equal(mine, ref)

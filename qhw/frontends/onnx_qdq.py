@@ -657,6 +657,7 @@ class _QdqImporter(_Importer):
         if any(k is None for k in kinds):
             raise ModelError(f"ONNX node {what.name!r}: onnxruntime's arithmetic is reproduced for 8- "
                              "or 16-bit codes only")
+        nodes = list({id(n): n for n in nodes}.values())  # a DequantizeLinear read twice (x * x) once
         names = {i for n in nodes for i in n.input if i} - set(feeds)
         inits = [t for t in self.g.initializer if t.name in names]
         consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
@@ -679,11 +680,14 @@ class _QdqImporter(_Importer):
 
     def _ort_pairs(self, nodes, a_name: str, b_name: str, out_name: str, a: _Tensor, b: _Tensor,
                    qp_out: QuantParams) -> np.ndarray | None:
-        """onnxruntime's output code for every pair of 8-bit input codes (na, nb), or None
-        (wider codes, or both inputs one tensor)."""
+        """onnxruntime's output code for every pair of 8-bit input codes (na, nb); for one tensor
+        read twice (x * x), for every code (na,); None for wider codes."""
         qa, qb = self.b.graph.node(a.name).qparams, self.b.graph.node(b.name).qparams
-        if a_name == b_name or qa is None or qb is None or qa.bits > 8 or qb.bits > 8:
+        if qa is None or qb is None or qa.bits > 8 or qb.bits > 8:
             return None
+        if a_name == b_name:
+            return self._ort_codes(nodes, {a_name: (qa, np.arange(qa.qmin, qa.qmax + 1))}, out_name,
+                                   qp_out, nodes[-1])
         ca, cb = np.meshgrid(np.arange(qa.qmin, qa.qmax + 1), np.arange(qb.qmin, qb.qmax + 1), indexing="ij")
         out = self._ort_codes(nodes, {a_name: (qa, ca.ravel()), b_name: (qb, cb.ravel())}, out_name,
                               qp_out, nodes[-1])

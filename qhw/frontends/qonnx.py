@@ -40,6 +40,8 @@ SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc", "Co
              "Add", "Mul", "BatchNormalization", "Relu", "Clip", "MaxPool", "Flatten", "Reshape",
              "Resize", "Upsample", "DepthToSpace", "Identity", "Dropout", "Transpose (of a constant)",
              "Sub (of a constant)", "Div (by a constant)")
+#: merges of quantized tensors (each requantized to the Quant after it in integer arithmetic)
+SUPPORTED += ("Concat", "Mul (of two quantized tensors)")
 #: QONNX rounding_mode -> qhw.quant rounding names
 ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
             "DOWN": "trunc", "HALF_UP": "half_away", "HALF_DOWN": "half_zero"}
@@ -261,8 +263,11 @@ class _QonnxImporter(_QdqImporter):
         """After a MAC: its output scale; on a quantized tensor by a positive power of two: the
         same codes, relabelled (a shift)."""
         a, b = node.input
-        if not (a in self.consts or b in self.consts):
-            raise ModelError(f"ONNX node {node.name!r}: Mul of two tensors is not supported in a QONNX model")
+        if not (a in self.consts or b in self.consts):  # two quantized tensors: d_a * d_b, requantized
+            ta, tb = self.tensor(node, a), self.tensor(node, b)
+            self._set(node, _Tensor(self.b.mul(self.name_for(node), ta.name, tb.name), ta.channels_last, ta.perm),
+                      "mul")
+            return
         x, c = (b, a) if a in self.consts else (a, b)
         t, prev = self.mac_before(node, x)
         if prev is not None:
@@ -275,6 +280,13 @@ class _QonnxImporter(_QdqImporter):
             return
         raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported after a "
                          "Conv/Gemm/MatMul or, by a positive scalar, on a quantized tensor")
+
+    def op_Concat(self, node):
+        """Concat of quantized tensors: their codes side by side, each input requantized in integer
+        arithmetic to the Quant after the Concat (qhw.passes.lower_affine, noted)."""
+        ts = [self.tensor(node, i) for i in node.input]
+        name = self.b.concat(self.name_for(node), [t.name for t in ts], self._concat_axis(node, ts))
+        self._set(node, _Tensor(name, ts[0].channels_last, None), "concat")
 
 
 def is_qonnx(model) -> bool:
