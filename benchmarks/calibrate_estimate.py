@@ -130,8 +130,8 @@ def calibration_set() -> list[dict]:
     out.append(_case("mlp 6-8-4 ap_fixed<6,2> dsp", mlp, nodsp=False))
     out += _tables([("sigmoid", "rom", 256, {}), ("sigmoid", "rom", 512, {}),
                     ("sigmoid", "rom", 1024, {}), ("sigmoid", "half_rom", 1024, {}),
-                    ("sigmoid", "hls4ml", 256, {}), ("sigmoid", "pwl", 0, {}),
-                    ("sigmoid", "pwl", 0, {"pow2_slopes": True}), ("tanh", "rom", 512, {"out": "ap_fixed<10,1,AP_RND,AP_SAT>"}),
+                    ("sigmoid", "hls4ml", 256, {}), ("sigmoid", "pwl", 1024, {}),
+                    ("sigmoid", "pwl", 1024, {"pow2_slopes": True}), ("tanh", "rom", 512, {"out": "ap_fixed<10,1,AP_RND,AP_SAT>"}),
                     ("sigmoid", "rom", 256, {"n": 2}),
                     ("sigmoid", "rom", 1024, {"out": "ap_ufixed<6,0,AP_RND,AP_SAT>"}),
                     ("sigmoid", "rom", 256, {"x": "ap_fixed<12,4>"}),
@@ -160,8 +160,8 @@ def held_out_set() -> list[dict]:
                     ("sigmoid", "hls4ml", 1024, {}),
                     ("sigmoid", "half_rom", 2048, {"out": "ap_ufixed<7,0,AP_RND,AP_SAT>"}),
                     ("sigmoid", "rom", 512, {"out": "ap_ufixed<8,0,AP_RND,AP_SAT>", "x": "ap_fixed<12,4>"}),
-                    ("sigmoid", "pwl", 0, {"x": "ap_fixed<12,4>"}),
-                    ("tanh", "pwl", 0, {"out": "ap_fixed<10,1,AP_RND,AP_SAT>"}),
+                    ("sigmoid", "pwl", 1024, {"x": "ap_fixed<12,4>"}),
+                    ("tanh", "pwl", 1024, {"out": "ap_fixed<10,1,AP_RND,AP_SAT>"}),
                     ("tanh", "half_rom", 1024, {"out": "ap_fixed<10,1,AP_RND,AP_SAT>"})])
     return out
 
@@ -501,7 +501,7 @@ def block_rows(target: str, nodsp: bool, which: str, run: bool = False) -> tuple
 #: with DSPs allowed: only the coefficients of logic beside the multipliers are refitted; a
 #: design without a multiplier synthesizes to the same netlist, so the rest stays as fitted
 #: without DSPs
-BLOCK_FIT_DSP = {"lut": ("arith_bits", "cmul_bits", "vmul_bits", "dsp_tree_bits"), "ff": ("const",),
+BLOCK_FIT_DSP = {"lut": ("arith_bits", "cmul_bits", "vmul_bits"), "ff": ("const",),
                  "carry": ("arith_bits",)}
 
 

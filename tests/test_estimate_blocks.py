@@ -72,6 +72,28 @@ def test_dsp_rule_per_target(target, a, b, signed, n):
     assert dsp_count(target, a, b, signed) == n
 
 
+@pytest.mark.parametrize("target,a,b,y,n", [
+    ("ice40", 6, 5, 11, 1), ("ice40", 6, 5, 10, 0),  # wreduce first: an 11-bit product read on 10
+    ("xilinx", 5, 4, 8, 0), ("ecp5", 6, 5, 3, 1), ("ecp5", 6, 5, 0, 0),
+])
+def test_dsp_rule_on_the_bits_read(target, a, b, y, n):
+    assert dsp_count(target, a, b, y=y) == n
+
+
+@pytest.mark.slow  # two Yosys runs (about 20 s each when the cache is cold)
+@pytest.mark.parametrize("target,name", [
+    ("ecp5", "dense4x4 x4 w4 auto"),  # every x * m on a MULT18X18D (no product minimum): 5
+    ("ice40", "avgpool-dense-sigmoid"),  # the 11-bit product is read on 10 bits: no SB_MAC16
+])
+def test_dense_dsp_count_follows_the_target(target, name):
+    """Dense layers' DSPs by each target's mul2dsp rule on the merged products and the bits the
+    result cast reads (they once followed the DSP48E1 rule everywhere: 0 and 1 here)."""
+    case = _case(name)
+    g = case["make"]()
+    y = synthesize(g, target=target, nodsp=False, options=case["options"])
+    assert analytic(g, target=target, nodsp=False, options=case["options"]).dsp == y.dsp
+
+
 @pytest.mark.parametrize("target,entries,width,ports,n", [
     ("xilinx", 512, 12, 1, 0),  # 6,144 bits stay in LUTs
     ("xilinx", 1024, 10, 1, 1), ("xilinx", 2048, 10, 1, 2), ("xilinx", 1024, 10, 3, 2),

@@ -130,9 +130,9 @@ def analytic(graph, *, target: str = "xilinx", options: dict | None = None,
     ``multipliers`` "auto"|"csd", ``reuse_factor``, ``tree_stage_levels``, ``output_fifo``), as
     Yosys ``synth_<target> -flatten`` counts them; ``nodsp`` forbids DSP blocks. Calibrated
     targets: the keys of ``coefficients.json`` (``<target>/dsp`` holds the coefficients fitted
-    with DSPs allowed, when there are any). Block costs use each target's DSP and block RAM rules;
-    the dense/conv layers' DSP count follows the DSP48E1 rule on every target (a rough guide on
-    ECP5 and iCE40)."""
+    with DSPs allowed, when there are any). Every multiplier, dense/conv layers' included, is
+    counted as a DSP by the target's Yosys ``mul2dsp`` rule
+    (:func:`qhw.backends.verilog.mac.dsp_count`); block RAM by each target's rule."""
     coef = coefficients()
     if target not in coef:
         raise ConfigError(f"no analytic model for target {target!r}; calibrated: "

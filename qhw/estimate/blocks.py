@@ -520,11 +520,13 @@ def cost_merge(ctx: CostContext) -> Cost:
     c = Cost()
     spec = UnarySpec(FixedFormat(ws, ws - exact.frac_bits, True), res,
                      FixedFormat(ws, ws - exact.frac_bits, exact.signed))
+    # without a saturation check the cast reads the exact value's bits up to the result's top
+    # only, and Yosys narrows the adder or the product to them (wreduce)
+    u = unary_context("u", spec)
+    read = None if u["need_over"] or u["need_under"] else res.width - u["d"]
     if opdef.exact_format is add_format:
-        c.add(arith_bits=n * ws)
+        c.add(arith_bits=n * (ws if read is None else max(1, min(ws, read))))
     else:  # a signed array multiplier: the folded layers' price per bit (mul_bits)
-        u = unary_context("u", spec)
-        read = None if u["need_over"] or u["need_under"] else res.width - u["d"]
         d = 0 if ctx.nodsp else dsp_count(ctx.target, fa.width, fb.width, y=read)
         c.merge(Cost(dsp=d) if d else Cost().add(mul_bits=fa.width * fb.width), n)
     return c.merge(unary(ctx, spec), n).merge(_out_reg(ctx, n))
