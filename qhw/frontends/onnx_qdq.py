@@ -625,8 +625,11 @@ class _QdqImporter(_Importer):
         return dq, readers[0]
 
     def _ort_run(self, nodes, in_name: str, out_name: str, x: np.ndarray, out_dtype) -> np.ndarray:
-        """onnxruntime (default session options, as users run it) on ``nodes`` of this model."""
-        from onnx import TensorProto
+        """onnxruntime (default session options, as users run it) on ``nodes`` of this model, fed
+        the codes ``x``: the probe reads float values through a QuantizeLinear and ends in a
+        DequantizeLinear, as a quantized model does, so onnxruntime rewrites it as it rewrites the
+        model (QDQ fusion into QLinear kernels, int8 QDQ turned into uint8 on x86, which moves the
+        zero point and so the float32 rounding); the output codes are read back exactly."""
         from onnx import helper
 
         try:
@@ -634,24 +637,34 @@ class _QdqImporter(_Importer):
         except ImportError:
             raise ModelError("an average of quantized codes is computed by onnxruntime: "
                              "pip install 'qhw[onnx]'") from None
+        first, last = nodes[0], nodes[-1]
+        s_in, z_in = first.input[1], first.input[2] if len(first.input) > 2 else ""
+        ends = (last.input[1], last.input[2] if len(last.input) > 2 else "") \
+            if last.op_type == "QuantizeLinear" else (last.input[3], last.input[4] if len(last.input) > 4 else "")
         names = {i for n in nodes for i in n.input if i} - {in_name}
         inits = [i for i in self.g.initializer if i.name in names]
         consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
-        to_onnx = {np.dtype(np.int8): TensorProto.INT8, np.dtype(np.uint8): TensorProto.UINT8}
-        graph = helper.make_graph(consts + list(nodes), "probe",
-                                  [helper.make_tensor_value_info(in_name, to_onnx[x.dtype], list(x.shape))],
-                                  [helper.make_tensor_value_info(out_name, to_onnx[np.dtype(out_dtype)], None)],
-                                  inits)
+        nodes = [helper.make_node("QuantizeLinear", ["probe_x", s_in, z_in], [in_name], "probe_q"), *nodes,
+                 helper.make_node("DequantizeLinear", [out_name, *ends], ["probe_y"], "probe_dq")]
+        sx, zx = float(np.asarray(self.consts[s_in]).ravel()[0]), int(np.asarray(self.ints.get(z_in, 0)).ravel()[0])
+        sy, zy = float(np.asarray(self.consts[ends[0]]).ravel()[0]), \
+            int(np.asarray(self.ints.get(ends[1], 0)).ravel()[0])
+        real = ((np.asarray(x, np.int64) - zx).astype(np.float32) * np.float32(sx)).astype(np.float32)
+        graph = helper.make_graph(consts + nodes, "probe",
+                                  [helper.make_tensor_value_info("probe_x", 1, list(x.shape))],
+                                  [helper.make_tensor_value_info("probe_y", 1, None)], inits)
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
         try:
             so = ort.SessionOptions()
             so.log_severity_level = 3
+            so.intra_op_num_threads = 1  # the same kernels; no thread pool to start on a busy host
             sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            return np.asarray(sess.run(None, {in_name: x})[0])
+            y = np.asarray(sess.run(None, {"probe_x": real})[0])
         except Exception as exc:  # onnxruntime raises its own types
-            raise ModelError(f"ONNX node {nodes[-1].name!r}: onnxruntime could not run it on probe "
+            raise ModelError(f"ONNX node {last.name!r}: onnxruntime could not run it on probe "
                              f"windows: {str(exc).splitlines()[0][:200]}") from None
+        return np.rint(y.astype(np.float64) / np.float32(sy)).astype(np.int64) + zy
 
     def _sum_codes(self, node, nodes, in_name: str, out_name: str, qp_in: QuantParams,
                    qp_out: QuantParams, kernel: list[int], image: list[int] | None, channels: int):
@@ -659,9 +672,9 @@ class _QdqImporter(_Importer):
         by onnxruntime running ``nodes`` on windows of that sum: its QLinearAveragePool sums
         float32 dequantized values and divides in float32, its global average requantizes the
         integer sum in float32 (both not one exact rounding of S * s_in / (N * s_out)). Each
-        sum is tried as an evenly spread window and as the two extreme orderings of a lopsided
-        one; where they disagree the float32 order decides (ambiguous, noted), and the even
-        window's code is kept. image: the real spatial shape for a global average (one window
+        sum is tried as 19 windows: evenly spread, the two orderings of the most lopsided one, and
+        16 random ones; where they disagree the float32 order decides (ambiguous, noted), and
+        the code most of them get is kept. image: the real spatial shape for a global average (one window
         per image and channel), else None (probe images of two windows, stride = kernel)."""
         from qhw import limits
 
@@ -681,8 +694,29 @@ class _QdqImporter(_Importer):
         for i in range(taps):
             lop[:, i] = np.clip(rem - (taps - i - 1) * lo, lo, hi)
             rem = rem - lop[:, i]
-        wins = np.concatenate([even, lop, lop[:, ::-1]]) + z  # codes q, (3 * #sums, taps)
-        count = wins.shape[0]
+        rng = np.random.default_rng(0)
+        more = np.repeat(even, 16, axis=0)  # 16 random windows of each sum
+        rows = np.arange(more.shape[0])
+        for _ in range(12):  # random transfers between two taps keep the sum
+            a, b = rng.integers(taps, size=(2, more.shape[0]))
+            step = rng.integers(0, hi - lo + 1, size=more.shape[0])
+            step = np.where(a == b, 0, np.minimum(step, np.minimum(hi - more[rows, a], more[rows, b] - lo)))
+            more[rows, a] += step
+            more[rows, b] -= step
+        wins = np.concatenate([even, lop, lop[:, ::-1], more]) + z
+        y = self._ort_windows(nodes, in_name, out_name, wins, kernel, image, channels, z, dt_in, dt_out)
+        y = np.concatenate([y[:3 * sums.size].reshape(3, sums.size).T,
+                            y[3 * sums.size:].reshape(sums.size, 16)], axis=1)  # (#sums, 19)
+        ambiguous = np.any(y != y[:, :1], axis=1)
+        code = y[:, 0].copy()
+        for k in np.flatnonzero(ambiguous):  # the code most of the windows of that sum get
+            vals, counts = np.unique(y[k], return_counts=True)
+            code[k] = vals[np.argmax(counts)]
+        return np.stack([sums, code, ambiguous.astype(np.int64)], axis=1)
+
+    def _ort_windows(self, nodes, in_name, out_name, wins, kernel, image, channels, z, dt_in, dt_out):
+        """onnxruntime's output code of each window of codes ``wins`` (#windows, taps)."""
+        count, taps = wins.shape
         if image is None:
             per = 2  # windows per probe image (one window would be a global average)
             n_img = -(-count // per)
@@ -696,9 +730,7 @@ class _QdqImporter(_Importer):
             wins = np.concatenate([wins, np.full((n_img * channels - count, taps), z)])
             x = wins.reshape(n_img, channels, *image)
         y = self._ort_run(nodes, in_name, out_name, x.astype(dt_in), dt_out).reshape(-1)[:count]
-        y = y.astype(np.int64).reshape(3, sums.size)
-        ambiguous = (y[0] != y[1]) | (y[0] != y[2])
-        return np.stack([sums, y[0], ambiguous.astype(np.int64)], axis=1)
+        return y.astype(np.int64)
 
     def _average(self, node, t: _Tensor, attrs: dict, probe, in_name: str, out_name: str,
                  qp_out: QuantParams, global_: bool, what: str) -> _Tensor:

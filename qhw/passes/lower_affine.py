@@ -573,7 +573,7 @@ class _Lowering:
         if ambiguous:
             self.notes.append(f"{node.name}: for {ambiguous} of {sums.size} window sums onnxruntime's "
                               "float32 sum order decides the rounding (windows with equal sums may round "
-                              "one LSB apart there); qhw takes the code of an evenly spread window")
+                              "one LSB apart there); qhw takes the code most windows of that sum get")
         return _Val(cur, "q", qp)
 
     def op_shift(self, node: Node, v: _Val) -> _Val:
