@@ -678,11 +678,10 @@ class _QdqImporter(_Importer):
         per image and channel), else None (probe images of two windows, stride = kernel)."""
         from qhw import limits
 
-        kinds = {(8, True): np.int8, (8, False): np.uint8}
-        dt_in, dt_out = kinds.get((qp_in.bits, qp_in.signed)), kinds.get((qp_out.bits, qp_out.signed))
-        if dt_in is None or dt_out is None or not qp_in.is_per_tensor or not qp_out.is_per_tensor:
-            raise ModelError(f"ONNX node {node.name!r}: an average of codes needs 8-bit per-tensor "
-                             f"quantization on both sides, got {qp_in} and {qp_out}")
+        dt_in = dt_out = np.int64
+        if max(qp_in.bits, qp_out.bits) > 16 or not qp_in.is_per_tensor or not qp_out.is_per_tensor:
+            raise ModelError(f"ONNX node {node.name!r}: an average of codes needs per-tensor "
+                             f"quantization of at most 16 bits on both sides, got {qp_in} and {qp_out}")
         taps = int(np.prod(kernel))
         z = int(qp_in.zero_point)
         lo, hi = qp_in.qmin - z, qp_in.qmax - z
