@@ -407,3 +407,28 @@ def test_qonnx_average_equals_qonnx_execution(tmp_path, kind, s_in, s_out, z, ti
     off = np.abs(y.astype(np.float64) - ref) / s_out
     differ = np.count_nonzero(off > 0.5)
     assert off.max() <= 1.0 + 1e-5 and differ <= (0.005 * ref.size if ties else 0), (ref.size, differ)
+
+
+# ---------------------------------------------------------------------- bad inputs
+def test_probe_beyond_its_limit_is_one_clear_error(tmp_path_factory, tmp_path):
+    """A global average over a large image would need a large probe: refused by name before the
+    memory is spent (the real CLI, memory and time capped)."""
+    from bad_input_harness import assert_error, run_qhw, unchanged
+
+    path = _quantize(tmp_path_factory, "gap", lambda: _conv_then("gap"), (3, 6, 6), "QDQ", "QUInt8")
+    with unchanged(tmp_path):
+        r = run_qhw(["inspect", str(path)], cwd=tmp_path, env={"QHW_MAX_PROBE_CODES": "1000"})
+    assert_error(r, "QHW_MAX_PROBE_CODES", "gap")
+
+
+def test_padded_average_without_counted_padding_names_the_node(tmp_path_factory):
+    path = _quantize(tmp_path_factory, "pool3", lambda: _pool_only([3, 3], [1, 1], [1, 1, 1, 1]), (2, 8, 8),
+                     "QOperator", "QUInt8")
+    m = onnx.load(path)
+    for n in m.graph.node:
+        if n.op_type == "QLinearAveragePool":
+            for a in n.attribute:
+                if a.name == "count_include_pad":
+                    a.i = 0
+    with pytest.raises(ModelError, match="count_include_pad=1"):
+        import_qdq(m)

@@ -613,6 +613,9 @@ class _QdqImporter(_Importer):
         self._set(node, _Tensor(name, a.channels_last, a.perm), "add")
 
     # ------------------------------------------------------------------ averages (issue 17.4)
+    #: whose arithmetic an average's codes reproduce (the runtime :meth:`_ort_run` runs)
+    runtime = "onnxruntime"
+
     def _qdq_around(self, node):
         """The DequantizeLinear before and the QuantizeLinear after a float op of a QDQ model."""
         dq = self.producer.get(node.input[0])
@@ -687,6 +690,7 @@ class _QdqImporter(_Importer):
         lo, hi = qp_in.qmin - z, qp_in.qmax - z
         sums = np.arange(taps * lo, taps * hi + 1)
         limits.check("table_entries", int(sums.size), f"ONNX node {node.name!r}, window sums")
+        limits.check("probe_codes", int(sums.size) * 19 * taps, f"ONNX node {node.name!r}, probe windows")
         even = np.floor_divide(sums, taps)[:, None] + (np.arange(taps)[None, :] < (sums % taps)[:, None])
         lop = np.empty((sums.size, taps), np.int64)
         rem = sums.copy()
@@ -748,7 +752,7 @@ class _QdqImporter(_Importer):
         name = self.b.node(self.name_for(node), f"avgpool{dims}d", [t.name], attrs, {"sum_codes": rows})
         self.b.graph.node(name).qparams = qp_out
         self._set(node, _Tensor(name, True), f"avgpool{dims}d ({what}; output codes of all {len(rows)} "
-                  "window sums computed by onnxruntime)")
+                  f"window sums computed by {self.runtime})")
         return self.vals[node.output[0]]
 
     def _window_attrs(self, node, dims: int) -> dict:

@@ -279,6 +279,8 @@ class _QonnxImporter(_QdqImporter):
                          "Conv/Gemm/MatMul or, by a positive scalar, on a quantized tensor")
 
     # ------------------------------------------------------------------ averages (issue 17.4)
+    runtime = "qonnx (execute_onnx)"
+
     def _quant_after(self, node):
         readers = self.readers.get(node.output[0], [])
         if len(readers) != 1 or readers[0].op_type not in ("Quant", "IntQuant") \

@@ -571,8 +571,8 @@ class _Lowering:
         src = "the producer runtime's own code for each sum" if rows is not None else "the exact average rounded half to even"
         self.notes.append(f"{node.name}: average pool = {made}; the target is {src}")
         if ambiguous:
-            self.notes.append(f"{node.name}: for {ambiguous} of {sums.size} window sums onnxruntime's "
-                              "float32 sum order decides the rounding (windows with equal sums may round "
+            self.notes.append(f"{node.name}: for {ambiguous} of {sums.size} window sums the producer's "
+                              "float32 arithmetic decides the rounding (windows with equal sums may round "
                               "one LSB apart there); qhw takes the code most windows of that sum get")
         return _Val(cur, "q", qp)
 
