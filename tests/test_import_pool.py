@@ -220,7 +220,6 @@ def test_2x2_average_at_ties_differs_only_where_onnxruntime_is_no_function_of_th
     s, z, qmin, qmax = _input_codes(path)
     rng = np.random.default_rng(6)
     for w in wins[off.ravel() > 0.5]:  # the same sum, other windows: onnxruntime disagrees itself
-        k = int(w.sum())
         others = [list(p) for p in itertools.permutations(w.tolist())]
         for _ in range(64):  # random windows of sum k: codes moved between two taps
             v = w.copy()
@@ -283,7 +282,6 @@ def test_a_tie_band_that_no_requantizer_fits_becomes_a_table():
     window sum rounded half to odd (what onnxruntime's rint(x + z) does at exact ties for an
     odd zero point) is no single requantizer; it becomes a table of the sums."""
     from qhw import golden
-    from qhw.flow import GraphBuilder  # noqa: F401  (the affine graph below is built directly)
     from qhw.graph import GraphBuilder as AffineBuilder
     from qhw.passes.lower_affine import AffineGraph, lower_affine
     from qhw.quant import QuantParams

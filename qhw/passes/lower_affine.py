@@ -568,7 +568,8 @@ class _Lowering:
                             formats={"result": code_format(qp)})
             made = f"a table of the {sums.size} reachable window sums (no requantizer reproduces them all)"
         self.out.node(cur).qparams = qp
-        src = "the producer runtime's own code for each sum" if rows is not None else "the exact average rounded half to even"
+        src = "the producer runtime's own code for each sum" if rows is not None \
+            else "the exact average rounded half to even"
         self.notes.append(f"{node.name}: average pool = {made}; the target is {src}")
         if ambiguous:
             self.notes.append(f"{node.name}: for {ambiguous} of {sums.size} window sums the producer's "
