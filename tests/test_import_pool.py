@@ -375,7 +375,8 @@ def _qonnx_pool(kind, s_in, s_out, z=0):
                          rounding_mode="ROUND"), pool,
              h.make_node("Quant", ["a", "s2", "z2", "b"], ["y"], "qout", domain=dom, signed=1, narrow=0,
                          rounding_mode="ROUND")]
-    g = h.make_graph(nodes, "qonnx_pool", [h.make_tensor_value_info("x", TP.FLOAT, [1, 2, 8, 8])],
+    hw = 4 if kind == "gap" else 8  # a global average probes every sum of hw * hw codes
+    g = h.make_graph(nodes, "qonnx_pool", [h.make_tensor_value_info("x", TP.FLOAT, [1, 2, hw, hw])],
                      [h.make_tensor_value_info("y", TP.FLOAT, None)],
                      [nh.from_array(np.array(v, np.float32), k) for k, v in arrs.items()])
     return h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(dom, 1)])
@@ -396,8 +397,9 @@ def test_qonnx_average_equals_qonnx_execution(tmp_path, kind, s_in, s_out, z, ti
     m = _qonnx_pool(kind, s_in, s_out, z)
     onnx.save(m, tmp_path / "m.onnx")
     rng = np.random.default_rng(7)
-    codes = np.concatenate([rng.integers(-128, 128, size=(60, 2, 8, 8)), np.full((1, 2, 8, 8), -128),
-                            np.full((1, 2, 8, 8), 127)])
+    hw = 4 if kind == "gap" else 8
+    codes = np.concatenate([rng.integers(-128, 128, size=(60, 2, hw, hw)), np.full((1, 2, hw, hw), -128),
+                            np.full((1, 2, hw, hw), 127)])
     x = ((codes - z) * np.float32(s_in)).astype(np.float32)
     mw = ModelWrapper(m).transform(InferShapes())
     ref = np.concatenate([qonnx_exec.execute_onnx(mw, {"x": x[i:i + 1]})["y"] for i in range(len(x))])
