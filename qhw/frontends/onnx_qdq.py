@@ -883,6 +883,9 @@ class _QdqImporter(_Importer):
         self._softmax(node, t, [node], i[0], node.output[0], qp_out)
 
     # ------------------------------------------------------------------ averages (issue 17.4)
+    #: whose arithmetic an average's codes reproduce (the runtime :meth:`_ort_run` runs)
+    runtime = "onnxruntime"
+
     def _qdq_around(self, node):
         """The DequantizeLinear before and the QuantizeLinear after a float op of a QDQ model."""
         dq = self.producer.get(node.input[0])
@@ -895,8 +898,11 @@ class _QdqImporter(_Importer):
         return dq, readers[0]
 
     def _ort_run(self, nodes, in_name: str, out_name: str, x: np.ndarray, out_dtype) -> np.ndarray:
-        """onnxruntime (default session options, as users run it) on ``nodes`` of this model."""
-        from onnx import TensorProto
+        """onnxruntime (default session options, as users run it) on ``nodes`` of this model, fed
+        the codes ``x``: the probe reads float values through a QuantizeLinear and ends in a
+        DequantizeLinear, as a quantized model does, so onnxruntime rewrites it as it rewrites the
+        model (QDQ fusion into QLinear kernels, int8 QDQ turned into uint8 on x86, which moves the
+        zero point and so the float32 rounding); the output codes are read back exactly."""
         from onnx import helper
 
         try:
@@ -904,24 +910,34 @@ class _QdqImporter(_Importer):
         except ImportError:
             raise ModelError("an average of quantized codes is computed by onnxruntime: "
                              "pip install 'qhw[onnx]'") from None
+        first, last = nodes[0], nodes[-1]
+        s_in, z_in = first.input[1], first.input[2] if len(first.input) > 2 else ""
+        ends = (last.input[1], last.input[2] if len(last.input) > 2 else "") \
+            if last.op_type == "QuantizeLinear" else (last.input[3], last.input[4] if len(last.input) > 4 else "")
         names = {i for n in nodes for i in n.input if i} - {in_name}
         inits = [i for i in self.g.initializer if i.name in names]
         consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
-        to_onnx = {np.dtype(np.int8): TensorProto.INT8, np.dtype(np.uint8): TensorProto.UINT8}
-        graph = helper.make_graph(consts + list(nodes), "probe",
-                                  [helper.make_tensor_value_info(in_name, to_onnx[x.dtype], list(x.shape))],
-                                  [helper.make_tensor_value_info(out_name, to_onnx[np.dtype(out_dtype)], None)],
-                                  inits)
+        nodes = [helper.make_node("QuantizeLinear", ["probe_x", s_in, z_in], [in_name], "probe_q"), *nodes,
+                 helper.make_node("DequantizeLinear", [out_name, *ends], ["probe_y"], "probe_dq")]
+        sx, zx = float(np.asarray(self.consts[s_in]).ravel()[0]), int(np.asarray(self.ints.get(z_in, 0)).ravel()[0])
+        sy, zy = float(np.asarray(self.consts[ends[0]]).ravel()[0]), \
+            int(np.asarray(self.ints.get(ends[1], 0)).ravel()[0])
+        real = ((np.asarray(x, np.int64) - zx).astype(np.float32) * np.float32(sx)).astype(np.float32)
+        graph = helper.make_graph(consts + nodes, "probe",
+                                  [helper.make_tensor_value_info("probe_x", 1, list(x.shape))],
+                                  [helper.make_tensor_value_info("probe_y", 1, None)], inits)
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
         try:
             so = ort.SessionOptions()
             so.log_severity_level = 3
+            so.intra_op_num_threads = 1  # the same kernels; no thread pool to start on a busy host
             sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            return np.asarray(sess.run(None, {in_name: x})[0])
+            y = np.asarray(sess.run(None, {"probe_x": real})[0])
         except Exception as exc:  # onnxruntime raises its own types
-            raise ModelError(f"ONNX node {nodes[-1].name!r}: onnxruntime could not run it on probe "
+            raise ModelError(f"ONNX node {last.name!r}: onnxruntime could not run it on probe "
                              f"windows: {str(exc).splitlines()[0][:200]}") from None
+        return np.rint(y.astype(np.float64) / np.float32(sy)).astype(np.int64) + zy
 
     def _sum_codes(self, node, nodes, in_name: str, out_name: str, qp_in: QuantParams,
                    qp_out: QuantParams, kernel: list[int], image: list[int] | None, channels: int):
@@ -929,30 +945,51 @@ class _QdqImporter(_Importer):
         by onnxruntime running ``nodes`` on windows of that sum: its QLinearAveragePool sums
         float32 dequantized values and divides in float32, its global average requantizes the
         integer sum in float32 (both not one exact rounding of S * s_in / (N * s_out)). Each
-        sum is tried as an evenly spread window and as the two extreme orderings of a lopsided
-        one; where they disagree the float32 order decides (ambiguous, noted), and the even
-        window's code is kept. image: the real spatial shape for a global average (one window
+        sum is tried as 19 windows: evenly spread, the two orderings of the most lopsided one, and
+        16 random ones; where they disagree the float32 order decides (ambiguous, noted), and
+        the code most of them get is kept. image: the real spatial shape for a global average (one window
         per image and channel), else None (probe images of two windows, stride = kernel)."""
         from qhw import limits
 
-        kinds = {(8, True): np.int8, (8, False): np.uint8}
-        dt_in, dt_out = kinds.get((qp_in.bits, qp_in.signed)), kinds.get((qp_out.bits, qp_out.signed))
-        if dt_in is None or dt_out is None or not qp_in.is_per_tensor or not qp_out.is_per_tensor:
-            raise ModelError(f"ONNX node {node.name!r}: an average of codes needs 8-bit per-tensor "
-                             f"quantization on both sides, got {qp_in} and {qp_out}")
+        dt_in = dt_out = np.int64
+        if max(qp_in.bits, qp_out.bits) > 16 or not qp_in.is_per_tensor or not qp_out.is_per_tensor:
+            raise ModelError(f"ONNX node {node.name!r}: an average of codes needs per-tensor "
+                             f"quantization of at most 16 bits on both sides, got {qp_in} and {qp_out}")
         taps = int(np.prod(kernel))
         z = int(qp_in.zero_point)
         lo, hi = qp_in.qmin - z, qp_in.qmax - z
         sums = np.arange(taps * lo, taps * hi + 1)
         limits.check("table_entries", int(sums.size), f"ONNX node {node.name!r}, window sums")
+        limits.check("probe_codes", int(sums.size) * 19 * taps, f"ONNX node {node.name!r}, probe windows")
         even = np.floor_divide(sums, taps)[:, None] + (np.arange(taps)[None, :] < (sums % taps)[:, None])
         lop = np.empty((sums.size, taps), np.int64)
         rem = sums.copy()
         for i in range(taps):
             lop[:, i] = np.clip(rem - (taps - i - 1) * lo, lo, hi)
             rem = rem - lop[:, i]
-        wins = np.concatenate([even, lop, lop[:, ::-1]]) + z  # codes q, (3 * #sums, taps)
-        count = wins.shape[0]
+        rng = np.random.default_rng(0)
+        more = np.repeat(even, 16, axis=0)  # 16 random windows of each sum
+        rows = np.arange(more.shape[0])
+        for _ in range(12):  # random transfers between two taps keep the sum
+            a, b = rng.integers(taps, size=(2, more.shape[0]))
+            step = rng.integers(0, hi - lo + 1, size=more.shape[0])
+            step = np.where(a == b, 0, np.minimum(step, np.minimum(hi - more[rows, a], more[rows, b] - lo)))
+            more[rows, a] += step
+            more[rows, b] -= step
+        wins = np.concatenate([even, lop, lop[:, ::-1], more]) + z
+        y = self._ort_windows(nodes, in_name, out_name, wins, kernel, image, channels, z, dt_in, dt_out)
+        y = np.concatenate([y[:3 * sums.size].reshape(3, sums.size).T,
+                            y[3 * sums.size:].reshape(sums.size, 16)], axis=1)  # (#sums, 19)
+        ambiguous = np.any(y != y[:, :1], axis=1)
+        code = y[:, 0].copy()
+        for k in np.flatnonzero(ambiguous):  # the code most of the windows of that sum get
+            vals, counts = np.unique(y[k], return_counts=True)
+            code[k] = vals[np.argmax(counts)]
+        return np.stack([sums, code, ambiguous.astype(np.int64)], axis=1)
+
+    def _ort_windows(self, nodes, in_name, out_name, wins, kernel, image, channels, z, dt_in, dt_out):
+        """onnxruntime's output code of each window of codes ``wins`` (#windows, taps)."""
+        count, taps = wins.shape
         if image is None:
             per = 2  # windows per probe image (one window would be a global average)
             n_img = -(-count // per)
@@ -966,9 +1003,7 @@ class _QdqImporter(_Importer):
             wins = np.concatenate([wins, np.full((n_img * channels - count, taps), z)])
             x = wins.reshape(n_img, channels, *image)
         y = self._ort_run(nodes, in_name, out_name, x.astype(dt_in), dt_out).reshape(-1)[:count]
-        y = y.astype(np.int64).reshape(3, sums.size)
-        ambiguous = (y[0] != y[1]) | (y[0] != y[2])
-        return np.stack([sums, y[0], ambiguous.astype(np.int64)], axis=1)
+        return y.astype(np.int64)
 
     def _average(self, node, t: _Tensor, attrs: dict, probe, in_name: str, out_name: str,
                  qp_out: QuantParams, global_: bool, what: str) -> _Tensor:
@@ -987,7 +1022,7 @@ class _QdqImporter(_Importer):
         name = self.b.node(self.name_for(node), f"avgpool{dims}d", [t.name], attrs, {"sum_codes": rows})
         self.b.graph.node(name).qparams = qp_out
         self._set(node, _Tensor(name, True), f"avgpool{dims}d ({what}; output codes of all {len(rows)} "
-                  "window sums computed by onnxruntime)")
+                  f"window sums computed by {self.runtime})")
         return self.vals[node.output[0]]
 
     def _window_attrs(self, node, dims: int) -> dict:

@@ -42,6 +42,8 @@ SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc", "Co
              "Sub (of a constant)", "Div (by a constant)")
 #: merges of quantized tensors (each requantized to the Quant after it in integer arithmetic)
 SUPPORTED += ("Concat", "Mul (of two quantized tensors)")
+#: averages between quantizers: the exact window sum, then qonnx's own output code of every sum
+SUPPORTED += ("AveragePool (between Quant nodes)", "GlobalAveragePool (between Quant nodes)")
 #: QONNX rounding_mode -> qhw.quant rounding names
 ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
             "DOWN": "trunc", "HALF_UP": "half_away", "HALF_DOWN": "half_zero"}
@@ -287,6 +289,80 @@ class _QonnxImporter(_QdqImporter):
         ts = [self.tensor(node, i) for i in node.input]
         name = self.b.concat(self.name_for(node), [t.name for t in ts], self._concat_axis(node, ts))
         self._set(node, _Tensor(name, ts[0].channels_last, None), "concat")
+
+    # ------------------------------------------------------------------ averages (issue 17.4)
+    runtime = "qonnx (execute_onnx)"
+
+    def _quant_after(self, node):
+        readers = self.readers.get(node.output[0], [])
+        if len(readers) != 1 or readers[0].op_type not in ("Quant", "IntQuant") \
+                or readers[0].input[0] != node.output[0]:
+            raise ModelError(f"QONNX node {node.name!r}: {node.op_type} is mapped when one Quant reads "
+                             "its output (the average's codes as qonnx computes them); this one is not")
+        q = readers[0]
+        scale = np.asarray(self.const(q, q.input[1]), np.float64)
+        zp = np.asarray(self.const(q, q.input[2]), np.float64)
+        if scale.size > 1 or zp.size > 1:
+            raise ModelError(f"QONNX node {q.name!r}: per-channel quantization of an average")
+        qp, _ = self.int_params(q, scale, zp, self.scalar(q, 3, "bit width"), bool(self.attr(q, "signed", 1)),
+                                bool(self.attr(q, "narrow", 0)), ())
+        return q, qp
+
+    def op_AveragePool(self, node):
+        """Quant -> AveragePool -> Quant: the exact window sum, then the code qonnx gives that sum
+        (qonnx runs the pool in float32 through onnxruntime and rounds in its Quant)."""
+        q, qp_out = self._quant_after(node)
+        t = self.tensor(node, node.input[0])
+        dims = len(self.attr(node, "kernel_shape"))
+        attrs = self._window_attrs(node, dims)
+        if self._covers_image(t, attrs):
+            self._average(node, t, attrs, [node, q], node.input[0], q.output[0], qp_out, True, "a global average")
+        else:
+            self._average(node, t, attrs, [self._probe_window(node, attrs["kernel_size"]), q], node.input[0],
+                          q.output[0], qp_out, False, "window average")
+
+    def op_GlobalAveragePool(self, node):
+        q, qp_out = self._quant_after(node)
+        t = self.tensor(node, node.input[0])
+        self._average(node, t, self._global(node, t), [node, q], node.input[0], q.output[0], qp_out, True,
+                      "global average")
+
+    def _ort_run(self, nodes, in_name: str, out_name: str, x: np.ndarray, out_dtype) -> np.ndarray:
+        """qonnx's own execution (execute_onnx) of ``nodes`` fed the codes ``x`` through a Quant
+        of the input's parameters; the last node is the Quant after the average, whose real
+        outputs are read back as codes."""
+        from onnx import TensorProto, helper, numpy_helper
+
+        try:
+            from qonnx.core.modelwrapper import ModelWrapper
+            from qonnx.core.onnx_exec import execute_onnx
+            from qonnx.transformation.infer_shapes import InferShapes
+        except ImportError:
+            raise ModelError("an average in a QONNX model is computed by qonnx: pip install qonnx") from None
+        src = self.b.graph.node(self.tensor(nodes[0], in_name).name).qparams
+        q_out = nodes[-1]
+        sy = float(np.asarray(self.const(q_out, q_out.input[1])).ravel()[0])
+        zy = int(np.asarray(self.const(q_out, q_out.input[2])).ravel()[0])
+        consts = {"probe_s": src.scale, "probe_z": src.zero_point, "probe_b": src.bits}
+        quant_in = helper.make_node("Quant", ["probe_x", "probe_s", "probe_z", "probe_b"], [in_name], "probe_q",
+                                    domain="qonnx.custom_op.general", signed=int(src.signed),
+                                    narrow=int(src.narrow_range), rounding_mode="ROUND")
+        names = {i for n in nodes for i in n.input if i} - {in_name}
+        inits = [i for i in self.g.initializer if i.name in names] + \
+            [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in consts.items()]
+        graph = helper.make_graph([quant_in, *nodes], "probe",
+                                  [helper.make_tensor_value_info("probe_x", TensorProto.FLOAT, list(x.shape))],
+                                  [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, None)], inits)
+        model = helper.make_model(graph, opset_imports=list(self.model_opsets))
+        real = ((np.asarray(x, np.int64) - int(src.zero_point)).astype(np.float32) *
+                np.float32(src.scale)).astype(np.float32)
+        try:
+            mw = ModelWrapper(model).transform(InferShapes())
+            y = np.asarray(execute_onnx(mw, {"probe_x": real})[out_name])
+        except Exception as exc:  # qonnx and onnxruntime raise their own types
+            raise ModelError(f"QONNX node {nodes[0].name!r}: qonnx could not run it on probe windows: "
+                             f"{str(exc).splitlines()[0][:200]}") from None
+        return np.rint(y.astype(np.float64) / sy).astype(np.int64) + zy
 
 
 def is_qonnx(model) -> bool:

@@ -9,7 +9,8 @@ of a zero-point-free quantized tensor, and of any fixed-point one), ``edge`` rep
 element, ``reflect`` mirrors without repeating it (ONNX ``Pad`` modes).
 
 Every output element copies one input element (constant padding: the value 0), so both are
-gather ops: ``source_index`` gives the map both backends wire (-1 for a constant 0).
+gather ops: ``source_index`` gives the map both backends wire (-1 for a constant 0); the HLS
+backend renders it as a table of source indices (``index_table``).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Transpose(GatherOp):
     traits = frozenset({Trait.MOVE, Trait.GATHER})
     name = "transpose"
     required = ("perm",)
+    index_table = True
 
     def _perm(self, node, rank: int) -> tuple[int, ...]:
         perm = node.attrs["perm"]
@@ -56,6 +58,7 @@ class Pad(GatherOp):
     traits = frozenset({Trait.MOVE, Trait.GATHER})
     name = "pad"
     required = ("pads",)
+    index_table = True
     attrs = {"mode": "constant"}
 
     def _pads(self, node, shape) -> list[tuple[int, int]]:

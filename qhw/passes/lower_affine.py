@@ -602,12 +602,13 @@ class _Lowering:
                             formats={"result": code_format(qp)})
             made = f"a table of the {sums.size} reachable window sums (no requantizer reproduces them all)"
         self.out.node(cur).qparams = qp
-        src = "onnxruntime's arithmetic" if rows is not None else "the exact average rounded half to even"
+        src = "the producer runtime's own code for each sum" if rows is not None \
+            else "the exact average rounded half to even"
         self.notes.append(f"{node.name}: average pool = {made}; the target is {src}")
         if ambiguous:
-            self.notes.append(f"{node.name}: for {ambiguous} of {sums.size} window sums onnxruntime's "
-                              "float32 sum order decides the rounding (windows with equal sums may round "
-                              "one LSB apart there); qhw takes the code of an evenly spread window")
+            self.notes.append(f"{node.name}: for {ambiguous} of {sums.size} window sums the producer's "
+                              "float32 arithmetic decides the rounding (windows with equal sums may round "
+                              "one LSB apart there); qhw takes the code most windows of that sum get")
         return _Val(cur, "q", qp)
 
     def op_shift(self, node: Node, v: _Val) -> _Val:

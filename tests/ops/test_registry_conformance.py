@@ -100,6 +100,9 @@ ORACLES["code_table"] = ("test_import_code_table.py::test_code_table_predict_equ
                          "onnxruntime (the table is its own QLinear/QDQ nodes run on every code)")
 ORACLES["code_softmax"] = ("test_import_merge.py::test_softmax_predict_equals_onnxruntime",
                            "onnxruntime's QLinearSoftmax (QDQ and QOperator)")
+ORACLES["transpose"] = ("test_import_pool.py::test_conv_tails_equal_onnxruntime",
+                        "onnxruntime (Transpose of quantized codes)")
+ORACLES["pad"] = ("test_import_pool.py::test_conv_tails_equal_onnxruntime", "onnxruntime (Pad of quantized codes)")
 #: ops without an oracle test, and why
 NO_ORACLE: dict[str, str] = {}
 
@@ -187,6 +190,8 @@ DESIGNS = {
                               {"table": "ap_int<6>", "result": "ap_fixed<10,3,AP_RND,AP_SAT>"}),
 }
 
+DESIGNS["transpose"] = _unary("transpose", in_shape=(2, 3, 2), perm=[2, 0, 1])
+DESIGNS["pad"] = _unary("pad", in_shape=(3, 2), pads=[1, 0, 2, 1], mode="constant")
 
 # ------------------------------------------------------------------ the checks
 def _missing(op: str, what: str) -> str:

@@ -324,7 +324,7 @@ def _depth_to_space(node, ctx: LayerContext) -> dict:
     return v
 
 
-@emitter("gather.h.j2", ("transpose", "pad"))
+@emitter("gather.h.j2", {op for op in group(Trait.GATHER) if getattr(get_op(op), "index_table", False)})
 def _gather(node, ctx: LayerContext) -> dict:
     """transpose / pad: each output element copies the input element the op's own gather map
     names (or writes 0)."""

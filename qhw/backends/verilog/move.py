@@ -1,7 +1,8 @@
 """Data movement (``Trait.GATHER``: flatten, reshape, concat, upsample, depth_to_space, output):
 every output element is one input element, cast to the result format by the shared unary block
-(a plain copy when the formats agree), or the constant 0 where a gather map says -1 (pad). The element map comes from the op: ``source_index`` of a
-gather op, the concatenation of the inputs along the op's axis, or the identity."""
+(a plain copy when the formats agree), or the constant 0 where a gather map says -1 (pad). The
+element map comes from the op: ``source_index`` of a gather op, the concatenation of the inputs
+along the op's axis, or the identity."""
 from __future__ import annotations
 
 import numpy as np
