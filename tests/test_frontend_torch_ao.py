@@ -114,13 +114,13 @@ class EagerPoolCat(nn.Module):
     """Channel cat of two convolutions (channels-last quantized tensors: quantized::cat's fast
     path), AvgPool2d, AdaptiveAvgPool2d to 1x1 (global average), Sigmoid on a conv."""
 
-    def __init__(self):
+    def __init__(self, cin=3, c1=4, c2=3):
         super().__init__()
         self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
-        self.conv1, self.conv2 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 3, 3, padding=1)
+        self.conv1, self.conv2 = nn.Conv2d(cin, c1, 3, padding=1), nn.Conv2d(cin, c2, 3, padding=1)
         self.sig, self.cat = nn.Sigmoid(), nn.quantized.FloatFunctional()
         self.pool, self.gap = nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(7, 4)
+        self.fc = nn.Linear(c1 + c2, 4)
 
     def forward(self, x):
         x = self.quant(x)
@@ -407,7 +407,8 @@ def test_cli_tables_cat_pool_compile_simulate(tmp_path):
 
     from qhw.cli import cli
 
-    model, shape = CASES["eager_pool_cat"]()
+    shape = (2, 4, 4)  # a small twin of eager_pool_cat: each code table is a ROM per element
+    model = _eager(EagerPoolCat(2, 2, 1), None, shape)
     path = tmp_path / "m.pt"
     torch.jit.save(torch.jit.script(model), str(path))
     x = _inputs(shape, n=400, seed=8)
