@@ -428,3 +428,14 @@ def test_cli_tables_cat_pool_compile_simulate(tmp_path):
     for backend in ("rtl", "hls"):
         r = run(cli, ["simulate", str(out), "--backend", backend])
         assert r.exit_code == 0 and "0 mismatches" in r.output, r.output
+
+
+def test_non_uniform_average_pools_are_named():
+    """Windows of different sizes (AdaptiveAvgPool2d to a size that does not divide the input)
+    and padded average pools are refused, naming the module and why."""
+    model = _eager(_Pool(nn.AdaptiveAvgPool2d(2)), None, (1, 5, 5))
+    with pytest.raises(ModelError, match=r"'pool' \(AdaptiveAvgPool2d\).*uniform windows"):
+        load_torch(model, (1, 5, 5))
+    model = _eager(_Pool(nn.AvgPool2d(3, padding=1)), None, (1, 6, 6))
+    with pytest.raises(ModelError, match=r"'pool' \(AvgPool2d\).*padding"):
+        load_torch(model, (1, 6, 6))
