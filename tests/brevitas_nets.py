@@ -44,9 +44,7 @@ def build(kind: str, bits: int, sizes=None, seed: int = 0):
         def forward(self, x):
             return (x - self.mean) / torch.sqrt(self.var + 1e-4) * self.weight + self.bias
 
-    from brevitas.quant import Int8ActPerTensorFloat
-
-    layers = [qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=8)]  # 8-bit input codes
+    layers = [_input_quantizer(kind, bits)]
     if kind == "tfc":
         for a, b in zip(sizes[:-2], sizes[1:-1]):
             layers += [qnn.QuantLinear(a, b, bias=False, **wkw), nn.BatchNorm1d(b), qnn.QuantIdentity(**act)]
@@ -94,6 +92,22 @@ def build(kind: str, bits: int, sizes=None, seed: int = 0):
             m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
             m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
     return net.eval()
+
+
+def _input_quantizer(kind: str, bits: int):
+    """The input quantizer as brevitas_examples' bnn_pynq configures FINN's networks
+    (cfg/tfc_*.ini, cnv_*.ini: IN_BIT_WIDTH): a TFC quantizes its scaled input ``2x - 1`` to the
+    activation width with ``CommonActQuant`` (constant scale, range [-1, 1], signed, narrow
+    range: at 1 bit a binary quantizer, exported as QONNX ``BipolarQuant``); a CNV to 8 bits."""
+    import brevitas.nn as qnn
+
+    if kind == "tfc":
+        from brevitas_examples.bnn_pynq.models.common import CommonActQuant
+
+        return qnn.QuantIdentity(act_quant=CommonActQuant, bit_width=bits)
+    from brevitas.quant import Int8ActPerTensorFloat
+
+    return qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=8)
 
 
 def cnv_input(sizes, hw: int = 12):

@@ -93,6 +93,58 @@ class EagerResidual(nn.Module):
         return self.dequant(self.fc3(self.skip_relu.add_relu(y, h)))
 
 
+class EagerTables(nn.Module):
+    """Sigmoid / Hardsigmoid / Tanh (fixed output qparams) and quantized LeakyReLU as code tables,
+    joined by FloatFunctional.cat (every input requantized to the cat's own qparams)."""
+
+    def __init__(self):
+        super().__init__()
+        self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(10, 8), nn.Linear(8, 8), nn.Linear(32, 5)
+        self.sig, self.hsig, self.tanh, self.leaky = nn.Sigmoid(), nn.Hardsigmoid(), nn.Tanh(), nn.LeakyReLU(0.1)
+        self.cat = nn.quantized.FloatFunctional()
+
+    def forward(self, x):
+        h = self.fc1(self.quant(x))
+        parts = [self.sig(h), self.hsig(self.fc2(h)), self.tanh(h), self.leaky(h)]
+        return self.dequant(self.fc3(self.cat.cat(parts, 1)))
+
+
+class EagerPoolCat(nn.Module):
+    """Channel cat of two convolutions (channels-last quantized tensors: quantized::cat's fast
+    path), AvgPool2d, AdaptiveAvgPool2d to 1x1 (global average), Sigmoid on a conv."""
+
+    def __init__(self, cin=3, c1=4, c2=3):
+        super().__init__()
+        self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
+        self.conv1, self.conv2 = nn.Conv2d(cin, c1, 3, padding=1), nn.Conv2d(cin, c2, 3, padding=1)
+        self.sig, self.cat = nn.Sigmoid(), nn.quantized.FloatFunctional()
+        self.pool, self.gap = nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c1 + c2, 4)
+
+    def forward(self, x):
+        x = self.quant(x)
+        y = self.cat.cat([self.conv1(x), self.sig(self.conv2(x))], 1)
+        return self.dequant(self.fc(torch.flatten(self.gap(self.pool(y)), 1)))
+
+
+class FxPoolCat(nn.Module):
+    """The functional forms FX converts: torch.cat, torch.sigmoid/tanh, F.avg_pool2d with a
+    3x3 window (9 taps), F.leaky_relu (quantized::leaky_relu with its own qparams)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+        self.gap = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc1, self.fc2 = nn.Linear(5, 6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        y = torch.cat([self.conv1(x), torch.sigmoid(self.conv2(x))], 1)
+        y = self.gap(torch.nn.functional.avg_pool2d(y, 3))
+        h = torch.tanh(self.fc1(torch.flatten(y, 1)))
+        return self.fc2(torch.nn.functional.leaky_relu(h, 0.1))
+
+
 def _eager(model, fuse, shape, per_channel=True, seed=0):
     torch.manual_seed(seed)
     model = model.eval()
@@ -153,7 +205,56 @@ CASES = {
     "eager_cnn": lambda: (_eager(EagerCnn(), [["conv1", "relu1"]], (3, 6, 6)), (3, 6, 6)),
     "fx_conv1d": lambda: (_fx(FxConv1d(), (2, 8)), (2, 8)),
     "eager_residual": lambda: (_eager(EagerResidual(), None, (12,)), (12,)),
+    "eager_tables_cat": lambda: (_eager(EagerTables(), None, (10,)), (10,)),
+    "eager_pool_cat": lambda: (_eager(EagerPoolCat(), None, (3, 6, 6)), (3, 6, 6)),
+    "fx_pool_cat": lambda: (_fx(FxPoolCat(), (2, 6, 6)), (2, 6, 6)),
 }
+
+
+@pytest.mark.parametrize("case", ["eager_tables_cat", "eager_pool_cat", "fx_pool_cat"])
+def test_tables_cat_pool_from_torchscript(case, tmp_path):
+    """The same models through a TorchScript archive (what the CLI reads)."""
+    model, shape = CASES[case]()
+    path = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.script(model), str(path))
+    graph = load_torchscript(path, input_shape=shape)
+    assert {"code_table", "concat"} <= {n.op for n in graph.nodes()}
+    _compare(torch.jit.load(str(path)), graph, _inputs(shape, seed=5))
+
+
+class _Pool(nn.Module):
+    def __init__(self, pool):
+        super().__init__()
+        self.quant, self.pool, self.dequant = tq.QuantStub(), pool, tq.DeQuantStub()
+
+    def forward(self, x):
+        return self.dequant(self.pool(self.quant(x)))
+
+
+@pytest.mark.parametrize("zero_point", [0, 37, 128])
+@pytest.mark.parametrize("pool", ["avg2", "avg3", "avg2x3", "adaptive4"])
+def test_average_pool_rounds_every_window_sum_as_pytorch(pool, zero_point):
+    """Windows holding every possible sum of codes 0..255 (the x.5 ties of even windows, odd
+    zero points where subtracting the zero point first would round the other way), through
+    the quantized module with its input scale and zero point set by hand."""
+    mod = {"avg2": nn.AvgPool2d(2), "avg3": nn.AvgPool2d(3), "avg2x3": nn.AvgPool2d((2, 3)),
+           "adaptive4": nn.AdaptiveAvgPool2d(1)}[pool]
+    k = {"avg2": (2, 2), "avg3": (3, 3), "avg2x3": (2, 3), "adaptive4": (4, 4)}[pool]
+    taps = k[0] * k[1]
+    model = _eager(_Pool(mod), None, (1,) + k)
+    scale = 0.05
+    model.quant.scale, model.quant.zero_point = torch.tensor([scale]), torch.tensor([zero_point])
+    sums = np.arange(0, 255 * taps + 1)
+    codes = np.zeros((sums.size, taps))
+    rest = sums.copy()
+    for i in range(taps):  # fill each window greedily to reach every sum
+        codes[:, i] = np.minimum(rest, 255)
+        rest = rest - codes[:, i]
+    x = torch.from_numpy(((codes - zero_point) * scale).astype(np.float32).reshape((-1, 1) + k))
+    graph = load_torch(model, (1,) + k)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    np.testing.assert_array_equal(_qhw(graph, x.numpy()), ref)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -297,3 +398,44 @@ def test_cli_input_shape_errors(cnn_archive, tmp_path):
     native.write_text("name: m\n")
     assert_error(run_qhw(["inspect", str(native), "--input-shape", "3,6,6"], cwd=tmp_path),
                  "--input-shape applies to TorchScript")
+
+
+def test_cli_tables_cat_pool_compile_simulate(tmp_path):
+    """Code tables, cat and the window-sum average pool through the CLI: `qhw predict` equals
+    the archive's module; RTL (Verilator) and HLS (g++) simulations equal the golden codes."""
+    from click.testing import CliRunner
+
+    from qhw.cli import cli
+
+    shape = (2, 4, 4)  # a small twin of eager_pool_cat: each code table is a ROM per element
+    model = _eager(EagerPoolCat(2, 2, 1), None, shape)
+    path = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.script(model), str(path))
+    x = _inputs(shape, n=400, seed=8)
+    np.save(tmp_path / "x.npy", _channels_last(x.numpy()))
+    dims = ",".join(map(str, shape))
+    run = CliRunner().invoke
+    r = run(cli, ["predict", str(path), "--input-shape", dims, "--input", str(tmp_path / "x.npy"),
+                  "--output", str(tmp_path / "y.npy")])
+    assert r.exit_code == 0, r.output
+    with torch.no_grad():
+        ref = torch.jit.load(str(path))(x).numpy()
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == ref.shape and np.mean(y != ref) <= TIE_SHARE
+    out = tmp_path / "out"
+    r = run(cli, ["compile", str(path), "--input-shape", dims, "-o", str(out), "--vectors", "48"])
+    assert r.exit_code == 0, r.output
+    for backend in ("rtl", "hls"):
+        r = run(cli, ["simulate", str(out), "--backend", backend])
+        assert r.exit_code == 0 and "0 mismatches" in r.output, r.output
+
+
+def test_non_uniform_average_pools_are_named():
+    """Windows of different sizes (AdaptiveAvgPool2d to a size that does not divide the input)
+    and padded average pools are refused, naming the module and why."""
+    model = _eager(_Pool(nn.AdaptiveAvgPool2d(2)), None, (1, 5, 5))
+    with pytest.raises(ModelError, match=r"'pool' \(AdaptiveAvgPool2d\).*uniform windows"):
+        load_torch(model, (1, 5, 5))
+    model = _eager(_Pool(nn.AvgPool2d(3, padding=1)), None, (1, 6, 6))
+    with pytest.raises(ModelError, match=r"'pool' \(AvgPool2d\).*padding"):
+        load_torch(model, (1, 6, 6))

@@ -46,11 +46,20 @@ def _agree(out, ref):
 
 @pytest.mark.parametrize("bits", [1, 2, 4])
 def test_tfc_predict_equals_qonnx(tmp_path, bits):
+    """FINN's TFC configuration (brevitas_examples bnn_pynq cfg/tfc_*: the input quantized to
+    the activation width, at 1 bit a BipolarQuant whose +-1 codes are the hardware's input)."""
+    from qhw.io import load_model
+
     model = nets.export(nets.build("tfc", bits, TFC, seed=bits), (1, 28, 28), tmp_path / "tfc.onnx")
     x = np.random.default_rng(bits).random((40, 1, 28, 28)).astype(np.float32)
     ref = nets.qonnx_reference(model, x)
     out = _predict(tmp_path, model, x.transpose(0, 2, 3, 1))
     _agree(out, ref)
+    g = load_model(model)
+    inp = g.node(g.input_names[0])
+    assert inp.qparams.bits == max(bits, 2) and inp.formats["result"].width == max(bits, 2)
+    if bits == 1:
+        assert inp.attrs["quantizer"] == "bipolar"
 
 
 def test_cnv_predict_equals_qonnx(tmp_path):

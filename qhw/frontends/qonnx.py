@@ -160,7 +160,16 @@ class _QonnxImporter(_QdqImporter):
                 raise ModelError(f"QONNX node {node.name!r}: BipolarQuant of an activation needs one "
                                  f"positive scale, got {scale.ravel().tolist()}")
             s = float(scale.ravel()[0])
-            self._threshold(node, self.tensor(node, x), np.zeros((1, 1)), 2 * s, -s, "sign")
+            t = self.tensor(node, x)
+            src = self.b.graph.node(t.name)
+            if src.op == "input" and src.qparams is None and self.consumers.get(x, 0) == 1:
+                # a model input binarized (FINN's 1-bit TFC input): codes +-1 of scale s
+                src.qparams = QuantParams(s, 0, 2, True, True)
+                src.attrs["quantizer"] = "bipolar"
+                self.vals[node.output[0]] = t
+                self.qreport.add(node.name, node.op_type, t.name, "input quantizer (bipolar codes +-1)")
+                return
+            self._threshold(node, t, np.zeros((1, 1)), 2 * s, -s, "sign")
             return
         w = self.consts[x]
         qp, axis = self.int_params(node, scale, np.zeros(1), 2, True, True, w.shape)

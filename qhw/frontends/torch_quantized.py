@@ -556,7 +556,11 @@ _TS_FUNCTIONS = {
 
 
 def _ts_type(obj) -> str:
-    name = obj._c._type().qualified_name()
+    """The module's Python class path (TorchScript mangles a second variant of one class, e.g.
+    another constant output_size, as ``...___torch_mangle_N.Class``)."""
+    import re
+
+    name = re.sub(r"\.___torch_mangle_\d+(?=\.)", "", obj._c._type().qualified_name())
     return name[len("__torch__."):] if name.startswith("__torch__.") else name
 
 

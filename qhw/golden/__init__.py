@@ -183,13 +183,19 @@ def run(graph: Graph, inputs, *, float_mode: bool = False, keep_all: bool = Fals
         count_overflow: bool = True, block_rows: int = BLOCK_ROWS,
         threads: int | None = None) -> GoldenResult:
     """Run on float inputs: quantized to each input's format (raw-code results), or evaluated in
-    float64 throughout with ``float_mode``. ``block_rows``: samples processed at a time;
+    float64 throughout with ``float_mode`` (real values in and out: the host prefix and suffix
+    run, an affine input is fed in units of its scale and an affine output read back as real
+    values; intermediate tensors stay in the graph's units). ``block_rows``: samples processed at a time;
     ``threads``: blocks processed at once (default :data:`THREADS`)."""
-    feeds = _named_inputs(graph, inputs, host=not float_mode)
-    if float_mode:
-        feeds = {n: np.asarray(x, np.float64) for n, x in feeds.items()}
-    return _execute_blocks(graph, feeds, not float_mode, float_mode, keep_all, count_overflow,
-                           block_rows, threads)
+    feeds = _named_inputs(graph, inputs, host=True)
+    if not float_mode:
+        return _execute_blocks(graph, feeds, True, False, keep_all, count_overflow, block_rows, threads)
+    from qhw.ops import host  # the user's values through the host prefix, in the graph's units
+
+    feeds = {n: host.float_input(graph.node(n), x) for n, x in feeds.items()}
+    res = _execute_blocks(graph, feeds, False, True, keep_all, count_overflow, block_rows, threads)
+    res.outputs = {n: host.float_output(graph.node(n), y) for n, y in res.outputs.items()}
+    return res
 
 
 def run_raw(graph: Graph, raw_inputs, *, keep_all: bool = False, count_overflow: bool = False,

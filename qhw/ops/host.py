@@ -121,6 +121,29 @@ def apply(steps, x: np.ndarray) -> np.ndarray:
     return y
 
 
+def float_input(node, x) -> np.ndarray:
+    """The float model's feed for input ``node`` from the user's real values: the host prefix
+    (float32), then, for an affine input, the value in units of its scale (the graph computes on
+    zero-point-free codes, real = scale * code), in float64, neither rounded nor clamped."""
+    if "host" in node.attrs:
+        x = apply(node.attrs["host"]["steps"], x)
+    x = np.asarray(x, np.float64)
+    if node.attrs.get("encoding") == "affine":
+        x = x / np.float64(np.float32(node.qparams.scale))
+    return x
+
+
+def float_output(node, y) -> np.ndarray:
+    """Real values of output ``node``'s float-model result (an affine output: scale * value, in
+    float64), then the host suffix (float32)."""
+    y = np.asarray(y, np.float64)
+    if node.attrs.get("encoding") == "affine":
+        y = y * np.asarray(node.qparams.scale, np.float32).astype(np.float64)
+    if "host" in node.attrs:
+        y = apply(node.attrs["host"]["steps"], y)
+    return y
+
+
 def prefix_shape(host: dict) -> tuple[int, ...]:
     return tuple(host["shape"])
 

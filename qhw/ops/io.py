@@ -37,7 +37,7 @@ class Input(OpDef):
     #: host: float steps the host runs on the user's values first (qhw.ops.host);
     #: quantizer: how an affine input's real values become codes (absent: onnxruntime's)
     optional_attrs = ("host", "quantizer")
-    QUANTIZERS = ("onnxruntime", "torch")
+    QUANTIZERS = ("onnxruntime", "torch", "bipolar")
 
     def check(self, node):
         super().check(node)
@@ -89,9 +89,12 @@ def quantize_inputs_of(node, x) -> np.ndarray:
     """The zero-point-free codes of real inputs (see Input), as the producing runtime quantizes:
     ``quantizer`` "onnxruntime" (QuantizeLinear: rint(fl32(x) / fl32(s)), clamped) or "torch"
     (torch.quantize_per_tensor on x86/fbgemm: rint(fl32(fma(x, fl32(1 / fl32(s)), z))), clamped,
-    then - z; the fused multiply-add rounds once, reproduced in float64 where x * inv is exact)."""
+    then - z; the fused multiply-add rounds once, reproduced in float64 where x * inv is exact) or
+    "bipolar" (QONNX BipolarQuant: codes +-1, +1 where x >= 0; qparams: 2-bit signed, scale s)."""
     qp = node.qparams
     z = int(qp.zero_point)
+    if node.attrs.get("quantizer") == "bipolar":  # QONNX BipolarQuant: +1 where x >= 0, else -1
+        return np.where(np.asarray(x, np.float32) >= 0, 1, -1).astype(np.int64)
     if node.attrs.get("quantizer", "onnxruntime") == "torch":
         inv = np.float64(np.float32(1.0) / np.float32(qp.scale))
         y = (np.asarray(x, np.float32).astype(np.float64) * inv + z).astype(np.float32)

@@ -58,4 +58,8 @@ class Requantize(OpDef):
 
     def float_eval(self, node, inputs):
         m = np.asarray(node.attrs["multiplier"], np.float64)
-        return inputs[0] * m * 2.0 ** -int(node.attrs["shift"])
+        y = inputs[0] * m * 2.0 ** -int(node.attrs["shift"])
+        fmt = node.formats.get("result")
+        if fmt is not None and fmt.overflow == "SAT":  # the clamp of a requantization (a fused ReLU)
+            y = np.clip(y, fmt.min, fmt.max)
+        return y
