@@ -70,6 +70,57 @@ def _window(g: dict, pb: int, fill: int, name: str, node) -> str:
                   win=win, shift=shift)
 
 
+def mac_loop_twin(node, in_fmt, in_shape: tuple[int, ...], module: str, prefix: str,
+                  latency: int, ii: int) -> dict[str, str] | None:
+    """The simulation flavour of a MAC layer ``module`` (a streamed kernel or a dense layer
+    after the stream): its exact sums computed by loops over a weight table only on the cycle
+    an input is accepted (``ce && start``), delayed to the synthesis twin's ``latency``, then the
+    same result casts (``templates/verilog/mac_loop.v.j2``). Verilator turns it into a few
+    loops (small C++, a short build) that run once per window instead of every cycle.
+    ``{file: text}`` (the module and its cast units), or None when the layer's arithmetic is
+    not an exact sum (a ``chain`` accumulator or per-product casts: the ordinary twin)."""
+    from qhw.backends.verilog.datapath import Datapath
+    from qhw.backends.verilog.mac import MacPlan, _finish, mac_terms
+    from qhw.backends.verilog.requant import signed_bits
+
+    terms, _ = mac_terms(node, tuple(in_shape))
+    plan = MacPlan(node, in_fmt, terms)
+    if plan.mode != "tree" or plan.term_cast is not None or not terms:
+        return None
+    n_in, n_out, ws = int(np.prod(in_shape)), len(terms), plan.sum_width
+    w = np.zeros((n_out, n_in), np.int64)
+    for j, tl in enumerate(terms):
+        for i, wc in tl:
+            w[j, i] = wc
+    wb = signed_bits(min(int(w.min()), 0), max(int(w.max()), 0))
+    xw = in_fmt.width + (0 if in_fmt.signed else 1)
+    if ws < max(wb, xw):  # cannot happen: the exact sum width holds every product
+        raise AssertionError(f"{node.name}: sum width {ws} below an operand's")
+
+    def packed(values, width: int) -> str:
+        v = 0
+        for k, c in enumerate(values):
+            v |= (int(c) & ((1 << width) - 1)) << (k * width)
+        return f"{v:x}"
+
+    dp = Datapath(module, f"{node.op} {node.name!r}", n_in * in_fmt.width, n_out * plan.res.width)
+    for j in range(n_out):
+        dp.y_parts.append(_finish(dp, plan, j, f"s{latency}[{j}]", prefix))
+    text = render("mac_loop.v.j2", module=module, title=dp.title,
+                  header=[f"node: {node.name} ({node.op}), {n_out} outputs x {n_in} inputs, reuse "
+                          f"{int(node.attrs.get('reuse_factor', 1) or 1)} (II {ii})",
+                          f"in: {in_fmt}  weight: {plan.w}  accum: {plan.acc}  result: {plan.res}",
+                          f"exact sum width: {ws} bits"],
+                  latency=latency, in_bits=dp.in_bits, out_bits=dp.out_bits, n_in=n_in,
+                  n_out=n_out, n_in_p=1 << (n_in - 1).bit_length(),
+                  n_out_p=1 << (n_out - 1).bit_length(), tb=n_in.bit_length() + 1,
+                  jb=n_out.bit_length() + 1, cw=32 if ws <= 32 else 64 if ws <= 64 else ws, wb=wb, ws=ws, xw=xw, in_width=in_fmt.width, x_signed=in_fmt.signed,
+                  shift=plan.shift, weights=packed(w.ravel(), wb), biases=packed(plan.b0, ws),
+                  decls=dp.decls, assigns=dp.assigns, insts=dp.insts,
+                  y_expr="{" + ", ".join(reversed(dp.y_parts)) + "}" if n_out > 1 else dp.y_parts[0])
+    return {f"{module}.v": text, **{f"{m}.v": t for m, t in dp.units.items()}}
+
+
 def _kernel_node(node, window_shape: tuple[int, ...], out_shape: tuple[int, ...], attrs: dict):
     k = node.copy()
     k.attrs.update(attrs)
@@ -84,38 +135,121 @@ def _lower_kernel(knode, fmt, kshape, module: str, prefix: str, options: dict):
     return lowering.get(knode).lower(ctx)
 
 
-def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix: str,
-                       options: dict) -> tuple[dict[str, str], dict]:
-    """Modules (name -> Verilog) of one streaming layer ``module`` and its facts (ii in
-    cycles per image, latency in cycles per pixel, line buffer bits)."""
+def kernel_of(node, in_shape: tuple[int, ...], options: dict):
+    """(kind, kernel node, window shape, geometry or None) of a streamed layer: the kernel node
+    is the layer's op on one window (a pixel for per-pixel layers), lowered and costed by the
+    op's own registered lowering."""
     kind = window_kind(node)
+    cin, cout = in_shape[-1], node.shape[-1]
+    if kind == "pixel":
+        return kind, _kernel_node(node, (cin,), (cout,), {}), (cin,), None
+    g = geometry(node, tuple(in_shape[:-1]))
+    dims = len(in_shape) - 1
+    k = get_op(node.op, node.name).geometry(node)[0]
+    kshape = tuple(k) + (cin,)
+    ones = [1] * dims
+    if kind == "mac":
+        knode = _kernel_node(node, kshape, tuple(ones) + (cout,),
+                             dict(padding=[0] * (2 * dims), stride=ones, dilation=ones))
+        r_default = options.get("reuse_factor")
+        if r_default and "reuse_factor" not in node.attrs:
+            knode.attrs["reuse_factor"] = int(r_default)
+    else:
+        knode = _kernel_node(node, kshape, tuple(ones) + (cout,),
+                             dict(padding=[0] * (2 * dims), stride=list(k)))
+    return kind, knode, kshape, g
+
+
+def line_buffer_taps(g: dict) -> list[int]:
+    """Positions back (1..depth) of the line buffer the window reads (0, the entering pixel, is
+    not stored), ascending."""
+    return sorted({(g["span_h"] - 1 - i * g["dh"]) * g["wp"] + (g["span_w"] - 1 - j * g["dw"])
+                   for i in range(g["kh"]) for j in range(g["kw"])} - {0})
+
+
+#: an SRLC32E holds 32 stages of a shift register in one LUT (Xilinx)
+SRL_DEPTH = 32
+
+
+def stream_cost(node, graph, ctx, options: dict):
+    """What a streamed layer builds, for the analytic estimate (``qhw.estimate.analytic``
+    asks it per node; None for a node that does not stream): its kernel block on one window
+    (the op's own lowering ``cost()``, or its block cost), the line buffer, the window
+    register, the walk counters and handshake, and for the region's first and last layers the
+    input serializer and the collector. The line buffer is the shift register
+    ``stream_window.v.j2`` writes: on xilinx its untapped runs become SRL LUTs (32 stages per
+    LUT and bit), its taps flip-flops; on ECP5/iCE40 every stage is a flip-flop. Nothing here
+    becomes block RAM (no memory is written), so ``bram`` stays 0. Returns a
+    :class:`qhw.estimate.blocks.Cost`."""
+    from qhw.backends.streaming import stream_region
+    from qhw.estimate import blocks
+
+    region = stream_region(graph, options)
+    if node.name not in {n.name for n in region}:
+        return None
+    src = graph.node(node.inputs[0])
+    fmt, in_shape = src.formats["result"], tuple(src.shape)
+    kind, knode, kshape, g = kernel_of(node, in_shape, options)
+    low = lowering.get(knode)
+    kopts = dict(options) if kind == "mac" else {}
+    kctx = lowering.CostContext(knode, (fmt,), (tuple(kshape),), options=kopts,
+                                in_spans=ctx.in_spans, in_nonneg=ctx.in_nonneg, nodsp=ctx.nodsp,
+                                target=ctx.target)
+    block = None if kind == "mac" else blocks.cost_of(blocks.CostContext(
+        knode, (fmt,), (tuple(kshape),), ctx.in_spans, kopts, ctx.target, ctx.nodsp))
+    if block is None:
+        got = low.cost(kctx)
+        block = blocks.Cost(span=low.live_span(kctx), dsp=int(got.get("dsp", 0)),
+                            bram=int(got.get("bram", 0)))
+        block.add(**{k: v for k, v in got.items() if k not in ("dsp", "bram")})
+    cost = blocks.Cost(span=block.span, dsp=block.dsp, bram=block.bram).merge(block)
+    pb = in_shape[-1] * fmt.width
+    r = int(knode.attrs.get("reuse_factor", 1) or 1) if kind == "mac" else 1
+    cost.add(reg_bits=2 * (1 if r == 1 else r + 1) + 2)  # valid/last pipeline, gap counter
+    if g is not None:
+        taps = line_buffer_taps(g)
+        depth = taps[-1] if taps else 0
+        runs = [b - a for a, b in zip([0] + taps, taps)]
+        if ctx.target == "xilinx":
+            cost.add(lut_cells=pb * sum(-(-(r - 1) // SRL_DEPTH) for r in runs),
+                     ff_cells=pb * len(runs))
+        else:
+            cost.add(ff_cells=pb * depth)
+        rb, cb = max(1, (g["hp"] - 1).bit_length()), max(1, (g["wp"] - 1).bit_length())
+        cost.add(ff_cells=int(np.prod(kshape)) * fmt.width,  # the window register
+                 reg_bits=rb + cb + 3, arith_bits=rb + cb, sel_bits=pb)  # walk, padding select
+    if node.name == region[0].name:  # serializer: the sample, shifted out a pixel at a time
+        first = graph.node(graph.input_names[0])
+        n = int(np.prod(first.shape)) * first.formats["result"].width
+        pixels = int(np.prod(first.shape[:-1]))
+        cost.add(ff_cells=n, sel_bits=n, reg_bits=max(1, (pixels - 1).bit_length()) + 2)
+    if node.name == region[-1].name:  # collector: the last layer's pixels of one image
+        n = int(np.prod(node.shape)) * node.formats["result"].width
+        cost.add(ff_cells=n, reg_bits=max(1, (int(np.prod(node.shape[:-1])) - 1).bit_length()) + 2)
+    return cost
+
+
+def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix: str,
+                       options: dict) -> tuple[dict[str, str], dict, dict[str, str]]:
+    """Modules (name -> Verilog) of one streaming layer ``module``, its facts (ii in
+    cycles per image, latency in cycles per pixel, line buffer bits) and its simulation
+    flavour's differing files (a convolution's kernel as :func:`mac_loop_twin`)."""
+    kind, knode, kshape, g = kernel_of(node, in_shape, options)
     cin, cout = in_shape[-1], node.shape[-1]
     pb = cin * fmt.width
     files: dict[str, str] = {}
+    sim: dict[str, str] = {}
     info: dict = dict(kind=kind)
     if kind == "pixel":
-        kshape = (cin,)
-        knode = _kernel_node(node, kshape, (cout,), {})
         dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, {})
         positions = outputs = int(np.prod(in_shape[:-1]))
         window, win_bits = None, pb
     else:
-        g = geometry(node, tuple(in_shape[:-1]))
-        dims = len(in_shape) - 1
-        k = get_op(node.op, node.name).geometry(node)[0]
-        kshape = tuple(k) + (cin,)
-        ones = [1] * dims
         if kind == "mac":
-            knode = _kernel_node(node, kshape, tuple(ones) + (cout,),
-                                 dict(padding=[0] * (2 * dims), stride=ones, dilation=ones))
-            r_default = options.get("reuse_factor")
-            if r_default and "reuse_factor" not in node.attrs:
-                knode.attrs["reuse_factor"] = int(r_default)
             dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, options)
+            sim = mac_loop_twin(knode, fmt, kshape, dp.module, prefix, dp.latency, dp.ii) or {}
             fill = 0
         else:
-            knode = _kernel_node(node, kshape, tuple(ones) + (cout,),
-                                 dict(padding=[0] * (2 * dims), stride=list(k)))
             dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, {})
             fill = 0
             if has(node.op, Trait.MOVE):  # max pooling pads with the smallest code
@@ -137,7 +271,7 @@ def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix
         in_bits=pb, out_bits=cout * node.formats["result"].width, win_bits=win_bits, window=window)
     info.update(ii=ii, latency=dp.latency, pixel_ii=dp.ii, outputs=outputs,
                 multipliers=dict(sorted(getattr(dp, "stats", {}).items())))
-    return files, info
+    return files, info, {f: t for f, t in sim.items() if files.get(f) != t}
 
 
 def _tail_graph(graph, region: list) -> Graph:
@@ -161,6 +295,7 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
     """Write the streaming design (see the module docstring); returns a VerilogDesign."""
 
     files: dict[str, str] = {}
+    sim_files: dict[str, str] = {}  # the simulation flavour's differing files, written to sim/
     namer = Namer(reserved=(top,))
     first = graph.node(graph.input_names[0])
     fmt0 = first.formats["result"]
@@ -171,9 +306,10 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
         src = graph.node(node.inputs[0])
         ident = namer(node.name)
         module = f"{top}_s_{ident}"
-        fl, info = lower_stream_layer(node, src.formats["result"], tuple(src.shape), module,
-                                      f"{top}_s", options)
+        fl, info, sim = lower_stream_layer(node, src.formats["result"], tuple(src.shape), module,
+                                           f"{top}_s", options)
         files.update(fl)
+        sim_files.update(sim)
         res = node.formats["result"]
         stages.append(dict(name=f"st{k + 1}", bits=node.shape[-1] * res.width))
         layers.append(dict(node=node.name, op=node.op, module=module, inst=ident,
@@ -193,8 +329,20 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
         td = write_parallel(tail, tmp, top=f"{top}_p", options=opts)
         for f in td.files:
             files[f] = (Path(tmp) / f).read_text()
+        for f in td.sim_files:
+            if f.startswith("sim/"):
+                sim_files[f[4:]] = (Path(tmp) / f).read_text()
     for li in td.layers:
         layer_info.append(dict(li, io="parallel"))
+        node = tail.node(li["node"])
+        if has(node.op, Trait.MAC):  # the tail's MAC layers: loops run once per image
+            src = tail.node(node.inputs[0])
+            if "reuse_factor" not in node.attrs and li["reuse_factor"] > 1:
+                node = node.copy()
+                node.attrs["reuse_factor"] = li["reuse_factor"]
+            twin = mac_loop_twin(node, src.formats["result"], tuple(src.shape), li["module"],
+                                 td.top, li["latency"], li["ii"])
+            sim_files.update({f: t for f, t in (twin or {}).items() if files.get(f) != t})
     inputs, in_bits = _layout(graph, graph.input_names)
     outputs, out_bits = _layout(graph, graph.output_names)
     ii = max([pixels, col_pixels, td.ii] + [la["ii"] for la in layers])
@@ -217,7 +365,14 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
     for f in order:
         (out_dir / f).write_text(files[f])
     (out_dir / "filelist.f").write_text("".join(f + "\n" for f in order))
-    design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info)
+    sim_order = []
+    if sim_files:
+        (out_dir / "sim").mkdir(exist_ok=True)
+        for f in sorted(sim_files):
+            (out_dir / "sim" / f).write_text(sim_files[f])
+        sim_order = (sorted(f"sim/{f}" for f in sim_files if f not in files)
+                     + [f"sim/{f}" if f in sim_files else f for f in order])
+    design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info, sim_order)
     manifest = dict(design.manifest(), io="stream",
                     pixel_core=dict(module=core, pixel_bits=stages[0]["bits"], pixels=pixels,
                                     shape=list(first.shape)))
