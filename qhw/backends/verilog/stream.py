@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from qhw.backends.verilog import lowering
+from qhw.backends.verilog.mac_loop import mac_loop_twin
 from qhw.backends.verilog.top import VerilogDesign, _layout, _layout_text, write_parallel
 from qhw.backends.verilog.naming import Namer
 from qhw.backends.verilog.render import render
@@ -68,57 +69,6 @@ def _window(g: dict, pb: int, fill: int, name: str, node) -> str:
                   wb=len(taps) * pb, rb=rb, cb=cb, rw=1 << rb, cw=1 << cb, emit_r=emit_r, emit_c=emit_c, real_r=real_r,
                   real_c=real_c, fill=f"{pb}'h{fill:x}", fill_text=f"code {fill:#x} per pixel",
                   win=win, shift=shift)
-
-
-def mac_loop_twin(node, in_fmt, in_shape: tuple[int, ...], module: str, prefix: str,
-                  latency: int, ii: int) -> dict[str, str] | None:
-    """The simulation flavour of a MAC layer ``module`` (a streamed kernel or a dense layer
-    after the stream): its exact sums computed by loops over a weight table only on the cycle
-    an input is accepted (``ce && start``), delayed to the synthesis twin's ``latency``, then the
-    same result casts (``templates/verilog/mac_loop.v.j2``). Verilator turns it into a few
-    loops (small C++, a short build) that run once per window instead of every cycle.
-    ``{file: text}`` (the module and its cast units), or None when the layer's arithmetic is
-    not an exact sum (a ``chain`` accumulator or per-product casts: the ordinary twin)."""
-    from qhw.backends.verilog.datapath import Datapath
-    from qhw.backends.verilog.mac import MacPlan, _finish, mac_terms
-    from qhw.backends.verilog.requant import signed_bits
-
-    terms, _ = mac_terms(node, tuple(in_shape))
-    plan = MacPlan(node, in_fmt, terms)
-    if plan.mode != "tree" or plan.term_cast is not None or not terms:
-        return None
-    n_in, n_out, ws = int(np.prod(in_shape)), len(terms), plan.sum_width
-    w = np.zeros((n_out, n_in), np.int64)
-    for j, tl in enumerate(terms):
-        for i, wc in tl:
-            w[j, i] = wc
-    wb = signed_bits(min(int(w.min()), 0), max(int(w.max()), 0))
-    xw = in_fmt.width + (0 if in_fmt.signed else 1)
-    if ws < max(wb, xw):  # cannot happen: the exact sum width holds every product
-        raise AssertionError(f"{node.name}: sum width {ws} below an operand's")
-
-    def packed(values, width: int) -> str:
-        v = 0
-        for k, c in enumerate(values):
-            v |= (int(c) & ((1 << width) - 1)) << (k * width)
-        return f"{v:x}"
-
-    dp = Datapath(module, f"{node.op} {node.name!r}", n_in * in_fmt.width, n_out * plan.res.width)
-    for j in range(n_out):
-        dp.y_parts.append(_finish(dp, plan, j, f"s{latency}[{j}]", prefix))
-    text = render("mac_loop.v.j2", module=module, title=dp.title,
-                  header=[f"node: {node.name} ({node.op}), {n_out} outputs x {n_in} inputs, reuse "
-                          f"{int(node.attrs.get('reuse_factor', 1) or 1)} (II {ii})",
-                          f"in: {in_fmt}  weight: {plan.w}  accum: {plan.acc}  result: {plan.res}",
-                          f"exact sum width: {ws} bits"],
-                  latency=latency, in_bits=dp.in_bits, out_bits=dp.out_bits, n_in=n_in,
-                  n_out=n_out, n_in_p=1 << (n_in - 1).bit_length(),
-                  n_out_p=1 << (n_out - 1).bit_length(), tb=n_in.bit_length() + 1,
-                  jb=n_out.bit_length() + 1, cw=32 if ws <= 32 else 64 if ws <= 64 else ws, wb=wb, ws=ws, xw=xw, in_width=in_fmt.width, x_signed=in_fmt.signed,
-                  shift=plan.shift, weights=packed(w.ravel(), wb), biases=packed(plan.b0, ws),
-                  decls=dp.decls, assigns=dp.assigns, insts=dp.insts,
-                  y_expr="{" + ", ".join(reversed(dp.y_parts)) + "}" if n_out > 1 else dp.y_parts[0])
-    return {f"{module}.v": text, **{f"{m}.v": t for m, t in dp.units.items()}}
 
 
 def _kernel_node(node, window_shape: tuple[int, ...], out_shape: tuple[int, ...], attrs: dict):
