@@ -22,14 +22,15 @@ LITERAL_BITS = 65536
 
 
 def mac_loop_twin(node, in_fmt, in_shape: tuple[int, ...], module: str, prefix: str,
-                  latency: int, ii: int) -> dict[str, str] | None:
+                  latency: int, ii: int, have=()) -> dict[str, str] | None:
     """The simulation flavour of a MAC layer ``module`` (a streamed kernel or a dense layer
     after the stream): its exact sums computed by loops over a weight table only on the cycle
     an input is accepted (``ce && start``), delayed to the synthesis twin's ``latency``, then the
     same result casts (``templates/verilog/mac_loop.v.j2``). Verilator turns it into a few
     loops (small C++, a short build) that run once per window instead of every cycle.
-    ``{file: text}`` (the module and its cast units), or None when the layer's arithmetic is
-    not an exact sum (a ``chain`` accumulator or per-product casts: the ordinary twin)."""
+    ``{file: text}`` (the module and its cast units not among the file names ``have``), or
+    None when the layer's arithmetic is not an exact sum (a ``chain`` accumulator or
+    per-product casts: the ordinary twin)."""
     from qhw.backends.verilog.datapath import Datapath
     from qhw.backends.verilog.mac import MacPlan, _finish, mac_terms
     from qhw.backends.verilog.requant import signed_bits
@@ -74,16 +75,17 @@ def mac_loop_twin(node, in_fmt, in_shape: tuple[int, ...], module: str, prefix: 
                   shift=plan.shift, weights=packed(list(w.ravel()), wb), biases=packed(plan.b0, ws),
                   decls=dp.decls, assigns=dp.assigns, insts=dp.insts,
                   y_expr="{" + ", ".join(reversed(dp.y_parts)) + "}" if n_out > 1 else dp.y_parts[0])
-    return {f"{module}.v": text, **{f"{m}.v": t for m, t in dp.units.items()}}
+    return {f"{module}.v": text, **{f"{m}.v": t for m, t in dp.units.items() if f"{m}.v" not in have}}
 
 
-def big_layer_twin(node, graph, module: str, prefix: str, latency: int, ii: int) -> dict[str, str]:
+def big_layer_twin(node, graph, module: str, prefix: str, latency: int, ii: int,
+                   have=()) -> dict[str, str]:
     """The loop twin of a parallel MAC layer with more than :data:`LOOP_TWIN_PRODUCTS`
-    constant products (``{file: text}``), else ``{}``."""
+    constant products (``{file: text}``, units among ``have`` left out), else ``{}``."""
     if len(node.inputs) != 1:
         return {}
     src = graph.node(node.inputs[0])
     if int(np.prod(src.shape)) * int(np.prod(node.shape)) <= LOOP_TWIN_PRODUCTS:
         return {}
     return mac_loop_twin(node, src.formats["result"], tuple(src.shape), module, prefix,
-                         latency, ii) or {}
+                         latency, ii, have) or {}

@@ -197,7 +197,8 @@ def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix
     else:
         if kind == "mac":
             dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, options)
-            sim = mac_loop_twin(knode, fmt, kshape, dp.module, prefix, dp.latency, dp.ii) or {}
+            sim = mac_loop_twin(knode, fmt, kshape, dp.module, prefix, dp.latency, dp.ii,
+                                {f"{m}.v" for m in dp.units}) or {}
             fill = 0
         else:
             dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, {})
@@ -291,7 +292,7 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
                 node = node.copy()
                 node.attrs["reuse_factor"] = li["reuse_factor"]
             twin = mac_loop_twin(node, src.formats["result"], tuple(src.shape), li["module"],
-                                 td.top, li["latency"], li["ii"])
+                                 td.top, li["latency"], li["ii"], files)
             sim_files.update({f: t for f, t in (twin or {}).items() if files.get(f) != t})
     inputs, in_bits = _layout(graph, graph.input_names)
     outputs, out_bits = _layout(graph, graph.output_names)

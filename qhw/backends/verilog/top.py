@@ -160,7 +160,7 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
             if twin.text() != files[f"{module}.v"]:
                 sim_files[f"{module}.v"] = twin.text()
                 sim_files.update((f"{m}.v", t) for m, t in twin.units.items() if f"{m}.v" not in files)
-            sim_files.update(big_layer_twin(node, graph, module, top, dp.latency, dp.ii))  # cnn18: loops
+            sim_files.update(big_layer_twin(node, graph, module, top, dp.latency, dp.ii, files))  # cnn18
         start = max(times[s] for s in node.inputs)
         parts = []
         for s in node.inputs:
