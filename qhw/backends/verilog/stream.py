@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -121,18 +122,34 @@ def line_buffer_taps(g: dict) -> list[int]:
 SRL_DEPTH = 32
 
 
-def stream_cost(node, graph, ctx, options: dict):
+@dataclass
+class StreamCost:
+    """A streamed layer's cost in the shape the estimator reads a block cost
+    (:class:`qhw.estimate.blocks.Cost`): feature counts (bits), DSP blocks, block RAMs, the
+    output's live span, distinct output values (None: one per element)."""
+
+    features: dict = field(default_factory=dict)
+    dsp: int = 0
+    bram: int = 0
+    span: tuple[int, int] | None = None
+    distinct: int | None = None
+
+    def add(self, **kw) -> "StreamCost":
+        for k, v in kw.items():
+            self.features[k] = self.features.get(k, 0) + int(v)
+        return self
+
+
+def stream_cost(node, graph, ctx, options: dict) -> StreamCost | None:
     """What a streamed layer builds, for the analytic estimate (``qhw.estimate.analytic``
     asks it per node; None for a node that does not stream): its kernel block on one window
-    (the op's own lowering ``cost()``, or its block cost), the line buffer, the window
-    register, the walk counters and handshake, and for the region's first and last layers the
-    input serializer and the collector. The line buffer is the shift register
-    ``stream_window.v.j2`` writes: on xilinx its untapped runs become SRL LUTs (32 stages per
-    LUT and bit), its taps flip-flops; on ECP5/iCE40 every stage is a flip-flop. Nothing here
-    becomes block RAM (no memory is written), so ``bram`` stays 0. Returns a
-    :class:`qhw.estimate.blocks.Cost`."""
+    (the op's own lowering ``cost()``), the line buffer, the window register, the walk
+    counters and handshake, and for the region's first and last layers the input serializer
+    and the collector. The line buffer is the shift register ``stream_window.v.j2`` writes: on
+    xilinx its untapped runs become SRL LUTs (32 stages per LUT and bit), its taps flip-flops;
+    on ECP5/iCE40 every stage is a flip-flop. Nothing here becomes block RAM (no memory is
+    written), so ``bram`` is the kernel's only."""
     from qhw.backends.streaming import stream_region
-    from qhw.estimate import blocks
 
     region = stream_region(graph, options)
     if node.name not in {n.name for n in region}:
@@ -141,30 +158,24 @@ def stream_cost(node, graph, ctx, options: dict):
     fmt, in_shape = src.formats["result"], tuple(src.shape)
     kind, knode, kshape, g = kernel_of(node, in_shape, options)
     low = lowering.get(knode)
-    kopts = dict(options) if kind == "mac" else {}
-    kctx = lowering.CostContext(knode, (fmt,), (tuple(kshape),), options=kopts,
+    kctx = lowering.CostContext(knode, (fmt,), (tuple(kshape),),
+                                options=dict(options) if kind == "mac" else {},
                                 in_spans=ctx.in_spans, in_nonneg=ctx.in_nonneg, nodsp=ctx.nodsp,
                                 target=ctx.target)
-    block = None if kind == "mac" else blocks.cost_of(blocks.CostContext(
-        knode, (fmt,), (tuple(kshape),), ctx.in_spans, kopts, ctx.target, ctx.nodsp))
-    if block is None:
-        got = low.cost(kctx)
-        block = blocks.Cost(span=low.live_span(kctx), dsp=int(got.get("dsp", 0)),
-                            bram=int(got.get("bram", 0)))
-        block.add(**{k: v for k, v in got.items() if k not in ("dsp", "bram")})
-    cost = blocks.Cost(span=block.span, dsp=block.dsp, bram=block.bram).merge(block)
+    got = low.cost(kctx)
+    cost = StreamCost(span=low.live_span(kctx), dsp=int(got.get("dsp", 0)), bram=int(got.get("bram", 0)))
+    cost.add(**{k: v for k, v in got.items() if k not in ("dsp", "bram")})
     pb = in_shape[-1] * fmt.width
     r = int(knode.attrs.get("reuse_factor", 1) or 1) if kind == "mac" else 1
     cost.add(reg_bits=2 * (1 if r == 1 else r + 1) + 2)  # valid/last pipeline, gap counter
     if g is not None:
         taps = line_buffer_taps(g)
-        depth = taps[-1] if taps else 0
         runs = [b - a for a, b in zip([0] + taps, taps)]
         if ctx.target == "xilinx":
-            cost.add(lut_cells=pb * sum(-(-(r - 1) // SRL_DEPTH) for r in runs),
+            cost.add(lut_cells=pb * sum(-(-(n - 1) // SRL_DEPTH) for n in runs),
                      ff_cells=pb * len(runs))
         else:
-            cost.add(ff_cells=pb * depth)
+            cost.add(ff_cells=pb * (taps[-1] if taps else 0))
         rb, cb = max(1, (g["hp"] - 1).bit_length()), max(1, (g["wp"] - 1).bit_length())
         cost.add(ff_cells=int(np.prod(kshape)) * fmt.width,  # the window register
                  reg_bits=rb + cb + 3, arith_bits=rb + cb, sel_bits=pb)  # walk, padding select
