@@ -151,6 +151,30 @@ def test_stream_rtl_equals_golden_under_gaps_and_stalls(designs, name):
     assert res.cycles >= N * d.ii
 
 
+@pytest.mark.parametrize("name", ["conv2d_stride_dilation_pad", "conv1d_r3_requant_avgpad"])
+def test_stream_synthesis_flavour_equals_golden(designs, name):
+    """run_harness simulates the simulation flavour (the kernels as loop twins); the
+    hierarchical files Yosys reads are checked too, on the kernels with pipeline registers
+    (latency > 1) and with folding (R = 3)."""
+    _, d, folder = designs(name)
+    res = run_harness(folder / "rtl", folder / "vectors", seed=3, gap=0.3, stall=0.3,
+                      flavour="synth")
+    assert res.ok, res.summary()
+    assert res.samples == N
+
+
+def test_streamed_kernels_simulate_as_loops(designs):
+    """Every streamed convolution kernel and the dense layer after the stream have a loop twin
+    in sim/ (computing only on an accepted beat), listed in sim_files in place of the
+    hierarchical file; the hierarchical files stay in files."""
+    _, d, _ = designs("conv1d_r3_requant_avgpad")
+    man = json.loads((d.rtl_dir / "design.json").read_text())
+    for module in (f"{d.top}_s_c1_k", f"{d.top}_s_c2_k", f"{d.top}_p_fc"):
+        assert f"sim/{module}.v" in man["sim_files"] and f"{module}.v" not in man["sim_files"]
+        assert f"{module}.v" in man["files"]
+        assert "ce && start" in (d.rtl_dir / "sim" / f"{module}.v").read_text()
+
+
 def test_stream_rtl_full_rate(designs):
     """No gaps, no stalls: images overlap in the pipeline, still bit-exact."""
     _, d, folder = designs("conv2d_stride_dilation_pad")

@@ -63,6 +63,7 @@ def features(graph, options: dict | None = None, nodsp: bool = False,
     block by block) or else its Verilog lowering's ``cost()``
     (:mod:`qhw.backends.verilog.lowering`), each told its inputs' live bits, signs and distinct
     values; plus the top's valid/last pipeline and, with ``options["output_fifo"]``, the FIFO."""
+    from qhw.backends.verilog.stream import stream_cost  # cnn18
     from qhw.estimate import blocks
     from qhw.ops import Trait, has
 
@@ -92,6 +93,7 @@ def features(graph, options: dict | None = None, nodsp: bool = False,
             block = blocks.cost_of(blocks.CostContext(
                 node, ctx.in_fmts, ctx.in_shapes, ctx.in_spans, options, target, nodsp,
                 tuple(distinct.get(s.name, int(np.prod(s.shape))) for s in srcs)))
+        block = stream_cost(node, graph, ctx, options) or block  # cnn18: a streamed layer costs what it builds
         if block is not None:
             got = dict(block.features, dsp=block.dsp, bram=block.bram)
             if block.distinct is not None:

@@ -27,11 +27,13 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from qhw.backends.verilog import lowering
+from qhw.backends.verilog.mac_loop import mac_loop_twin
 from qhw.backends.verilog.top import (VerilogDesign, _clock, _layout, _layout_text, kernel_clock,
                                       timing_summary, write_parallel)
 from qhw.backends.verilog.naming import Namer
@@ -89,38 +91,132 @@ def _lower_kernel(knode, fmt, kshape, module: str, prefix: str, options: dict):
     return dp
 
 
-def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix: str,
-                       options: dict) -> tuple[dict[str, str], dict]:
-    """Modules (name -> Verilog) of one streaming layer ``module`` and its facts (ii in
-    cycles per image, latency in cycles per pixel, line buffer bits)."""
+def kernel_of(node, in_shape: tuple[int, ...], options: dict):
+    """(kind, kernel node, window shape, geometry or None) of a streamed layer: the kernel node
+    is the layer's op on one window (a pixel for per-pixel layers), lowered and costed by the
+    op's own registered lowering."""
     kind = window_kind(node)
+    cin, cout = in_shape[-1], node.shape[-1]
+    if kind == "pixel":
+        return kind, _kernel_node(node, (cin,), (cout,), {}), (cin,), None
+    g = geometry(node, tuple(in_shape[:-1]))
+    dims = len(in_shape) - 1
+    k = get_op(node.op, node.name).geometry(node)[0]
+    kshape = tuple(k) + (cin,)
+    ones = [1] * dims
+    if kind == "mac":
+        knode = _kernel_node(node, kshape, tuple(ones) + (cout,),
+                             dict(padding=[0] * (2 * dims), stride=ones, dilation=ones))
+        r_default = options.get("reuse_factor")
+        if r_default and "reuse_factor" not in node.attrs:
+            knode.attrs["reuse_factor"] = int(r_default)
+    else:
+        knode = _kernel_node(node, kshape, tuple(ones) + (cout,),
+                             dict(padding=[0] * (2 * dims), stride=list(k)))
+    return kind, knode, kshape, g
+
+
+def line_buffer_taps(g: dict) -> list[int]:
+    """Positions back (1..depth) of the line buffer the window reads (0, the entering pixel, is
+    not stored), ascending."""
+    return sorted({(g["span_h"] - 1 - i * g["dh"]) * g["wp"] + (g["span_w"] - 1 - j * g["dw"])
+                   for i in range(g["kh"]) for j in range(g["kw"])} - {0})
+
+
+#: an SRLC32E holds 32 stages of a shift register in one LUT (Xilinx)
+SRL_DEPTH = 32
+
+
+@dataclass
+class StreamCost:
+    """A streamed layer's cost in the shape the estimator reads a block cost
+    (:class:`qhw.estimate.blocks.Cost`): feature counts (bits), DSP blocks, block RAMs, the
+    output's live span, distinct output values (None: one per element)."""
+
+    features: dict = field(default_factory=dict)
+    dsp: int = 0
+    bram: int = 0
+    span: tuple[int, int] | None = None
+    distinct: int | None = None
+
+    def add(self, **kw) -> "StreamCost":
+        for k, v in kw.items():
+            self.features[k] = self.features.get(k, 0) + int(v)
+        return self
+
+
+def stream_cost(node, graph, ctx, options: dict) -> StreamCost | None:
+    """What a streamed layer builds, for the analytic estimate (``qhw.estimate.analytic``
+    asks it per node; None for a node that does not stream): its kernel block on one window
+    (the op's own lowering ``cost()``), the line buffer, the window register, the walk
+    counters and handshake, and for the region's first and last layers the input serializer
+    and the collector. The line buffer is the shift register ``stream_window.v.j2`` writes: on
+    xilinx its untapped runs become SRL LUTs (32 stages per LUT and bit), its taps flip-flops;
+    on ECP5/iCE40 every stage is a flip-flop. Nothing here becomes block RAM (no memory is
+    written), so ``bram`` is the kernel's only."""
+    from qhw.backends.streaming import stream_region
+
+    region = stream_region(graph, options)
+    if node.name not in {n.name for n in region}:
+        return None
+    src = graph.node(node.inputs[0])
+    fmt, in_shape = src.formats["result"], tuple(src.shape)
+    kind, knode, kshape, g = kernel_of(node, in_shape, options)
+    low = lowering.get(knode)
+    kctx = lowering.CostContext(knode, (fmt,), (tuple(kshape),),
+                                options=dict(options) if kind == "mac" else {},
+                                in_spans=ctx.in_spans, in_nonneg=ctx.in_nonneg, nodsp=ctx.nodsp,
+                                target=ctx.target)
+    got = low.cost(kctx)
+    cost = StreamCost(span=low.live_span(kctx), dsp=int(got.get("dsp", 0)), bram=int(got.get("bram", 0)))
+    cost.add(**{k: v for k, v in got.items() if k not in ("dsp", "bram")})
+    pb = in_shape[-1] * fmt.width
+    r = int(knode.attrs.get("reuse_factor", 1) or 1) if kind == "mac" else 1
+    cost.add(reg_bits=2 * (1 if r == 1 else r + 1) + 2)  # valid/last pipeline, gap counter
+    if g is not None:
+        taps = line_buffer_taps(g)
+        runs = [b - a for a, b in zip([0] + taps, taps)]
+        if ctx.target == "xilinx":
+            cost.add(lut_cells=pb * sum(-(-(n - 1) // SRL_DEPTH) for n in runs),
+                     ff_cells=pb * len(runs))
+        else:
+            cost.add(ff_cells=pb * (taps[-1] if taps else 0))
+        rb, cb = max(1, (g["hp"] - 1).bit_length()), max(1, (g["wp"] - 1).bit_length())
+        cost.add(ff_cells=int(np.prod(kshape)) * fmt.width,  # the window register
+                 reg_bits=rb + cb + 3, arith_bits=rb + cb, sel_bits=pb)  # walk, padding select
+    if node.name == region[0].name:  # serializer: the sample, shifted out a pixel at a time
+        first = graph.node(graph.input_names[0])
+        n = int(np.prod(first.shape)) * first.formats["result"].width
+        pixels = int(np.prod(first.shape[:-1]))
+        cost.add(ff_cells=n, sel_bits=n, reg_bits=max(1, (pixels - 1).bit_length()) + 2)
+    if node.name == region[-1].name:  # collector: the last layer's pixels of one image
+        n = int(np.prod(node.shape)) * node.formats["result"].width
+        cost.add(ff_cells=n, reg_bits=max(1, (int(np.prod(node.shape[:-1])) - 1).bit_length()) + 2)
+    return cost
+
+
+def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix: str,
+                       options: dict) -> tuple[dict[str, str], dict, dict[str, str]]:
+    """Modules (name -> Verilog) of one streaming layer ``module``, its facts (ii in
+    cycles per image, latency in cycles per pixel, line buffer bits) and its simulation
+    flavour's differing files (a convolution's kernel as :func:`mac_loop_twin`)."""
+    kind, knode, kshape, g = kernel_of(node, in_shape, options)
     cin, cout = in_shape[-1], node.shape[-1]
     pb = cin * fmt.width
     files: dict[str, str] = {}
+    sim: dict[str, str] = {}
     info: dict = dict(kind=kind)
     if kind == "pixel":
-        kshape = (cin,)
-        knode = _kernel_node(node, kshape, (cout,), {})
         dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, _clock_only(options))
         positions = outputs = int(np.prod(in_shape[:-1]))
         window, win_bits = None, pb
     else:
-        g = geometry(node, tuple(in_shape[:-1]))
-        dims = len(in_shape) - 1
-        k = get_op(node.op, node.name).geometry(node)[0]
-        kshape = tuple(k) + (cin,)
-        ones = [1] * dims
         if kind == "mac":
-            knode = _kernel_node(node, kshape, tuple(ones) + (cout,),
-                                 dict(padding=[0] * (2 * dims), stride=ones, dilation=ones))
-            r_default = options.get("reuse_factor")
-            if r_default and "reuse_factor" not in node.attrs:
-                knode.attrs["reuse_factor"] = int(r_default)
             dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, options)
+            sim = mac_loop_twin(knode, fmt, kshape, dp.module, prefix, dp.latency, dp.ii,
+                                {f"{m}.v" for m in dp.units}) or {}
             fill = 0
         else:
-            knode = _kernel_node(node, kshape, tuple(ones) + (cout,),
-                                 dict(padding=[0] * (2 * dims), stride=list(k)))
             dp = _lower_kernel(knode, fmt, kshape, f"{module}_k", prefix, _clock_only(options))
             fill = 0
             if has(node.op, Trait.MOVE):  # max pooling pads with the smallest code
@@ -144,7 +240,7 @@ def lower_stream_layer(node, fmt, in_shape: tuple[int, ...], module: str, prefix
                 multipliers=dict(sorted(getattr(dp, "stats", {}).items())))
     if dp.timing is not None:
         info["timing"] = dp.timing
-    return files, info
+    return files, info, {f: t for f, t in sim.items() if files.get(f) != t}
 
 
 def _clock_only(options: dict) -> dict:
@@ -173,6 +269,7 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
     """Write the streaming design (see the module docstring); returns a VerilogDesign."""
 
     files: dict[str, str] = {}
+    sim_files: dict[str, str] = {}  # the simulation flavour's differing files, written to sim/
     namer = Namer(reserved=(top,))
     first = graph.node(graph.input_names[0])
     fmt0 = first.formats["result"]
@@ -183,9 +280,10 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
         src = graph.node(node.inputs[0])
         ident = namer(node.name)
         module = f"{top}_s_{ident}"
-        fl, info = lower_stream_layer(node, src.formats["result"], tuple(src.shape), module,
-                                      f"{top}_s", options)
+        fl, info, sim = lower_stream_layer(node, src.formats["result"], tuple(src.shape), module,
+                                           f"{top}_s", options)
         files.update(fl)
+        sim_files.update(sim)
         res = node.formats["result"]
         stages.append(dict(name=f"st{k + 1}", bits=node.shape[-1] * res.width))
         layers.append(dict(node=node.name, op=node.op, module=module, inst=ident,
@@ -205,8 +303,20 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
         td = write_parallel(tail, tmp, top=f"{top}_p", options=opts)
         for f in td.files:
             files[f] = (Path(tmp) / f).read_text()
+        for f in td.sim_files:
+            if f.startswith("sim/"):
+                sim_files[f[4:]] = (Path(tmp) / f).read_text()
     for li in td.layers:
         layer_info.append(dict(li, io="parallel"))
+        node = tail.node(li["node"])
+        if has(node.op, Trait.MAC):  # the tail's MAC layers: loops run once per image
+            src = tail.node(node.inputs[0])
+            if "reuse_factor" not in node.attrs and li["reuse_factor"] > 1:
+                node = node.copy()
+                node.attrs["reuse_factor"] = li["reuse_factor"]
+            twin = mac_loop_twin(node, src.formats["result"], tuple(src.shape), li["module"],
+                                 td.top, li["latency"], li["ii"], files)
+            sim_files.update({f: t for f, t in (twin or {}).items() if files.get(f) != t})
     inputs, in_bits = _layout(graph, graph.input_names)
     outputs, out_bits = _layout(graph, graph.output_names)
     ii = max([pixels, col_pixels, td.ii] + [la["ii"] for la in layers])
@@ -229,7 +339,14 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
     for f in order:
         (out_dir / f).write_text(files[f])
     (out_dir / "filelist.f").write_text("".join(f + "\n" for f in order))
-    design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info)
+    sim_order = []
+    if sim_files:
+        (out_dir / "sim").mkdir(exist_ok=True)
+        for f in sorted(sim_files):
+            (out_dir / "sim" / f).write_text(sim_files[f])
+        sim_order = (sorted(f"sim/{f}" for f in sim_files if f not in files)
+                     + [f"sim/{f}" if f in sim_files else f for f in order])
+    design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info, sim_order)
     period, target = _clock(options)
     if period is not None:  # the kernels' and the parallel tail's paths; the handshakes are not modeled
         design.timing = dict(timing_summary(layer_info, latency, period, target),

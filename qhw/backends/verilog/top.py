@@ -17,6 +17,7 @@ import numpy as np
 
 from qhw.backends.verilog import lowering, timing
 from qhw.backends.verilog.datapath import Datapath
+from qhw.backends.verilog.mac_loop import big_layer_twin  # cnn18
 from qhw.backends.verilog.naming import Namer, top_name
 from qhw.backends.verilog.render import render
 from qhw.errors import ConfigError
@@ -178,6 +179,7 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
             if twin.text() != files[f"{module}.v"]:
                 sim_files[f"{module}.v"] = twin.text()
                 sim_files.update((f"{m}.v", t) for m, t in twin.units.items() if f"{m}.v" not in files)
+            sim_files.update(big_layer_twin(node, graph, module, top, dp.latency, dp.ii, files))  # cnn18
         start = max(times[s] for s in node.inputs)
         parts = []
         for s in node.inputs:
