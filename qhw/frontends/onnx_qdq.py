@@ -297,11 +297,12 @@ class _QdqImporter(_Importer):
         a, b = node.input
         if a in self.consts or b in self.consts:
             x, c = (b, a) if a in self.consts else (a, b)
-            if self.fold_add(node, x, self.consts[c]):
+            if self.fold_add(node, x, self.consts[c]) or self.const_between(node, x, c):
                 return
-            raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported only right "
-                             "after a Conv/Gemm/MatMul (as its bias), or on the host before the first / "
-                             "after the last quantizer")
+            raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported right after a "
+                             "Conv/Gemm/MatMul (as its bias), between a DequantizeLinear and a "
+                             "QuantizeLinear (a code table), or on the host before the first / after "
+                             "the last quantizer")
         super().op_Add(node)
         self._qdq_reference(node)
 
@@ -413,28 +414,38 @@ class _QdqImporter(_Importer):
             self._set(node, _Tensor(name, ta.channels_last, ta.perm), "mul")
             self._qdq_reference(node)
             return
+        x, c = (b, a) if a in self.consts else (a, b)
         if (a in self.consts) == (b in self.consts) or \
-                not self.fold_mul(node, b if a in self.consts else a, self.consts[a if a in self.consts else b]):
+                not (self.fold_mul(node, x, self.consts[c]) or self.const_between(node, x, c)):
             raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported right after a "
-                             "Conv/Gemm/MatMul (its requantization), or before the first / after the "
-                             "last quantizer (on the host)")
+                             "Conv/Gemm/MatMul (its requantization), between a DequantizeLinear and a "
+                             "QuantizeLinear (a code table), or before the first / after the last "
+                             "quantizer (on the host)")
 
     def op_Sub(self, node):
         """x - c after a MAC: a bias of -c (c - x is not an integer operation qhw maps)."""
         a, b = node.input
-        if b not in self.consts or a in self.consts or not self.fold_add(node, a, -np.asarray(self.consts[b])):
+        if a in self.consts and b not in self.consts and self.const_between(node, b, a):
+            return  # c - x between quantizers: a code table
+        if b not in self.consts or a in self.consts or not (
+                self.fold_add(node, a, -np.asarray(self.consts[b])) or self.const_between(node, a, b)):
             raise ModelError(f"ONNX node {node.name!r}: Sub is supported as tensor - constant right "
-                             "after a Conv/Gemm/MatMul (or before the first quantizer / after the last "
-                             "quantized tensor, on the host)")
+                             "after a Conv/Gemm/MatMul, with a constant between a DequantizeLinear and a "
+                             "QuantizeLinear (a code table), or before the first quantizer / after the "
+                             "last quantized tensor, on the host")
 
     def op_Div(self, node):
         """x / c after a MAC: an output scale of 1/c in the requantization multiplier (the
         producer divides in float32: a result within float32 rounding of a tie may differ)."""
         a, b = node.input
         c = np.asarray(self.consts.get(b, np.nan), np.float64)
-        if b not in self.consts or a in self.consts or np.any(c == 0) or not self.fold_mul(node, a, 1.0 / c):
+        if a in self.consts and b not in self.consts and self.const_between(node, b, a):
+            return  # c / x between quantizers: a code table
+        if b not in self.consts or a in self.consts or not (
+                (np.all(c != 0) and self.fold_mul(node, a, 1.0 / c)) or self.const_between(node, a, b)):
             raise ModelError(f"ONNX node {node.name!r}: Div is supported as tensor / non-zero constant "
-                             "right after a Conv/Gemm/MatMul")
+                             "right after a Conv/Gemm/MatMul, by or of a constant between a "
+                             "DequantizeLinear and a QuantizeLinear (a code table)")
 
     def op_BatchNormalization(self, node):
         """After a MAC: its factor into the requantization, its shift into the bias (Brevitas'
@@ -454,9 +465,11 @@ class _QdqImporter(_Importer):
 
     # ------------------------------------------------------------------ code tables
     def _ort_table(self, nodes, in_name: str, out_name: str, qp_in: QuantParams,
-                   qp_out: QuantParams) -> np.ndarray:
+                   qp_out: QuantParams, dims: int = 0) -> np.ndarray:
         """The output code of every input code in [qmin, qmax], computed by onnxruntime running
-        these very nodes (so the table is what the producer's runtime computes, exactly)."""
+        these very nodes (so the table is what the producer's runtime computes, exactly). With
+        ``dims``, the codes are fed as shape (n, 1, ...) of rank 1 + dims (a per-channel constant
+        broadcasts them) and the result is (n, channels)."""
         from onnx import TensorProto, helper
 
         try:
@@ -477,8 +490,8 @@ class _QdqImporter(_Importer):
         inits = [i for i in self.g.initializer if i.name in names]
         consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
         graph = helper.make_graph(consts + list(nodes), "code_table",
-                                  [helper.make_tensor_value_info(in_name, kind[0], [None])],
-                                  [helper.make_tensor_value_info(out_name, out_kind[0], [None])],
+                                  [helper.make_tensor_value_info(in_name, kind[0], [None] + [1] * dims)],
+                                  [helper.make_tensor_value_info(out_name, out_kind[0], [None] * (1 + dims))],
                                   inits)
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
@@ -487,11 +500,11 @@ class _QdqImporter(_Importer):
             so = ort.SessionOptions()
             so.log_severity_level = 3
             sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            out = sess.run(None, {in_name: codes})[0]
+            out = sess.run(None, {in_name: codes.reshape((-1,) + (1,) * dims)})[0]
         except Exception as exc:  # onnxruntime raises its own types
             raise ModelError(f"ONNX node {nodes[1].name!r}: onnxruntime could not compute its code "
                              f"table: {str(exc).splitlines()[0][:200]}") from None
-        return np.asarray(out, np.int64).reshape(-1)
+        return np.asarray(out, np.int64).reshape((codes.size, -1) if dims else -1)
 
     def _table(self, node, t: _Tensor, nodes, in_name: str, out_name: str, qp_in, qp_out) -> None:
         table = self._ort_table(nodes, in_name, out_name, qp_in, qp_out)
@@ -525,6 +538,80 @@ class _QdqImporter(_Importer):
         t = self.expect(node, i[0], i[1], i[2])
         qp_out, _ = self.qparams(node, i[3], i[4] or None)
         self._table(node, t, [node], i[0], node.output[0], self.b.graph.node(t.name).qparams, qp_out)
+
+    # ------------------------------------------------------------------ constant ops between quantizers
+    def _const_nodes(self, name: str) -> list:
+        """The nodes computing the constant ``name`` (a QuantizeLinear of a float Constant, a
+        DequantizeLinear of codes, ...) in model order; Constant nodes are added by the runner."""
+        found, todo = set(), [name]
+        while todo:
+            p = self.producer.get(todo.pop())
+            if p is not None and p.op_type != "Constant" and id(p) not in found:
+                found.add(id(p))
+                todo.extend(i for i in p.input if i)
+        return [n for n in self.g.node if id(n) in found]
+
+    def _const_table(self, node, t: _Tensor, c: np.ndarray, nodes, in_name: str, out_name: str,
+                     qp_out: QuantParams) -> None:
+        """x op constant between quantizers (Mul/Add/Sub/Div; QLinearMul/QLinearAdd with a constant
+        input): onnxruntime's output code for every input code, one table per channel when the
+        constant varies along the channel axis (qhw's last axis)."""
+        qp_in = self.b.graph.node(t.name).qparams
+        if qp_in is None or not qp_in.is_per_tensor:
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} by a constant is mapped as a code "
+                             "table of a tensor quantized per tensor; this input is not")
+        c = np.asarray(c)
+        if c.size == 1:
+            self._table(node, t, nodes, in_name, out_name, qp_in, qp_out)
+            return
+        shape = self._shape_of(t.name)
+        rank = len(shape) + 1
+        ch = 1 if t.channels_last else rank - 1
+        padded = (1,) * (rank - c.ndim) + tuple(c.shape)
+        if t.perm is not None or c.ndim > rank or any(d != 1 for k, d in enumerate(padded) if k != ch) \
+                or padded[ch] not in (1, shape[-1]):
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} by a constant of shape {tuple(c.shape)} "
+                             f"between quantizers: qhw maps a scalar or one value per channel (axis {ch} "
+                             f"of {shape[-1]}) as code tables, not this broadcast")
+        table = self._ort_table(nodes, in_name, out_name, qp_in, qp_out, rank - 1)
+        if table.shape[1] == 1:
+            table = table[:, 0]
+        name = self.b.node(self.name_for(node), "code_table", [t.name], params={"table": table.T.copy()})
+        self.b.graph.node(name).qparams = qp_out
+        per = f"{table.shape[1]} channels x " if table.ndim == 2 else ""
+        self._set(node, _Tensor(name, t.channels_last, t.perm),
+                  f"code_table ({per}{table.shape[0]} codes, computed by onnxruntime)")
+
+    def const_between(self, node, x: str, c: str) -> bool:
+        """DequantizeLinear -> Mul/Add/Sub/Div by a constant -> QuantizeLinear (onnxruntime leaves
+        them so, or does not fuse them in a QOperator model): a table of codes; False when the
+        op is not between quantizers."""
+        dq = self.producer.get(x)
+        readers = self.readers.get(node.output[0], [])
+        if dq is None or dq.op_type != "DequantizeLinear" or x not in self.vals or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear":
+            return False
+        q = readers[0]
+        qp_out, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        if axis is not None:
+            raise ModelError(f"ONNX node {q.name!r}: per-axis quantization of an activation cannot be "
+                             "lowered; activations must be quantized per tensor")
+        nodes = [dq] + self._const_nodes(c) + [node, q]
+        self._const_table(node, self.tensor(node, x), self.consts[c], nodes, dq.input[0], q.output[0], qp_out)
+        return True
+
+    def qlinear_const(self, node, i: list) -> bool:
+        """QLinearAdd/QLinearMul with one constant input (quantize_static quantizes x * 3.0 so): a
+        table of codes computed by onnxruntime; False when both inputs are tensors."""
+        ka = i[0] in self.ints and i[0] not in self.vals
+        kb = i[3] in self.ints and i[3] not in self.vals
+        if ka == kb:
+            return False
+        x, s, z, c = (i[3], i[4], i[5], i[0]) if ka else (i[0], i[1], i[2], i[3])
+        t = self.expect(node, x, s, z)
+        qp_out, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
+        self._const_table(node, t, self.ints[c], self._const_nodes(c) + [node], x, node.output[0], qp_out)
+        return True
 
     # ------------------------------------------------------------------ QOperator
     def expect(self, node, name: str, s_name: str, z_name: str) -> _Tensor:
@@ -611,6 +698,8 @@ class _QdqImporter(_Importer):
 
     def op_QLinearAdd(self, node):
         i = list(node.input)
+        if self.qlinear_const(node, i):
+            return
         a = self.expect(node, i[0], i[1], i[2])
         b = self.expect(node, i[3], i[4], i[5])
         name = self.b.add(self.name_for(node), a.name, b.name)
@@ -621,6 +710,8 @@ class _QdqImporter(_Importer):
 
     def op_QLinearMul(self, node):
         i = list(node.input)
+        if self.qlinear_const(node, i):
+            return
         a = self.expect(node, i[0], i[1], i[2])
         b = self.expect(node, i[3], i[4], i[5])
         name = self.b.mul(self.name_for(node), a.name, b.name)
