@@ -88,6 +88,8 @@ class _QdqImporter(_Importer):
         self.producer = {o: n for n in self.g.node for o in n.output}
         #: add/mul node -> onnxruntime's output code per input code pair (AffineGraph.reference)
         self.reference: dict[str, np.ndarray] = {}
+        #: float ops folded into the code table of the op before them (ids of ONNX nodes)
+        self.chained: set[int] = set()
         self.readers: dict[str, list] = {}
         for n in self.g.node:
             for i in n.input:
@@ -294,6 +296,8 @@ class _QdqImporter(_Importer):
         self._mac_done(node, qp, 2)
 
     def op_Add(self, node):
+        if self._chained(node):
+            return
         a, b = node.input
         if a in self.consts or b in self.consts:
             x, c = (b, a) if a in self.consts else (a, b)
@@ -407,6 +411,8 @@ class _QdqImporter(_Importer):
         return True
 
     def op_Mul(self, node):
+        if self._chained(node):
+            return
         a, b = node.input
         if a not in self.consts and b not in self.consts:  # two tensors: a quantized product
             ta, tb = self.tensor(node, a), self.tensor(node, b)
@@ -424,6 +430,8 @@ class _QdqImporter(_Importer):
 
     def op_Sub(self, node):
         """x - c after a MAC: a bias of -c (c - x is not an integer operation qhw maps)."""
+        if self._chained(node):
+            return
         a, b = node.input
         if a in self.consts and b not in self.consts and self.const_between(node, b, a):
             return  # c - x between quantizers: a code table
@@ -437,6 +445,8 @@ class _QdqImporter(_Importer):
     def op_Div(self, node):
         """x / c after a MAC: an output scale of 1/c in the requantization multiplier (the
         producer divides in float32: a result within float32 rounding of a tie may differ)."""
+        if self._chained(node):
+            return
         a, b = node.input
         c = np.asarray(self.consts.get(b, np.nan), np.float64)
         if a in self.consts and b not in self.consts and self.const_between(node, b, a):
@@ -504,7 +514,8 @@ class _QdqImporter(_Importer):
         except Exception as exc:  # onnxruntime raises its own types
             raise ModelError(f"ONNX node {nodes[1].name!r}: onnxruntime could not compute its code "
                              f"table: {str(exc).splitlines()[0][:200]}") from None
-        return np.asarray(out, np.int64).reshape((codes.size, -1) if dims else -1)
+        out = np.asarray(out, np.int64)
+        return out.reshape((codes.size,) + out.shape[1:]) if dims else out.reshape(-1)
 
     def _table(self, node, t: _Tensor, nodes, in_name: str, out_name: str, qp_in, qp_out) -> None:
         table = self._ort_table(nodes, in_name, out_name, qp_in, qp_out)
@@ -515,6 +526,8 @@ class _QdqImporter(_Importer):
     def op_table(self, node):
         """An elementwise float op between DequantizeLinear and QuantizeLinear: a table of
         output codes indexed by the input code."""
+        if self._chained(node):
+            return
         x = node.input[0]
         dq = self.producer.get(x)
         readers = self.readers.get(node.output[0], [])
@@ -551,53 +564,86 @@ class _QdqImporter(_Importer):
                 todo.extend(i for i in p.input if i)
         return [n for n in self.g.node if id(n) in found]
 
-    def _const_table(self, node, t: _Tensor, c: np.ndarray, nodes, in_name: str, out_name: str,
-                     qp_out: QuantParams) -> None:
-        """x op constant between quantizers (Mul/Add/Sub/Div; QLinearMul/QLinearAdd with a constant
-        input): onnxruntime's output code for every input code, one table per channel when the
-        constant varies along the channel axis (qhw's last axis)."""
+    def _is_const(self, name: str) -> bool:
+        """Whether an ONNX value is computed from initializers and Constant nodes only."""
+        if name in self.consts or name in self.ints or not name:
+            return True
+        p = self.producer.get(name)
+        return p is not None and p.op_type != "Constant" and all(self._is_const(i) for i in p.input)
+
+    def _elementwise_chain(self, node) -> tuple[list, Any]:
+        """The float ops after ``node`` up to the QuantizeLinear that quantizes their result
+        (onnxruntime's quantizer leaves Sub, Div, ... unquantized: x - c / d -> QuantizeLinear),
+        each read only by the next: constant Add/Sub/Mul/Div and the elementwise functions of
+        TABLE_OPS. ([], None) when the chain does not end in a QuantizeLinear."""
+        chain, cur = [], node
+        while True:
+            readers = self.readers.get(cur.output[0], [])
+            if len(readers) != 1 or cur.output[0] in [o.name for o in self.g.output]:
+                return [], None
+            r = readers[0]
+            if r.op_type == "QuantizeLinear":
+                return chain, r
+            consts = [self._is_const(i) for i in r.input]
+            if not (r.op_type in TABLE_OPS or r.op_type in ("Add", "Sub", "Mul", "Div")
+                    and len(r.input) == 2 and sum(consts) == 1):
+                return [], None
+            chain.append(r)
+            cur = r
+
+    def _chained(self, node) -> bool:
+        """A float op already inside the code table of the op before it."""
+        return id(node) in self.chained
+
+    def _const_table(self, node, t: _Tensor, nodes, in_name: str, out_name: str,
+                     qp_out: QuantParams, last=None) -> None:
+        """x op constant between quantizers (Mul/Add/Sub/Div, a chain of them; QLinearMul/QLinearAdd
+        with a constant input): onnxruntime's output code for every input code, fed with the
+        input's rank so a constant broadcasts; one table per channel when the result varies along
+        the channel axis (qhw's last axis). ``last``: the node whose output the table stands for."""
         qp_in = self.b.graph.node(t.name).qparams
         if qp_in is None or not qp_in.is_per_tensor:
             raise ModelError(f"ONNX node {node.name!r}: {node.op_type} by a constant is mapped as a code "
                              "table of a tensor quantized per tensor; this input is not")
-        c = np.asarray(c)
-        if c.size == 1:
-            self._table(node, t, nodes, in_name, out_name, qp_in, qp_out)
-            return
         shape = self._shape_of(t.name)
         rank = len(shape) + 1
         ch = 1 if t.channels_last else rank - 1
-        padded = (1,) * (rank - c.ndim) + tuple(c.shape)
-        if t.perm is not None or c.ndim > rank or any(d != 1 for k, d in enumerate(padded) if k != ch) \
-                or padded[ch] not in (1, shape[-1]):
-            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} by a constant of shape {tuple(c.shape)} "
-                             f"between quantizers: qhw maps a scalar or one value per channel (axis {ch} "
-                             f"of {shape[-1]}) as code tables, not this broadcast")
-        table = self._ort_table(nodes, in_name, out_name, qp_in, qp_out, rank - 1)
-        if table.shape[1] == 1:
-            table = table[:, 0]
-        name = self.b.node(self.name_for(node), "code_table", [t.name], params={"table": table.T.copy()})
+        out = self._ort_table(nodes, in_name, out_name, qp_in, qp_out, rank - 1)
+        rest = out.shape[1:]
+        if len(rest) != rank - 1 or any(d != 1 for k, d in enumerate(rest) if k != ch - 1) \
+                or rest[ch - 1] not in (1, shape[-1]) or t.perm is not None and rest[ch - 1] != 1:
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} by a constant between quantizers "
+                             f"gives per-code results of shape {tuple(rest)} for a rank-{rank} input: qhw "
+                             f"maps a scalar or one value per channel (axis {ch} of {shape[-1]}) as code "
+                             "tables, not this broadcast")
+        table = out.reshape(out.shape[0], -1)
+        table = table[:, 0] if table.shape[1] == 1 else table.T.copy()
+        name = self.b.node(self.name_for(node), "code_table", [t.name], params={"table": table})
         self.b.graph.node(name).qparams = qp_out
-        per = f"{table.shape[1]} channels x " if table.ndim == 2 else ""
-        self._set(node, _Tensor(name, t.channels_last, t.perm),
-                  f"code_table ({per}{table.shape[0]} codes, computed by onnxruntime)")
+        per = f"{table.shape[0]} channels x " if table.ndim == 2 else ""
+        self._set(last or node, _Tensor(name, t.channels_last, t.perm),
+                  f"code_table ({per}{table.shape[-1]} codes, computed by onnxruntime)")
 
     def const_between(self, node, x: str, c: str) -> bool:
-        """DequantizeLinear -> Mul/Add/Sub/Div by a constant -> QuantizeLinear (onnxruntime leaves
-        them so, or does not fuse them in a QOperator model): a table of codes; False when the
-        op is not between quantizers."""
+        """DequantizeLinear -> Mul/Add/Sub/Div by a constant (and further constant or elementwise
+        float ops) -> QuantizeLinear, as onnxruntime leaves them (or does not fuse them in a
+        QOperator model): one table of codes; False when the op is not between quantizers."""
         dq = self.producer.get(x)
-        readers = self.readers.get(node.output[0], [])
-        if dq is None or dq.op_type != "DequantizeLinear" or x not in self.vals or len(readers) != 1 \
-                or readers[0].op_type != "QuantizeLinear":
+        chain, q = self._elementwise_chain(node)
+        if dq is None or dq.op_type != "DequantizeLinear" or x not in self.vals or q is None:
             return False
-        q = readers[0]
         qp_out, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
         if axis is not None:
             raise ModelError(f"ONNX node {q.name!r}: per-axis quantization of an activation cannot be "
                              "lowered; activations must be quantized per tensor")
-        nodes = [dq] + self._const_nodes(c) + [node, q]
-        self._const_table(node, self.tensor(node, x), self.consts[c], nodes, dq.input[0], q.output[0], qp_out)
+        ops = [node] + chain
+        consts = [n for op in ops for i in op.input if i != x and self._is_const(i) for n in self._const_nodes(i)]
+        nodes = [n for n in self.g.node if n is dq or any(n is m for m in consts + ops)] + [q]
+        self._const_table(node, self.tensor(node, x), nodes, dq.input[0], q.output[0], qp_out,
+                          last=ops[-1])
+        self.chained.update(id(n) for n in chain)
+        for n in chain:
+            self.qreport.add(n.name, n.op_type, None, f"in the code table of {node.name!r}")
         return True
 
     def qlinear_const(self, node, i: list) -> bool:
@@ -610,7 +656,7 @@ class _QdqImporter(_Importer):
         x, s, z, c = (i[3], i[4], i[5], i[0]) if ka else (i[0], i[1], i[2], i[3])
         t = self.expect(node, x, s, z)
         qp_out, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
-        self._const_table(node, t, self.ints[c], self._const_nodes(c) + [node], x, node.output[0], qp_out)
+        self._const_table(node, t, self._const_nodes(c) + [node], x, node.output[0], qp_out)
         return True
 
     # ------------------------------------------------------------------ QOperator
