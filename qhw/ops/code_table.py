@@ -53,6 +53,13 @@ class CodeTable(OpDef):
         if not np.all(np.isfinite(t.astype(np.float64))) or np.any(t != np.rint(t)):
             raise ModelError(f"code_table {node.name!r}: table entries must be integers")
 
+    def infer_shape(self, node, in_shapes):
+        t = np.asarray(node.params["table"])
+        if t.ndim == 2 and (not in_shapes[0] or in_shapes[0][-1] != t.shape[0]):
+            raise ModelError(f"code_table {node.name!r}: table has {t.shape[0]} per-channel rows, but the "
+                             f"input shape {in_shapes[0]} does not end in {t.shape[0]} channels")
+        return in_shapes[0]
+
     def infer_formats(self, node, in_fmts, ctx):
         x = in_fmts[0]
         n = int(np.asarray(node.params["table"]).shape[-1])
