@@ -100,3 +100,17 @@ def test_table_of_three_dimensions(tmp_path):
     with unchanged(model.parent):
         r = run_qhw(["inspect", model])
     assert_error(r, "'tab'", "1-D list of codes")
+
+
+def test_per_channel_table_over_the_entry_limit(tmp_path):
+    """A per-channel constant of 2,048 values on 16-bit codes would be 2**27 table entries: the
+    table_entries limit stops it before onnxruntime runs (bounded memory)."""
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+
+    inits = [h.make_tensor("s", TP.FLOAT, [], [0.05]), h.make_tensor("z", TP.INT16, [], [0]),
+             h.make_tensor("c", TP.FLOAT, [2048], list(np.linspace(0.5, 2.0, 2048)))]
+    path = _onnx(tmp_path, _between("Mul", "c"), inits, [2048])
+    with unchanged(path.parent):
+        r = run_qhw(["inspect", path])
+    assert_error(r, "'scale_it'", "QHW_MAX_TABLE_ENTRIES")

@@ -605,6 +605,11 @@ class _QdqImporter(_Importer):
         if qp_in is None or not qp_in.is_per_tensor:
             raise ModelError(f"ONNX node {node.name!r}: {node.op_type} by a constant is mapped as a code "
                              "table of a tensor quantized per tensor; this input is not")
+        from qhw import limits
+
+        widest = max([int(np.size(self.consts.get(i, self.ints.get(i, 0)))) for n in nodes for i in n.input
+                      if i and i != in_name] + [1])  # the largest constant: onnxruntime's result width
+        limits.check("table_entries", (qp_in.qmax - qp_in.qmin + 1) * widest, f"code table of {node.name!r}")
         shape = self._shape_of(t.name)
         rank = len(shape) + 1
         ch = 1 if t.channels_last else rank - 1
