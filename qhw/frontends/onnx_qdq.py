@@ -565,11 +565,20 @@ class _QdqImporter(_Importer):
         return [n for n in self.g.node if id(n) in found]
 
     def _is_const(self, name: str) -> bool:
-        """Whether an ONNX value is computed from initializers and Constant nodes only."""
-        if name in self.consts or name in self.ints or not name:
-            return True
-        p = self.producer.get(name)
-        return p is not None and p.op_type != "Constant" and all(self._is_const(i) for i in p.input)
+        """Whether an ONNX value is computed from initializers and Constant nodes only (walked
+        without recursion: a model's chain of nodes may be long)."""
+        todo, seen = [name], set()
+        while todo:
+            v = todo.pop()
+            if not v or v in self.consts or v in self.ints or v in seen:
+                continue
+            seen.add(v)
+            p = self.producer.get(v)
+            if p is None:
+                return False
+            if p.op_type != "Constant":
+                todo.extend(p.input)
+        return True
 
     def _elementwise_chain(self, node) -> tuple[list, Any]:
         """The float ops after ``node`` up to the QuantizeLinear that quantizes their result
