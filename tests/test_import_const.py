@@ -147,10 +147,12 @@ def test_const_ops_predict_equals_onnxruntime(tmp_path, tmp_path_factory, net, f
     ("Mul", -1.5, "int8"),
     ("Div", 4.0, "int8"),       # ties every other code, negative too
     ("Add", 0.1, "uint8"),
-    ("Sub", 0.3, "int8")])
+    ("Sub", 0.3, "int8"),
+    ("Sigmoid", 2.0, "uint8"),  # Sigmoid, then Mul by 2 (a chain of float ops: one table)
+    ("Sub", 0.3, "uint8")])
 def test_every_code_against_onnxruntime(op, c, dt):
-    """DequantizeLinear -> op(constant) -> QuantizeLinear made by hand, every input code: the
-    golden model's output codes equal onnxruntime's."""
+    """DequantizeLinear -> op(constant) -> QuantizeLinear made by hand (Sigmoid: Sigmoid -> Mul by
+    the constant), every input code: the golden model's output codes equal onnxruntime's."""
     from onnx import TensorProto as TP
     from onnx import helper as h
 
@@ -163,7 +165,8 @@ def test_every_code_against_onnxruntime(op, c, dt):
     inits += [h.make_tensor("z", T, [], [zp])]
     nodes = [h.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q0"),
              h.make_node("DequantizeLinear", ["q", "s", "z"], ["d"], name="d0"),
-             h.make_node(op, ["d", "c"], ["f"], name="op"),
+             *([h.make_node("Sigmoid", ["d"], ["e"], name="sig"), h.make_node("Mul", ["e", "c"], ["f"], name="op")]
+               if op == "Sigmoid" else [h.make_node(op, ["d", "c"], ["f"], name="op")]),
              h.make_node("QuantizeLinear", ["f", "s", "z"], ["y"], name="q1")]
     g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [None, 4])],
                      [h.make_tensor_value_info("y", T, [None, 4])], inits)

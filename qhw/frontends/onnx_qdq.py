@@ -531,6 +531,9 @@ class _QdqImporter(_Importer):
         x = node.input[0]
         dq = self.producer.get(x)
         readers = self.readers.get(node.output[0], [])
+        if len(readers) == 1 and readers[0].op_type != "QuantizeLinear" and len(node.input) == 1 \
+                and self.const_between(node, x, None):
+            return  # followed by constant ops (Sigmoid -> Mul by c -> QuantizeLinear): one table
         if dq is None or dq.op_type != "DequantizeLinear" or len(readers) != 1 \
                 or readers[0].op_type != "QuantizeLinear" or len(self.readers.get(x, [])) != 1:
             raise ModelError(f"ONNX node {node.name!r}: {node.op_type} in a quantized model is mapped "
@@ -638,7 +641,7 @@ class _QdqImporter(_Importer):
         self._set(last or node, _Tensor(name, t.channels_last, t.perm),
                   f"code_table ({per}{table.shape[-1]} codes, computed by onnxruntime)")
 
-    def const_between(self, node, x: str, c: str) -> bool:
+    def const_between(self, node, x: str, c: str | None) -> bool:
         """DequantizeLinear -> Mul/Add/Sub/Div by a constant (and further constant or elementwise
         float ops) -> QuantizeLinear, as onnxruntime leaves them (or does not fuse them in a
         QOperator model): one table of codes; False when the op is not between quantizers."""
