@@ -95,6 +95,8 @@ class _QdqImporter(_Importer):
         self.producer = {o: n for n in self.g.node for o in n.output}
         #: add/mul node -> onnxruntime's output code per input code pair (AffineGraph.reference)
         self.reference: dict[str, np.ndarray] = {}
+        #: float ops folded into the code table of the op before them (ids of ONNX nodes)
+        self.chained: set[int] = set()
         self.readers: dict[str, list] = {}
         for n in self.g.node:
             for i in n.input:
@@ -301,14 +303,17 @@ class _QdqImporter(_Importer):
         self._mac_done(node, qp, 2)
 
     def op_Add(self, node):
+        if self._chained(node):
+            return
         a, b = node.input
         if a in self.consts or b in self.consts:
             x, c = (b, a) if a in self.consts else (a, b)
-            if self.fold_add(node, x, self.consts[c]):
+            if self.fold_add(node, x, self.consts[c]) or self.const_between(node, x, c):
                 return
-            raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported only right "
-                             "after a Conv/Gemm/MatMul (as its bias), or on the host before the first / "
-                             "after the last quantizer")
+            raise ModelError(f"ONNX node {node.name!r}: Add of a constant is supported right after a "
+                             "Conv/Gemm/MatMul (as its bias), between a DequantizeLinear and a "
+                             "QuantizeLinear (a code table), or on the host before the first / after "
+                             "the last quantizer")
         super().op_Add(node)
         self._qdq_reference(node)
 
@@ -415,6 +420,8 @@ class _QdqImporter(_Importer):
         return True
 
     def op_Mul(self, node):
+        if self._chained(node):
+            return
         a, b = node.input
         if a not in self.consts and b not in self.consts:  # two tensors: a quantized product
             ta, tb = self.tensor(node, a), self.tensor(node, b)
@@ -422,28 +429,42 @@ class _QdqImporter(_Importer):
             self._set(node, _Tensor(name, ta.channels_last, ta.perm), "mul")
             self._qdq_reference(node)
             return
+        x, c = (b, a) if a in self.consts else (a, b)
         if (a in self.consts) == (b in self.consts) or \
-                not self.fold_mul(node, b if a in self.consts else a, self.consts[a if a in self.consts else b]):
+                not (self.fold_mul(node, x, self.consts[c]) or self.const_between(node, x, c)):
             raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported right after a "
-                             "Conv/Gemm/MatMul (its requantization), or before the first / after the "
-                             "last quantizer (on the host)")
+                             "Conv/Gemm/MatMul (its requantization), between a DequantizeLinear and a "
+                             "QuantizeLinear (a code table), or before the first / after the last "
+                             "quantizer (on the host)")
 
     def op_Sub(self, node):
         """x - c after a MAC: a bias of -c (c - x is not an integer operation qhw maps)."""
+        if self._chained(node):
+            return
         a, b = node.input
-        if b not in self.consts or a in self.consts or not self.fold_add(node, a, -np.asarray(self.consts[b])):
+        if a in self.consts and b not in self.consts and self.const_between(node, b, a):
+            return  # c - x between quantizers: a code table
+        if b not in self.consts or a in self.consts or not (
+                self.fold_add(node, a, -np.asarray(self.consts[b])) or self.const_between(node, a, b)):
             raise ModelError(f"ONNX node {node.name!r}: Sub is supported as tensor - constant right "
-                             "after a Conv/Gemm/MatMul (or before the first quantizer / after the last "
-                             "quantized tensor, on the host)")
+                             "after a Conv/Gemm/MatMul, with a constant between a DequantizeLinear and a "
+                             "QuantizeLinear (a code table), or before the first quantizer / after the "
+                             "last quantized tensor, on the host")
 
     def op_Div(self, node):
         """x / c after a MAC: an output scale of 1/c in the requantization multiplier (the
         producer divides in float32: a result within float32 rounding of a tie may differ)."""
+        if self._chained(node):
+            return
         a, b = node.input
         c = np.asarray(self.consts.get(b, np.nan), np.float64)
-        if b not in self.consts or a in self.consts or np.any(c == 0) or not self.fold_mul(node, a, 1.0 / c):
+        if a in self.consts and b not in self.consts and self.const_between(node, b, a):
+            return  # c / x between quantizers: a code table
+        if b not in self.consts or a in self.consts or not (
+                (np.all(c != 0) and self.fold_mul(node, a, 1.0 / c)) or self.const_between(node, a, b)):
             raise ModelError(f"ONNX node {node.name!r}: Div is supported as tensor / non-zero constant "
-                             "right after a Conv/Gemm/MatMul")
+                             "right after a Conv/Gemm/MatMul, by or of a constant between a "
+                             "DequantizeLinear and a QuantizeLinear (a code table)")
 
     def op_BatchNormalization(self, node):
         """After a MAC: its factor into the requantization, its shift into the bias (Brevitas'
@@ -463,9 +484,11 @@ class _QdqImporter(_Importer):
 
     # ------------------------------------------------------------------ code tables
     def _ort_table(self, nodes, in_name: str, out_name: str, qp_in: QuantParams,
-                   qp_out: QuantParams) -> np.ndarray:
+                   qp_out: QuantParams, dims: int = 0) -> np.ndarray:
         """The output code of every input code in [qmin, qmax], computed by onnxruntime running
-        these very nodes (so the table is what the producer's runtime computes, exactly)."""
+        these very nodes (so the table is what the producer's runtime computes, exactly). With
+        ``dims``, the codes are fed as shape (n, 1, ...) of rank 1 + dims (a per-channel constant
+        broadcasts them) and the result is (n, channels)."""
         from onnx import TensorProto, helper
 
         try:
@@ -486,8 +509,8 @@ class _QdqImporter(_Importer):
         inits = [i for i in self.g.initializer if i.name in names]
         consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
         graph = helper.make_graph(consts + list(nodes), "code_table",
-                                  [helper.make_tensor_value_info(in_name, kind[0], [None])],
-                                  [helper.make_tensor_value_info(out_name, out_kind[0], [None])],
+                                  [helper.make_tensor_value_info(in_name, kind[0], [None] + [1] * dims)],
+                                  [helper.make_tensor_value_info(out_name, out_kind[0], [None] * (1 + dims))],
                                   inits)
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
@@ -496,11 +519,12 @@ class _QdqImporter(_Importer):
             so = ort.SessionOptions()
             so.log_severity_level = 3
             sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            out = sess.run(None, {in_name: codes})[0]
+            out = sess.run(None, {in_name: codes.reshape((-1,) + (1,) * dims)})[0]
         except Exception as exc:  # onnxruntime raises its own types
             raise ModelError(f"ONNX node {nodes[1].name!r}: onnxruntime could not compute its code "
                              f"table: {str(exc).splitlines()[0][:200]}") from None
-        return np.asarray(out, np.int64).reshape(-1)
+        out = np.asarray(out, np.int64)
+        return out.reshape((codes.size,) + out.shape[1:]) if dims else out.reshape(-1)
 
     def _table(self, node, t: _Tensor, nodes, in_name: str, out_name: str, qp_in, qp_out) -> None:
         table = self._ort_table(nodes, in_name, out_name, qp_in, qp_out)
@@ -511,9 +535,14 @@ class _QdqImporter(_Importer):
     def op_table(self, node):
         """An elementwise float op between DequantizeLinear and QuantizeLinear: a table of
         output codes indexed by the input code."""
+        if self._chained(node):
+            return
         x = node.input[0]
         dq = self.producer.get(x)
         readers = self.readers.get(node.output[0], [])
+        if len(readers) == 1 and readers[0].op_type != "QuantizeLinear" and len(node.input) == 1 \
+                and self.const_between(node, x, None):
+            return  # followed by constant ops (Sigmoid -> Mul by c -> QuantizeLinear): one table
         if dq is None or dq.op_type != "DequantizeLinear" or len(readers) != 1 \
                 or readers[0].op_type != "QuantizeLinear" or len(self.readers.get(x, [])) != 1:
             raise ModelError(f"ONNX node {node.name!r}: {node.op_type} in a quantized model is mapped "
@@ -534,6 +563,127 @@ class _QdqImporter(_Importer):
         t = self.expect(node, i[0], i[1], i[2])
         qp_out, _ = self.qparams(node, i[3], i[4] or None)
         self._table(node, t, [node], i[0], node.output[0], self.b.graph.node(t.name).qparams, qp_out)
+
+    # ------------------------------------------------------------------ constant ops between quantizers
+    def _const_nodes(self, name: str) -> list:
+        """The nodes computing the constant ``name`` (a QuantizeLinear of a float Constant, a
+        DequantizeLinear of codes, ...) in model order; Constant nodes are added by the runner."""
+        found, todo = set(), [name]
+        while todo:
+            p = self.producer.get(todo.pop())
+            if p is not None and p.op_type != "Constant" and id(p) not in found:
+                found.add(id(p))
+                todo.extend(i for i in p.input if i)
+        return [n for n in self.g.node if id(n) in found]
+
+    def _is_const(self, name: str) -> bool:
+        """Whether an ONNX value is computed from initializers and Constant nodes only (walked
+        without recursion: a model's chain of nodes may be long)."""
+        todo, seen = [name], set()
+        while todo:
+            v = todo.pop()
+            if not v or v in self.consts or v in self.ints or v in seen:
+                continue
+            seen.add(v)
+            p = self.producer.get(v)
+            if p is None:
+                return False
+            if p.op_type != "Constant":
+                todo.extend(p.input)
+        return True
+
+    def _elementwise_chain(self, node) -> tuple[list, Any]:
+        """The float ops after ``node`` up to the QuantizeLinear that quantizes their result
+        (onnxruntime's quantizer leaves Sub, Div, ... unquantized: x - c / d -> QuantizeLinear),
+        each read only by the next: constant Add/Sub/Mul/Div and the elementwise functions of
+        TABLE_OPS. ([], None) when the chain does not end in a QuantizeLinear."""
+        chain, cur = [], node
+        while True:
+            readers = self.readers.get(cur.output[0], [])
+            if len(readers) != 1 or cur.output[0] in [o.name for o in self.g.output]:
+                return [], None
+            r = readers[0]
+            if r.op_type == "QuantizeLinear":
+                return chain, r
+            consts = [self._is_const(i) for i in r.input]
+            if not (r.op_type in TABLE_OPS or r.op_type in ("Add", "Sub", "Mul", "Div")
+                    and len(r.input) == 2 and sum(consts) == 1):
+                return [], None
+            chain.append(r)
+            cur = r
+
+    def _chained(self, node) -> bool:
+        """A float op already inside the code table of the op before it."""
+        return id(node) in self.chained
+
+    def _const_table(self, node, t: _Tensor, nodes, in_name: str, out_name: str,
+                     qp_out: QuantParams, last=None) -> None:
+        """x op constant between quantizers (Mul/Add/Sub/Div, a chain of them; QLinearMul/QLinearAdd
+        with a constant input): onnxruntime's output code for every input code, fed with the
+        input's rank so a constant broadcasts; one table per channel when the result varies along
+        the channel axis (qhw's last axis). ``last``: the node whose output the table stands for."""
+        qp_in = self.b.graph.node(t.name).qparams
+        if qp_in is None or not qp_in.is_per_tensor:
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} by a constant is mapped as a code "
+                             "table of a tensor quantized per tensor; this input is not")
+        from qhw import limits
+
+        widest = max([int(np.size(self.consts.get(i, self.ints.get(i, 0)))) for n in nodes for i in n.input
+                      if i and i != in_name] + [1])  # the largest constant: onnxruntime's result width
+        limits.check("table_entries", (qp_in.qmax - qp_in.qmin + 1) * widest, f"code table of {node.name!r}")
+        shape = self._shape_of(t.name)
+        rank = len(shape) + 1
+        ch = 1 if t.channels_last else rank - 1
+        out = self._ort_table(nodes, in_name, out_name, qp_in, qp_out, rank - 1)
+        rest = out.shape[1:]
+        if len(rest) != rank - 1 or any(d != 1 for k, d in enumerate(rest) if k != ch - 1) \
+                or rest[ch - 1] not in (1, shape[-1]) or t.perm is not None and rest[ch - 1] != 1:
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} by a constant between quantizers "
+                             f"gives per-code results of shape {tuple(rest)} for a rank-{rank} input: qhw "
+                             f"maps a scalar or one value per channel (axis {ch} of {shape[-1]}) as code "
+                             "tables, not this broadcast")
+        table = out.reshape(out.shape[0], -1)
+        table = table[:, 0] if table.shape[1] == 1 else table.T.copy()
+        name = self.b.node(self.name_for(node), "code_table", [t.name], params={"table": table})
+        self.b.graph.node(name).qparams = qp_out
+        per = f"{table.shape[0]} channels x " if table.ndim == 2 else ""
+        self._set(last or node, _Tensor(name, t.channels_last, t.perm),
+                  f"code_table ({per}{table.shape[-1]} codes, computed by onnxruntime)")
+
+    def const_between(self, node, x: str, c: str | None) -> bool:
+        """DequantizeLinear -> Mul/Add/Sub/Div by a constant (and further constant or elementwise
+        float ops) -> QuantizeLinear, as onnxruntime leaves them (or does not fuse them in a
+        QOperator model): one table of codes; False when the op is not between quantizers."""
+        dq = self.producer.get(x)
+        chain, q = self._elementwise_chain(node)
+        if dq is None or dq.op_type != "DequantizeLinear" or x not in self.vals or q is None:
+            return False
+        qp_out, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        if axis is not None:
+            raise ModelError(f"ONNX node {q.name!r}: per-axis quantization of an activation cannot be "
+                             "lowered; activations must be quantized per tensor")
+        ops = [node] + chain
+        consts = [n for op in ops for i in op.input if i != x and self._is_const(i) for n in self._const_nodes(i)]
+        nodes = [n for n in self.g.node if n is dq or any(n is m for m in consts + ops)] + [q]
+        self._const_table(node, self.tensor(node, x), nodes, dq.input[0], q.output[0], qp_out,
+                          last=ops[-1])
+        self.chained.update(id(n) for n in chain)
+        for n in chain:
+            self.qreport.add(n.name, n.op_type, None, f"in the code table of {node.name!r}")
+        return True
+
+    def qlinear_const(self, node, i: list) -> bool:
+        """QLinearAdd/QLinearMul with one constant input (quantize_static quantizes x * 3.0 so): a
+        table of codes computed by onnxruntime; False when both inputs are tensors."""
+        ka = i[0] in self.ints and i[0] not in self.vals
+        kb = i[3] in self.ints and i[3] not in self.vals
+        if ka == kb:
+            return False
+        x, s, z, c = (i[3], i[4], i[5], i[0]) if ka else (i[0], i[1], i[2], i[3])
+        t = self.expect(node, x, s, z)
+        qp_out, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
+        self._const_table(node, t, self._const_nodes(c) + [node], x, node.output[0], qp_out)
+        return True
 
     # ------------------------------------------------------------------ QOperator
     def expect(self, node, name: str, s_name: str, z_name: str) -> _Tensor:
@@ -620,6 +770,8 @@ class _QdqImporter(_Importer):
 
     def op_QLinearAdd(self, node):
         i = list(node.input)
+        if self.qlinear_const(node, i):
+            return
         a = self.expect(node, i[0], i[1], i[2])
         b = self.expect(node, i[3], i[4], i[5])
         name = self.b.add(self.name_for(node), a.name, b.name)
@@ -630,6 +782,8 @@ class _QdqImporter(_Importer):
 
     def op_QLinearMul(self, node):
         i = list(node.input)
+        if self.qlinear_const(node, i):
+            return
         a = self.expect(node, i[0], i[1], i[2])
         b = self.expect(node, i[3], i[4], i[5])
         name = self.b.mul(self.name_for(node), a.name, b.name)

@@ -7,7 +7,9 @@ so the table computed by the producer's runtime itself is exact by construction
 (qhw.frontends.onnx_qdq builds it by running onnxruntime on every code).
 
 Input: integer codes (a format without fraction bits). Param ``table``: one integer output code
-per input code from the input format's smallest raw code up (2**width entries). Result: an
+per input code from the input format's smallest raw code up (2**width entries), or one such row
+per channel (shape (channels, 2**width); element i of a channels-last tensor uses row
+i % channels: a constant per-channel Mul/Add between quantizers). Result: an
 integer format holding every entry (default exactly their range). In hardware: a ROM addressed
 by the input code (no arithmetic).
 """
@@ -44,15 +46,23 @@ class CodeTable(OpDef):
     def check(self, node):
         super().check(node)
         t = np.asarray(node.params["table"])
-        if t.ndim != 1 or t.size < 1:
-            raise ModelError(f"code_table {node.name!r}: table must be a 1-D list of codes, got shape {t.shape}")
+        if t.ndim not in (1, 2) or t.size < 1:
+            raise ModelError(f"code_table {node.name!r}: table must be a 1-D list of codes (or one row "
+                             f"per channel), got shape {t.shape}")
         limits.check("table_entries", int(t.size), f"code_table {node.name!r} table")
         if not np.all(np.isfinite(t.astype(np.float64))) or np.any(t != np.rint(t)):
             raise ModelError(f"code_table {node.name!r}: table entries must be integers")
 
+    def infer_shape(self, node, in_shapes):
+        t = np.asarray(node.params["table"])
+        if t.ndim == 2 and (not in_shapes[0] or in_shapes[0][-1] != t.shape[0]):
+            raise ModelError(f"code_table {node.name!r}: table has {t.shape[0]} per-channel rows, but the "
+                             f"input shape {in_shapes[0]} does not end in {t.shape[0]} channels")
+        return in_shapes[0]
+
     def infer_formats(self, node, in_fmts, ctx):
         x = in_fmts[0]
-        n = int(np.asarray(node.params["table"]).size)
+        n = int(np.asarray(node.params["table"]).shape[-1])
         if x.frac_bits != 0 or x.width > 20 or (1 << x.width) != n:
             raise ModelError(f"code_table {node.name!r}: its input {x} must be integer codes with "
                              f"2**width = {n} table entries")
@@ -61,7 +71,14 @@ class CodeTable(OpDef):
 
     def lookup(self, node, codes: np.ndarray, x: FixedFormat) -> np.ndarray:
         table = np.asarray(node.params["table"], np.int64)
-        return table[np.clip(np.asarray(codes, np.int64) - x.raw_min, 0, table.size - 1)]
+        codes = np.asarray(codes, np.int64)
+        idx = np.clip(codes - x.raw_min, 0, table.shape[-1] - 1)
+        if table.ndim == 1:
+            return table[idx]
+        if codes.ndim == 0 or codes.shape[-1] != table.shape[0]:
+            raise ModelError(f"code_table {node.name!r}: {table.shape[0]} per-channel tables for a "
+                             f"tensor of shape {codes.shape} (its last axis is the channel)")
+        return table[np.arange(codes.shape[-1]), idx]
 
     def golden(self, node, inputs, in_fmts, ctx):
         table = np.asarray(node.params["table"], np.int64)

@@ -515,13 +515,13 @@ class _Lowering:
         self.per_tensor(node, qp, "its output")
         table = np.asarray(node.params["table"], np.int64)
         z_in, z = int(qp_in.zero_point), int(qp.zero_point)
-        if table.size != qp_in.qmax - qp_in.qmin + 1:
-            raise ModelError(f"code_table {node.name!r}: {table.size} entries for input codes "
-                             f"[{qp_in.qmin}, {qp_in.qmax}]")
+        if table.ndim not in (1, 2) or table.shape[-1] != qp_in.qmax - qp_in.qmin + 1:
+            raise ModelError(f"code_table {node.name!r}: {table.shape[-1] if table.ndim else 0} entries "
+                             f"for input codes [{qp_in.qmin}, {qp_in.qmax}]")
         in_fmt = self.out.node(v.name).formats["result"]
         raw = np.arange(in_fmt.raw_min, in_fmt.raw_max + 1)
         d = np.clip(raw, qp_in.qmin - z_in, qp_in.qmax - z_in)
-        full = table[d - (qp_in.qmin - z_in)] - z
+        full = table[..., d - (qp_in.qmin - z_in)] - z  # per-channel tables: one row each
         name = self.emit(node.name, "code_table", [v.name], params={"table": full},
                          formats={"result": code_format(qp)}, qparams=qp)
         return _Val(name, "q", qp)

@@ -1,6 +1,7 @@
 """code_table in HLS C++ (templates/hls/code_table.h.j2): a constant array of the output codes
 indexed by the input code minus the input format's smallest raw code (exactly
-``qhw.ops.code_table``'s entries), the entry assigned to the result format."""
+``qhw.ops.code_table``'s entries; per-channel tables one after the other, element i reading the
+table of channel i % channels), the entry assigned to the result format."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,7 @@ from qhw.ops.code_table import table_format
 def _code_table(node, ctx: LayerContext) -> dict:
     table = np.asarray(node.params["table"], np.int64)
     tf, x = table_format(table), ctx.in_fmts[0]
-    t = _table_values(ctx, table, tf, "code table (output code per input code)")
-    return _elementwise(node, ctx, entries=int(table.size), table_fmt=str(tf), table_t=t["type"],
+    t = _table_values(ctx, table.ravel(), tf, "code table (output code per input code)")
+    return _elementwise(node, ctx, entries=int(table.shape[-1]), table_fmt=str(tf), table_t=t["type"],
                         table_values=t["values"], lo_raw=int(x.raw_min), x_width=x.width,
-                        x_signed=x.signed)
+                        x_signed=x.signed, channels=int(table.shape[0]) if table.ndim == 2 else 0)

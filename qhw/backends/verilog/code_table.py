@@ -2,7 +2,8 @@
 
 The address is the input code minus the input format's smallest raw code (for a signed input:
 its sign bit inverted), so the ROM holds exactly ``qhw.ops.code_table``'s entries in their
-order; the entry is cast to the result format by the shared unary requantizer. The ROM module is
+order (per-channel tables: element e reads the ROM of channel e % channels); the entry is cast
+to the result format by the shared unary requantizer. The ROM module is
 shared by content with every other table of the design (qhw.backends.verilog.lut._rom_unit).
 """
 from __future__ import annotations
@@ -22,7 +23,11 @@ def lower_code_table_element(dp: Datapath, node, x: FixedFormat, xe: str, e: int
     """The result wire of element ``e`` (input slice ``xe``, ``x.width`` bits, in format ``x``)."""
     table = np.asarray(node.params["table"], np.int64)
     tf = table_format(table)
-    rom, aw = _rom_unit(dp, prefix, table, tf, f"code table of {node.name!r}")
+    if table.ndim == 2:  # one table per channel: element e (channels last) reads row e % channels
+        rom, aw = _rom_unit(dp, prefix, table[e % table.shape[0]], tf,
+                            f"code table of {node.name!r}, channel {e % table.shape[0]}")
+    else:
+        rom, aw = _rom_unit(dp, prefix, table, tf, f"code table of {node.name!r}")
     w = x.width
     xe = str(xe)
     if x.signed:
