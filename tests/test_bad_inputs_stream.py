@@ -83,18 +83,20 @@ def test_unknown_target_with_stream(tmp_path, bad):
 
 
 def test_stream_on_a_net_without_windows_writes_the_parallel_design(tmp_path):
-    """Nothing to stream: the same RTL as --io parallel, byte for byte (no error, no half-stream)."""
+    """Nothing to stream: the same RTL and HLS as --io parallel, byte for byte (no error, no
+    half-streamed design; report.json records the option as given)."""
     _dense(tmp_path)
     for io in ("stream", "parallel"):
-        res = run_qhw(["compile", "m.yaml", "-o", f"out_{io}", "--io", io, "--backend", "rtl",
-                       "--vectors", "5"], cwd=tmp_path)
+        res = run_qhw(["compile", "m.yaml", "-o", f"out_{io}", "--io", io, "--vectors", "5"],
+                      cwd=tmp_path)
         assert res.returncode == 0, str(res)
-    a, b = tmp_path / "out_stream" / "rtl", tmp_path / "out_parallel" / "rtl"
-    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    for f in files:
-        assert (a / f).read_bytes() == (b / f).read_bytes(), f
-    layers = json.loads((a / "design.json").read_text())["layers"]
+    for backend in ("rtl", "hls"):
+        a, b = tmp_path / "out_stream" / backend, tmp_path / "out_parallel" / backend
+        files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+        assert files and files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+        for f in files:
+            assert (a / f).read_bytes() == (b / f).read_bytes(), (backend, f)
+    layers = json.loads((tmp_path / "out_stream" / "rtl" / "design.json").read_text())["layers"]
     assert layers and not any(la.get("io") == "stream" for la in layers)
 
 
