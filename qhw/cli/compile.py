@@ -33,6 +33,13 @@ def _step_name(ctx, param, value):
     return value
 
 
+def _finite(ctx, param, value):
+    """--clock-period: FloatRange lets nan through (every comparison with nan is false)."""
+    if value is not None and value != value:
+        raise click.BadParameter(f"{value} is not in the range 0<x<=1000000.0")
+    return value
+
+
 def _check_outputs(out: Path, save_steps: Path | None, inputs: tuple) -> None:
     """Both output folders may be written (qhw.io.atomic's rules), and neither holds the other."""
     from qhw.io.atomic import OutputError, check_output_dir
@@ -84,7 +91,7 @@ def _stopped(graph, out: Path, step: str, inputs: tuple) -> dict:
                    "convolution unrolled would exceed 65,536 constant products); a node's 'io' "
                    "attribute overrides it.")
 @click.option("--clock-period", "clock_period", type=click.FloatRange(min=0, min_open=True, max=1e6),
-              default=None, metavar="NS",
+              default=None, metavar="NS", callback=_finite,
               help="Pipeline the RTL for this clock period in ns (default: the config's "
                    "ClockPeriod, else none): registers where the delay model says a path would "
                    "not fit, the fewest.")

@@ -1,6 +1,7 @@
 """Verilog identifiers from graph names: sanitized, keyword-safe and unique within a design."""
 from __future__ import annotations
 
+import hashlib
 import re
 
 #: Verilog-2005 and SystemVerilog keywords a node name could collide with.
@@ -22,6 +23,16 @@ sequence clocking endclocking chandle alias bind let matches wildcard tagged
 """.split())
 
 _BAD = re.compile(r"[^A-Za-z0-9_]")
+#: longest identifier made from one name: Verilator renames a module of 128 characters or more
+#: (``__Vhsh...``, then warns DECLFILENAME), and a module is named top + layer + suffixes
+MAX_IDENT = 48
+
+
+def _capped(ident: str, name: str) -> str:
+    """``ident`` cut to :data:`MAX_IDENT` characters, ending in a hash of the whole ``name``."""
+    if len(ident) <= MAX_IDENT:
+        return ident
+    return f"{ident[:MAX_IDENT - 11].rstrip('_')}_{hashlib.sha256(str(name).encode()).hexdigest()[:10]}"
 
 
 def sanitize(name: str) -> str:
@@ -39,7 +50,7 @@ def top_name(name: str) -> str:
     """The top module's name: :func:`sanitize` without runs of ``_`` and without ``_`` at either
     end. Verilator mangles ``__`` in the names of the C++ class and header it generates for the
     top (``V<top>.h``, which the simulation harness includes), so ``a  b`` must not become ``a__b``."""
-    return sanitize(re.sub(r"_+", "_", _BAD.sub("_", str(name))).strip("_") or "qhw_top")
+    return _capped(sanitize(re.sub(r"_+", "_", _BAD.sub("_", str(name))).strip("_") or "qhw_top"), name)
 
 
 class Namer:
@@ -52,7 +63,7 @@ class Namer:
     def __call__(self, name: str) -> str:
         if name in self._given:
             return self._given[name]
-        base = sanitize(name)
+        base = _capped(sanitize(name), name)
         ident, i = base, 1
         while ident in self._used:
             ident = f"{base}_{i}"
