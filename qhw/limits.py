@@ -44,6 +44,7 @@ _LIMITS = {lim.name: lim for lim in (
     Limit("array_bytes", 4 << 30, "bytes of one array read from a file"),
     Limit("nodes", 100_000, "nodes of one graph"),
     Limit("upsample_factor", 1 << 10, "upsampling factor of one axis"),
+    Limit("port_bits", 1 << 20, "bits of one parallel port of the Verilog top (elements x width)"),
     Limit("probe_codes", 1 << 25, "input codes of the probe run that finds an average's output codes"),
     # a graph name and a node name together make a Verilog file name: 2 x 120 + 15 < 255 bytes
     Limit("name_length", 120, "characters of one graph, node or tensor name"),

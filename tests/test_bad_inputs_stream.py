@@ -118,3 +118,16 @@ def test_big_image_times_vectors_with_stream(tmp_path):
         res = run_qhw(["compile", "m.yaml", "-o", "out", "--io", "stream"], cwd=tmp_path,
                       timeout=90, memory_mb=2048)
     assert_error(res, "QHW_MAX_BATCH_ELEMENTS")
+
+
+@pytest.mark.parametrize("io, shape, port", [("stream", (2000, 1000, 1), "output 'y'"),
+                                             ("parallel", (1000, 1000, 1), "input 'x'")])
+def test_wide_parallel_port_is_refused_before_lowering(tmp_path, io, shape, port):
+    """A streamed image still leaves a parallel output port of every element side by side (a
+    1000x500 pooled output = 6 Mbit here); lowering it took minutes and gigabytes. Refused by the
+    port-bits limit, naming the port, before any RTL is made."""
+    _conv(tmp_path, shape)
+    with unchanged(tmp_path):
+        res = run_qhw(["compile", "m.yaml", "-o", "out", "--io", io, "--vectors", "2"], cwd=tmp_path,
+                      timeout=120, memory_mb=3072)
+    assert_error(res, port, "QHW_MAX_PORT_BITS")
