@@ -4,7 +4,12 @@ Each lowering describes, beside its ``cost()``, the combinational blocks a layer
 through from its input register (the previous layer's output register) to its output register,
 in order (:meth:`qhw.backends.verilog.lowering.Lowering.delay`): a list of :class:`Block`, each
 with its estimated delay in ns on a target and a ``cut`` label when the lowering can put a
-register after it (a MAC layer: after the products, after every adder-tree level).
+register after it. A MAC layer: after the products (0), after every adder-tree level (its
+number), a folded layer after its final sum ("sum"). Element layers
+(:func:`qhw.backends.verilog.elementwise.element_delay`): after a table's clamped address
+("addr"), after the table read / pool window / threshold comparisons ("pre": the unary block's
+input registered), between a unary block's clamp or multiply and its cast ("mid"). Streamed
+layers get their kernel block's registers (:func:`qhw.backends.verilog.top.kernel_clock`).
 :func:`plan` places the fewest such registers so that every register-to-register path of the
 layer fits the period (greedy: a chain is cut as late as possible, which is optimal for a chain),
 and reports the longest remaining path.
