@@ -29,7 +29,8 @@ with one :class:`TargetModel` per target:
   nextpnr-ecp5's Fmax of pipelined designs (``benchmarks/calibrate_timing.py``, table in
   benchmarks/RESULTS.md: stages predicted within 0-10 %, on the safe side; long unpipelined
   adder trees, which Yosys sums carry-save, are over-predicted about 1.6x).
-* ``ice40``: the ECP5 model times 1.5 (slower LUTs and carries); not measured.
+* ``ice40``: the ECP5 model times 1.15, one scale fitted against nextpnr-ice40 (HX8K) on one
+  pipelined design, checked on a held-out one (benchmarks/RESULTS.md).
 
 Multipliers in LUTs (Yosys ``maccmap``): a constant ``x * c`` is a sum of one partial product
 per set bit of ``c``: full-adder levels (one LUT each, rows shrink by 3:2) and a final carry
@@ -116,8 +117,10 @@ MODELS = {
     # of a few tree levels is slower per level than a whole tree, which Yosys sums carry-save):
     # conservative for pipelined stages, pessimistic for long unpipelined trees
     "ecp5": TargetModel("ecp5", lut=1.14, carry=0.095, carry0=1.14, reg=1.43, dsp=0.0, k=4),
-    # iCE40 HX: the ecp5 model times 1.5 (slower LUTs and carries), not measured
-    "ice40": TargetModel("ice40", lut=1.71, carry=0.14, carry0=1.71, reg=2.15, dsp=0.0, k=4),
+    # iCE40 HX8K: the ecp5 model times 1.15, fitted on nextpnr-ice40 (benchmarks/calibrate_timing.py
+    # --target ice40, RESULTS.md): the first guess (x1.5) predicted mlp 12-8-4 at 10 ns 113 MHz,
+    # nextpnr measured 149 MHz (x0.76); unpipelined it was 2x pessimistic, as ECP5's is
+    "ice40": TargetModel("ice40", lut=1.31, carry=0.109, carry0=1.31, reg=1.64, dsp=0.0, k=4),
 }
 
 
