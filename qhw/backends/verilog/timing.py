@@ -116,7 +116,10 @@ MODELS = {
     # (x0.56), then x1.7 = the largest measured/predicted ratio of the pipelined stages (a stage
     # of a few tree levels is slower per level than a whole tree, which Yosys sums carry-save):
     # conservative for pipelined stages, pessimistic for long unpipelined trees
-    "ecp5": TargetModel("ecp5", lut=1.14, carry=0.095, carry0=1.14, reg=1.43, dsp=0.0, k=4),
+    # then x1.2: the held-out MLP 16-16-8 a8w6 (10.8k LUTs, twice the others) measured 93.8 MHz
+    # at 10 ns where 110.7 MHz was predicted (measured/predicted path 1.18; larger designs route
+    # longer), so every coefficient took the largest ratio seen
+    "ecp5": TargetModel("ecp5", lut=1.37, carry=0.114, carry0=1.37, reg=1.72, dsp=0.0, k=4),
     # iCE40 HX8K: the ecp5 model times 1.15, fitted on nextpnr-ice40 (benchmarks/calibrate_timing.py
     # --target ice40, RESULTS.md): the first guess (x1.5) predicted mlp 12-8-4 at 10 ns 113 MHz,
     # nextpnr measured 149 MHz (x0.76); unpipelined it was 2x pessimistic, as ECP5's is
