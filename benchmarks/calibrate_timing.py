@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from qhw.backends.verilog import write_verilog
+from qhw.errors import QhwError
 from qhw.estimate import synthesize
 from qhw.flow import GraphBuilder
 from qhw.testing import models
@@ -79,7 +80,11 @@ def measure(name, make, period, target="ecp5", cached=False):
         pred = d.timing
         d = write_verilog(g, Path(tmp) / "rtl", options=opts)
         t0 = time.time()
-        res = synthesize(Path(tmp) / "rtl", target=target, pnr=True, nodsp=True, cache_only=cached)
+        try:
+            res = synthesize(Path(tmp) / "rtl", target=target, pnr=True, nodsp=True, cache_only=cached)
+        except QhwError as exc:  # e.g. the design does not fit the device
+            print(f"# {name} @ {period} ({target}): {exc}", file=sys.stderr, flush=True)
+            res = None
         secs = time.time() - t0
     return dict(design=name, target=target, period=period, latency=d.latency, added=pred["registers_added"],
                 pred_ns=pred["critical_path"]["ns"], pred_mhz=pred["fmax_mhz_estimate"],
