@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from qhw.backends.verilog import write_verilog
+from qhw.errors import QhwError
 from qhw.estimate import synthesize
 from qhw.flow import GraphBuilder
 from qhw.testing import models
@@ -71,7 +72,7 @@ DESIGNS = [
 ]
 
 
-def measure(name, make, period, target="ecp5"):
+def measure(name, make, period, target="ecp5", cached=False):
     g = make()
     opts = {"target": target} if period is None else {"clock_period": period, "target": target}
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,12 +80,16 @@ def measure(name, make, period, target="ecp5"):
         pred = d.timing
         d = write_verilog(g, Path(tmp) / "rtl", options=opts)
         t0 = time.time()
-        res = synthesize(Path(tmp) / "rtl", target=target, pnr=True, nodsp=True)
+        try:
+            res = synthesize(Path(tmp) / "rtl", target=target, pnr=True, nodsp=True, cache_only=cached)
+        except QhwError as exc:  # e.g. the design does not fit the device
+            print(f"# {name} @ {period} ({target}): {exc}", file=sys.stderr, flush=True)
+            res = None
         secs = time.time() - t0
     return dict(design=name, target=target, period=period, latency=d.latency, added=pred["registers_added"],
                 pred_ns=pred["critical_path"]["ns"], pred_mhz=pred["fmax_mhz_estimate"],
                 where=f"{pred['critical_path']['layer']} {pred['critical_path']['block']}",
-                fmax=res.fmax_mhz, lut=res.lut, ff=res.ff, secs=secs)
+                fmax=res and res.fmax_mhz, lut=res and res.lut, ff=res and res.ff, secs=secs)
 
 
 def main(argv=None) -> int:
@@ -96,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--target", default="ecp5", choices=("ecp5", "ice40"),
                     help="nextpnr-ecp5 (LFE5U-85F) or nextpnr-ice40 (HX8K)")
     ap.add_argument("--role", default="", help="only the designs of this role (fit, held-out)")
+    ap.add_argument("--cached", action="store_true",
+                    help="only the points already measured (cached); the others are left blank")
     args = ap.parse_args(argv)
     parse = lambda t: [None if p == "none" else float(p) for p in t.split(",")]  # noqa: E731
     rows = []
@@ -104,11 +111,12 @@ def main(argv=None) -> int:
             continue
         base = None
         for p in parse(args.periods if role == "fit" else args.held_out_periods):
-            r = measure(name, make, p, args.target)
+            r = measure(name, make, p, args.target, args.cached)
             r["role"] = role
             base = base or r
-            r["dlut"] = r["lut"] - base["lut"] if base["period"] is None else None
-            r["dff"] = r["ff"] - base["ff"] if base["period"] is None else None
+            known = base["period"] is None and base["lut"] is not None and r["lut"] is not None
+            r["dlut"] = r["lut"] - base["lut"] if known else None
+            r["dff"] = r["ff"] - base["ff"] if known else None
             rows.append(r)
             print(f"# {name} @ {p} ({args.target}): {r['fmax']} MHz measured, {r['pred_mhz']} predicted "
                   f"({r['secs']:.0f} s)", file=sys.stderr, flush=True)
@@ -119,10 +127,10 @@ def main(argv=None) -> int:
     for r in rows:
         p = r["period"]
         lat = f"{r['latency']} / {r['latency'] * p:g}" if p else f"{r['latency']} / -"
-        met = "-" if not p else ("yes" if r["fmax"] and r["fmax"] >= 1000 / p else "no")
+        met = "-" if not p or not r["fmax"] else ("yes" if r["fmax"] >= 1000 / p else "no")
         print(f"| {r['design']} | {r['role']} | {p or 'none'} | {r['added']} | {lat} | "
               f"{r['pred_ns']} ({r['where']}) | {r['pred_mhz']} | {r['fmax']} | {met} | "
-              f"{r['lut']} / {r['ff']} | "
+              + (f"{r['lut']} / {r['ff']} | " if r["lut"] is not None else "not measured | ")
               + ("-" if r["dlut"] is None or r["period"] is None else f"{r['dlut']:+d} / {r['dff']:+d}") + " |")
     if args.fit:
         fit = [r for r in rows if r["role"] == "fit" and r["fmax"]]

@@ -32,13 +32,13 @@ def finish(dp: Datapath, ctx, parts: list[str]) -> Datapath:
 
 def element_delay(ctx, before: list[tuple[str, float]], spec, split: bool = True) -> list:
     """The delay blocks of an element chain (:meth:`~qhw.backends.verilog.lowering.Lowering.delay`):
-    the ``before`` blocks (name, ns: a table read, a window, comparisons), a register possible
-    after them ("pre"), then the unary block ``spec``: with ``split`` its clamp/multiply, a
+    the ``before`` blocks (name, ns[, cut]: a table read, a window, comparisons), a register
+    possible after them ("pre"), then the unary block ``spec``: with ``split`` its clamp/multiply, a
     register possible after it ("mid"), then its cast."""
     from qhw.backends.verilog import timing
 
     m = timing.model(ctx.target)
-    out = [timing.Block(n, ns) for n, ns in before]
+    out = [timing.Block(*b) for b in before]
     if out:
         out[-1] = timing.Block(out[-1].name, out[-1].ns, cut="pre")
     if spec is None:

@@ -114,6 +114,11 @@ def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) ->
     rom, aw = _rom_unit(dp, prefix, t.values, tf, f"{t.function} table ({t.convention}"
                         f"{', half' if t.half else ''}) of {node.name!r}")
     ad = _clamped_index(dp, idx, ww, n, aw, e)
+    neg = f"{xs}[{w}]"
+    if "addr" in dp.cuts:  # a clock period's address register (and the sign a half table mirrors by)
+        ad = dp.reg(f"ad{e}_q", aw, ad, signed=False)
+        neg = dp.reg(f"sg{e}_q", 1, neg, signed=False)
+        dp.applied.add("addr")
     ent = f"en{e}"
     dp.read_rom(rom, f"u_rom{e}", ad, ent, tf.width)
     if not t.half:
@@ -123,7 +128,7 @@ def _rom(dp: Datapath, node, t, x: FixedFormat, xe: str, e: int, prefix: str) ->
     ee = dp.wire(f"ee{e}", ww2, Signal(ent, tf.width).sext(ww2) if tf.signed else f"{{2'b00, {ent}}}")
     one = (1 << tf.frac_bits) if (t.function == "sigmoid" and tf.frac_bits >= 0) else 0
     mirrored = f"{_lit(one, ww2)} - {ee}" if t.function == "sigmoid" else f"-{ee}"
-    v = dp.wire(f"v{e}", ww2, f"{xs}[{w}] ? ({mirrored}) : {ee}")
+    v = dp.wire(f"v{e}", ww2, f"{neg} ? ({mirrored}) : {ee}")
     return dp.unary(UnarySpec.requant(wide, res), v, f"r{e}", prefix, pipe=("pre",))
 
 
@@ -219,12 +224,14 @@ class TableLowering(_Elements):
                   + m.mux(segs) + m.adder(sf.width))
             return element_delay(ctx, [("pwl segments", ns)], UnarySpec.requant(sf, res))
         aw = max(1, (len(t.values) - 1).bit_length())
-        ns = m.adder(x.width + 2) + m.adder(x.width + 2) + m.luts(1) + m.rom(aw)
+        address = m.adder(x.width + 2) + m.adder(x.width + 2) + m.luts(1)
+        ns = m.rom(aw)
         src = t.table_fmt
         if t.half:
             ns += m.adder(src.width + 2) + m.luts(1)
             src = FixedFormat(min(src.width + 2, 64), src.integer_bits + 2, True)
-        return element_delay(ctx, [("table read", ns)], UnarySpec.requant(src, res))
+        return element_delay(ctx, [("table address", address, "addr"), ("table read", ns)],
+                             UnarySpec.requant(src, res))
 
     def cost(self, ctx):
         """The table's features (:func:`table_cost`), the result cast and register (a ROM in

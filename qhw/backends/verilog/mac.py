@@ -188,7 +188,8 @@ def lower_mac(node, in_fmt: FixedFormat, in_shape, module: str, prefix: str,
     elif r == 1:
         _tree_parallel(dp, plan, in_fmt, n_in, prefix, options)
     else:
-        _tree_folded(dp, plan, in_fmt, n_in, prefix, r, 0 in (options.get("cuts") or ()))
+        cuts = options.get("cuts") or ()
+        _tree_folded(dp, plan, in_fmt, n_in, prefix, r, 0 in cuts, "sum" in cuts)
     dp.header.append("multipliers: " + ", ".join(f"{k} {v}" for k, v in sorted(dp_stats(dp).items())))
     return dp
 
@@ -311,10 +312,12 @@ def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
     dp.ii = 1
 
 
-def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False) -> None:
+def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False,
+                 reg_sum: bool = False) -> None:
     """Folded by ``r`` (see the module docstring). ``reg_products``: a register after the
     products (for a clock period); the accumulator then runs one cycle behind the counter on
-    delayed ``start``/``busy``/``last``, and the latency is one more."""
+    delayed ``start``/``busy``/``last``, and the latency is one more. ``reg_sum``: the final
+    sum registered before the result cast (one more cycle; the cast on a delayed ``last``)."""
     ws = plan.sum_width
     cb = max(1, (r - 1).bit_length())
     maxt = max((len(t) for t in plan.terms), default=0)
@@ -337,6 +340,7 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False) 
         st = dp.reg("start_d", 1, "start", signed=False, reset="1'b0")
         bz = dp.reg("busy_d", 1, "busy", signed=False, reset="1'b0")
         ls = dp.reg("last_d", 1, "last", signed=False, reset="1'b0")
+    ls_out = dp.reg("last_q", 1, ls, signed=False, reset="1'b0") if reg_sum else ls
     for j, tl in enumerate(plan.terms):
         padded = list(tl) + [(-1, 0)] * (chunk * r - len(tl))
         prods = []
@@ -366,9 +370,11 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False) 
         dp.regs.append(dict(name=f"acc{j}", cond="",
                             next=f"{st} ? {signed_literal(plan.b0[j], ws)} : ({bz} ? acc{j} + {cs} : acc{j})"))
         nxt = dp.wire(f"an{j}", ws, f"acc{j} + {cs}")
+        if reg_sum:  # the final sum, kept until the cast one cycle later reads it
+            nxt = dp.reg(f"sq{j}", ws, nxt, cond=ls)
         rr = _finish(dp, plan, j, nxt, prefix)
-        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, rr, cond=ls, signed=False))
-    dp.latency = r + 1 + int(reg_products)
+        dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, rr, cond=ls_out, signed=False))
+    dp.latency = r + 1 + int(reg_products) + int(reg_sum)
     dp.ii = r
 
 
@@ -497,7 +503,8 @@ def mac_delay(ctx) -> list:
     """The combinational blocks of one dense/conv layer (see :mod:`.timing`). Parallel trees:
     the products (a register possible after them: cut 0), every adder-tree level (cut = its
     level), the result cast. Shift-add networks: the shared subexpressions, then the tree levels
-    (cuts). Folded and chain layers: one block (no pipeline register inside)."""
+    (cuts). Folded layers: the products (cut 0), the accumulate (cut "sum": the final sum
+    registered), the result cast. Chain layers: one block (no pipeline register inside)."""
     from qhw.backends.verilog import timing
 
     m = timing.model(ctx.target)
@@ -522,7 +529,7 @@ def mac_delay(ctx) -> list:
         wb = signed_bits(min(codes + [0]), max(codes + [0]))
         levels = max(1, math.ceil(math.log2(chunk))) if chunk > 1 else 1
         return [timing.Block("folded products", m.mux(r) + m.mul(bx, wb, use_dsp), cut=0),
-                timing.Block("folded accumulate", levels * m.adder(ws) + m.adder(ws)),
+                timing.Block("folded accumulate", levels * m.adder(ws) + m.adder(ws), cut="sum"),
                 timing.Block("result cast", finish)]
     if options.get("multipliers", "auto") == "csd" and plan.term_cast is None:
         net = shift_add_network(plan, in_fmt, dict(options, cuts=None))
@@ -683,6 +690,7 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     per = 0 if ctx.nodsp else dsp_count(ctx.target, wx, signed_bits(min(codes + [0]), max(codes + [0])))
     mult = counts(dsp=n_mul * per) if per else counts(mul_bits=n_mul * bx * bw)
     piped = n_mul * ws + 3 if cuts and 0 in cuts else 0  # registered products, delayed controls
+    piped += n_out * ws + 1 if cuts and "sum" in cuts else 0  # the registered final sums, last
     return span, counts(cnt, mult, mux_bits=n_mul * (r - 1) * (bx + bw), add_bits=n_out * chunk * ws,
                         reg_bits=n_out * ws + int(np.prod(ctx.in_shapes[0])) * bx
                         + max(1, (r - 1).bit_length()) + 1 + piped)
