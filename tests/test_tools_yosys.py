@@ -80,6 +80,7 @@ def test_synth_check_is_cached_by_content(tmp_path, monkeypatch):
 def _fake_yosys(monkeypatch, code: str):
     """Replace the Yosys command by a Python child running ``code`` (its cwd is the design's)."""
     monkeypatch.setattr(yosys, "_yosys_cmd", lambda: [sys.executable, "-c", code])
+    monkeypatch.setattr(yosys, "_compiled_once", lambda: None)  # no warm-up run of the fake
 
 
 def test_a_yosys_run_killed_without_output_says_signal_and_memory(tmp_path, monkeypatch):
