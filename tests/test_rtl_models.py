@@ -140,7 +140,9 @@ SYNTH_SMALL = {
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# slow: mlp_r1's twin (~180 distinct constant multipliers, 47 s CPU) is the longest; it starts first
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "mlp_r1" else n
+                                  for n in CASES])
 def test_yosys_synthesizes(designs, name, tmp_path):
     """Yosys ``read_verilog -sv; synth`` of the whole design, bottom-up: every distinct shared
     multiplier, then the layers, adder trees, requantizers and top (no latches).
