@@ -151,6 +151,16 @@ def _runtime_objects(classes_mk: Path) -> list[str]:
     return names
 
 
+@functools.lru_cache(maxsize=8)
+def _compiler_version(compiler: str) -> str:
+    """``COMPILER --version`` (the same command line may name another compiler after an update)."""
+    try:
+        res = run_process([compiler, "--version"], capture_output=True, text=True, timeout=60)
+    except OSError:
+        return f"{compiler}: not runnable"
+    return f"{compiler}: {res.stdout.strip()}"
+
+
 def _reuse_runtime(make: list[str], obj_dir: Path, objects: list[str], jobs: int,
                    env: dict[str, str], timeout: float | None) -> subprocess.CompletedProcess:
     """Put the runtime ``objects`` into ``obj_dir`` from the cache, compiling them there first
@@ -159,8 +169,9 @@ def _reuse_runtime(make: list[str], obj_dir: Path, objects: list[str], jobs: int
                       timeout=timeout)
     if dry.returncode != 0:
         return dry
-    commands = [ln for ln in dry.stdout.splitlines() if not ln.startswith("make")]
-    key = content_hash(verilator_version(), *commands)
+    commands = [ln for ln in dry.stdout.splitlines() if ln.strip() and not ln.startswith("make")]
+    compilers = sorted({ln.split()[0] for ln in commands})
+    key = content_hash(verilator_version(), *map(_compiler_version, compilers), *commands)
     root = cache_dir("verilator", "runtime")
     entry = root / key
     with locked(root / f".{key}.lock"):
