@@ -97,3 +97,50 @@ def small_mlp_twin(d, folder, widths: tuple[int, ...] = (16, 8, 4, 5), tries: in
     twin = write_verilog(models.mlp(widths=widths, seed=seed), folder / "twin")
     assert multiplier_shapes(d) <= multiplier_shapes(twin)
     return twin
+
+
+def small_conv1d_net(fmt: str = "ap_fixed<12,4>", seed: int = 1):
+    """``models.conv1d_net``'s layers (conv 'same' + ReLU, max pool, strided conv + ReLU, flatten,
+    dense) on a 10x2 input with 4 and 2 filters: about a tenth of its products, for Yosys checks
+    of folded designs, where every product of a folded layer is a multiplier with muxed weights."""
+    import numpy as np
+
+    from qhw.flow import GraphBuilder
+
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("conv1d_small")
+    t = b.input("x", (10, 2), fmt)
+    t = b.conv1d("conv1", t, rng.standard_normal((3, 2, 4)) / 2.5, rng.standard_normal(4) * 0.1,
+                 padding="same")
+    t = b.relu("relu1", t)
+    t = b.pool("maxpool1d", "pool1", t, kernel_size=2)
+    t = b.conv1d("conv2", t, rng.standard_normal((3, 4, 2)) / 3.5, stride=2)
+    t = b.relu("relu2", t)
+    t = b.flatten("flat", t)
+    t = b.dense("fc", t, rng.standard_normal((4, 3)) / 2, rng.standard_normal(3) * 0.1)
+    b.output("y", t)
+    return b.build(default=fmt)
+
+
+def small_conv2d_net(fmt: str = "ap_fixed<12,4>", seed: int = 2):
+    """``models.conv2d_net``'s layers (padded conv + ReLU, max pool, conv + ReLU, average pool,
+    flatten, dense) on a 4x4 image with 2 channels and 2 filters: a quarter of its products, for
+    Yosys checks of folded designs."""
+    import numpy as np
+
+    from qhw.flow import GraphBuilder
+
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("conv2d_small")
+    t = b.input("x", (4, 4, 2), fmt)
+    t = b.conv2d("conv1", t, rng.standard_normal((3, 3, 2, 2)) / 4, rng.standard_normal(2) * 0.1,
+                 padding=1)
+    t = b.relu("relu1", t)
+    t = b.pool("maxpool2d", "pool1", t, kernel_size=2)
+    t = b.conv2d("conv2", t, rng.standard_normal((2, 2, 2, 2)) / 3, padding=1)
+    t = b.relu("relu2", t)
+    t = b.pool("avgpool2d", "pool2", t, kernel_size=3)
+    t = b.flatten("flat", t)
+    t = b.dense("fc", t, rng.standard_normal((2, 3)) / 1.5)
+    b.output("y", t)
+    return b.build(default=fmt)

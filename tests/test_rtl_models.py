@@ -14,7 +14,8 @@ from qhw.backends.verilog import write_verilog
 from qhw.testing import models
 from qhw.verify.stream import run_cocotb_stream, run_harness
 from qhw.verify.vectors import golden_vectors, read_vectors, write_vectors
-from rtl_checks import assert_lint_clean, assert_synthesizes, multiplier_shapes, small_mlp_twin
+from rtl_checks import (assert_lint_clean, assert_synthesizes, multiplier_shapes, small_conv1d_net,
+                        small_conv2d_net, small_mlp_twin)
 
 CASES = {
     "mlp_r1": (lambda: models.mlp(), 1),
@@ -128,20 +129,35 @@ def test_output_is_deterministic(designs, tmp_path):
     assert man["latency"] == d2.latency
 
 
-# slow: the folded designs' synth is ~1 minute each on an idle machine (conv1d_r3 66 s, conv2d_r2
-# 53 s, mlp_r4 51 s; benchmarks/RESULTS.md), the weight muxes of every folded layer
-@pytest.mark.slow
-@pytest.mark.parametrize("name", list(CASES))
+#: the folded designs' Yosys checks run on smaller nets of the same layers and reuse factor: in a
+#: folded layer every product is a multiplier with muxed weights, and Yosys's time grows with their
+#: count (conv2d_r2 122 s, mlp_r4 77 s, conv1d_r3 66 s cold on the 2-core machine at full size);
+#: the full-size designs are linted and simulated above
+SYNTH_SMALL = {
+    "mlp_r4": lambda: models.mlp(widths=(8, 6, 4, 3)),
+    "conv1d_r3": small_conv1d_net,
+    "conv2d_r2": small_conv2d_net,
+}
+
+
+# slow: mlp_r1's twin (~180 distinct constant multipliers, 47 s CPU) is the longest; it starts first
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "mlp_r1" else n
+                                  for n in CASES])
 def test_yosys_synthesizes(designs, name, tmp_path):
     """Yosys ``read_verilog -sv; synth`` of the whole design, bottom-up: every distinct shared
     multiplier, then the layers, adder trees, requantizers and top (no latches).
 
     The fully parallel 16-64-32-32-5 MLP (``mlp_r1``) has 3,315 distinct constant multipliers,
     ten minutes of Yosys; its small twin (:func:`rtl_checks.small_mlp_twin`, ~180) has every
-    multiplier shape and every template of it and takes under a minute of CPU (47 s measured)."""
+    multiplier shape and every template of it and takes under a minute of CPU (47 s measured).
+    The folded designs are checked on :data:`SYNTH_SMALL` with the same reuse factor."""
     _, d, _ = designs(name)
     if name == "mlp_r1":
         assert len(multiplier_shapes(d)) >= 10  # 14 weight widths (WB 3..16) in the big MLP
         d = small_mlp_twin(d, tmp_path)  # has every one of them
+    elif name in SYNTH_SMALL:
+        r = CASES[name][1]
+        d = write_verilog(SYNTH_SMALL[name](), tmp_path / "small", options={"reuse_factor": r})
+        assert d.ii == r  # folded like the full-size design
     stat = assert_synthesizes(d)
     assert stat["modules"]

@@ -69,7 +69,7 @@ def test_a_verilator_build_killed_without_output_says_signal_and_memory(tmp_path
         code = "import os, signal\nb = b'x' * (100 << 20)\nos.kill(os.getpid(), signal.SIGKILL)\n"
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
 
-    monkeypatch.setattr(build, "run_verilator", killed_verilator)
+    monkeypatch.setattr(vt, "run_verilator", killed_verilator)
     src = {"t.v": "module t(input wire a, output wire y); assign y = a; endmodule\n"}
     with pytest.raises(build.BuildError) as err:
         build.build_harness(src, "t", "int main() { return 0; }\n")
@@ -107,3 +107,33 @@ def test_concurrent_builds_of_one_design_compile_it_once(tmp_path, monkeypatch):
     assert len(calls) == 1
     assert sorted(r.cached for r in results) == [False, True]
     assert results[0].exe == results[1].exe and results[0].exe.is_file()
+
+
+def test_builds_compile_the_verilator_runtime_once_and_link_it(tmp_path, monkeypatch):
+    """Two different designs built from an empty cache: the Verilator runtime library is compiled
+    by the first build only (the second build's folder has no dependency file g++ would have
+    written for it), and both executables run their own model correctly with it."""
+    import subprocess
+
+    from qhw.verify import build
+
+    monkeypatch.setenv("QHW_CACHE_DIR", str(tmp_path / "cache"))
+    main = ('#include "Vt.h"\n#include "verilated.h"\n#include <cstdio>\n'
+            "int main() { Vt t; int bad = 0;\n"
+            "  for (int a = 0; a < 16; ++a) { t.a = a; t.eval(); bad += t.y != ((a * K) & 255); }\n"
+            '  std::printf("bad %d\\n", bad); t.final(); return bad != 0; }\n')
+    builds = []
+    for k in (3, 5):
+        src = {"t.v": f"module t(input wire [3:0] a, output wire [7:0] y);\n"
+                      f"assign y = {{4'b0, a}} * 8'd{k};\nendmodule\n"}
+        b = build.build_harness(src, "t", main.replace("K", str(k)))
+        assert not b.cached
+        run = subprocess.run([str(b.exe)], capture_output=True, text=True)
+        assert run.returncode == 0 and "bad 0" in run.stdout, run.stdout + run.stderr
+        builds.append(b)
+    runtime = [p for p in (tmp_path / "cache" / "verilator" / "runtime").iterdir()
+               if not p.name.startswith(".")]
+    assert len(runtime) == 1 and (runtime[0] / "verilated.o").is_file()
+    first, second = (b.exe.parent for b in builds)
+    assert (first / "verilated.o").is_file() and (first / "verilated.d").is_file()  # compiled
+    assert (second / "verilated.o").is_file() and not (second / "verilated.d").exists()  # reused

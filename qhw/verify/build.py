@@ -19,7 +19,8 @@ from typing import Callable, Iterable, Mapping
 
 from qhw.tools.cache import cache_dir, content_hash, locked
 from qhw.tools.exitinfo import ChildUsage, ended, failure_text
-from qhw.tools.verilator import run_verilator, verilator_env, verilator_version
+from qhw.tools.verilator import build as verilator_build
+from qhw.tools.verilator import verilator_env, verilator_version
 
 _DONE = ".qhw_build_ok"
 
@@ -104,18 +105,20 @@ def _check(res: subprocess.CompletedProcess, what: str, usage: ChildUsage | None
 def build_harness(sources: Mapping[str, str], top: str, harness_cpp: str,
                   trace: bool = False) -> VerilatedBuild:
     """Verilate ``sources`` with a C++ ``main`` (``harness_cpp``) into a standalone executable."""
-    jobs = str(max(1, os.cpu_count() or 1))
+    jobs = max(1, os.cpu_count() or 1)
 
     def builder(tmp: Path, files: list[Path]) -> Path:
         (tmp / "harness.cpp").write_text(harness_cpp)
         obj = tmp / "obj"
-        args = ["--cc", "--exe", "--build", "-j", jobs, "--top-module", top, "-Mdir", str(obj),
+        args = ["--cc", "--exe", "--top-module", top, "-Mdir", str(obj),
                 "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
                 "-Wno-fatal", "-CFLAGS", "-O1", "-o", "Vharness"]
         if trace:
             args.append("--trace")
         usage = ChildUsage.start()
-        res = run_verilator([*args, str(tmp / "harness.cpp"), *map(str, files)], cwd=tmp)
+        # verilate, then make with the Verilator runtime compiled once (see verilator.build)
+        res = verilator_build([*args, str(tmp / "harness.cpp"), *map(str, files)], obj, cwd=tmp,
+                              jobs=jobs)
         _check(res, f"Verilator build of {top!r} failed", usage.stop())
         return obj / "Vharness"
 
