@@ -70,8 +70,8 @@ def mac_loop_twin(node, in_fmt, in_shape: tuple[int, ...], module: str, prefix: 
                           f"exact sum width: {ws} bits"],
                   latency=latency, in_bits=dp.in_bits, out_bits=dp.out_bits, n_in=n_in,
                   n_out=n_out, n_in_p=1 << (n_in - 1).bit_length(),
-                  n_out_p=1 << (n_out - 1).bit_length(), tb=n_in.bit_length() + 1,
-                  jb=n_out.bit_length() + 1, cw=32 if ws <= 32 else 64 if ws <= 64 else ws, wb=wb, ws=ws, xw=xw, in_width=in_fmt.width, x_signed=in_fmt.signed,
+                  n_out_p=1 << (n_out - 1).bit_length(),
+                  cw=32 if ws <= 32 else 64 if ws <= 64 else ws, wb=wb, ws=ws, xw=xw, in_width=in_fmt.width, x_signed=in_fmt.signed,
                   shift=plan.shift, weights=packed(list(w.ravel()), wb), biases=packed(plan.b0, ws),
                   decls=dp.decls, assigns=dp.assigns, insts=dp.insts,
                   y_expr="{" + ", ".join(reversed(dp.y_parts)) + "}" if n_out > 1 else dp.y_parts[0])
