@@ -35,7 +35,7 @@ import numpy as np
 from qhw.backends.verilog import lowering
 from qhw.backends.verilog.mac_loop import mac_loop_twin
 from qhw.backends.verilog.top import (VerilogDesign, _clock, _layout, _layout_text, kernel_clock,
-                                      timing_summary, write_parallel)
+                                      timing_summary, write_files, write_parallel)
 from qhw.backends.verilog.naming import Namer
 from qhw.backends.verilog.render import render
 from qhw.backends.streaming import window_kind, geometry
@@ -334,18 +334,8 @@ def write_stream_verilog(graph, region: list, out_dir: Path, top: str, options: 
         latency=latency, ii=ii)
     files[f"{core}.v"] = render("stream_core.v.j2", **ctx)
     files[f"{top}.v"] = render("stream_top.v.j2", **ctx)
-    order = sorted(f for f in files if f != f"{top}.v") + [f"{top}.v"]
     out_dir.mkdir(parents=True, exist_ok=True)
-    for f in order:
-        (out_dir / f).write_text(files[f])
-    (out_dir / "filelist.f").write_text("".join(f + "\n" for f in order))
-    sim_order = []
-    if sim_files:
-        (out_dir / "sim").mkdir(exist_ok=True)
-        for f in sorted(sim_files):
-            (out_dir / "sim" / f).write_text(sim_files[f])
-        sim_order = (sorted(f"sim/{f}" for f in sim_files if f not in files)
-                     + [f"sim/{f}" if f in sim_files else f for f in order])
+    order, sim_order = write_files(out_dir, top, files, sim_files)
     design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info, sim_order)
     period, target = _clock(options)
     if period is not None:  # the kernels' and the parallel tail's paths; the handshakes are not modeled

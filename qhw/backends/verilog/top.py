@@ -231,22 +231,31 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
         tensors=tensors, inputs=in_wires, delays=delays if any(delays) else [],
         delay_module=f"{top}_delay", layers=layers,
         out_expr=out_parts[0] if len(out_parts) == 1 else "{" + ", ".join(reversed(out_parts)) + "}")
-    order = sorted(f for f in files if f != f"{top}.v") + [f"{top}.v"]
-    for f in order:
-        (out_dir / f).write_text(files[f])
-    (out_dir / "filelist.f").write_text("".join(f + "\n" for f in order))
-    sim_order = []
-    if sim_files:
-        (out_dir / "sim").mkdir(exist_ok=True)
-        for f in sorted(sim_files):
-            (out_dir / "sim" / f).write_text(sim_files[f])
-        extra = sorted(f"sim/{f}" for f in sim_files if f not in files)
-        sim_order = extra + [f"sim/{f}" if f in sim_files else f for f in order]
+    order, sim_order = write_files(out_dir, top, files, sim_files)
     design = VerilogDesign(out_dir, top, order, latency, ii, inputs, outputs, layer_info, sim_order)
     if period is not None:
         design.timing = timing_summary(layer_info, latency, period, target)
     (out_dir / "design.json").write_text(json.dumps(design.manifest(), indent=2, sort_keys=True) + "\n")
     return design
+
+
+def write_files(out_dir: Path, top: str, files: dict[str, str],
+                sim_files: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Write a design's modules (``top`` last in ``filelist.f``) and its simulation flavour's
+    differing files under ``sim/``; return both file orders (the simulation order reads ``sim/``
+    where a file has a twin, and lists twin-only files first)."""
+    order = sorted(f for f in files if f != f"{top}.v") + [f"{top}.v"]
+    for f in order:
+        (out_dir / f).write_text(files[f])
+    (out_dir / "filelist.f").write_text("".join(f + "\n" for f in order))
+    sim_order: list[str] = []
+    if sim_files:
+        (out_dir / "sim").mkdir(exist_ok=True)
+        for f in sorted(sim_files):
+            (out_dir / "sim" / f).write_text(sim_files[f])
+        sim_order = (sorted(f"sim/{f}" for f in sim_files if f not in files)
+                     + [f"sim/{f}" if f in sim_files else f for f in order])
+    return order, sim_order
 
 
 def timing_summary(layers: list[dict], latency: int, period: float, target: str) -> dict:
