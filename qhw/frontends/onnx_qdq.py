@@ -769,28 +769,25 @@ class _QdqImporter(_Importer):
         self._qdense(node, x, w.T if tb else w, qw, i[6], i[7] or None, i[8] or None)
 
     def op_QLinearAdd(self, node):
-        i = list(node.input)
-        if self.qlinear_const(node, i):
-            return
-        a = self.expect(node, i[0], i[1], i[2])
-        b = self.expect(node, i[3], i[4], i[5])
-        name = self.b.add(self.name_for(node), a.name, b.name)
-        self.b.graph.node(name).qparams, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
-        self._set(node, _Tensor(name, a.channels_last, a.perm), "add")
-        self.reference[name] = self._ort_pairs([node], i[0], i[3], node.output[0], a, b,
-                                               self.b.graph.node(name).qparams)
+        self._qlinear_merge(node, self.b.add, "add")
 
     def op_QLinearMul(self, node):
+        self._qlinear_merge(node, self.b.mul, "mul")
+
+    def _qlinear_merge(self, node, build, kind: str) -> None:
+        """com.microsoft QLinearAdd/QLinearMul: a constant input makes a code table
+        (:meth:`qlinear_const`); two quantized inputs are merged by ``build`` and checked
+        against onnxruntime on every input code pair."""
         i = list(node.input)
         if self.qlinear_const(node, i):
             return
         a = self.expect(node, i[0], i[1], i[2])
         b = self.expect(node, i[3], i[4], i[5])
-        name = self.b.mul(self.name_for(node), a.name, b.name)
-        self.b.graph.node(name).qparams, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
-        self._set(node, _Tensor(name, a.channels_last, a.perm), "mul")
-        self.reference[name] = self._ort_pairs([node], i[0], i[3], node.output[0], a, b,
-                                               self.b.graph.node(name).qparams)
+        name = build(self.name_for(node), a.name, b.name)
+        qp, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
+        self.b.graph.node(name).qparams = qp
+        self._set(node, _Tensor(name, a.channels_last, a.perm), kind)
+        self.reference[name] = self._ort_pairs([node], i[0], i[3], node.output[0], a, b, qp)
 
     # ------------------------------------------------------------------ merges
     def _ort_codes(self, nodes, feeds: dict[str, tuple[QuantParams, np.ndarray]], out_name: str,
