@@ -51,6 +51,11 @@ MULTIPLIER_MODES = ("float32", "float64")
 MAC_OPS = tuple(sorted(group(Trait.MAC)))
 
 
+#: ops lowered by their op class (no trait says what they compute)
+_BY_CLASS = ((Add, "op_add"), (Threshold, "op_threshold"), (CodeTable, "op_code_table"), (Mul, "op_mul"),
+             (CodeSoftmax, "op_code_softmax"), (Concat, "op_concat"))
+
+
 def _lowering(op: str) -> str | None:
     """The method of the lowering that takes ``op`` (None: no integer lowering of its affine
     quantization): ports, dense/conv, clamps, one-input data movement, add, shift, threshold."""
@@ -69,18 +74,9 @@ def _lowering(op: str) -> str | None:
         return "op_move"
     if has(op, Trait.POINT_SHIFT):
         return "op_shift"
-    if isinstance(opdef, Add):
-        return "op_add"
-    if isinstance(opdef, Threshold):
-        return "op_threshold"
-    if isinstance(opdef, CodeTable):
-        return "op_code_table"
-    if isinstance(opdef, Mul):
-        return "op_mul"
-    if isinstance(opdef, CodeSoftmax):
-        return "op_code_softmax"
-    if isinstance(opdef, Concat):
-        return "op_concat"
+    for cls, method in _BY_CLASS:
+        if isinstance(opdef, cls):
+            return method
     if has(op, Trait.POOL):
         return "op_avg_pool"
     return None
