@@ -1138,6 +1138,124 @@ class _QdqImporter(_Importer):
             code[k] = vals[np.argmax(counts)]
         return np.stack([sums, code, ambiguous.astype(np.int64)], axis=1)
 
+    def _float32_posts(self, nodes, qp_out: QuantParams, taps: int) -> list:
+        """Candidate forms of what onnxruntime does after the float32 window sum s (each a
+        function of a float32 array to output codes): QLinearAveragePool (divide by N, by the
+        output scale, add the zero point in float32, round half to even; on x86 an int8 model
+        runs as uint8, its zero point moved by 128), or a float AveragePool then QuantizeLinear
+        (the zero point added after rounding)."""
+        f32 = np.float32
+        n, ys, z = f32(taps), f32(qp_out.scale), int(qp_out.zero_point)
+        lo, hi = qp_out.qmin, qp_out.qmax
+
+        def fused(shift):
+            return lambda s: np.clip(np.rint(((s / n).astype(f32) / ys).astype(f32) + f32(z + shift)),
+                                     lo + shift, hi + shift).astype(np.int64) - shift
+
+        def unfused(s):
+            return np.clip(np.rint(((s / n).astype(f32) / ys).astype(f32)).astype(np.int64) + z, lo, hi)
+
+        return [fused(0), fused(128) if qp_out.signed and qp_out.bits == 8 else fused(0), unfused]
+
+    @staticmethod
+    def _float32_orders(kernel: list[int], global_: bool) -> list:
+        """Candidate orders of a float32 window sum (qhw.ops.fsum_pool ``order``), taps
+        row-major: one after the other (onnxruntime's generic and NCHWc pools,
+        QLinearAveragePool); for 2-D windows, column sums first (its vector pool); for a global
+        average, four lanes of every fourth tap, reduced (l0 + l2) + (l1 + l3), then the rest
+        one by one (its global pool)."""
+        n = int(np.prod(kernel))
+        seq = [[0, 1]] + [[n + i - 1, i + 1] for i in range(1, n - 1)] if n > 1 else []
+        out = [seq]
+
+        def chain(plan, items):
+            cur = items[0]
+            for it in items[1:]:
+                plan.append([cur, it])
+                cur = n + len(plan) - 1
+            return cur
+
+        if len(kernel) == 2 and n > 1:
+            kh, kw = kernel
+            plan: list = []
+            cols = [chain(plan, [r * kw + c for r in range(kh)]) for c in range(kw)]
+            chain(plan, cols)
+            out.append(plan)
+        if global_ and n >= 8:
+            plan = []
+            body = n - n % 4
+            lanes = [chain(plan, list(range(j, body, 4))) for j in range(4)]
+            plan.append([lanes[0], lanes[2]])
+            plan.append([lanes[1], lanes[3]])
+            plan.append([n + len(plan) - 2, n + len(plan) - 1])
+            chain(plan, [n + len(plan) - 1] + list(range(body, n)))
+            out.append(plan)
+        return out
+
+    def _float32_form(self, node, nodes, in_name: str, out_name: str, qp_in: QuantParams,
+                      qp_out: QuantParams, attrs: dict, shape: tuple, global_: bool):
+        """(order, thresholds) of the float32 form of an average whose output is no function of
+        the integer window sum (qhw.ops.fsum_pool), or None (the integer form stays, noted).
+        The runtime runs ``nodes`` (the model's own pool node) on probe images of the model's
+        own shape (its kernel choice depends on it): random codes, and windows of codes one
+        apart (where float32 decides the ties). A candidate sum order of
+        :meth:`_float32_orders` and a form of :meth:`_float32_posts` must give the runtime's
+        code on every probe output; then the thresholds are the smallest float32 sums giving
+        each output code above the lowest (bisection over float32 values in the order of
+        :func:`qhw.ops.fsum_pool.order_key`)."""
+        from qhw.ops.conv import windows
+        from qhw.ops.fsum_pool import MAX_SUM, key_value, order_key
+
+        f32 = np.float32
+        kernel = list(attrs["kernel_size"])
+        dims = len(kernel)
+        pads = attrs["padding"]
+        if isinstance(pads, str) or max(qp_in.bits, qp_out.bits) > 16:
+            return None
+        z_in = int(qp_in.zero_point)
+        lo, hi = qp_in.qmin - z_in, qp_in.qmax - z_in
+        per = int(np.prod(shape))
+        outs = shape[-1] if global_ else max(1, per // int(np.prod(kernel)))
+        n_img = max(2, min(-(-8000 // outs), -(-2_000_000 // per)))  # ~8,000 outputs, <= 2M codes
+        rng = np.random.default_rng(0)
+        d = rng.integers(lo, hi + 1, size=(n_img,) + tuple(shape))
+        base = rng.integers(lo, hi, size=(n_img // 2,) + tuple(shape))
+        d[: n_img // 2] = base + rng.integers(0, 2, size=base.shape)  # codes one apart: ties
+        x_cf = np.moveaxis(d, -1, 1) + z_in  # (N, C, *spatial) codes
+        y = np.asarray(self._ort_run(nodes, in_name, out_name, x_cf, None), np.int64)
+        y = np.moveaxis(y.reshape((n_img, shape[-1]) + y.shape[2:]), 1, -1)  # (N, *out, C)
+        vals = (d.astype(f32) * f32(qp_in.scale)).astype(f32)
+        stride = list(attrs.get("stride") or kernel)
+        win = windows(vals, None, kernel, stride, (1,) * dims, list(pads), f32(0.0))
+        win = win.reshape(win.shape[:1 + dims] + (-1, win.shape[-1]))
+        taps = [win[..., t, :].astype(f32) for t in range(win.shape[-2])]
+        found = None
+        for order in self._float32_orders(kernel, global_):
+            v = list(taps)
+            for a, b in order:
+                v.append((v[a] + v[b]).astype(f32))
+            for post in self._float32_posts(nodes, qp_out, len(taps)):
+                if v[-1].shape == y.shape and np.array_equal(post(v[-1]), y):
+                    found = order, post
+                    break
+            if found:
+                break
+        if found is None:
+            return None
+        order, post = found
+        top = float(np.max(np.abs(vals.astype(np.float64)), initial=1.0)) * len(taps) * 2 + 1
+        if top >= MAX_SUM:
+            return None
+        z = int(qp_out.zero_point)
+        levels = np.arange(qp_out.qmin - z + 1, qp_out.qmax - z + 1)
+        k_max = int(order_key(np.array([top], f32))[0])
+        lo_k, hi_k = np.full(levels.size, -k_max - 1), np.full(levels.size, k_max + 1)
+        while np.any(hi_k - lo_k > 1):
+            mid = (lo_k + hi_k) // 2
+            ok = post(key_value(mid)) - z >= levels
+            hi_k, lo_k = np.where(ok, mid, hi_k), np.where(ok, lo_k, mid)
+        return order, key_value(hi_k).astype(np.float64), y.size
+
     def _ort_windows(self, nodes, in_name, out_name, wins, kernel, image, channels, z, dt_in, dt_out):
         """onnxruntime's output code of each window of codes ``wins`` (#windows, taps)."""
         count, taps = wins.shape
@@ -1170,10 +1288,17 @@ class _QdqImporter(_Importer):
         kernel = list(attrs["kernel_size"])
         rows = self._sum_codes(node, probe, in_name, out_name, qp_in, qp_out, kernel,
                                [shape[-1 - dims + i] for i in range(dims)] if global_ else None, shape[-1])
-        name = self.b.node(self.name_for(node), f"avgpool{dims}d", [t.name], attrs, {"sum_codes": rows})
+        form = None
+        if rows[:, 2].any():  # no function of the integer sum: the float32 sum itself, if found
+            real = [node if n.name == node.name else n for n in probe]
+            form = self._float32_form(node, real, in_name, out_name, qp_in, qp_out, attrs, shape, global_)
+        params = {"sum_codes": rows} if form is None else \
+            {"f32_thresholds": form[1], "f32_order": np.asarray(form[0], np.int64).reshape(-1, 2)}
+        name = self.b.node(self.name_for(node), f"avgpool{dims}d", [t.name], attrs, params)
         self.b.graph.node(name).qparams = qp_out
-        self._set(node, _Tensor(name, True), f"avgpool{dims}d ({what}; output codes of all {len(rows)} "
-                  f"window sums computed by {self.runtime})")
+        how = f"output codes of all {len(rows)} window sums computed by {self.runtime}" if form is None \
+            else f"{self.runtime}'s float32 window sum reproduced, equal on {form[2]} probe outputs"
+        self._set(node, _Tensor(name, True), f"avgpool{dims}d ({what}; {how})")
         return self.vals[node.output[0]]
 
     def _window_attrs(self, node, dims: int) -> dict:

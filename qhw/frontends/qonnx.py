@@ -336,6 +336,23 @@ class _QonnxImporter(_QdqImporter):
         self._average(node, t, self._global(node, t), [node, q], node.input[0], q.output[0], qp_out, True,
                       "global average")
 
+    def _float32_posts(self, nodes, qp_out: QuantParams, taps: int) -> list:
+        """What qonnx does after the float32 window sum s: onnxruntime's AveragePool divides by
+        N in float32, then the Quant after it computes s / scale + zero point in float32, clips
+        and rounds (qonnx.custom_op.general.quant.int_quant, its rounding mode)."""
+        f32 = np.float32
+        q = nodes[-1]
+        n, ys, z = f32(taps), f32(qp_out.scale), f32(qp_out.zero_point)
+        mode = self.mode(q)
+        lo, hi = f32(qp_out.qmin), f32(qp_out.qmax)
+
+        def post(s):
+            v = (((s / n).astype(f32) / ys).astype(f32) + z).astype(f32)
+            v = np.where(v > hi, hi, np.where(v < lo, lo, v))
+            return _round(v, mode).astype(np.int64)
+
+        return [post]
+
     def _ort_run(self, nodes, in_name: str, out_name: str, x: np.ndarray, out_dtype) -> np.ndarray:
         """qonnx's own execution (execute_onnx) of ``nodes`` fed the codes ``x`` through a Quant
         of the input's parameters; the last node is the Quant after the average, whose real

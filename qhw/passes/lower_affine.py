@@ -562,6 +562,8 @@ class _Lowering:
         lo_d, hi_d = min(qp_in.qmin - z_in, 0), max(qp_in.qmax - z_in, 0)
         s_lo, s_hi = taps * lo_d, taps * hi_d
         lo, hi = qp.qmin - z, qp.qmax - z
+        if "f32_thresholds" in node.params:
+            return self._float32_pool(node, v, qp_in, qp, lo_d, hi_d, lo)
         sums = np.arange(s_lo, s_hi + 1)
         rows = node.params.get("sum_codes")
         ambiguous = 0
@@ -605,6 +607,27 @@ class _Lowering:
             self.notes.append(f"{node.name}: for {ambiguous} of {sums.size} window sums the producer's "
                               "float32 arithmetic decides the rounding (windows with equal sums may round "
                               "one LSB apart there); qhw takes the code most windows of that sum get")
+        return _Val(cur, "q", qp)
+
+    def _float32_pool(self, node: Node, v: _Val, qp_in, qp, lo_d: int, hi_d: int, lo: int) -> _Val:
+        """The producer's float32 window sum reproduced bit for bit (qhw.ops.fsum_pool): the
+        float32 value fl32(d * s_in) of every zero-point-free code d, and
+        ``params["f32_thresholds"]`` (the smallest float32 sum giving each output code above
+        ``lo``) and ``params["f32_order"]`` (the adds, qhw.ops.fsum_pool ``order``), found by the
+        frontend from the producer's own arithmetic."""
+        opdef = get(node.op, node.name)
+        d = np.arange(lo_d, hi_d + 1)
+        values = (d.astype(np.float32) * np.float32(qp_in.scale)).astype(np.float32)
+        attrs = {k: node.attrs[k] for k in ("kernel_size", "stride", "padding") if k in node.attrs}
+        attrs.update(code_min=int(lo_d), out_min=int(lo))
+        if "f32_order" in node.params:
+            attrs["order"] = np.asarray(node.params["f32_order"], np.int64).reshape(-1, 2).tolist()
+        cur = self.emit(node.name, f"fsum_pool{opdef.dims}d", [v.name], attrs,
+                        params={"values": values, "thresholds": node.params["f32_thresholds"]})
+        self.out.node(cur).qparams = qp
+        self.notes.append(f"{node.name}: average pool = the producer's float32 window sum reproduced "
+                          f"bit for bit, then {int(node.params['f32_thresholds'].size)} "
+                          "float32 thresholds to the output code")
         return _Val(cur, "q", qp)
 
     def op_shift(self, node: Node, v: _Val) -> _Val:
