@@ -47,6 +47,9 @@ NO_TRAITS = {
                     "qhw.tables function, no other shared trait describes it; it has its own lowering",
     "embedding": "a lookup of constant rows by an integer index: none of the shared traits "
                  "(elementwise, gather, table, ...) describes it; it has its own lowering",
+    "fsum_pool1d": "a window reduction in float32 (per-code values, rounded adds, thresholds): POOL "
+                   "would select the integer pools' lowering and HLS template; it has its own",
+    "fsum_pool2d": "as fsum_pool1d",
 }
 #: ops without hardware of their own, and why
 NO_HARDWARE = {
@@ -102,6 +105,11 @@ ORACLES["code_softmax"] = ("test_import_merge.py::test_softmax_predict_equals_on
                            "onnxruntime's QLinearSoftmax (QDQ and QOperator)")
 ORACLES["transpose"] = ("test_import_pool.py::test_conv_tails_equal_onnxruntime",
                         "onnxruntime (Transpose of quantized codes)")
+ORACLES["fsum_pool2d"] = ("test_import_pool.py::test_qonnx_average_equals_qonnx_execution",
+                          "qonnx execute_onnx (onnxruntime's float32 AveragePool) and onnxruntime's "
+                          "QLinearAveragePool (test_2x2_average_at_ties_equals_onnxruntime)")
+ORACLES["fsum_pool1d"] = ("test_fsum_pool.py::test_golden_equals_numpy_float32_and_onnxruntime",
+                          "onnxruntime's float AveragePool (1-D) and numpy float32")
 ORACLES["pad"] = ("test_import_pool.py::test_conv_tails_equal_onnxruntime", "onnxruntime (Pad of quantized codes)")
 #: ops without an oracle test, and why
 NO_ORACLE: dict[str, str] = {}
@@ -190,6 +198,12 @@ DESIGNS = {
                               {"table": "ap_int<6>", "result": "ap_fixed<10,3,AP_RND,AP_SAT>"}),
 }
 
+_F32 = {"values": (np.arange(-8, 8) * np.float32(0.3)).astype(np.float32).astype(np.float64),
+        "thresholds": np.linspace(-7.0, 7.0, 9).astype(np.float32).astype(np.float64)}
+DESIGNS["fsum_pool1d"] = _with_params("fsum_pool1d", (6, 2), "ap_int<4>", _F32, kernel_size=3, stride=1,
+                                      padding=1, code_min=-8, out_min=-4)
+DESIGNS["fsum_pool2d"] = _with_params("fsum_pool2d", (4, 4, 2), "ap_int<4>", _F32, kernel_size=[2, 2],
+                                      code_min=-8, out_min=-4)
 DESIGNS["transpose"] = _unary("transpose", in_shape=(2, 3, 2), perm=[2, 0, 1])
 DESIGNS["pad"] = _unary("pad", in_shape=(3, 2), pads=[1, 0, 2, 1], mode="constant")
 

@@ -4,6 +4,8 @@ nearest even; the C simulation's g++ uses SSE on x86-64, and with only adds noth
 fused into an FMA) and the count of thresholds at or below the sum."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from qhw.backends.hls.layers import LayerContext, _geometry, common, emitter
@@ -20,7 +22,9 @@ def _bits(values: np.ndarray, per_line: int = 8) -> str:
 def _fsum_pool(node, ctx: LayerContext) -> dict:
     op = get_op(node.op, node.name)
     v = common(node, ctx)
-    v.update(_geometry(node, ctx.in_shapes[0], tuple(node.output.shape)))
+    a = node.attrs  # a pool's stride defaults to its kernel
+    shape = SimpleNamespace(op=node.op, attrs={**a, "stride": a.get("stride") or a["kernel_size"]})
+    v.update(_geometry(shape, ctx.in_shapes[0], tuple(node.output.shape)))
     values = np.asarray(node.params["values"], np.float64)
     thr = np.asarray(node.params["thresholds"], np.float64)
     order = op.order(node)

@@ -22,7 +22,8 @@ from qhw.backends.verilog.lowering import Lowering, bits, counts, lowering
 from qhw.backends.verilog.lut import _rom_unit
 from qhw.backends.verilog.render import render, signed_literal
 from qhw.backends.verilog.requant import UnarySpec
-from qhw.fixed import FixedFormat
+from qhw.errors import ModelError
+from qhw.fixed import MAX_WIDTH, FixedFormat
 from qhw.ops.fsum_pool import FsumPool1d, FsumPool2d, float32_values, lsb_exponent
 
 #: significant bits of a float32 (23 stored + the hidden one)
@@ -39,6 +40,9 @@ def plan(node, opdef, x: FixedFormat) -> dict:
     taps = opdef.taps(node)
     bound = taps * max(abs(i) for i in ints) * 2 + 2  # above any rounded partial sum
     width = bound.bit_length() + 2
+    if width > MAX_WIDTH:
+        raise ModelError(f"{node.op} {node.name!r}: its float32 tap values span {width} bits in units of "
+                         f"their lowest bit (2**{u}); the RTL holds at most {MAX_WIDTH}")
     thr = []
     for t in float32_values(node.params["thresholds"]).astype(np.float64):
         c = math.ceil(Fraction(float(t)) / Fraction(2) ** u)
