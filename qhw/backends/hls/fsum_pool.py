@@ -10,7 +10,7 @@ import numpy as np
 
 from qhw.backends.hls.layers import LayerContext, _geometry, common, emitter
 from qhw.ops import get as get_op
-from qhw.ops.fsum_pool import float32_values
+from qhw.ops.fsum_pool import FsumPool1d, FsumPool2d, float32_values
 
 
 def _bits(values: np.ndarray, per_line: int = 8) -> str:
@@ -18,7 +18,7 @@ def _bits(values: np.ndarray, per_line: int = 8) -> str:
     return ",\n".join("    " + ", ".join(words[i:i + per_line]) for i in range(0, len(words), per_line))
 
 
-@emitter("fsum_pool.h.j2", ("fsum_pool1d", "fsum_pool2d"))
+@emitter("fsum_pool.h.j2", (FsumPool1d.name, FsumPool2d.name))
 def _fsum_pool(node, ctx: LayerContext) -> dict:
     op = get_op(node.op, node.name)
     v = common(node, ctx)
