@@ -343,6 +343,39 @@ def test_pool_and_movement_design_predicts_onnxruntime(compiled, tmp_path):
     assert differ == 0, (n, differ, worst)
 
 
+def _qdq_equal_scales(kind, z, dtype):
+    """x -> QuantizeLinear -> DequantizeLinear -> GlobalAveragePool / ReduceMean (H, W) /
+    AveragePool 2x2 -> QuantizeLinear -> DequantizeLinear, one scale throughout: windows sit on
+    ties that onnxruntime's float32 sum decides."""
+    arrs = {"s": np.float32(0.0371), "z": np.asarray(z, dtype), "axes": np.array([2, 3], np.int64)}
+    pool = {"gap": h.make_node("GlobalAveragePool", ["d"], ["p"], "pool"),
+            "mean": h.make_node("ReduceMean", ["d", "axes"], ["p"], "pool", keepdims=0),
+            "avg2": h.make_node("AveragePool", ["d"], ["p"], "pool", kernel_shape=[2, 2], strides=[2, 2])}[kind]
+    nodes = [h.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], "qin"),
+             h.make_node("DequantizeLinear", ["q", "s", "z"], ["d"], "dqin"), pool,
+             h.make_node("QuantizeLinear", ["p", "s", "z"], ["qo"], "qout"),
+             h.make_node("DequantizeLinear", ["qo", "s", "z"], ["y"], "dqout")]
+    g = h.make_graph(nodes, "qdq_equal", [h.make_tensor_value_info("x", TP.FLOAT, [None, 3, 4, 4])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, None)], [nh.from_array(v, k) for k, v in arrs.items()])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("kind", ["gap", "mean", "avg2"])
+@pytest.mark.parametrize("dtype,z", [(np.uint8, 128), (np.int8, 0), (np.int8, 3)])
+def test_qdq_equal_scale_averages_equal_onnxruntime(tmp_path, kind, dtype, z):
+    """A QDQ average whose input and output scales are equal, inputs of codes one apart (ties
+    everywhere): qhw predict through the CLI == onnxruntime on every output (its ReduceMean adds
+    in eight lanes, its 2x2 pool row by row: reproduced in float32; its global QLinear average is
+    an integer sum: the exact integer form stays)."""
+    onnx.save(onnx.shape_inference.infer_shapes(_qdq_equal_scales(kind, z, dtype)), tmp_path / "m.onnx")
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(12)
+    codes = rng.integers(info.min - z, info.max - z, size=(300, 3, 4, 4)) + rng.integers(0, 2, size=(300, 3, 4, 4))
+    x = (codes * np.float32(0.0371)).astype(np.float32)
+    n, differ, worst = _agreement(tmp_path / "m.onnx", x, tmp_path)
+    assert differ == 0, (n, differ, worst)
+
+
 # ---------------------------------------------------------------------- QONNX
 def _qonnx_pool(kind, s_in, s_out, z=0):
     """x -> Quant (int8) -> AveragePool / GlobalAveragePool -> Quant (int8), as Brevitas exports
