@@ -314,8 +314,51 @@ class _QdqImporter(_Importer):
                              "Conv/Gemm/MatMul (as its bias), between a DequantizeLinear and a "
                              "QuantizeLinear (a code table), or on the host before the first / after "
                              "the last quantizer")
+        if self._fused_add(node):
+            return
         super().op_Add(node)
         self._qdq_reference(node)
+
+    def _fused_add(self, node) -> bool:
+        """DequantizeLinear x2 -> Add -> QuantizeLinear of one 8-bit type: onnxruntime (default
+        session options) fuses the group into its QLinearAdd kernel, so it becomes qlinear_add
+        (the kernel's float32 arithmetic, exactly). Other Adds keep the float path's mapping."""
+        dqs = [self.producer.get(i) for i in node.input]
+        readers = self.readers.get(node.output[0], [])
+        if any(d is None or d.op_type != "DequantizeLinear" for d in dqs) or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear":
+            return False
+        q = readers[0]
+        qp, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        ta, tb = (self.tensor(node, i) for i in node.input)
+        name = self._qlinear_add(node, ta, tb, qp) if axis is None else None
+        if name is None:
+            return False
+        self._set(node, _Tensor(name, ta.channels_last, ta.perm), "qlinear_add")
+        ref = self._ort_pairs(dqs + [node, q], dqs[0].input[0], dqs[1].input[0], q.output[0], ta, tb, qp)
+        if ref is not None:
+            self.reference[name] = ref
+        return True
+
+    def _qlinear_add(self, node, a: _Tensor, b: _Tensor, qp: QuantParams) -> str | None:
+        """A qlinear_add node (onnxruntime's QLinearAdd kernel, exact) of a + b quantized by qp,
+        or None when the kernel does not apply (not one 8-bit type for a, b and the output, or
+        quantized per axis): its table is indexed by b's code from qmin (the lowering re-indexes
+        it by zero-point-free code)."""
+        from qhw.ops.qlinear_add import onnxruntime_form
+
+        qa, qb = self.b.graph.node(a.name).qparams, self.b.graph.node(b.name).qparams
+        if qa is None or qb is None or any(not q.is_per_tensor or q.narrow_range for q in (qa, qb, qp)) \
+                or {(q.bits, q.signed) for q in (qa, qb, qp)} not in ({(8, True)}, {(8, False)}):
+            return None
+        za, zb, zc = int(qa.zero_point), int(qb.zero_point), int(qp.zero_point)
+        form = onnxruntime_form(float(qa.scale), float(qb.scale), float(qp.scale), za, zb, zc,
+                                np.arange(qb.qmin, qb.qmax + 1) - zb)
+        attrs = {k: form[k] for k in ("multiplier", "frac", "zero_point")}
+        attrs.update(lo=qp.qmin - zc, hi=qp.qmax - zc)
+        name = self.b.node(self.name_for(node), "qlinear_add", [a.name, b.name], attrs, {"table": form["table"]})
+        self.b.graph.node(name).qparams = qp
+        return name
 
     def _keep_qparams(self, node) -> None:
         """maxpool/flatten/reshape of codes: the same codes, the same quantization."""
@@ -776,16 +819,21 @@ class _QdqImporter(_Importer):
 
     def _qlinear_merge(self, node, build, kind: str) -> None:
         """com.microsoft QLinearAdd/QLinearMul: a constant input makes a code table
-        (:meth:`qlinear_const`); two quantized inputs are merged by ``build`` and checked
-        against onnxruntime on every input code pair."""
+        (:meth:`qlinear_const`); two quantized inputs are merged by ``build`` (an Add of one
+        8-bit type: qlinear_add, the kernel's arithmetic) and checked against onnxruntime on every
+        input code pair."""
         i = list(node.input)
         if self.qlinear_const(node, i):
             return
         a = self.expect(node, i[0], i[1], i[2])
         b = self.expect(node, i[3], i[4], i[5])
-        name = build(self.name_for(node), a.name, b.name)
         qp, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
-        self.b.graph.node(name).qparams = qp
+        name = self._qlinear_add(node, a, b, qp) if kind == "add" else None
+        if name is not None:
+            kind = "qlinear_add"
+        else:
+            name = build(self.name_for(node), a.name, b.name)
+            self.b.graph.node(name).qparams = qp
         self._set(node, _Tensor(name, a.channels_last, a.perm), kind)
         self.reference[name] = self._ort_pairs([node], i[0], i[3], node.output[0], a, b, qp)
 
