@@ -7,6 +7,7 @@ from qhw.backends.hls.sim import CsimResult, csim, run_raw
 from qhw.backends.hls.layers import supported_ops
 from qhw.backends.hls import code_table  # noqa: F401  (registers its emitter with the layers)
 from qhw.backends.hls import code_softmax  # noqa: F401  (registers its emitter with the layers)
+from qhw.backends.hls import qlinear_add  # noqa: F401  (registers its emitter with the layers)
 from qhw.backends.hls.writer import INTERFACES, HlsProject, write_hls
 
 

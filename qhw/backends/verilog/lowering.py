@@ -33,7 +33,7 @@ from qhw.ops.traits import Trait
 
 #: the modules that register lowerings (imported on first lookup)
 _FAMILIES = ("mac", "clamp", "rescale", "move", "pool", "merge", "lut", "softmax", "embedding",
-             "code_table", "code_softmax")
+             "code_table", "code_softmax", "qlinear_add")
 
 #: the analytic estimator's features (bits; see qhw.estimate.analytic); cost() may add "dsp"
 #: (DSP blocks) and "bram" (18 Kb block RAM units)
