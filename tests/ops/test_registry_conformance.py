@@ -103,6 +103,8 @@ ORACLES["code_softmax"] = ("test_import_merge.py::test_softmax_predict_equals_on
 ORACLES["transpose"] = ("test_import_pool.py::test_conv_tails_equal_onnxruntime",
                         "onnxruntime (Transpose of quantized codes)")
 ORACLES["pad"] = ("test_import_pool.py::test_conv_tails_equal_onnxruntime", "onnxruntime (Pad of quantized codes)")
+ORACLES["qlinear_add"] = ("test_import_merge.py::test_every_code_pair_against_onnxruntime",
+                          "onnxruntime's QLinearAdd and fused QDQ Add, every code pair")
 #: ops without an oracle test, and why
 NO_ORACLE: dict[str, str] = {}
 
@@ -192,6 +194,21 @@ DESIGNS = {
 
 DESIGNS["transpose"] = _unary("transpose", in_shape=(2, 3, 2), perm=[2, 0, 1])
 DESIGNS["pad"] = _unary("pad", in_shape=(3, 2), pads=[1, 0, 2, 1], mode="constant")
+
+
+def _qlinear_add():
+    from qhw.ops.qlinear_add import onnxruntime_form
+
+    form = onnxruntime_form(0.0131, 0.0297, 0.0514, 3, -5, 2, np.arange(-8, 8))
+    b = GraphBuilder("one_qlinear_add")
+    x = b.input("x", (5,), "ap_int<6>")
+    z = b.input("z", (5,), "ap_int<4>")
+    attrs = {k: form[k] for k in ("multiplier", "frac", "zero_point")}
+    b.output("y", b.node("op", "qlinear_add", [x, z], dict(attrs, lo=-20, hi=9), {"table": form["table"]}))
+    return b.build()
+
+
+DESIGNS["qlinear_add"] = _qlinear_add
 
 # ------------------------------------------------------------------ the checks
 def _missing(op: str, what: str) -> str:
