@@ -391,7 +391,8 @@ class _QdqImporter(_Importer):
         """onnxruntime's QLinearAdd constants (qhw.ops.qlinear_add.onnxruntime_form) for a + b
         quantized by qp, every zero point moved by ``shift`` (128: the uint8 form onnxruntime runs
         an int8 QDQ group in), or None when the kernel does not apply (not one 8-bit type for a,
-        b and the output, or quantized per axis)."""
+        b and the output, or quantized per axis) or its exact form would not fit 64-bit integers
+        (scale ratios below 2**-27)."""
         from qhw.ops.qlinear_add import onnxruntime_form
 
         qa, qb = self.b.graph.node(a.name).qparams, self.b.graph.node(b.name).qparams
@@ -399,8 +400,11 @@ class _QdqImporter(_Importer):
                 or {(q.bits, q.signed) for q in (qa, qb, qp)} not in ({(8, True)}, {(8, False)}):
             return None
         za, zb, zc = (int(x.zero_point) + shift for x in (qa, qb, qp))
-        return onnxruntime_form(float(qa.scale), float(qb.scale), float(qp.scale), za, zb, zc,
-                                np.arange(qb.qmin, qb.qmax + 1) - int(qb.zero_point))
+        try:
+            return onnxruntime_form(float(qa.scale), float(qb.scale), float(qp.scale), za, zb, zc,
+                                    np.arange(qb.qmin, qb.qmax + 1) - int(qb.zero_point))
+        except ModelError:  # scales far outside practice: the single-rounding add, its pairs noted
+            return None
 
     def _qlinear_add_codes(self, a: _Tensor, b: _Tensor, qp: QuantParams, shift: int) -> np.ndarray:
         """The output codes (with qp's zero point) of the form for every pair of input codes."""

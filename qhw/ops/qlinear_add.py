@@ -75,6 +75,9 @@ def onnxruntime_form(sa: float, sb: float, sc: float, za: int, zb: int, zc: int,
         raise ModelError(f"QLinearAdd scales {sa}, {sb}, {sc}: the ratios are not finite and non-zero")
     _, e = np.frexp(float(abs(ra)))  # |ra| in [2**(e-1), 2**e): its last mantissa bit is 2**(e-24)
     frac = max(24 - int(e), MIN_FRAC - 1) + 1  # the grid 2**-(frac-1) holds qa * ra and 2**-26
+    if frac > MAX_V_BITS - 10:
+        raise ModelError(f"QLinearAdd scales {sa}, {sb}, {sc}: the ratio {float(ra)} needs {frac} fraction "
+                         f"bits (at most {MAX_V_BITS - 10})")
     codes = np.asarray(b_codes, np.int64)
     # fma(qb, rb, F): the exact product plus F, rounded once to float32 (float64 holds qb * rb and
     # the sum exactly when |qb| < 2**16 and the exponents are close; Fraction makes it certain)
