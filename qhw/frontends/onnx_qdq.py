@@ -314,8 +314,122 @@ class _QdqImporter(_Importer):
                              "Conv/Gemm/MatMul (as its bias), between a DequantizeLinear and a "
                              "QuantizeLinear (a code table), or on the host before the first / after "
                              "the last quantizer")
+        if self._fused_add(node):
+            return
         super().op_Add(node)
         self._qdq_reference(node)
+
+    def _fused_add(self, node) -> bool:
+        """DequantizeLinear x2 -> Add -> QuantizeLinear of one 8-bit type: onnxruntime (default
+        session options) fuses the group into its QLinearAdd kernel, so it becomes qlinear_add
+        (the kernel's float32 arithmetic, exactly). Other Adds keep the float path's mapping."""
+        dqs = [self.producer.get(i) for i in node.input]
+        readers = self.readers.get(node.output[0], [])
+        if any(d is None or d.op_type != "DequantizeLinear" for d in dqs) or len(readers) != 1 \
+                or readers[0].op_type != "QuantizeLinear":
+            return False
+        q = readers[0]
+        qp, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        ta, tb = (self.tensor(node, i) for i in node.input)
+        if axis is not None or self._qlinear_add_form(ta, tb, qp, 0) is None:
+            return False
+        ref = self._ort_add_probe(dqs, node, q, ta, tb)
+        # onnxruntime on x86 turns int8 Q -> DQ pairs into uint8 ones (zero points + 128) before it
+        # fuses, which moves F and so the float32 rounding: the shift whose codes equal the probe's
+        shifts = (0, 128) if qp.signed else (0,)
+        good = [k for k in shifts if ref is not None and np.array_equal(self._qlinear_add_codes(ta, tb, qp, k), ref)]
+        name = self._qlinear_add(node, ta, tb, qp, good[0] if good else 0)
+        self._set(node, _Tensor(name, ta.channels_last, ta.perm), "qlinear_add")
+        if ref is not None:
+            self.reference[name] = ref
+        return True
+
+    def _ort_add_probe(self, dqs, node, q, ta: _Tensor, tb: _Tensor) -> np.ndarray | None:
+        """onnxruntime's output code for every pair of input codes of DequantizeLinear x2 -> Add
+        -> QuantizeLinear, run as the model runs it: float inputs through a QuantizeLinear before
+        each DequantizeLinear and a DequantizeLinear after, so onnxruntime rewrites the group as it
+        rewrites the model (int8 pairs turned into uint8 on x86, then QLinearAdd)."""
+        from onnx import helper
+
+        qa, qb = self.b.graph.node(ta.name).qparams, self.b.graph.node(tb.name).qparams
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("a quantized Add is checked against onnxruntime: pip install 'qhw[onnx]'") from None
+        feeds, nodes = {}, []
+        ca, cb = np.meshgrid(np.arange(qa.qmin, qa.qmax + 1), np.arange(qb.qmin, qb.qmax + 1), indexing="ij")
+        if dqs[0].input[0] == dqs[1].input[0]:
+            return None  # x + x: one tensor, not every pair (compared by the lowering's own check)
+        for k, (d, qpx, codes) in enumerate(((dqs[0], qa, ca), (dqs[1], qb, cb))):
+            x = f"probe_{k}"
+            nodes.append(helper.make_node("QuantizeLinear", [x, *d.input[1:]], [d.input[0]], f"probe_q{k}"))
+            feeds[x] = ((codes.ravel() - int(qpx.zero_point)).astype(np.float32) * np.float32(qpx.scale)).astype(np.float32)
+        nodes += list({id(n): n for n in dqs}.values()) + [node, q]
+        nodes.append(helper.make_node("DequantizeLinear", [q.output[0], *q.input[1:]], ["probe_y"], "probe_dq"))
+        names = {i for n in nodes for i in n.input if i} - set(feeds)
+        inits = [t for t in self.g.initializer if t.name in names]
+        consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
+        graph = helper.make_graph(consts + nodes, "probe",
+                                  [helper.make_tensor_value_info(k, 1, [None]) for k in feeds],
+                                  [helper.make_tensor_value_info("probe_y", 1, None)], inits)
+        model = helper.make_model(graph, opset_imports=list(self.model_opsets))
+        model.ir_version = self.model_ir
+        try:
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            so.intra_op_num_threads = 1
+            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            y = np.asarray(sess.run(None, feeds)[0], np.float64)
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelError(f"ONNX node {node.name!r}: onnxruntime could not run it on all code pairs: "
+                             f"{str(exc).splitlines()[0][:200]}") from None
+        qo, _ = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+        codes = np.rint(y / np.float32(qo.scale)).astype(np.int64) + int(qo.zero_point)
+        return codes.reshape(ca.shape)
+
+    def _qlinear_add_form(self, a: _Tensor, b: _Tensor, qp: QuantParams, shift: int) -> dict | None:
+        """onnxruntime's QLinearAdd constants (qhw.ops.qlinear_add.onnxruntime_form) for a + b
+        quantized by qp, every zero point moved by ``shift`` (128: the uint8 form onnxruntime runs
+        an int8 QDQ group in), or None when the kernel does not apply (not one 8-bit type for a,
+        b and the output, or quantized per axis) or its exact form would not fit 64-bit integers
+        (scale ratios below 2**-27)."""
+        from qhw.ops.qlinear_add import onnxruntime_form
+
+        qa, qb = self.b.graph.node(a.name).qparams, self.b.graph.node(b.name).qparams
+        if qa is None or qb is None or any(not q.is_per_tensor or q.narrow_range for q in (qa, qb, qp)) \
+                or {(q.bits, q.signed) for q in (qa, qb, qp)} not in ({(8, True)}, {(8, False)}):
+            return None
+        za, zb, zc = (int(x.zero_point) + shift for x in (qa, qb, qp))
+        try:
+            return onnxruntime_form(float(qa.scale), float(qb.scale), float(qp.scale), za, zb, zc,
+                                    np.arange(qb.qmin, qb.qmax + 1) - int(qb.zero_point))
+        except ModelError:  # scales far outside practice: the single-rounding add, its pairs noted
+            return None
+
+    def _qlinear_add_codes(self, a: _Tensor, b: _Tensor, qp: QuantParams, shift: int) -> np.ndarray:
+        """The output codes (with qp's zero point) of the form for every pair of input codes."""
+        from qhw.ops.qlinear_add import round_float32_sum
+
+        form = self._qlinear_add_form(a, b, qp, shift)
+        qa, qb = self.b.graph.node(a.name).qparams, self.b.graph.node(b.name).qparams
+        da = np.arange(qa.qmin, qa.qmax + 1) - int(qa.zero_point)
+        v = da[:, None] * form["multiplier"] + form["table"].astype(np.int64)[None, :]
+        r = round_float32_sum(v, form["frac"]) - form["zero_point"] + int(qp.zero_point)
+        return np.clip(r, qp.qmin, qp.qmax)
+
+    def _qlinear_add(self, node, a: _Tensor, b: _Tensor, qp: QuantParams, shift: int = 0) -> str | None:
+        """A qlinear_add node (onnxruntime's QLinearAdd kernel, exact) of a + b quantized by qp,
+        or None when the kernel does not apply (:meth:`_qlinear_add_form`): its table is indexed
+        by b's code from qmin (the lowering re-indexes it by zero-point-free code)."""
+        form = self._qlinear_add_form(a, b, qp, shift)
+        if form is None:
+            return None
+        zc = int(qp.zero_point)
+        attrs = {k: form[k] for k in ("multiplier", "frac", "zero_point")}
+        attrs.update(lo=qp.qmin - zc, hi=qp.qmax - zc)
+        name = self.b.node(self.name_for(node), "qlinear_add", [a.name, b.name], attrs, {"table": form["table"]})
+        self.b.graph.node(name).qparams = qp
+        return name
 
     def _keep_qparams(self, node) -> None:
         """maxpool/flatten/reshape of codes: the same codes, the same quantization."""
@@ -776,16 +890,21 @@ class _QdqImporter(_Importer):
 
     def _qlinear_merge(self, node, build, kind: str) -> None:
         """com.microsoft QLinearAdd/QLinearMul: a constant input makes a code table
-        (:meth:`qlinear_const`); two quantized inputs are merged by ``build`` and checked
-        against onnxruntime on every input code pair."""
+        (:meth:`qlinear_const`); two quantized inputs are merged by ``build`` (an Add of one
+        8-bit type: qlinear_add, the kernel's arithmetic) and checked against onnxruntime on every
+        input code pair."""
         i = list(node.input)
         if self.qlinear_const(node, i):
             return
         a = self.expect(node, i[0], i[1], i[2])
         b = self.expect(node, i[3], i[4], i[5])
-        name = build(self.name_for(node), a.name, b.name)
         qp, _ = self.qparams(node, i[6], i[7] if len(i) > 7 else None)
-        self.b.graph.node(name).qparams = qp
+        name = self._qlinear_add(node, a, b, qp) if kind == "add" else None
+        if name is not None:
+            kind = "qlinear_add"
+        else:
+            name = build(self.name_for(node), a.name, b.name)
+            self.b.graph.node(name).qparams = qp
         self._set(node, _Tensor(name, a.channels_last, a.perm), kind)
         self.reference[name] = self._ort_pairs([node], i[0], i[3], node.output[0], a, b, qp)
 

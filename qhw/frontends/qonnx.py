@@ -74,6 +74,8 @@ class _QonnxImporter(_QdqImporter):
         self.exact = exact
         self.rounding: dict[str, str] = {}
         self.post_scale: dict[str, np.ndarray] = {}
+        #: Trunc outputs already computed by the average before them (Brevitas' TruncAvgPool)
+        self.truncated: set[str] = set()
 
     supported = SUPPORTED + ("FloatQuant (rejected)",)
     what = "a QONNX model"
@@ -179,6 +181,10 @@ class _QonnxImporter(_QdqImporter):
 
     def op_Trunc(self, node):
         t = self.tensor(node, node.input[0])
+        if node.output[0] in self.truncated:  # the average before it computed its codes
+            self.vals[node.output[0]] = t
+            self.qreport.add(node.name, node.op_type, t.name, "the truncation of the average before it")
+            return
         src = self.b.graph.node(t.name)
         if src.qparams is None:
             raise ModelError(f"QONNX node {node.name!r}: Trunc of {node.input[0]!r}, which is not quantized")
@@ -317,10 +323,33 @@ class _QonnxImporter(_QdqImporter):
                                 bool(self.attr(q, "narrow", 0)), ())
         return q, qp
 
+    def _trunc_after(self, node):
+        """AveragePool -> Trunc (v2: x, scale, zero point, input bits, output scale, output bits),
+        Brevitas' TruncAvgPool export: the Trunc and its output codes' quantization, or None when
+        no such Trunc alone reads the average."""
+        readers = self.readers.get(node.output[0], [])
+        if len(readers) != 1 or readers[0].op_type != "Trunc" or readers[0].input[0] != node.output[0]:
+            return None
+        tr = readers[0]
+        if len(tr.input) < 6:
+            raise ModelError(f"QONNX node {tr.name!r}: a Trunc after an average needs the v2 inputs "
+                             "(x, scale, zero point, input bits, output scale, output bits)")
+        if self.scalar(tr, 2, "zero point") != 0:
+            raise ModelError(f"QONNX node {tr.name!r}: Trunc with a non-zero zero point is not supported")
+        if self.mode(tr) == "UP":
+            raise ModelError(f"QONNX node {tr.name!r}: rounding_mode UP has no integer rounding mode in qhw")
+        qp, _ = self.int_params(tr, np.asarray(self.scalar(tr, 4, "output scale")), np.zeros(1),
+                                self.scalar(tr, 5, "output bit width"), bool(self.attr(tr, "signed", 1)),
+                                bool(self.attr(tr, "narrow", 0)), ())
+        self.truncated.add(tr.output[0])
+        return tr, qp
+
     def op_AveragePool(self, node):
         """Quant -> AveragePool -> Quant: the exact window sum, then the code qonnx gives that sum
-        (qonnx runs the pool in float32 through onnxruntime and rounds in its Quant)."""
-        q, qp_out = self._quant_after(node)
+        (qonnx runs the pool in float32 through onnxruntime and rounds in its Quant). Quant ->
+        AveragePool -> Trunc (Brevitas' TruncAvgPool): the same, with the code qonnx's Trunc gives
+        each window sum (its rounding of the sum over a power-of-two divisor)."""
+        q, qp_out = self._trunc_after(node) or self._quant_after(node)
         t = self.tensor(node, node.input[0])
         dims = len(self.attr(node, "kernel_shape"))
         attrs = self._window_attrs(node, dims)
@@ -331,7 +360,7 @@ class _QonnxImporter(_QdqImporter):
                           q.output[0], qp_out, False, "window average")
 
     def op_GlobalAveragePool(self, node):
-        q, qp_out = self._quant_after(node)
+        q, qp_out = self._trunc_after(node) or self._quant_after(node)
         t = self.tensor(node, node.input[0])
         self._average(node, t, self._global(node, t), [node, q], node.input[0], q.output[0], qp_out, True,
                       "global average")
@@ -367,8 +396,11 @@ class _QonnxImporter(_QdqImporter):
             raise ModelError("an average in a QONNX model is computed by qonnx: pip install qonnx") from None
         src = self.b.graph.node(self.tensor(nodes[0], in_name).name).qparams
         q_out = nodes[-1]
-        sy = float(np.asarray(self.const(q_out, q_out.input[1])).ravel()[0])
-        zy = int(np.asarray(self.const(q_out, q_out.input[2])).ravel()[0])
+        if q_out.op_type == "Trunc":  # codes of its output scale (zero point 0, checked)
+            sy, zy = float(np.asarray(self.const(q_out, q_out.input[4])).ravel()[0]), 0
+        else:
+            sy = float(np.asarray(self.const(q_out, q_out.input[1])).ravel()[0])
+            zy = int(np.asarray(self.const(q_out, q_out.input[2])).ravel()[0])
         consts = {"probe_s": src.scale, "probe_z": src.zero_point, "probe_b": src.bits}
         quant_in = helper.make_node("Quant", ["probe_x", "probe_s", "probe_z", "probe_b"], [in_name], "probe_q",
                                     domain="qonnx.custom_op.general", signed=int(src.signed),

@@ -36,6 +36,7 @@ from qhw.ops.elementwise import Add, Mul
 from qhw.ops.reshape import Concat
 from qhw.ops.code_table import CodeTable
 from qhw.ops.code_softmax import CodeSoftmax
+from qhw.ops.qlinear_add import QLinearAdd
 from qhw.ops.threshold import Threshold
 from qhw.ops.dense import accumulator_format
 from qhw.passes.pipeline import prepare
@@ -53,7 +54,7 @@ MAC_OPS = tuple(sorted(group(Trait.MAC)))
 
 #: ops lowered by their op class (no trait says what they compute)
 _BY_CLASS = ((Add, "op_add"), (Threshold, "op_threshold"), (CodeTable, "op_code_table"), (Mul, "op_mul"),
-             (CodeSoftmax, "op_code_softmax"), (Concat, "op_concat"))
+             (CodeSoftmax, "op_code_softmax"), (Concat, "op_concat"), (QLinearAdd, "op_qlinear_add"))
 
 
 def _lowering(op: str) -> str | None:
@@ -534,6 +535,26 @@ class _Lowering:
                          {"exp": node.params["exp"], "out": out}, formats={"result": code_format(qp)},
                          qparams=qp)
         return _Val(name, "q", qp)
+    def op_qlinear_add(self, node: Node, a: _Val, b: _Val) -> _Val:
+        """onnxruntime's QLinearAdd kernel (qhw.ops.qlinear_add; its table indexed by b's code
+        from qmin): the table re-indexed by b's zero-point-free code over its format's whole raw
+        range (codes outside [qmin, qmax] cannot occur; they read the edge entries)."""
+        a, b = self.quantized(node, a, "first input"), self.quantized(node, b, "second input")
+        qp = node.qparams
+        for qpx, what in ((a.qp, "its first input"), (b.qp, "its second input"), (qp, "its output")):
+            self.per_tensor(node, qpx, what)
+        table = np.asarray(node.params["table"], np.float64)
+        zb = int(b.qp.zero_point)
+        if table.shape != (b.qp.qmax - b.qp.qmin + 1,):
+            raise ModelError(f"qlinear_add {node.name!r}: {table.size} table entries for codes "
+                             f"[{b.qp.qmin}, {b.qp.qmax}]")
+        fb = self.out.node(b.name).formats["result"]
+        d = np.clip(np.arange(fb.raw_min, fb.raw_max + 1), b.qp.qmin - zb, b.qp.qmax - zb)
+        name = self.emit(node.name, "qlinear_add", [a.name, b.name], dict(node.attrs),
+                         {"table": table[d - (b.qp.qmin - zb)]}, formats={"result": code_format(qp)},
+                         qparams=qp)
+        return self._check_reference(node, a, b, _Val(name, "q", qp))
+
     def op_avg_pool(self, node: Node, v: _Val) -> _Val:
         """An average pool of codes: the exact window sum S of zero-point-free codes (an avgpool
         with divisor 1), then the output code of every reachable S.

@@ -111,6 +111,8 @@ ORACLES["fsum_pool2d"] = ("test_import_pool.py::test_qonnx_average_equals_qonnx_
 ORACLES["fsum_pool1d"] = ("test_fsum_pool.py::test_golden_equals_numpy_float32_and_onnxruntime",
                           "onnxruntime's float AveragePool (1-D) and numpy float32")
 ORACLES["pad"] = ("test_import_pool.py::test_conv_tails_equal_onnxruntime", "onnxruntime (Pad of quantized codes)")
+ORACLES["qlinear_add"] = ("test_import_merge.py::test_every_code_pair_against_onnxruntime",
+                          "onnxruntime's QLinearAdd and fused QDQ Add, every code pair")
 #: ops without an oracle test, and why
 NO_ORACLE: dict[str, str] = {}
 
@@ -206,6 +208,21 @@ DESIGNS["fsum_pool2d"] = _with_params("fsum_pool2d", (4, 4, 2), "ap_int<4>", _F3
                                       code_min=-8, out_min=-4)
 DESIGNS["transpose"] = _unary("transpose", in_shape=(2, 3, 2), perm=[2, 0, 1])
 DESIGNS["pad"] = _unary("pad", in_shape=(3, 2), pads=[1, 0, 2, 1], mode="constant")
+
+
+def _qlinear_add():
+    from qhw.ops.qlinear_add import onnxruntime_form
+
+    form = onnxruntime_form(0.0131, 0.0297, 0.0514, 3, -5, 2, np.arange(-8, 8))
+    b = GraphBuilder("one_qlinear_add")
+    x = b.input("x", (5,), "ap_int<6>")
+    z = b.input("z", (5,), "ap_int<4>")
+    attrs = {k: form[k] for k in ("multiplier", "frac", "zero_point")}
+    b.output("y", b.node("op", "qlinear_add", [x, z], dict(attrs, lo=-20, hi=9), {"table": form["table"]}))
+    return b.build()
+
+
+DESIGNS["qlinear_add"] = _qlinear_add
 
 # ------------------------------------------------------------------ the checks
 def _missing(op: str, what: str) -> str:

@@ -8,6 +8,7 @@ from qhw.backends.hls.layers import supported_ops
 from qhw.backends.hls import code_table  # noqa: F401  (registers its emitter with the layers)
 from qhw.backends.hls import code_softmax  # noqa: F401  (registers its emitter with the layers)
 from qhw.backends.hls import fsum_pool  # noqa: F401  (registers its emitter with the layers)
+from qhw.backends.hls import qlinear_add  # noqa: F401  (registers its emitter with the layers)
 from qhw.backends.hls.writer import INTERFACES, HlsProject, write_hls
 
 

@@ -33,7 +33,8 @@ from qhw.ops.traits import Trait
 
 #: the modules that register lowerings (imported on first lookup)
 _FAMILIES = ("mac", "clamp", "rescale", "move", "pool", "merge", "lut", "softmax", "embedding",
-             "code_table", "code_softmax", "fsum_pool")
+             "code_table", "code_softmax", "fsum_pool",
+             "qlinear_add")
 
 #: the analytic estimator's features (bits; see qhw.estimate.analytic); cost() may add "dsp"
 #: (DSP blocks) and "bram" (18 Kb block RAM units)
