@@ -299,15 +299,47 @@ def _softmax_hls4ml(ctx: CostContext, n: int) -> Cost:
     ef, acc, ii, tf = f["exp_table"], f["accum"], f["inv_inp"], f["inv_table"]
     if impl == "stable":
         dfm = FixedFormat(ws + 1, ws + 1 - x.frac_bits, True)
-        c.add(arith_bits=n * (ws + 1)).merge(requant(ctx, dfm, f["inp_norm"]), n)
+        # x - max: Yosys narrows the subtractor to the bits the cast to inp_norm reads
+        c.add(arith_bits=n * _read_bits(dfm, f["inp_norm"]))
+        c.merge(requant(ctx, dfm, f["inp_norm"]), n)
     c.merge(rom(t["exp"], ef, n)).merge(requant(ctx, ef, acc), n)
-    sf = add_format(acc, acc)
-    c.add(arith_bits=(n - 1) * sf.width).merge(requant(ctx, sf, acc), n - 1)
-    c.merge(requant(ctx, acc, ii)).merge(rom(t["inv"], tf, 1))
+    # every value as Yosys narrows it: an exp entry widened into accum keeps the entry's bits
+    # (the rest are constant), and the pairwise sums (hls4ml's tree order) grow from there
+    e = _live(ef, acc)
+
+    def tree(node_) -> FixedFormat:
+        if isinstance(node_, int):
+            return e
+        sf = add_format(tree(node_[0]), tree(node_[1]))
+        c.add(arith_bits=sf.width).merge(requant(ctx, sf, acc))
+        return _live(sf, acc)
+
+    total = tree(h4.reduce_order(n))
+    c.merge(requant(ctx, total, ii)).merge(rom(t["inv"], tf, 1))
     c.merge(multiplier(ctx, acc.width, tf.width, acc.signed or tf.signed), n)
-    c.merge(requant(ctx, mul_format(acc, tf), res), n)
-    del h4
+    c.merge(requant(ctx, mul_format(e, tf), res), n)
     return c.merge(_out_reg(ctx, n))
+
+
+def _read_bits(src: FixedFormat, dst: FixedFormat) -> int:
+    """How many of ``src``'s bits, from its LSB, the cast to ``dst`` reads: all of them when it
+    saturates, else those up to ``dst``'s top bit (a wrapping cast drops the rest)."""
+    from qhw.backends.verilog.requant import UnarySpec, unary_context
+
+    u = unary_context("u", UnarySpec.requant(src, dst))
+    if u["need_over"] or u["need_under"]:
+        return src.width
+    return max(1, min(src.width, dst.width - u["d"]))
+
+
+def _live(src: FixedFormat, dst: FixedFormat) -> FixedFormat:
+    """The format of the bits that vary after casting ``src`` to ``dst``: ``src`` when ``dst``
+    holds every value of ``src`` exactly (a widening cast: the added bits are constant or copies
+    of the sign, which Yosys removes), else ``dst``."""
+    exact = (dst.frac_bits >= src.frac_bits and src.signed <= dst.signed
+             and dst.raw_min <= src.raw_min << (dst.frac_bits - src.frac_bits)
+             and src.raw_max << (dst.frac_bits - src.frac_bits) <= dst.raw_max)
+    return src if exact else dst
 
 
 def _softmax_legacy(ctx: CostContext, n: int, t: dict) -> Cost:
