@@ -288,6 +288,8 @@ def block_calibration_set() -> list[dict]:
             2, "ap_fixed<7,3>", "ap_ufixed<5,1,AP_RND,AP_SAT>")),
         k("hard_sigmoid", "hard_sigmoid n=2 ap_fixed<10,4> 7b", lambda: hard_sigmoid_one(
             2, "ap_fixed<10,4>", "ap_ufixed<7,1,AP_RND,AP_SAT>")),
+        k("hard_sigmoid", "hard_sigmoid n=3 ap_fixed<5,2> 5b", lambda: hard_sigmoid_one(
+            3, "ap_fixed<5,2>", "ap_ufixed<5,1,AP_RND,AP_SAT>")),
         k("embedding", "embedding 8x2 L=2", lambda: embedding_one(8, 2, 2)),
         k("pool", "maxpool1d (6,2) k2", lambda: pool_one("maxpool1d", (6, 2))),
         k("pool", "avgpool1d (6,2) k2", lambda: pool_one("avgpool1d", (6, 2))),
@@ -513,7 +515,7 @@ def block_rows(target: str, nodsp: bool, which: str, run: bool = False) -> tuple
 #: with DSPs allowed: only the coefficients of logic beside the multipliers are refitted; a
 #: design without a multiplier synthesizes to the same netlist, so the rest stays as fitted
 #: without DSPs
-BLOCK_FIT_DSP = {"lut": ("arith_bits", "cmul_bits", "vmul_bits", "dsp_tree_bits"),
+BLOCK_FIT_DSP = {"lut": ("arith_bits", "ccmp_bits", "csel_bits", "cmul_bits", "vmul_bits", "dsp_tree_bits"),
                  "ff": ("const",), "carry": ("arith_bits",)}
 
 
