@@ -302,7 +302,8 @@ def block_calibration_set() -> list[dict]:
         k("requantize", "requantize n=4 *5>>3", lambda: requantize_one(4, 5, 3)),
         k("requantize", "requantize n=2 *13>>4 ap_int<6>", lambda: requantize_one(2, 13, 4, "ap_int<6>")),
         k("requantize", "requantize n=3 *7>>3", lambda: requantize_one(3, 7, 3)),
-        k("requantize", "requantize n=2 *21>>5 ap_int<10>", lambda: requantize_one(2, 21, 5, "ap_int<10>")),
+        k("requantize", "requantize n=2 *21>>5 ap_int<10>",
+          lambda: requantize_one(2, 21, 5, "ap_int<10>")),
         k("pool", "avgpool2d (4,6,2) k2 ap_fixed<5,2>", lambda: pool_one("avgpool2d", (4, 6, 2),
                                                                         fmt="ap_fixed<5,2>")),
         k("elementwise", "add n=4", lambda: binary_one("add", 4)),
@@ -512,10 +513,11 @@ def block_rows(target: str, nodsp: bool, which: str, run: bool = False) -> tuple
     return rows, missing
 
 
-#: with DSPs allowed: only the coefficients of logic beside the multipliers are refitted; a
-#: design without a multiplier synthesizes to the same netlist, so the rest stays as fitted
-#: without DSPs
-BLOCK_FIT_DSP = {"lut": ("arith_bits", "ccmp_bits", "csel_bits", "cmul_bits", "vmul_bits", "dsp_tree_bits"),
+#: with DSPs allowed: only the coefficients of logic beside the multipliers are refitted (on the
+#: designs that use DSPs); a design without one synthesizes to its -nodsp netlist and is
+#: estimated with the -nodsp coefficients
+BLOCK_FIT_DSP = {"lut": ("arith_bits", "ccmp_bits", "csel_bits", "cmul_bits", "vmul_bits",
+                         "dsp_tree_bits"),
                  "ff": ("const",), "carry": ("arith_bits",)}
 
 

@@ -132,9 +132,10 @@ def analytic(graph, *, target: str = "xilinx", options: dict | None = None,
     ``multipliers`` "auto"|"csd", ``reuse_factor``, ``tree_stage_levels``, ``output_fifo``), as
     Yosys ``synth_<target> -flatten`` counts them; ``nodsp`` forbids DSP blocks. Calibrated
     targets: the keys of ``coefficients.json`` (``<target>/dsp`` holds the coefficients fitted
-    on designs that use DSP blocks; a design that uses none is estimated with ``<target>``'s). Every multiplier, dense/conv layers' included, is
-    counted as a DSP by the target's Yosys ``mul2dsp`` rule
-    (:func:`qhw.backends.verilog.mac.dsp_count`); block RAM by each target's rule."""
+    on designs that use DSP blocks; a design that uses none is estimated with ``<target>``'s).
+    Every multiplier, dense/conv layers' included, is counted as a DSP by the target's Yosys
+    ``mul2dsp`` rule (:func:`qhw.backends.verilog.mac.dsp_count`); block RAM by each target's
+    rule."""
     coef = coefficients()
     if target not in coef:
         raise ConfigError(f"no analytic model for target {target!r}; calibrated: "

@@ -20,9 +20,11 @@ Features added for these blocks (all in bits):
   thresholds, PWL breakpoints): cheaper than a subtractor; the constant-or-value select that
   follows folds into the same LUTs.
 * ``sel_bits``: 2:1 selects between two variables (the running maximum, PWL segments).
-* ``csel_bits``: output bits of a saturating cast (a select between the value and constants).
-* ``cmul_bits``: these blocks' constant multiplies in LUTs (requantize, hard_sigmoid's slope,
-  avgpool's 1/N, PWL slopes): input bits per set bit of the constant beyond the first.
+* ``csel_bits``: output bits of a saturating cast (a select between the value and constants),
+  and the bits of a clamped value read downstream (the clamp's select).
+* ``cmul_bits``: these blocks' constant multiplies in LUTs (requantize, avgpool's 1/N,
+  PWL slopes; hard_sigmoid's slope is ``hsig_bits``): input bits per set bit of the constant
+  beyond the first.
 * ``msum_bits``: the adders beyond the first of a sum of three or more values (window sums):
   Yosys builds them as a multi-operand adder, dearer than a chain of adders on LUT4 families.
 * ``bram_addr_bits``: address bits computed in front of a table in block RAM (offset, clamp).
