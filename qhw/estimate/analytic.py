@@ -132,15 +132,17 @@ def analytic(graph, *, target: str = "xilinx", options: dict | None = None,
     ``multipliers`` "auto"|"csd", ``reuse_factor``, ``tree_stage_levels``, ``output_fifo``), as
     Yosys ``synth_<target> -flatten`` counts them; ``nodsp`` forbids DSP blocks. Calibrated
     targets: the keys of ``coefficients.json`` (``<target>/dsp`` holds the coefficients fitted
-    with DSPs allowed, when there are any). Every multiplier, dense/conv layers' included, is
-    counted as a DSP by the target's Yosys ``mul2dsp`` rule
-    (:func:`qhw.backends.verilog.mac.dsp_count`); block RAM by each target's rule."""
+    on designs that use DSP blocks; a design that uses none is estimated with ``<target>``'s).
+    Every multiplier, dense/conv layers' included, is counted as a DSP by the target's Yosys
+    ``mul2dsp`` rule (:func:`qhw.backends.verilog.mac.dsp_count`); block RAM by each target's
+    rule."""
     coef = coefficients()
     if target not in coef:
         raise ConfigError(f"no analytic model for target {target!r}; calibrated: "
                           f"{', '.join(sorted(k for k in coef if '/' not in k))}")
-    c = coef.get(f"{target}/dsp", coef[target]) if not nodsp else coef[target]
     feats, dsp, bram = features(graph, options, nodsp, target)
+    # DSPs allowed but none used: Yosys builds the netlist it builds without them
+    c = coef.get(f"{target}/dsp", coef[target]) if not nodsp and dsp else coef[target]
     lut, ff = predict(feats, c["lut"]), predict(feats, c["ff"])
     return Resources(lut=lut, ff=ff, dsp=int(dsp), bram=int(bram), carry=predict(feats, c["carry"]),
                      source="analytic")

@@ -658,6 +658,8 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
         # the natural input width, once per merged cell); a DSP48E1's post-adder absorbs one
         # adder of the tree per product (xilinx_dsp; fitted as dsp_tree_bits)
         on_dsp = {}
+        # the tree's adders as Yosys narrows them: no wider than the sum bits the cast reads
+        tw = _read_sum_bits(plan)
         if not ctx.nodsp:
             on_dsp = {key: n for key, (wm, y) in _const_products(plan, terms, wx).items()
                       if (n := dsp_count(ctx.target, wx, wm, y=y))}
@@ -672,8 +674,8 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
             nonpow2 = a[((a & (a - 1)) != 0) & ~dsp_term]
             n_dsp = int(np.sum(dsp_term))
             absorbed = min(n_dsp, max(0, leaves - 1)) if ctx.target == "xilinx" else 0
-            cnt = counts(cnt, tree_bits=(max(0, leaves - 1) - absorbed) * ws,
-                         dsp_tree_bits=absorbed * ws, macc_bits=int(np.sum(popcount(nonpow2) - 1)) * bx)
+            cnt = counts(cnt, tree_bits=(max(0, leaves - 1) - absorbed) * tw,
+                         dsp_tree_bits=absorbed * tw, macc_bits=int(np.sum(popcount(nonpow2) - 1)) * bx)
         if cuts is not None:
             # the registers a clock period places: after the products, after tree levels
             regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in cuts if lv > 0)
