@@ -129,10 +129,10 @@ def test_output_is_deterministic(designs, tmp_path):
     assert man["latency"] == d2.latency
 
 
-#: the folded designs' Yosys checks run on smaller nets of the same layers and reuse factor: in a
+#: the conv and folded designs' Yosys checks run on smaller nets of the same layers and reuse factor: in a
 #: folded layer every product is a multiplier with muxed weights, and Yosys's time grows with their
-#: count (conv2d_r2 122 s, mlp_r4 77 s, conv1d_r3 66 s cold on the 2-core machine at full size);
-#: the full-size designs are linted and simulated above
+#: count (conv2d_r2 122 s, mlp_r4 77 s, conv1d_r3 66 s cold on the 2-core machine at full size;
+#: the fully parallel conv1d_net 46 s CPU); the full-size designs are linted and simulated above
 SYNTH_SMALL = {
     "mlp_r4": lambda: models.mlp(widths=(8, 6, 4, 3)),
     "conv1d_r1": small_conv1d_net,
