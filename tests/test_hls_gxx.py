@@ -162,7 +162,7 @@ def test_precompiled_ap_types_are_used_give_the_same_program_and_may_break(tmp_p
     used, out = _uses_pch(PCH_PROGRAM, tmp_path, monkeypatch)
     assert used
     assert out.split() == ["127", str(-280 & 0xFFF)]  # saturated; -2.1875 = -280 LSBs of 2**-7
-    for gch in (tmp_path / "cache" / "gxx").glob("pch/*/*.gch"):
+    for gch in (tmp_path / "cache" / "gxx_pch").glob("*/*.gch"):
         gch.write_bytes(b"not a precompiled header")
     changed = PCH_PROGRAM.replace("return 0;", "return 0; // another program, not a cache hit")
     exe = gxx.build({"main.cpp": changed}, [ap_types_include_dir()], name="pch")
@@ -171,7 +171,7 @@ def test_precompiled_ap_types_are_used_give_the_same_program_and_may_break(tmp_p
     monkeypatch.setenv("QHW_NO_PCH", "1")
     plain = gxx.build({"main.cpp": PCH_PROGRAM}, [ap_types_include_dir()], name="pch")
     assert subprocess.run([str(plain)], capture_output=True, text=True, check=True).stdout == out
-    assert not list((tmp_path / "cache_off" / "gxx").glob("pch/*/*.gch"))
+    assert not list((tmp_path / "cache_off").glob("gxx_pch/*/*.gch"))
 
 
 @pytest.mark.parametrize("text,wanted", [

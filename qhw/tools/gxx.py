@@ -5,7 +5,7 @@ cache lives under ``$QHW_CACHE_DIR/gxx/<hash>/`` (default ``~/.cache/qhw``).
 
 Parsing ``ap_fixed.h`` costs about 1.1 s of every translation unit that includes it (of 1.7 s for
 a small one). So the ap_types headers are precompiled once per compiler, flags and header content
-(``$QHW_CACHE_DIR/gxx/pch/<hash>/``) and a unit that includes ``ap_fixed.h`` itself gets it first
+(``$QHW_CACHE_DIR/gxx_pch/<hash>/``) and a unit that includes ``ap_fixed.h`` itself gets it first
 with ``-include``. g++ checks a ``.gch`` before it uses it and reads the header text instead when
 the ``.gch`` does not fit, so a stale one costs time, never correctness; a unit that fails with it
 is compiled again without it. ``QHW_NO_PCH=1`` turns it off.
@@ -193,27 +193,32 @@ def precompiled_ap_types(gxx: str, flags: tuple[str, ...], ap_dir: Path) -> Path
     if os.environ.get("QHW_NO_PCH"):
         return None
     key = content_hash(_compiler_identity(gxx), " ".join(flags), _headers_digest([ap_dir]), _PCH_TEXT)
-    out = cache_dir("gxx", "pch", key)
+    root = cache_dir("gxx_pch")
+    out = root / key
     header, gch, failed = out / _PCH_HEADER, out / (_PCH_HEADER + ".gch"), out / "failed.txt"
-    if gch.is_file() and header.is_file():
-        return header
     if failed.is_file():
         return None
-    with locked(cache_dir("locks") / f"gxx-pch-{key}.lock"):
-        if gch.is_file() and header.is_file():
-            return header
+    if gch.is_file():
+        return header
+    with locked(root / f".{key}.lock"):
         if failed.is_file():
             return None
-        header.write_text(_PCH_TEXT)
-        tmp = out / f"{_PCH_HEADER}.gch.{os.getpid()}.tmp"
-        proc = run_process([gxx, *flags, f"-I{ap_dir}", "-x", "c++-header", str(header), "-o", str(tmp)],
-                           capture_output=True, text=True)
-        if proc.returncode != 0 or not tmp.is_file():
-            failed.write_text(failure_text("g++", proc.returncode, None, proc.stderr, 4000))
-            tmp.unlink(missing_ok=True)
-            return None
-        os.replace(tmp, gch)
-    return header
+        if gch.is_file():
+            return header
+        # built in a temporary sibling and renamed into place: an interrupt leaves nothing
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+        try:
+            (tmp / _PCH_HEADER).write_text(_PCH_TEXT)
+            proc = run_process([gxx, *flags, f"-I{ap_dir}", "-x", "c++-header", str(tmp / _PCH_HEADER),
+                                "-o", str(tmp / gch.name)], capture_output=True, text=True)
+            if proc.returncode != 0 or not (tmp / gch.name).is_file():
+                (tmp / gch.name).unlink(missing_ok=True)
+                (tmp / failed.name).write_text(failure_text("g++", proc.returncode, None, proc.stderr, 4000))
+            shutil.rmtree(out, ignore_errors=True)  # an incomplete entry (a .gch deleted by hand)
+            os.rename(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return header if gch.is_file() else None
 
 
 def build(sources: Mapping[str, str], include_dirs: Iterable[os.PathLike] = (),
