@@ -4,6 +4,8 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
@@ -28,6 +30,7 @@ def test_onnx_mnist_example_reproduces_the_bundled_output():
     assert res["hls_mismatches"] == 0
 
 
+@pytest.mark.slow  # five Yosys runs, the PWL one with general multipliers 43 s CPU (61 s cold)
 def test_sigmoid_demo_compares_error_and_area():
     rows = _main("sigmoid_demo/run.py")(["--synth"])
     # errors over every input code: the full ROM is the most accurate, PWL with shift-only
@@ -75,6 +78,7 @@ def test_brevitas_tfc_example_matches_qonnx_and_simulates():
     assert res["same_class"] >= 0.9 and res["hls_mismatches"] == 0
 
 
+@pytest.mark.slow  # calibration, Verilator and g++ builds: 52 s cold on the 2-core CI
 def test_onnxruntime_qdq_example_matches_onnxruntime_and_simulates():
     import pytest
 
@@ -87,6 +91,7 @@ def test_onnxruntime_qdq_example_matches_onnxruntime_and_simulates():
     assert res["rtl_mismatches"] == 0 and res["hls_mismatches"] == 0
 
 
+@pytest.mark.slow  # Verilator and g++ builds of the example: 49 s cold on the 2-core CI
 def test_torch_ao_example_matches_the_quantized_module_and_simulates():
     import pytest
 

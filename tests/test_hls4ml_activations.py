@@ -305,6 +305,7 @@ def test_compile_tanh_sigmoid_config_rtl_and_hls_equal_golden(tanh_run, tmp_path
     _compile_and_simulate(tanh_run["yaml"], tanh_run["cfg"], tmp_path / "out")
 
 
+@pytest.mark.slow  # Verilator and g++ builds of the softmax net (34 s CPU cold)
 def test_compile_softmax_config_rtl_and_hls_equal_golden(softmax_run, tmp_path):
     """The heads model and its config unchanged: every implementation, skip included."""
     _compile_and_simulate(softmax_run["yaml"], softmax_run["cfg"], tmp_path / "out")

@@ -124,3 +124,62 @@ def test_concurrent_builds_of_one_program_compile_it_once(tmp_path, monkeypatch)
     assert results[0].exe == results[1].exe and results[0].exe.is_file()
     with pytest.raises(gxx.CompileError, match="g\\+\\+: exit code 1"):
         gxx.build_cached({"bad.cpp": "int main( {"})
+
+
+def _uses_pch(unit_text: str, tmp_path, monkeypatch) -> tuple[bool, str]:
+    """Build ``unit_text`` (which includes ``ap_fixed.h``) with the precompiled ap_types headers
+    in a fresh cache and ask g++ itself (``-H`` marks a used ``.gch`` with ``!``) whether it
+    read them; returns that and the program's output."""
+    monkeypatch.setenv("QHW_CACHE_DIR", str(tmp_path / "cache"))
+    exe = gxx.build({"main.cpp": unit_text}, [ap_types_include_dir()], name="pch")
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    header = gxx.precompiled_ap_types(gxx.find_gxx(), gxx.DEFAULT_FLAGS, ap_types_include_dir())
+    assert header is not None and header.with_name(header.name + ".gch").is_file()
+    (tmp_path / "main.cpp").write_text(unit_text)
+    trace = subprocess.run([gxx.find_gxx(), *gxx.DEFAULT_FLAGS, "-H", "-include", str(header),
+                            f"-I{ap_types_include_dir()}", "-fsyntax-only", str(tmp_path / "main.cpp")],
+                           capture_output=True, text=True, check=True).stderr
+    return any(ln.startswith("!") and ln.rstrip().endswith(".gch") for ln in trace.splitlines()), out
+
+
+PCH_PROGRAM = r"""
+#include <cstdio>
+#include <ap_fixed.h>
+int main() {
+  ap_fixed<8, 3, AP_RND, AP_SAT> x = 3.99;  // 127.68 LSBs rounds to 128: saturates to 127
+  ap_fixed<12, 5> y = ap_fixed<6, 2>(-1.75) * ap_fixed<6, 2>(1.25);
+  std::printf("%d %d\n", (int)x.range(7, 0), (int)y.range(11, 0));
+  return 0;
+}
+"""
+
+
+def test_precompiled_ap_types_are_used_give_the_same_program_and_may_break(tmp_path, monkeypatch):
+    """g++ uses the cached ``.gch`` (it says so under ``-H``) and the program built with it prints
+    what the one built without it (``QHW_NO_PCH=1``) prints: the ap_types rules, not the cache.
+    A ``.gch`` that is garbage (a truncated write, another compiler's) is ignored by g++: the
+    next build still compiles and runs right."""
+    used, out = _uses_pch(PCH_PROGRAM, tmp_path, monkeypatch)
+    assert used
+    assert out.split() == ["127", str(-280 & 0xFFF)]  # saturated; -2.1875 = -280 LSBs of 2**-7
+    for gch in (tmp_path / "cache" / "gxx_pch").glob("*/*.gch"):
+        gch.write_bytes(b"not a precompiled header")
+    changed = PCH_PROGRAM.replace("return 0;", "return 0; // another program, not a cache hit")
+    exe = gxx.build({"main.cpp": changed}, [ap_types_include_dir()], name="pch")
+    assert subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout == out
+    monkeypatch.setenv("QHW_CACHE_DIR", str(tmp_path / "cache_off"))
+    monkeypatch.setenv("QHW_NO_PCH", "1")
+    plain = gxx.build({"main.cpp": PCH_PROGRAM}, [ap_types_include_dir()], name="pch")
+    assert subprocess.run([str(plain)], capture_output=True, text=True, check=True).stdout == out
+    assert not list((tmp_path / "cache_off").glob("gxx_pch/*/*.gch"))
+
+
+@pytest.mark.parametrize("text,wanted", [
+    (PCH_PROGRAM, True),
+    ("#include <cstdio>\nint main() { return 0; }\n", False),  # no ap_types: nothing to add
+    ("#define AP_INT_MAX_W 4096\n" + PCH_PROGRAM, False),  # a macro the ap_types headers read
+    ('#include "types.h"\nint main() { return 0; }\n', True),  # through a header of the program
+])
+def test_which_units_get_the_precompiled_header(text, wanted):
+    sources = {"main.cpp": text, "types.h": "#ifndef T_H\n#define T_H\n#include <ap_fixed.h>\n#endif\n"}
+    assert gxx._wants_pch("main.cpp", sources, ap_types_include_dir()) is wanted

@@ -129,13 +129,15 @@ def test_output_is_deterministic(designs, tmp_path):
     assert man["latency"] == d2.latency
 
 
-#: the folded designs' Yosys checks run on smaller nets of the same layers and reuse factor: in a
+#: the conv and folded designs' Yosys checks run on smaller nets of the same layers and reuse factor: in a
 #: folded layer every product is a multiplier with muxed weights, and Yosys's time grows with their
-#: count (conv2d_r2 122 s, mlp_r4 77 s, conv1d_r3 66 s cold on the 2-core machine at full size);
-#: the full-size designs are linted and simulated above
+#: count (conv2d_r2 122 s, mlp_r4 77 s, conv1d_r3 66 s cold on the 2-core machine at full size;
+#: the fully parallel conv1d_net 46 s CPU); the full-size designs are linted and simulated above
 SYNTH_SMALL = {
     "mlp_r4": lambda: models.mlp(widths=(8, 6, 4, 3)),
+    "conv1d_r1": small_conv1d_net,
     "conv1d_r3": small_conv1d_net,
+    "conv2d_r1": small_conv2d_net,
     "conv2d_r2": small_conv2d_net,
 }
 
@@ -150,14 +152,17 @@ def test_yosys_synthesizes(designs, name, tmp_path):
     The fully parallel 16-64-32-32-5 MLP (``mlp_r1``) has 3,315 distinct constant multipliers,
     ten minutes of Yosys; its small twin (:func:`rtl_checks.small_mlp_twin`, ~180) has every
     multiplier shape and every template of it and takes under a minute of CPU (47 s measured).
-    The folded designs are checked on :data:`SYNTH_SMALL` with the same reuse factor."""
+    The conv designs and the folded MLP are checked on :data:`SYNTH_SMALL`: the same layers
+    with the same reuse factor on fewer pixels and channels (the full-size designs are linted
+    and simulated above; conv1d_r1's Yosys run alone was 46 s CPU, its small net's a tenth)."""
     _, d, _ = designs(name)
     if name == "mlp_r1":
         assert len(multiplier_shapes(d)) >= 10  # 14 weight widths (WB 3..16) in the big MLP
         d = small_mlp_twin(d, tmp_path)  # has every one of them
     elif name in SYNTH_SMALL:
         r = CASES[name][1]
-        d = write_verilog(SYNTH_SMALL[name](), tmp_path / "small", options={"reuse_factor": r})
+        d = write_verilog(SYNTH_SMALL[name](), tmp_path / "small",
+                          options={"reuse_factor": r} if r > 1 else None)
         assert d.ii == r  # folded like the full-size design
     stat = assert_synthesizes(d)
     assert stat["modules"]

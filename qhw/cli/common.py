@@ -5,8 +5,12 @@ import json
 import math
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
-import numpy as np
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 model_argument = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))

@@ -122,12 +122,13 @@ def compile_cmd(model, config, input_format, out, reuse_factor, multipliers, out
       qhw compile model.yaml -o build/prepared --stop-after prepare --save-steps build/steps
       qhw simulate build/model
     """
-    from qhw.flow import COMPILE_FLOW
-    from qhw.io import save
     from qhw.io.atomic import atomic_dir
 
     inputs = (model, config)
-    _check_outputs(out, save_steps, inputs)  # before the work, not after
+    _check_outputs(out, save_steps, inputs)  # before the work (and the flow's imports), not after
+    from qhw.flow import COMPILE_FLOW
+    from qhw.io import save
+
     cfg = None
     if config is not None:
         from qhw.config import load_config

@@ -4,10 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 
 from qhw.cli.common import config_option, emit_json, input_format_option, json_option, load, load_array, model_argument
-from qhw.io.atomic import atomic_file
 
 
 @click.command()
@@ -29,13 +27,15 @@ def predict(model, config, input_format, input_path, output_path, float_mode, ra
     Example:
       qhw predict examples/jet_mlp/model.yaml --input x.npy --output y.npy
     """
-    from qhw import golden
     from qhw.errors import ModelError
-
-    from qhw.io.atomic import check_output_file
+    from qhw.io.atomic import atomic_file, check_output_file
 
     inputs = (model, config, input_path)
-    check_output_file(output_path, inputs)  # before the work, not after
+    check_output_file(output_path, inputs)  # before the work (and numpy's import), not after
+    import numpy as np
+
+    from qhw import golden
+
     graph = load(model, config, input_format)
     x = load_array(input_path, "input")
     if len(graph.output_names) != 1:

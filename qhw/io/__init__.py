@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qhw.errors import ModelError
-from qhw.graph import Graph
-from qhw.io import native
-from qhw.io.native import save
+
+if TYPE_CHECKING:
+    from qhw.graph import Graph
 
 MODEL_SUFFIXES = (".yaml", ".yml", ".json", ".onnx", ".pt", ".pth")
 
@@ -40,9 +40,21 @@ def load_model(path: str | Path, config: Any = None, input_format: str = "ap_fix
         return load_torchscript(path, input_shape=input_shape, config=config, default=default,
                                 report=report)
     if path.suffix in (".yaml", ".yml", ".json"):
+        from qhw.io import native
+
         return prepare(native.load(path), config=config, default=default)
     raise ModelError(f"unknown model file type {path.suffix!r} ({str(path)!r}); qhw reads "
                      f"{', '.join(MODEL_SUFFIXES)}")
+
+
+def __getattr__(name: str):
+    # the writer (pydantic schemas, networkx) is imported on first use, so that the CLI's
+    # qhw.io.atomic, checked before any model is read, does not pay for it
+    if name == "save":
+        from qhw.io.native import save
+
+        return save
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["load_model", "save", "MODEL_SUFFIXES"]

@@ -2,11 +2,21 @@
 
 A second build of the same program returns the cached binary without running the compiler. The
 cache lives under ``$QHW_CACHE_DIR/gxx/<hash>/`` (default ``~/.cache/qhw``).
+
+Parsing ``ap_fixed.h`` costs about 1.1 s of every translation unit that includes it (of 1.7 s for
+a small one). So the ap_types headers are precompiled once per compiler, flags and header content
+(``$QHW_CACHE_DIR/gxx_pch/<hash>/``) and a unit that includes ``ap_fixed.h`` itself gets it first
+with ``-include``. g++ checks a ``.gch`` before it uses it and reads the header text instead when
+the ``.gch`` does not fit, so a stale one costs time, never correctness; a unit that fails with it
+is compiled again without it. ``QHW_NO_PCH=1`` turns it off.
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +31,11 @@ from qhw.tools.proc import run as run_process
 
 DEFAULT_FLAGS = ("-O2", "-std=c++14", "-w")
 _HEADER_SUFFIXES = (".h", ".hh", ".hpp")
+_PCH_HEADER = "qhw_ap_types_pch.h"
+_PCH_TEXT = "#include <ap_fixed.h>\n#include <ap_int.h>\n"
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]([^">]+)[">]', re.M)
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)", re.M)
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 
 @dataclass(frozen=True)
@@ -95,11 +110,23 @@ def _compile(gxx: str, sources: Mapping[str, str], include_dirs: list[Path], fla
             (tmpd / fname).write_text(text)
         inc = [f"-I{d}" for d in [tmpd, *include_dirs]]
         units = sorted(f for f in sources if f.endswith(".cpp"))
+        ap_dir = _ap_types_dir(include_dirs)
+        pch = None
+        if ap_dir is not None and any(_wants_pch(u, sources, ap_dir) for u in units):
+            pch = precompiled_ap_types(gxx, flags, ap_dir)
 
         def compile_unit(unit: str) -> str:
             obj = str(tmpd / (unit.replace("/", "__") + ".o"))
-            proc = run_process([gxx, *flags, *inc, "-c", str(tmpd / unit), "-o", obj],
-                               capture_output=True, text=True)
+
+            def compile_with(pre: list[str]) -> subprocess.CompletedProcess:
+                return run_process([gxx, *flags, *pre, *inc, "-c", str(tmpd / unit), "-o", obj],
+                                   capture_output=True, text=True)
+
+            proc = None
+            if pch is not None and _wants_pch(unit, sources, ap_dir):
+                proc = compile_with(["-include", str(pch)])
+            if proc is None or proc.returncode != 0:  # no header to precompile, or again without
+                proc = compile_with([])
             if proc.returncode != 0:
                 raise CompileError(f"g++ failed on {unit}: "
                                    + failure_text("g++", proc.returncode, None, proc.stderr, 4000))
@@ -113,6 +140,85 @@ def _compile(gxx: str, sources: Mapping[str, str], include_dirs: list[Path], fla
                                + failure_text("g++", proc.returncode, None, proc.stderr, 4000))
         out_dir.mkdir(parents=True, exist_ok=True)
         os.replace(tmpd / name, exe)
+
+
+def _ap_types_dir(include_dirs: list[Path]) -> Path | None:
+    """The first include directory holding ``ap_fixed.h`` and ``ap_int.h`` (what g++ finds)."""
+    for d in include_dirs:
+        if (d / "ap_fixed.h").is_file():
+            return d if (d / "ap_int.h").is_file() else None
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _ap_identifiers(ap_dir: Path, digest: str) -> frozenset[str]:
+    return frozenset(_IDENTIFIER.findall(
+        "".join(p.read_text(errors="replace") for p in sorted(ap_dir.glob("*.h")))))
+
+
+def _wants_pch(unit: str, sources: Mapping[str, str], ap_dir: Path) -> bool:
+    """Whether ``unit`` may start with the precompiled ap_types headers and mean the same: it (or
+    a header of ``sources`` it includes) includes ``ap_fixed.h``, ``sources`` has no header of
+    that name, and none of these files defines a macro whose name the ap_types headers use (a
+    macro set before the include could change them)."""
+    if any(Path(f).name in ("ap_fixed.h", "ap_int.h") for f in sources):
+        return False
+    seen, todo, texts = {unit}, [unit], []
+    while todo:
+        name = todo.pop()
+        texts.append(sources[name])
+        for inc in _INCLUDE.findall(sources[name]):
+            for cand in (str(Path(name).parent / inc), inc):  # beside the includer, then -I tmp
+                cand = os.path.normpath(cand)
+                if cand in sources and cand not in seen:
+                    seen.add(cand)
+                    todo.append(cand)
+                    break
+    if not any(Path(inc).name == "ap_fixed.h" for t in texts for inc in _INCLUDE.findall(t)):
+        return False
+    defined = {m for t in texts for m in _DEFINE.findall(t)}
+    return not defined & _ap_identifiers(ap_dir, _headers_digest([ap_dir]))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_identity(gxx: str) -> str:
+    proc = run_process([gxx, "--version"], capture_output=True, text=True)
+    return f"{os.path.realpath(gxx)}\n{proc.returncode}\n{proc.stdout}"
+
+
+def precompiled_ap_types(gxx: str, flags: tuple[str, ...], ap_dir: Path) -> Path | None:
+    """A header including ``ap_fixed.h`` and ``ap_int.h`` with its ``.gch`` beside it, made once
+    per compiler (path and ``--version``), flags and ap_types content; ``None`` when
+    ``QHW_NO_PCH`` is set or the compiler could not make it (the units then parse the headers)."""
+    if os.environ.get("QHW_NO_PCH"):
+        return None
+    key = content_hash(_compiler_identity(gxx), " ".join(flags), _headers_digest([ap_dir]), _PCH_TEXT)
+    root = cache_dir("gxx_pch")
+    out = root / key
+    header, gch, failed = out / _PCH_HEADER, out / (_PCH_HEADER + ".gch"), out / "failed.txt"
+    if failed.is_file():
+        return None
+    if gch.is_file():
+        return header
+    with locked(root / f".{key}.lock"):
+        if failed.is_file():
+            return None
+        if gch.is_file():
+            return header
+        # built in a temporary sibling and renamed into place: an interrupt leaves nothing
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+        try:
+            (tmp / _PCH_HEADER).write_text(_PCH_TEXT)
+            proc = run_process([gxx, *flags, f"-I{ap_dir}", "-x", "c++-header", str(tmp / _PCH_HEADER),
+                                "-o", str(tmp / gch.name)], capture_output=True, text=True)
+            if proc.returncode != 0 or not (tmp / gch.name).is_file():
+                (tmp / gch.name).unlink(missing_ok=True)
+                (tmp / failed.name).write_text(failure_text("g++", proc.returncode, None, proc.stderr, 4000))
+            shutil.rmtree(out, ignore_errors=True)  # an incomplete entry (a .gch deleted by hand)
+            os.rename(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return header if gch.is_file() else None
 
 
 def build(sources: Mapping[str, str], include_dirs: Iterable[os.PathLike] = (),
