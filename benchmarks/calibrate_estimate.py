@@ -550,9 +550,8 @@ def fit_blocks(rows: list[dict], base: dict, free_sets: dict = BLOCK_FIT) -> dic
         for k in ("arith_bits", "arith_odd"):
             out["lut"][k] = base["lut"][k] = 1.0
     for kind, free in free_sets.items():
-        # arith_odd only where carry cells are counted as LUTs (not xilinx CARRY4/8, iCE40 SB_CARRY)
-        free = [k for k in free
-                if k != "arith_odd" and not (chains and kind == "lut" and k == "arith_bits")]
+        # arith_odd is never fitted: xilinx CARRY4/8 and iCE40 SB_CARRY are not counted as LUTs
+        free = [k for k in free if not (chains and kind == "lut" and k == "arith_bits")]
         used = [k for k in free if k == "const" or any(r["feats"][k] for r in rows)]
         if not used or len(rows) < len(used):
             continue
