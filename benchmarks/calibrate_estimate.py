@@ -540,7 +540,18 @@ def fit_blocks(rows: list[dict], base: dict, free_sets: dict = BLOCK_FIT) -> dic
         out["lut"]["const"] = base["lut"]["const"] = float(np.median([r["yosys"].lut for r in wires]))
         # ...and show registers cost no LUTs (every family's flip-flops have a clock enable)
         out["lut"]["reg_bits"] = base["lut"]["reg_bits"] = 0.0
+    # ECP5 (its -nodsp fit; the DSP setting starts from it): fixed, not fitted: a carry chain is
+    # CCU2C cells of two bits, each counted as two LUTs (synth.py), so a chain of w bits costs
+    # w LUTs, plus one when w is odd (the calibration adders: add n=4, four 7-bit sums, 16
+    # CCU2C and only the constant's 2 LUT4 beside them; avgpool1d (6,2), six 7-bit sums, 24
+    # CCU2C); fitted, the irregular hard_sigmoid designs pull arith_bits to 1.16, arith_odd to 0
+    chains = target == "ecp5" and free_sets is BLOCK_FIT
+    if chains:
+        for k in ("arith_bits", "arith_odd"):
+            out["lut"][k] = base["lut"][k] = 1.0
     for kind, free in free_sets.items():
+        # arith_odd is never fitted: xilinx CARRY4/8 and iCE40 SB_CARRY are not counted as LUTs
+        free = [k for k in free if not (chains and kind == "lut" and k == "arith_bits")]
         used = [k for k in free if k == "const" or any(r["feats"][k] for r in rows)]
         if not used or len(rows) < len(used):
             continue

@@ -16,6 +16,8 @@ Features added for these blocks (all in bits):
 * ``arith_bits``: carry-chain arithmetic of these blocks: adders, subtractors and comparisons
   of two variables (max chains, rounding increments, window sums, offsets), in bits. (The dense layers' ``add_bits`` are adders merged into adder trees: a
   different price per bit.)
+* ``arith_odd``: how many of those chains have an odd width (ECP5 counts a CCU2C, two bits
+  of a chain, as two LUTs: an odd chain costs its width plus one).
 * ``ccmp_bits``: comparisons with a constant (clamps, saturation checks, address clamps,
   thresholds, PWL breakpoints): cheaper than a subtractor; the constant-or-value select that
   follows folds into the same LUTs.
@@ -116,6 +118,11 @@ class Cost:
             self.features[k] = self.features.get(k, 0) + int(v)
         return self
 
+    def chains(self, n: int, width: int) -> "Cost":
+        """``n`` carry chains of ``width`` bits: ``arith_bits`` and ``arith_odd`` (the chains
+        of odd width: ECP5's CCU2C holds two bits, so such a chain's last cell is half used)."""
+        return self.add(arith_bits=n * width, arith_odd=n * (width % 2))
+
     def merge(self, other: "Cost", times: int = 1) -> "Cost":
         for k, v in other.features.items():
             self.features[k] = self.features.get(k, 0) + times * int(v)
@@ -194,7 +201,7 @@ def unary(ctx: CostContext, spec, clamps=("clamp_lo", "clamp_hi")) -> Cost:
         read = u["wv"] if sat else min(u["wv"], spec.dst.width - u["d"])
         c.merge(const_multiplier(ctx, u["wx"], spec.multiplier, y=read))
     if u["rounding"] not in ("NONE", "TRN"):
-        c.add(arith_bits=u["wr"])
+        c.chains(1, u["wr"])
     checks = int(u["need_over"]) + int(u["need_under"])
     if checks:
         c.add(ccmp_bits=checks * u["wc"], csel_bits=u["wo"])  # one select level per output bit
@@ -251,7 +258,7 @@ def _clamped_index(width: int, aw: int) -> Cost:
 
 def _max_chain(n: int, ws: int, iw: int) -> Cost:
     """N - 1 comparisons of ws-bit values, each selecting the maximum and its index."""
-    return Cost().add(arith_bits=(n - 1) * ws, sel_bits=(n - 1) * (ws + iw))
+    return Cost().chains(n - 1, ws).add(sel_bits=(n - 1) * (ws + iw))
 
 
 def _out_reg(ctx: CostContext, n: int, span=None) -> Cost:
@@ -284,9 +291,9 @@ def cost_softmax(ctx: CostContext) -> Cost:
     wi = ws + 2 + max(0, -ex.shift) + max(0, abs(ex.lo_raw).bit_length())
     # per element: d = x - max (ws + 1 bits of value; Yosys narrows the declared wi), the offset
     # index (its address bits; the bits above only feed the clamp), the exp ROM read
-    c.add(arith_bits=n * (ws + 1 + eaw)).merge(_clamped_index(wi, eaw), n)
+    c.chains(n, ws + 1 + eaw).merge(_clamped_index(wi, eaw), n)
     c.merge(rom(ex.values, ef, n))
-    c.add(arith_bits=(n - 1) * acc.width)  # the exact sum
+    c.chains(n - 1, acc.width)  # the exact sum
     ws2 = acc.width + 2 + max(0, -inv.shift)
     c.merge(_clamped_index(ws2, iaw)).merge(rom(inv.values, rf, 1))
     pf = mul_format(ef, rf)
@@ -309,7 +316,7 @@ def _softmax_hls4ml(ctx: CostContext, n: int) -> Cost:
     if impl in ("argmax", "stable"):
         c.merge(_max_chain(n, ws, iw))
     if impl == "argmax":  # one-hot: an index comparison per element
-        return c.add(arith_bits=n * iw).merge(_out_reg(ctx, n))
+        return c.chains(n, iw).merge(_out_reg(ctx, n))
     t = get_op(node.op, node.name).hls4ml_tables(node, x)
     if impl == "legacy":
         return c.merge(_softmax_legacy(ctx, n, t))
@@ -317,7 +324,7 @@ def _softmax_hls4ml(ctx: CostContext, n: int) -> Cost:
     if impl == "stable":
         dfm = FixedFormat(ws + 1, ws + 1 - x.frac_bits, True)
         # x - max: Yosys narrows the subtractor to the bits the cast to inp_norm reads
-        c.add(arith_bits=n * _read_bits(dfm, f["inp_norm"]))
+        c.chains(n, _read_bits(dfm, f["inp_norm"]))
         c.merge(requant(ctx, dfm, f["inp_norm"]), n)
     c.merge(rom(t["exp"], ef, n)).merge(requant(ctx, ef, acc), n)
     # every value as Yosys narrows it: an exp entry widened into accum keeps the entry's bits
@@ -328,7 +335,7 @@ def _softmax_hls4ml(ctx: CostContext, n: int) -> Cost:
         if isinstance(node_, int):
             return e
         sf = add_format(tree(node_[0]), tree(node_[1]))
-        c.add(arith_bits=sf.width).merge(requant(ctx, sf, acc))
+        c.chains(1, sf.width).merge(requant(ctx, sf, acc))
         return _live(sf, acc)
 
     total = tree(h4.reduce_order(n))
@@ -369,8 +376,8 @@ def _softmax_legacy(ctx: CostContext, n: int, t: dict) -> Cost:
     iaw = max(1, math.ceil(math.log2(t["inv_n"])))
     pairs = n * (n - 1)
     sf = add_format(tf, tf)
-    c = Cost().add(arith_bits=pairs * 2 * ws).merge(_clamped_index(ws + 2, eaw), pairs)
-    c.merge(rom(t["exp"], tf, pairs)).add(arith_bits=pairs * sf.width).merge(requant(ctx, sf, tf), pairs)
+    c = Cost().chains(2 * pairs, ws).merge(_clamped_index(ws + 2, eaw), pairs)
+    c.merge(rom(t["exp"], tf, pairs)).chains(pairs, sf.width).merge(requant(ctx, sf, tf), pairs)
     c.merge(_clamped_index(tf.width + 3, iaw), n).merge(rom(t["inv"], tf, n))
     return c.merge(requant(ctx, tf, res), n).merge(_out_reg(ctx, n))
 
@@ -418,7 +425,7 @@ def cost_hard_sigmoid(ctx: CostContext) -> Cost:
     add = ws - _trailing_zeros(off, ws)
     if not mul.dsp and mul.features:  # a dense slope in LUTs (hsig_bits, module docstring)
         mul = Cost().add(hsig_bits=x.width * res.width)
-    c = Cost().merge(mul, n).add(arith_bits=n * add)
+    c = Cost().merge(mul, n).chains(n, add)
     return c.merge(unary(ctx, spec, clamps), n).merge(_out_reg(ctx, n))
 
 
@@ -537,7 +544,7 @@ def cost_pool(ctx: CostContext) -> Cost:
     live = min(wx, msb - lsb + 2)
     c = Cost()
     if not hasattr(opdef, "sum_format"):  # max
-        c.add(arith_bits=n * (taps - 1) * live, sel_bits=n * (taps - 1) * live)
+        c.chains(n * (taps - 1), live).add(sel_bits=n * (taps - 1) * live)
         sf = FixedFormat(wx, wx - x.frac_bits, True)
         cast_src = FixedFormat(wx, wx - x.frac_bits, x.signed)
         if "accum" in node.formats:
@@ -552,7 +559,7 @@ def cost_pool(ctx: CostContext) -> Cost:
     sumf = opdef.sum_format(node, x)
     ws = wx + max(1, math.ceil(math.log2(taps))) + 1
     width = live + max(1, math.ceil(math.log2(taps)))
-    c.add(arith_bits=n * width, msum_bits=n * (taps - 2) * width)  # a multi-operand sum
+    c.chains(n, width).add(msum_bits=n * (taps - 2) * width)  # a multi-operand sum
     c.merge(unary(ctx, UnarySpec(FixedFormat(ws, ws - x.frac_bits, True), acc,
                                  FixedFormat(ws, ws - x.frac_bits, sumf.signed))), n)
     recip = int(scale.quantize(1.0 / taps))
@@ -583,7 +590,7 @@ def cost_merge(ctx: CostContext) -> Cost:
     u = unary_context("u", spec)
     read = None if u["need_over"] or u["need_under"] else res.width - u["d"]
     if opdef.exact_format is add_format:
-        c.add(arith_bits=n * (ws if read is None else max(1, min(ws, read))))
+        c.chains(n, ws if read is None else max(1, min(ws, read)))
     else:  # a signed array multiplier: the folded layers' price per bit (mul_bits)
         d = 0 if ctx.nodsp else dsp_count(ctx.target, fa.width, fb.width, y=read)
         c.merge(Cost(dsp=d) if d else Cost().add(mul_bits=fa.width * fb.width), n)
@@ -611,7 +618,7 @@ def cost_threshold(ctx: CostContext) -> Cost:
     for e in range(n):
         row = codes[e % codes.shape[0]]
         live = int(sum(1 for v in row if x.raw_min < v <= x.raw_max))
-        c.add(ccmp_bits=live * (x.width + 1), arith_bits=max(0, live - 1) * wc)
+        c.chains(max(0, live - 1), wc).add(ccmp_bits=live * (x.width + 1))
     table = op.outputs(node, res)
     return c.merge(rom(table, res, n)).merge(_out_reg(ctx, n))
 
@@ -676,8 +683,8 @@ def cost_output_fifo(ctx: CostContext, out_bits: int, latency: int, ii: int = 1)
     depth = fifo_depth(latency, ii)
     fb = max(1, (depth - 1).bit_length())
     width = out_bits + 1
-    c = Cost().add(reg_bits=2 * fb + 2 * (fb + 1), arith_bits=2 * fb + 4 * (fb + 1),
-                   ccmp_bits=2 * (fb + 1))
+    c = Cost().add(reg_bits=2 * fb + 2 * (fb + 1), ccmp_bits=2 * (fb + 1))
+    c.chains(2, fb).chains(4, fb + 1)
     if ctx.target == "xilinx":
         c.add(lut_cells=4 * math.ceil(depth / 64) * math.ceil(width / 6) if depth > 32 else
               4 * math.ceil(width / 6))

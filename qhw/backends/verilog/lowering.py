@@ -42,7 +42,7 @@ FEATURES = ("sa_bits", "add_bits", "tree_bits", "dsp_tree_bits", "macc_bits", "m
             "cast_bits", "rom_bits", "rom_flips", "rom_clamp_bits", "reg_bits",
             # the block costs of qhw.estimate.blocks
             "arith_bits", "ccmp_bits", "sel_bits", "csel_bits", "cmul_bits", "vmul_bits",
-            "msum_bits", "bram_addr_bits", "lut_cells", "ff_cells", "hsig_bits")
+            "msum_bits", "bram_addr_bits", "lut_cells", "ff_cells", "hsig_bits", "arith_odd")
 
 
 @dataclass
