@@ -232,8 +232,8 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options,
     concatenation of an adder tree's input: no wire and assign per term)."""
     name = f"t{j}_{n}"
 
-    def term(expr: str) -> str:
-        return expr if inline else dp.wire(name, ws, expr)
+    def term(expr) -> str:
+        return str(expr) if inline else dp.wire(name, ws, expr)
 
     if plan.term_cast is None:
         c = wc << plan.shift
