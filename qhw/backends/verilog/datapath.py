@@ -144,25 +144,22 @@ class Datapath:
     def adder_tree(self, name: str, leaves: list[str], width: int, depth: int,
                    reg_levels: set[int], prefix: str) -> str:
         """Declare ``name`` = the sum of ``leaves`` (each ``width`` bits signed) by a pairwise
-        tree padded to ``depth`` levels, registered after ``reg_levels``: in a shared module
-        ``<prefix>_add<hash>`` (one per tree shape in the design), or inline in the layer for
-        the "sim" :attr:`flavour`."""
+        tree padded to ``depth`` levels, registered after ``reg_levels``: an instance of the
+        design's one parameterized tree module ``<prefix>_add<hash>`` (``addtree.v.j2``; the
+        hash names its text), or inline in the layer for the "sim" :attr:`flavour`."""
         if self.flavour == "sim":
             return self._tree_inline(name, leaves, width, depth, reg_levels)
         n = len(leaves)
-        levels = sorted(reg_levels)
-        mod = f"{prefix}_add{content_hash(repr((n, width, depth, levels)), length=10)}"
+        text = render("addtree.v.j2", name="NAME")
+        mod = f"{prefix}_add{content_hash(text, length=10)}"  # named by its text, as before by shape
         if mod not in self.units:
-            ins = [f"d{k}" for k in range(n)]
-            nodes = [dict(name=nm, expr=f"d[{k * width + width - 1}:{k * width}]", reg=False)
-                     for k, nm in enumerate(ins)]
-            tree, root = tree_nodes(ins, depth, reg_levels, "l")
-            self.units[mod] = render("addtree.v.j2", name=mod, n=n, width=width, depth=depth,
-                                     reg_levels=levels, nodes=nodes + tree, root=root)
+            self.units[mod] = text.replace("NAME", mod)
+        mask = sum(1 << lv for lv in reg_levels if 0 < lv <= depth)
         d = "{" + ", ".join(reversed(leaves)) + "}" if n > 1 else leaves[0]
-        ports = (".clk(clk), .ce(ce), " if levels else "") + f".d({d}), .s({name})"
+        params = f".N({n}), .W({width}), .D({depth}), .R({mask})"
+        ports = f".clk(clk), .ce(ce), .d({d}), .s({name})"
         self.decls.append(dict(kind="wire", name=name, width=width, signed=True))
-        self.insts.append(dict(module=mod, name=f"u_{name}", params="", ports=ports))
+        self.insts.append(dict(module=mod, name=f"u_{name}", params=params, ports=ports))
         return name
 
     def _tree_inline(self, name: str, leaves: list[str], width: int, depth: int,

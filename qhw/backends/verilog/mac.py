@@ -225,9 +225,16 @@ def _fit(name: str, w_from: int, w_to: int) -> str:
     return str(s.sext(w_to) if w_to >= w_from else s.slice(w_to - 1, 0))
 
 
-def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> str:
-    """One term on the accumulator grid, ``ws`` bits signed."""
+def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options,
+               inline: bool = False) -> str:
+    """One term on the accumulator grid, ``ws`` bits signed: the wire ``t<j>_<n>``, or with
+    ``inline`` its expression (exactly ``ws`` bits wide also where self-determined, as in the
+    concatenation of an adder tree's input: no wire and assign per term)."""
     name = f"t{j}_{n}"
+
+    def term(expr) -> str:
+        return str(expr) if inline else dp.wire(name, ws, expr)
+
     if plan.term_cast is None:
         c = wc << plan.shift
         # the simulation flavour (write_verilog's sim twin): a plain product on the sum width,
@@ -236,7 +243,7 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> st
             xs = _input_wire(dp, in_fmt, i, ws, xcache)
             expr, kind = const_product(xs, c, ws)
             _count(dp, kind)
-            return dp.wire(name, ws, expr)
+            return term(expr)
         # odd multiple m of a power of two 2^k: the shared multiplier module computes x * m at
         # its natural width, the shift and the sign extension happen here
         k = (abs(c) & -abs(c)).bit_length() - 1
@@ -249,14 +256,14 @@ def _term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options) -> st
         p = dp.mul(name + "_p", xn, wx, m, wm, prefix)
         _count(dp, "mul")
         e = _fit(p, wx + wm, ws)
-        return dp.wire(name, ws, f"({e} <<< {k})" if k else e)
+        return term(f"({e} <<< {k})" if k else e)
     spec = plan.term_cast(wc)
     dp.unary(spec, dp.x.element(i, in_fmt.width), name + "_c", prefix)
     _count(dp, "mul")
     d = spec.dst
     ext = Signal(name + "_c", d.width, d.signed).extend(ws)
     sh = plan.acc.frac_bits - d.frac_bits
-    return dp.wire(name, ws, f"({ext} <<< {sh})" if sh else ext)
+    return term(f"({ext} <<< {sh})" if sh else ext)
 
 
 def _finish(dp: Datapath, plan: MacPlan, j: int, sum_expr: str, prefix: str) -> str:
@@ -285,9 +292,13 @@ def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
     ws = plan.sum_width
     every = int(options.get("tree_stage_levels", 0) or 0)
     xcache: dict = {}
+    reg_products = options.get("cuts") is not None and 0 in options["cuts"]
+    # the synthesis flavour's trees take their terms as expressions (the simulation flavour and
+    # registered products keep one named wire per term)
+    inline = options.get("flavour") != "sim" and not reg_products
     leaves_all = []
     for j, tl in enumerate(plan.terms):
-        leaves = [_term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options)
+        leaves = [_term_wire(dp, plan, in_fmt, j, n, i, wc, ws, xcache, prefix, options, inline)
                   for n, (i, wc) in enumerate(tl)]
         if plan.b0[j]:
             leaves.append(signed_literal(plan.b0[j], ws))
@@ -295,10 +306,8 @@ def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
     depth = max((math.ceil(math.log2(len(lv))) if len(lv) > 1 else 0) for lv in leaves_all)
     depth = max(depth, 1)
     reg_levels = {lv for lv in range(1, depth + 1) if every and lv % every == 0}
-    reg_products = False
     if options.get("cuts") is not None:  # chosen for a clock period (qhw.backends.verilog.timing)
         reg_levels = {lv for lv in options["cuts"] if 0 < lv <= depth}
-        reg_products = 0 in options["cuts"]
     if reg_products:  # a register after every product (constant leaves need none)
         leaves_all = [[lf if lf[0].isdigit() else dp.reg(f"{lf}_q", ws, lf) for lf in leaves]
                       for leaves in leaves_all]
