@@ -53,8 +53,15 @@ def top_name(name: str) -> str:
     return _capped(sanitize(re.sub(r"_+", "_", _BAD.sub("_", str(name))).strip("_") or "qhw_top"), name)
 
 
+#: the suffixes of a design's shared modules (``<top>_delay``, ``<top>_core``, the datapath
+#: units ``<prefix>_cmul``, ``_mul``, ``_u<hash>``, ``_add<hash>``, ``_rom<hash>``, ``_fadd<bits>``):
+#: a layer module is ``<top>_<ident>``, so no layer may take one of these as its ident
+SHARED_SUFFIX = re.compile(r"delay|core|cmul|mul|(?:u|add|rom)[0-9a-f]{10}|fadd[0-9]+")
+
+
 class Namer:
-    """Hands out unique sanitized identifiers, deterministic in call order."""
+    """Hands out unique sanitized identifiers, deterministic in call order; never one in
+    ``reserved`` nor one that :data:`SHARED_SUFFIX` matches whole (a shared module's name)."""
 
     def __init__(self, reserved: tuple[str, ...] = ()) -> None:
         self._used: set[str] = set(reserved)
@@ -65,7 +72,7 @@ class Namer:
             return self._given[name]
         base = _capped(sanitize(name), name)
         ident, i = base, 1
-        while ident in self._used:
+        while ident in self._used or SHARED_SUFFIX.fullmatch(ident):
             ident = f"{base}_{i}"
             i += 1
         self._used.add(ident)

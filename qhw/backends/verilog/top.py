@@ -141,7 +141,7 @@ def write_parallel(graph, out_dir: os.PathLike, top: str | None = None,
     top = top_name(top or options.get("top") or graph.name or "qhw_top")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    namer = Namer(reserved=(top, f"{top}_delay"))
+    namer = Namer(reserved=(top,))
     files: dict[str, str] = {}
     sim_files: dict[str, str] = {}  # the simulation flavour's differing files, written to sim/
     times: dict[str, int] = {}
