@@ -1415,7 +1415,7 @@ def import_qdq(source: str | Path | Any, *, exact: bool = False) -> tuple[Graph,
     short binary fraction of the accumulator LSB instead of rounding it (noted)."""
     from qhw.frontends import host
 
-    model, prefixes, suffixes = host.split_host(read_onnx(source), ("QuantizeLinear",))
+    model, prefixes, suffixes = host.split_host(read_onnx(source), ("QuantizeLinear",), ("DequantizeLinear",))
     imp = _QdqImporter(model)
     affine = imp.run()
     trace: dict[str, list[str]] = {}
@@ -1425,7 +1425,7 @@ def import_qdq(source: str | Path | Any, *, exact: bool = False) -> tuple[Graph,
                          trace)
     imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)
-    host.finish(graph, prefixes, suffixes, imp.qreport)
+    host.finish(graph, prefixes, suffixes, imp.qreport, imp.vals)
     return graph, imp.qreport
 
 

@@ -389,7 +389,8 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
     is, applied before the first layer."""
     from qhw.frontends import host
 
-    model, prefixes, suffixes = host.split_host(read_onnx(source), ("Quant", "IntQuant", "BipolarQuant"))
+    model, prefixes, suffixes = host.split_host(read_onnx(source), ("Quant", "IntQuant", "BipolarQuant"),
+                                                ("Quant", "IntQuant", "BipolarQuant", "Trunc"), shifts=True)
     imp = _QonnxImporter(model, exact)
     affine = imp.run()
     for name, qp in (input_quant or {}).items():
@@ -408,7 +409,7 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
     graph = lower_affine(am, trace)
     imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)
-    host.finish(graph, prefixes, suffixes, imp.qreport)
+    host.finish(graph, prefixes, suffixes, imp.qreport, imp.vals)
     return graph, imp.qreport
 
 
