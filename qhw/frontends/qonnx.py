@@ -273,9 +273,10 @@ class _QonnxImporter(_QdqImporter):
     # ------------------------------------------------------------------ float ops between quantizers
     # (constant Add/Sub/Mul/Div and BatchNormalization after a MAC: qhw.frontends.onnx_qdq)
     def op_Mul(self, node):
-        """After a MAC: its output scale; on a quantized tensor by a positive power of two: the
-        same codes, relabelled (a shift); by any other constant between two Quant nodes: a code
-        table (:meth:`const_between`)."""
+        """After a MAC: its output scale; by a constant between two Quant nodes: a code table
+        (:meth:`const_between`; qonnx rounds the float32 product, so even a power of two is not
+        a plain shift there: float32 noise moves its ties); elsewhere on a quantized tensor, by
+        a positive power of two: the same codes, relabelled (a shift)."""
         if self._chained(node):
             return
         a, b = node.input
@@ -290,12 +291,12 @@ class _QonnxImporter(_QdqImporter):
             return super().op_Mul(node)
         qp = self.b.graph.node(t.name).qparams
         k = np.asarray(self.consts[c], np.float64)
+        if self.const_between(node, x, c):  # before a Quant: its float32 rounding, as qonnx's
+            return
         if qp is not None and k.size == 1 and float(k.ravel()[0]) > 0 \
                 and float(np.log2(float(k.ravel()[0]))).is_integer():
             t2 = self.relabel(node, t, float(k.ravel()[0]))
             self._set(node, t2, "scale")
-            return
-        if self.const_between(node, x, c):
             return
         raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported after a "
                          "Conv/Gemm/MatMul, by a positive power of two on a quantized tensor, between "
