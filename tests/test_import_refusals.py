@@ -292,3 +292,80 @@ def test_brevitas_tables_compile_and_simulate(tmp_path, brevitas_model, backend)
 def test_mean_suffix_net_compiles_and_simulates(tmp_path, tmp_path_factory, backend):
     """The conv net whose ReduceMean runs on the host: its hardware part, RTL and HLS == golden."""
     _compile_and_simulate(tmp_path, _quantized(tmp_path_factory, "mean_hw", "QDQ"), backend)
+
+
+# ---------------------------------------------------------------------- Pad with a constant
+def _pad_model(v: float, conv: bool):
+    """Conv -> Relu -> Pad by the constant v (pads on H and W) -> Conv, made with onnx's helper
+    (PyTorch's exporter computes a Pad's pads at run time); without ``conv`` the model is
+    Pad -> MaxPool 1x1 (a copy quantize_static quantizes), so the comparison sees the pad alone."""
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    rng = np.random.default_rng(0)
+    inits = [nh.from_array(rng.normal(size=(3, 2, 3, 3)).astype(np.float32) * 0.4, "w1"),
+             nh.from_array(np.full(3, 0.1, np.float32), "b1"),
+             nh.from_array(rng.normal(size=(2, 3, 3, 3)).astype(np.float32) * 0.3, "w2"),
+             nh.from_array(np.zeros(2, np.float32), "b2"),
+             nh.from_array(np.array([0, 0, 0, 1, 0, 0, 1, 2], np.int64), "pads"),
+             nh.from_array(np.array(v, np.float32), "pv")]
+    if conv:
+        nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1"),
+                 h.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+                 h.make_node("Pad", ["r1", "pads", "pv"], ["p"], name="pad", mode="constant"),
+                 h.make_node("Conv", ["p", "w2", "b2"], ["y"], name="conv2")]
+    else:
+        nodes = [h.make_node("Pad", ["x", "pads", "pv"], ["p"], name="pad", mode="constant"),
+                 h.make_node("MaxPool", ["p"], ["y"], name="keep", kernel_shape=[1, 1])]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, ["n", 2, 6, 6])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, None)], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+
+
+def _pad_quantized(tmp_path_factory, v, conv, fmt, act) -> Path:
+    key = ("pad", v, conv, fmt, act)
+    if key not in _MODELS:
+        d = tmp_path_factory.mktemp("pad")
+        onnx.save(_pad_model(v, conv), d / "f.onnx")
+        quantization.quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), _Reader((2, 6, 6)),
+                                     quant_format=getattr(quantization.QuantFormat, fmt),
+                                     activation_type=getattr(quantization.QuantType, act),
+                                     weight_type=quantization.QuantType.QInt8,
+                                     **({} if conv else {"op_types_to_quantize": ["Pad", "MaxPool"]}))
+        _MODELS[key] = d / "q.onnx"
+    return _MODELS[key]
+
+
+@pytest.mark.parametrize("act", ["QUInt8", "QInt8"])
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("v", [0.5, -0.3])
+def test_pad_with_a_constant_equals_onnxruntime(tmp_path, tmp_path_factory, v, fmt, act):
+    """0.5: inside the input's range (the same parameters after the pad); -0.3: below an
+    unsigned input's range, so quantize_static gives the padded tensor its own parameters (a
+    code table requantizes the input, then the pad writes the new code). The pad alone: exact;
+    with convolutions around it: exact except onnxruntime's float32 requantization ties of the
+    convolutions (the same count as with a zero pad)."""
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(500, 2, 6, 6)) * 1.5).astype(np.float32)
+    for conv in (False, True):
+        path = _pad_quantized(tmp_path_factory, v, conv, fmt, act)
+        ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+        if "QuantizeLinear" not in ops:  # quantize_static leaves Pad -> MaxPool float in QOperator form
+            continue
+        y = _predict(tmp_path, path, np.moveaxis(x, 1, -1))
+        ref = np.moveaxis(_ort(path, x), 1, -1)
+        differ = int((y != ref).sum())
+        print(f"pad {v} {fmt} {act} conv={conv}: {differ} of {ref.size} outputs differ")
+        assert y.shape == ref.shape
+        if conv:
+            assert differ <= 0.005 * ref.size
+        else:
+            assert differ == 0
+
+
+@pytest.mark.parametrize("backend", ["rtl", "hls"])
+def test_pad_constant_compiles_and_simulates(tmp_path, tmp_path_factory, backend):
+    """A conv net whose Pad writes a nonzero code after a requantizing code table: RTL and HLS ==
+    golden."""
+    _compile_and_simulate(tmp_path, _pad_quantized(tmp_path_factory, -0.3, True, "QDQ", "QUInt8"), backend)
