@@ -369,3 +369,46 @@ def test_pad_constant_compiles_and_simulates(tmp_path, tmp_path_factory, backend
     """A conv net whose Pad writes a nonzero code after a requantizing code table: RTL and HLS ==
     golden."""
     _compile_and_simulate(tmp_path, _pad_quantized(tmp_path_factory, -0.3, True, "QDQ", "QUInt8"), backend)
+
+
+@pytest.mark.parametrize("kind,value", [("transpose", 0.0), ("pad", 0.0), ("pad", 0.35), ("pad", -0.125)])
+def test_qonnx_transpose_and_pad_equal_qonnx(kind, value):
+    """Quant -> Transpose (moving the channel axis) or Pad (a constant: 0, 0.35 = 6.99999 codes
+    in float32, which qonnx's Quant rounds to 7, -0.125 a tie at 2.5 codes) -> Quant, made with
+    onnx's helper: the golden model equals qonnx's execute_onnx on every output."""
+    pytest.importorskip("qonnx")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    from qhw import golden
+    from qhw.frontends.qonnx import import_qonnx
+    from qhw.ops import get
+
+    dom = "qonnx.custom_op.general"
+    inits = [h.make_tensor("s", TP.FLOAT, [], [0.05]), h.make_tensor("z", TP.FLOAT, [], [0.0]),
+             h.make_tensor("b", TP.FLOAT, [], [8.0]), h.make_tensor("pads", TP.INT64, [8], [0, 0, 1, 0, 0, 0, 0, 2]),
+             h.make_tensor("pv", TP.FLOAT, [], [value])]
+    nodes = [h.make_node("Quant", ["x", "s", "z", "b"], ["q"], "q0", domain=dom, signed=1, narrow=0,
+                         rounding_mode="ROUND")]
+    if kind == "transpose":
+        nodes.append(h.make_node("Transpose", ["q"], ["t"], "move", perm=[0, 2, 1, 3]))
+        out = [1, 3, 2, 4]
+    else:
+        nodes.append(h.make_node("Pad", ["q", "pads", "pv"], ["t"], "move", mode="constant"))
+        out = [1, 2, 4, 6]
+    nodes.append(h.make_node("Quant", ["t", "s", "z", "b"], ["y"], "q1", domain=dom, signed=1, narrow=0,
+                             rounding_mode="ROUND"))
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [1, 2, 3, 4])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, out)], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid(dom, 1)])
+    graph, _ = import_qonnx(m)
+    assert kind in [n.op for n in graph.nodes()]
+    x = (np.random.default_rng(0).normal(size=(60, 1, 2, 3, 4)) * 3).astype(np.float32)
+    mw = ModelWrapper(m).transform(InferShapes())
+    ref = np.moveaxis(np.concatenate([execute_onnx(mw, {"x": xi})["y"] for xi in x]), 1, -1)
+    inp, o = graph.node(graph.input_names[0]), graph.node(graph.output_names[0])
+    raw = golden.run_raw(graph, {inp.name: get("input").encode(inp, np.moveaxis(x[:, 0], 1, -1))}).outputs[o.name]
+    assert np.array_equal(get("output").decode(o, raw), ref)

@@ -46,6 +46,8 @@ SUPPORTED += ("Concat", "Mul (of two quantized tensors)")
 SUPPORTED += ("AveragePool (between Quant nodes)", "GlobalAveragePool (between Quant nodes)")
 #: constant arithmetic between two Quant nodes: a code table computed by qonnx
 SUPPORTED += ("Mul/Add/Sub/Div (by a constant, between Quant nodes)",)
+#: data movement of quantized tensors (qhw.frontends.onnx_qdq: transpose, pad)
+SUPPORTED += ("Transpose (of a quantized tensor)", "Pad (of a quantized tensor)")
 #: QONNX rounding_mode -> qhw.quant rounding names
 ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
             "DOWN": "trunc", "HALF_UP": "half_away", "HALF_DOWN": "half_zero"}
@@ -379,6 +381,19 @@ class _QonnxImporter(_QdqImporter):
         ts = [self.tensor(node, i) for i in node.input]
         name = self.b.concat(self.name_for(node), [t.name for t in ts], self._concat_axis(node, ts))
         self._set(node, _Tensor(name, ts[0].channels_last, None), "concat")
+
+    def _pad_code(self, node, t: _Tensor, qp: QuantParams, value: float, value_name: str):
+        """A constant Pad read by one Quant of the input's own parameters: the code that Quant
+        gives the constant, as qonnx computes it (float32 v / scale + zero point, clipped,
+        rounded by its rounding mode); otherwise the value must be a code exactly."""
+        readers = self.readers.get(node.output[0], [])
+        if len(readers) == 1 and readers[0].op_type in ("Quant", "IntQuant") and readers[0].input[0] == node.output[0]:
+            q, qp_out = self._quant_after(node)
+            if qp_out == qp:
+                s, z = np.float32(qp.scale), np.float32(qp.zero_point)
+                y = np.clip(np.float32(value) / s + z, qp.qmin, qp.qmax)
+                return t, int(_round(np.asarray([y], np.float32), self.mode(q))[0]) - int(qp.zero_point)
+        return super()._pad_code(node, t, qp, value, value_name)
 
     # ------------------------------------------------------------------ averages (issue 17.4)
     runtime = "qonnx (execute_onnx)"
