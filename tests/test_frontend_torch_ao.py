@@ -257,6 +257,45 @@ def test_average_pool_rounds_every_window_sum_as_pytorch(pool, zero_point):
     np.testing.assert_array_equal(_qhw(graph, x.numpy()), ref)
 
 
+def _qint8_pool(pool):
+    """A quant -> pool -> dequant module converted by torch.ao with qint8 activations."""
+    model = _Pool(pool).eval()
+    model.qconfig = tq.QConfig(activation=tq.MinMaxObserver.with_args(dtype=torch.qint8),
+                               weight=tq.default_weight_observer)
+    prepared = tq.prepare(model)
+    with torch.no_grad():
+        prepared(torch.randn(64, 1, 6, 6))
+    return tq.convert(prepared)
+
+
+@pytest.mark.parametrize("zero_point", [-128, -5, 0, 37, 127])
+@pytest.mark.parametrize("pool", ["avg2", "avg3", "adaptive4"])
+def test_qint8_average_pool_rounds_every_window_sum_as_pytorch(pool, zero_point):
+    """qint8 activations (signed codes, signed window sums): every window sum of codes
+    -128..127 reached by greedy and evenly spread windows, through the converted module."""
+    mod = {"avg2": nn.AvgPool2d(2), "avg3": nn.AvgPool2d(3), "adaptive4": nn.AdaptiveAvgPool2d(1)}[pool]
+    k = {"avg2": (2, 2), "avg3": (3, 3), "adaptive4": (4, 4)}[pool]
+    taps = k[0] * k[1]
+    model = _qint8_pool(mod)
+    assert model.quant(torch.zeros(1, 1, *k)).dtype == torch.qint8
+    scale = 0.05
+    model.quant.scale, model.quant.zero_point = torch.tensor([scale]), torch.tensor([zero_point])
+    sums = np.arange(-128 * taps, 127 * taps + 1)
+    greedy = np.zeros((sums.size, taps))
+    rest = sums - (-128) * taps
+    for i in range(taps):  # fill each window greedily (offsets from -128) to reach every sum
+        greedy[:, i] = np.minimum(rest, 255) - 128
+        rest = rest - (greedy[:, i] + 128)
+    even = np.floor_divide(sums, taps)[:, None] + (np.arange(taps)[None, :] < (sums % taps)[:, None])
+    codes = np.concatenate([greedy, even])
+    assert np.array_equal(codes.sum(axis=1), np.concatenate([sums, sums])) and np.abs(codes).max() <= 128
+    x = torch.from_numpy(((codes - zero_point) * scale).astype(np.float32).reshape((-1, 1) + k))
+    graph = load_torch(model, (1,) + k)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    np.testing.assert_array_equal(_qhw(graph, x.numpy()), ref)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden_equals_pytorch(case):
     model, shape = CASES[case]()

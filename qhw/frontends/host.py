@@ -9,9 +9,13 @@ from qhw.ops.host import STEP_OPS, apply, check, describe  # noqa: F401 - re-exp
 
 #: ONNX op types that run on the host (the ones :func:`onnx_step` translates)
 HOST_OPS = ("Reshape", "Flatten", "Transpose", "Mul", "Div", "Add", "Sub", "Relu", "Identity",
-            "Dropout", "TopK", "ArgMax", "Squeeze", "Unsqueeze")
+            "Dropout", "TopK", "ArgMax", "Squeeze", "Unsqueeze", "ReduceMean")
 #: ops only the host can do in a quantized model (a suffix starts at the first of them)
-HOST_ONLY = ("Sub", "Div", "TopK", "ArgMax")
+HOST_ONLY = ("Sub", "Div", "TopK", "ArgMax", "ReduceMean")
+#: float arithmetic that runs on the host when it follows the last dequantizer (nothing
+#: quantizes its result, so no integer form is needed: a TensorNorm-like affine tail, a scale on
+#: the logits)
+AFTER_DEQUANT = ("Mul", "Add")
 
 
 # ---------------------------------------------------------------------- from ONNX
@@ -89,6 +93,17 @@ def onnx_step(onnx, node, x_name: str, consts: dict, shape: tuple[int, ...]) -> 
             return None
         return [{"op": op.lower(), "value": [float(v) for v in c.ravel()], "shape": list(c.shape),
                  "reverse": node.input[0] != x_name}]
+    if op == "ReduceMean":
+        axes = _attr(onnx, node, "axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = np.asarray(_const_value(consts, node, node.input[1])).ravel().tolist()
+        rank = len(shape) + 1
+        if not axes:
+            return None  # every axis, the batch axis too (or none, with noop_with_empty_axes)
+        axes = sorted({int(a) % rank for a in axes})
+        if axes[0] == 0 or any(not -rank <= int(a) < rank for a in axes):
+            return None
+        return [{"op": "mean", "axes": [a - 1 for a in axes], "keepdims": int(_attr(onnx, node, "keepdims", 1))}]
     if op in ("TopK", "ArgMax"):
         axis = int(_attr(onnx, node, "axis", -1 if op == "TopK" else 0))
         axis = axis % (len(shape) + 1)
@@ -110,9 +125,21 @@ def _shape_after(steps, shape):
     return tuple(probe.shape[1:])
 
 
-def split_host(model, quantizers: tuple[str, ...]):
+def _pow2_scale(node, consts: dict) -> bool:
+    """A Mul by one positive power of two (a QONNX importer relabels the codes: a shift)."""
+    c = [np.asarray(consts[i], np.float64) for i in node.input if i in consts]
+    if node.op_type != "Mul" or len(c) != 1 or c[0].size != 1 or not float(c[0].ravel()[0]) > 0:
+        return False
+    return float(np.log2(float(c[0].ravel()[0]))).is_integer()
+
+
+def split_host(model, quantizers: tuple[str, ...], dequantizers: tuple[str, ...] = (),
+               shifts: bool = False):
     """Move the float prefix (every input up to its first quantizer) and the float suffix (from
-    the first host-only op before an output) of an ONNX model to the host.
+    the first host-only op before an output, or from the first constant Mul/Add when the chain
+    starts at a ``dequantizers`` node's output: nothing quantizes that arithmetic) of an ONNX
+    model to the host. ``shifts``: the importer maps a Mul by a positive power of two on a
+    quantized tensor itself (a relabelling), so a chain of only those stays in hardware.
 
     Returns (model, prefixes, suffixes): a new ModelProto whose inputs are the first quantizer's
     inputs and whose outputs are the last hardware tensors, keeping the original names;
@@ -174,6 +201,13 @@ def split_host(model, quantizers: tuple[str, ...]):
             chain.insert(0, (node, x[0]))
             cur = x[0]
         start = next((i for i, (n, _) in enumerate(chain) if n.op_type in HOST_ONLY), None)
+        first = producer.get(chain[0][1]) if chain else None
+        if first is not None and first.op_type in dequantizers:
+            arith = [i for i, (n, _) in enumerate(chain) if n.op_type in AFTER_DEQUANT
+                     and (start is None or i < start)]
+            if arith and (start is not None or not shifts
+                          or not all(_pow2_scale(chain[i][0], consts) for i in arith)):
+                start = arith[0]
         if start is None:
             continue
         chain = chain[start:]
@@ -201,7 +235,8 @@ def split_host(model, quantizers: tuple[str, ...]):
             st = onnx_step(onnx, node, x, consts, shape)
             if st is None:
                 raise ModelError(f"ONNX node {node.name!r} ({node.op_type}) after the last quantized "
-                                 "tensor cannot run on the host (a constant operand, k=1, no batch-axis moves)")
+                                 "tensor cannot run on the host (a constant operand, k=1, no batch-axis moves, "
+                                 "ReduceMean over axes other than the batch axis)")
             steps += st
             shape = _shape_after(st, shape) if not any(s["op"] == "argmax" for s in st) else shape
             removed.add(id(node))
@@ -251,9 +286,11 @@ def _to_onnx_layout(rank: int) -> list[int]:
     return [rank - 1] + list(range(rank - 1))
 
 
-def finish(graph, prefixes: dict, suffixes: dict, report=None) -> None:
+def finish(graph, prefixes: dict, suffixes: dict, report=None, tensors: dict | None = None) -> None:
     """Attach the host steps to the qhw input/output nodes (channels-last transposes added) and
-    say in the report where the hardware boundary is."""
+    say in the report where the hardware boundary is. ``tensors``: the importer's ONNX value ->
+    tensor map (its layout: a channels-first feature map is channels-last in qhw, so a suffix
+    of rank >= 3 transposes it back to the ONNX layout first and its result to channels-last)."""
     from qhw.frontends.onnx_float import _ident
 
     for onnx_name, p in prefixes.items():
@@ -277,10 +314,21 @@ def finish(graph, prefixes: dict, suffixes: dict, report=None) -> None:
                                 f"quantizer; the host runs {describe(p['steps'])} (float32) on {onnx_name!r} first")
     for onnx_name, s in suffixes.items():
         node = _find(graph, "output", onnx_name, _ident)
-        if len(s["hw_shape"]) > 1:
+        t = (tensors or {}).get(onnx_name)
+        hw = list(s["hw_shape"])
+        if len(hw) > 1 and not getattr(t, "channels_last", False) or getattr(t, "perm", None) is not None \
+                and not np.array_equal(t.perm, np.arange(len(t.perm))):
             raise ModelError(f"ONNX output {onnx_name!r}: a host suffix after a tensor of rank "
-                             f"{len(s['hw_shape']) + 1} is not supported (rank 2 only)")
-        host = {"steps": s["steps"]}
+                             f"{len(hw) + 1} that qhw keeps in another element order (a flattened or "
+                             "reshaped feature map) is not supported; valid: (batch, features) or a "
+                             "feature map (batch, C, ...)")
+        steps = list(s["steps"])
+        if len(hw) > 1:
+            out = _shape_after(steps, tuple(hw))
+            steps.insert(0, {"op": "transpose", "perm": _to_onnx_layout(len(hw))})
+            if len(out) > 1 and not any(st["op"] == "argmax" for st in steps):
+                steps.append({"op": "transpose", "perm": list(range(1, len(out))) + [0]})
+        host = {"steps": steps}
         check(host, f"output {node.name!r}", False)
         node.attrs["host"] = host
         if report is not None:

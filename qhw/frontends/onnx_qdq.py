@@ -1576,10 +1576,11 @@ class _QdqImporter(_Importer):
             # integer codes (QOperator: the zero point is the real 0), else a real value (QDQ)
             value = float(c.ravel()[0]) - float(src.qparams.zero_point) if c.dtype.kind in "iu" \
                 else float(c.ravel()[0])
-        if mode == "constant" and value != 0:
-            raise ModelError(f"ONNX node {node.name!r}: constant Pad with a value other than the real 0 "
-                             f"(got {value} from zero) is not supported")
         pads = [int(p) for p in np.asarray(pads).ravel()]
+        fill = 0
+        if mode == "constant" and value != 0:
+            t, fill = self._pad_code(node, t, src.qparams, value, ins[2])
+            src = self.b.graph.node(t.name)
         shape = self._shape_of(t.name)
         rank = len(shape) + 1
         if len(pads) != 2 * rank or pads[0] or pads[rank]:
@@ -1587,9 +1588,90 @@ class _QdqImporter(_Importer):
                              "leave the batch axis unpadded")
         onnx_of = self._qhw_axes(t, rank)
         qpads = [pads[a] for a in onnx_of] + [pads[rank + a] for a in onnx_of]
-        name = self.b.node(self.name_for(node), "pad", [t.name], {"pads": qpads, "mode": mode})
+        attrs = {"pads": qpads, "mode": mode}
+        if fill:
+            attrs["value"] = fill
+        name = self.b.node(self.name_for(node), "pad", [t.name], attrs)
         self.b.graph.node(name).qparams = src.qparams
-        self._set(node, _Tensor(name, t.channels_last, t.perm), f"pad ({mode})")
+        self._set(node, _Tensor(name, t.channels_last, t.perm),
+                  f"pad ({mode}" + (f", code {fill + int(src.qparams.zero_point)})" if fill else ")"))
+
+    def _pad_code(self, node, t: _Tensor, qp: QuantParams, value: float, value_name: str) -> tuple[_Tensor, int]:
+        """The tensor a constant Pad pads and the zero-point-free code it writes. QOperator (an
+        integer constant input): the code itself. A real value between a DequantizeLinear and a
+        QuantizeLinear: what onnxruntime computes, by running those very nodes on every input
+        code (the padded code, and, when the QuantizeLinear's parameters differ from the input's,
+        each input code's requantized code: a code table before the pad). A real value elsewhere
+        must be a code of the tensor exactly."""
+        c = np.asarray(self.ints.get(value_name, 0.0)) if value_name else np.asarray(0.0)
+        if value_name and c.dtype.kind in "iu":
+            return t, int(round(value))  # value = code - zero point
+        readers = self.readers.get(node.output[0], [])
+        dq = self.producer.get(node.input[0])
+        q = readers[0] if len(readers) == 1 and readers[0].op_type == "QuantizeLinear" else None
+        if q is not None and dq is not None and dq.op_type == "DequantizeLinear":
+            qp_out, axis = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
+            if axis is None and qp_out.is_per_tensor and qp.is_per_tensor:
+                table, code = self._ort_pad(node, dq, q, qp, qp_out)
+                if qp_out != qp or not np.array_equal(table, np.arange(qp.qmin, qp.qmax + 1)):
+                    name = self.b.node(self.name_for(node, "_requant"), "code_table", [t.name],
+                                       params={"table": table})
+                    self.b.graph.node(name).qparams = qp_out
+                    t = _Tensor(name, t.channels_last, t.perm)
+                return t, code - int(qp_out.zero_point)
+        d = value / float(np.float32(qp.scale))
+        if d != np.rint(d) or not qp.qmin <= d + qp.zero_point <= qp.qmax \
+                or np.float32(np.float32(d) * np.float32(qp.scale)) != np.float32(value):
+            raise ModelError(f"ONNX node {node.name!r}: constant Pad value {value} is not a code of its "
+                             f"input {node.input[0]!r} ({qp}); qhw maps it between a DequantizeLinear and "
+                             "a QuantizeLinear, or as an exact code")
+        return t, int(d)
+
+    def _ort_pad(self, node, dq, q, qp: QuantParams, qp_out: QuantParams) -> tuple[np.ndarray, int]:
+        """onnxruntime on DequantizeLinear -> Pad -> QuantizeLinear fed every input code (as a
+        batch of single-element tensors): each code's output code and the padded code."""
+        from onnx import helper
+
+        import onnxruntime as ort
+
+        types = {(8, True): (3, np.int8), (8, False): (2, np.uint8), (16, True): (5, np.int16),
+                 (16, False): (4, np.uint16)}
+        kind, out_kind = types.get((qp.bits, qp.signed)), types.get((qp_out.bits, qp_out.signed))
+        rank = len(self._shape_of(self.tensor(node, node.input[0]).name)) + 1
+        if kind is None or out_kind is None:
+            raise ModelError(f"ONNX node {node.name!r}: a constant Pad value is computed for 8- or "
+                             f"16-bit codes, got {qp} and {qp_out}")
+        made = [n for i in node.input[1:] if i and self._is_const(i) for n in self._const_nodes(i)]
+        nodes = [n for n in self.g.node if any(n is m for m in made)] + [dq, node, q]
+        names = {i for n in nodes for i in n.input if i} - {dq.input[0]}
+        inits = [i for i in self.g.initializer if i.name in names]
+        consts = [n for n in self.g.node if n.op_type == "Constant" and n.output[0] in names]
+        graph = helper.make_graph(consts + nodes, "pad_probe",
+                                  [helper.make_tensor_value_info(dq.input[0], kind[0], [None] + [1] * (rank - 1))],
+                                  [helper.make_tensor_value_info(q.output[0], out_kind[0], None)], inits)
+        model = helper.make_model(graph, opset_imports=list(self.model_opsets))
+        model.ir_version = self.model_ir
+        codes = np.arange(qp.qmin, qp.qmax + 1)
+        try:
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            y = np.asarray(sess.run(None, {dq.input[0]: codes.astype(kind[1]).reshape([-1] + [1] * (rank - 1))})[0])
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelError(f"ONNX node {node.name!r}: onnxruntime could not run the Pad: "
+                             f"{str(exc).splitlines()[0][:200]}") from None
+        pads = self.attr(node, "pads")
+        pads = [int(p) for p in np.asarray(pads if pads is not None else self.ints.get(
+            node.input[1], self.consts.get(node.input[1]))).ravel()]
+        if y.ndim != rank or y.shape[0] != codes.size or pads[0] or pads[rank]:
+            raise ModelError(f"ONNX node {node.name!r}: onnxruntime's padded probe has shape {y.shape}")
+        inside = np.zeros(y.shape[1:], bool)
+        inside[tuple(slice(p, p + 1) for p in pads[1:rank])] = True
+        table = y.reshape(codes.size, -1)[:, inside.ravel()][:, 0].astype(np.int64)
+        padded = y.reshape(codes.size, -1)[:, ~inside.ravel()]
+        if padded.size == 0 or np.any(padded != padded.ravel()[0]):
+            raise ModelError(f"ONNX node {node.name!r}: onnxruntime's padded codes are not one constant")
+        return table, int(padded.ravel()[0])
 
     def op_Squeeze(self, node):
         """Squeeze of the size-1 spatial axes of a channels-first tensor: a flatten."""
@@ -1666,7 +1748,7 @@ def import_qdq(source: str | Path | Any, *, exact: bool = False) -> tuple[Graph,
     short binary fraction of the accumulator LSB instead of rounding it (noted)."""
     from qhw.frontends import host
 
-    model, prefixes, suffixes = host.split_host(read_onnx(source), ("QuantizeLinear",))
+    model, prefixes, suffixes = host.split_host(read_onnx(source), ("QuantizeLinear",), ("DequantizeLinear",))
     imp = _QdqImporter(model)
     affine = imp.run()
     trace: dict[str, list[str]] = {}
@@ -1676,7 +1758,7 @@ def import_qdq(source: str | Path | Any, *, exact: bool = False) -> tuple[Graph,
                          trace)
     imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)
-    host.finish(graph, prefixes, suffixes, imp.qreport)
+    host.finish(graph, prefixes, suffixes, imp.qreport, imp.vals)
     return graph, imp.qreport
 
 

@@ -44,6 +44,10 @@ SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc", "Co
 SUPPORTED += ("Concat", "Mul (of two quantized tensors)")
 #: averages between quantizers: the exact window sum, then qonnx's own output code of every sum
 SUPPORTED += ("AveragePool (between Quant nodes)", "GlobalAveragePool (between Quant nodes)")
+#: constant arithmetic between two Quant nodes: a code table computed by qonnx
+SUPPORTED += ("Mul/Add/Sub/Div (by a constant, between Quant nodes)",)
+#: data movement of quantized tensors (qhw.frontends.onnx_qdq: transpose, pad)
+SUPPORTED += ("Transpose (of a quantized tensor)", "Pad (of a quantized tensor)")
 #: QONNX rounding_mode -> qhw.quant rounding names
 ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor", "CEIL": "ceil",
             "DOWN": "trunc", "HALF_UP": "half_away", "HALF_DOWN": "half_zero"}
@@ -277,8 +281,12 @@ class _QonnxImporter(_QdqImporter):
     # ------------------------------------------------------------------ float ops between quantizers
     # (constant Add/Sub/Mul/Div and BatchNormalization after a MAC: qhw.frontends.onnx_qdq)
     def op_Mul(self, node):
-        """After a MAC: its output scale; on a quantized tensor by a positive power of two: the
-        same codes, relabelled (a shift)."""
+        """After a MAC: its output scale; by a constant between two Quant nodes: a code table
+        (:meth:`const_between`; qonnx rounds the float32 product, so even a power of two is not
+        a plain shift there: float32 noise moves its ties); elsewhere on a quantized tensor, by
+        a positive power of two: the same codes, relabelled (a shift)."""
+        if self._chained(node):
+            return
         a, b = node.input
         if not (a in self.consts or b in self.consts):  # two quantized tensors: d_a * d_b, requantized
             ta, tb = self.tensor(node, a), self.tensor(node, b)
@@ -291,12 +299,87 @@ class _QonnxImporter(_QdqImporter):
             return super().op_Mul(node)
         qp = self.b.graph.node(t.name).qparams
         k = np.asarray(self.consts[c], np.float64)
-        if qp is not None and k.size == 1 and float(k.ravel()[0]) > 0:
+        if self.const_between(node, x, c):  # before a Quant: its float32 rounding, as qonnx's
+            return
+        if qp is not None and k.size == 1 and float(k.ravel()[0]) > 0 \
+                and float(np.log2(float(k.ravel()[0]))).is_integer():
             t2 = self.relabel(node, t, float(k.ravel()[0]))
             self._set(node, t2, "scale")
             return
         raise ModelError(f"ONNX node {node.name!r}: Mul by a constant is supported after a "
-                         "Conv/Gemm/MatMul or, by a positive scalar, on a quantized tensor")
+                         "Conv/Gemm/MatMul, by a positive power of two on a quantized tensor, between "
+                         "two Quant nodes (a code table), or after the last quantizer (on the host)")
+
+    def _quant_chain(self, node):
+        """The constant Add/Sub/Mul/Div ops after ``node`` (each read only by the next) up to the
+        one Quant that reads the last of them: (chain, Quant), or ([], None)."""
+        chain, cur = [], node
+        outputs = {o.name for o in self.g.output}
+        while True:
+            readers = self.readers.get(cur.output[0], [])
+            if len(readers) != 1 or cur.output[0] in outputs:
+                return [], None
+            r = readers[0]
+            if r.op_type in ("Quant", "IntQuant") and r.input[0] == cur.output[0]:
+                return chain, r
+            if r.op_type not in ("Add", "Sub", "Mul", "Div") or len(r.input) != 2 \
+                    or sum(self._is_const(i) for i in r.input) != 1:
+                return [], None
+            chain.append(r)
+            cur = r
+
+    def const_between(self, node, x: str, c: str | None) -> bool:
+        """Quant -> Mul/Add/Sub/Div by a constant (a chain of them) -> Quant (Brevitas scales a
+        quantized tensor so): one table of output codes per input code (one row per channel for
+        a per-channel constant), computed by qonnx's own execution (execute_onnx: the dequantized
+        value in float32, onnxruntime's float32 op, the Quant's float32 division and rounding);
+        False when the op is not between two Quant nodes."""
+        src = self.producer.get(x)
+        chain, q = self._quant_chain(node)
+        if src is None or src.op_type not in ("Quant", "IntQuant", "Trunc") or q is None or x not in self.vals:
+            return False
+        t = self.tensor(node, x)
+        qp_in = self.b.graph.node(t.name).qparams
+        if qp_in is None or not qp_in.is_per_tensor:
+            return False
+        _, qp_out = self._quant_after(chain[-1] if chain else node)
+        from qhw import limits
+
+        codes = np.arange(qp_in.qmin, qp_in.qmax + 1)
+        shape = self._shape_of(t.name)
+        rank = len(shape) + 1
+        channels = int(shape[-1])
+        limits.check("table_entries", codes.size * channels, f"code table of {node.name!r}")
+        ops = [node] + chain
+        consts = [n for op in ops for i in op.input if i != x and self._is_const(i) for n in self._const_nodes(i)]
+        const_nodes = [n for n in self.g.node if n.op_type == "Constant"
+                       and n.output[0] in {i for op in ops + consts for i in op.input}]
+        feed_shape = (codes.size, channels) + (1,) * (rank - 2) if t.channels_last or rank == 2 else None
+        if feed_shape is None or t.perm is not None:
+            raise ModelError(f"QONNX node {node.name!r}: {node.op_type} by a constant between Quant nodes "
+                             "is mapped on a (batch, features) tensor or a feature map (batch, C, ...); "
+                             "this one is laid out otherwise in qhw")
+        x_codes = np.broadcast_to(codes.reshape((-1,) + (1,) * (rank - 1)), feed_shape)
+        nodes = const_nodes + [n for n in self.g.node if any(n is m for m in consts + ops)] + [q]
+        try:
+            out = self._ort_run(nodes, x, q.output[0], np.ascontiguousarray(x_codes), np.int64)
+        except ModelError:
+            raise
+        out = np.asarray(out).reshape((codes.size, -1))
+        if out.shape[1] != channels:
+            raise ModelError(f"QONNX node {node.name!r}: {node.op_type} by a constant between Quant nodes "
+                             f"gives {out.shape[1]} values per code for {channels} channels; qhw maps a "
+                             "scalar or one value per channel as code tables")
+        table = out[:, 0].copy() if np.all(out == out[:, :1]) else out.T.copy()
+        name = self.b.node(self.name_for(node), "code_table", [t.name], params={"table": table})
+        self.b.graph.node(name).qparams = qp_out
+        self.chained.update(id(n) for n in chain)
+        for n in chain:
+            self.qreport.add(n.name, n.op_type, None, f"in the code table of {node.name!r}")
+        per = f"{table.shape[0]} channels x " if table.ndim == 2 else ""
+        self._set(ops[-1], _Tensor(name, t.channels_last, t.perm),
+                  f"code_table ({per}{table.shape[-1]} codes, computed by {self.runtime})")
+        return True
 
     def op_Concat(self, node):
         """Concat of quantized tensors: their codes side by side, each input requantized in integer
@@ -304,6 +387,19 @@ class _QonnxImporter(_QdqImporter):
         ts = [self.tensor(node, i) for i in node.input]
         name = self.b.concat(self.name_for(node), [t.name for t in ts], self._concat_axis(node, ts))
         self._set(node, _Tensor(name, ts[0].channels_last, None), "concat")
+
+    def _pad_code(self, node, t: _Tensor, qp: QuantParams, value: float, value_name: str):
+        """A constant Pad read by one Quant of the input's own parameters: the code that Quant
+        gives the constant, as qonnx computes it (float32 v / scale + zero point, clipped,
+        rounded by its rounding mode); otherwise the value must be a code exactly."""
+        readers = self.readers.get(node.output[0], [])
+        if len(readers) == 1 and readers[0].op_type in ("Quant", "IntQuant") and readers[0].input[0] == node.output[0]:
+            q, qp_out = self._quant_after(node)
+            if qp_out == qp:
+                s, z = np.float32(qp.scale), np.float32(qp.zero_point)
+                y = np.clip(np.float32(value) / s + z, qp.qmin, qp.qmax)
+                return t, int(_round(np.asarray([y], np.float32), self.mode(q))[0]) - int(qp.zero_point)
+        return super()._pad_code(node, t, qp, value, value_name)
 
     # ------------------------------------------------------------------ averages (issue 17.4)
     runtime = "qonnx (execute_onnx)"
@@ -438,7 +534,8 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
     is, applied before the first layer."""
     from qhw.frontends import host
 
-    model, prefixes, suffixes = host.split_host(read_onnx(source), ("Quant", "IntQuant", "BipolarQuant"))
+    model, prefixes, suffixes = host.split_host(read_onnx(source), ("Quant", "IntQuant", "BipolarQuant"),
+                                                ("Quant", "IntQuant", "BipolarQuant", "Trunc"), shifts=True)
     imp = _QonnxImporter(model, exact)
     affine = imp.run()
     for name, qp in (input_quant or {}).items():
@@ -457,7 +554,7 @@ def import_qonnx(source: str | Path | Any, *, exact: bool = True,
     graph = lower_affine(am, trace)
     imp.qreport.notes = in_output_lsbs(graph, [n for n in graph.notes if "narrower than lossless" not in n])
     imp.qreport.describe(graph, trace)
-    host.finish(graph, prefixes, suffixes, imp.qreport)
+    host.finish(graph, prefixes, suffixes, imp.qreport, imp.vals)
     return graph, imp.qreport
 
 

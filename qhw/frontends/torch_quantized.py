@@ -28,7 +28,8 @@ Arithmetic reproduced (x86 / fbgemm, PyTorch 2.13):
   keeps the input's scale and zero point and rounds the mean of the raw codes half to even,
   q_out = rint(sum(q) / N) (measured: every window sum for N = 4, 6, 9, 16, 25, 49, zero points
   0, 37, 128, contiguous and channels-last inputs; subtracting the zero point first is off for
-  odd zero points). qhw sums the window exactly (a convolution with 0/1 weights and bias N*z)
+  odd zero points; qint8 codes the same way, signed sums included: N = 4, 6, 9, 16, zero points
+  -128, -5, 0, 37, 127). qhw sums the window exactly (a convolution with 0/1 weights and bias N*z)
   and maps the sum to the output code with a table.
 
 Files (the CLI): a TorchScript archive (``torch.jit.save(torch.jit.script(model))``, what PyTorch's
@@ -467,8 +468,6 @@ class _QuantImporter(_Importer):
         qp = _qparams_of(meta, f"input of {n.name!r}")
         if not x.cf or len(x.shape) != 3:
             raise self.unsupported(n, f"input of shape {x.shape} is not channels-first (C, H, W)")
-        if meta.dtype != self.torch.quint8:
-            raise self.unsupported(n, f"average pooling of {meta.dtype} codes (measured for quint8 only)")
         c, hw = x.shape[0], x.shape[1:]
         if adaptive:
             size = _pair(output_size if output_size is not None else hw, 2) \
@@ -494,12 +493,13 @@ class _QuantImporter(_Importer):
                     {"weight": weight})
         self.weights[total] = QuantParams(1.0, 0, 2, True)
         self.bias_lsb[total] = np.full(c, float(taps * z))
-        bits = max(int(taps * qp.qmax).bit_length(), 1)  # S = sum of codes q in [0, taps * qmax]
-        self.b.graph.node(total).qparams = QuantParams(qp.scale, 0, bits, False)
+        signed = qp.qmin < 0  # qint8: S = sum of codes q in [taps * qmin, taps * qmax]
+        bits = max(int(taps * qp.qmax).bit_length(), int(-taps * qp.qmin - 1).bit_length(), 1) + int(signed)
+        self.b.graph.node(total).qparams = QuantParams(qp.scale, 0, bits, signed)
         self.report.rows.append(MappingRow(self.source(n), self.kind(n), total,
                                            f"conv2d (window sum of the codes, {taps} taps)"))
-        S = np.arange(0, 1 << bits, dtype=np.int64)
-        q, r = np.divmod(S, taps)
+        S = np.arange(-(1 << (bits - 1)) if signed else 0, 1 << (bits - int(signed)), dtype=np.int64)
+        q, r = np.divmod(S, taps)  # floor quotient, remainder >= 0 (negative sums too)
         up = (2 * r > taps) | ((2 * r == taps) & (q % 2 == 1))  # half to even
         table = np.clip(q + up, qp.qmin, qp.qmax)
         self.emit(n, "code_table", [_T(total, x.shape, True)], params={"table": table}, cf=True, perm=None)

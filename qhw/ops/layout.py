@@ -5,8 +5,10 @@ order): output axis j is input axis perm[j] (numpy's ``transpose``).
 
 pad: attrs ``pads`` = [begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}] (non-negative, per axis
 of the tensor, batch excluded) and ``mode``: ``constant`` fills with the code 0 (the real value 0
-of a zero-point-free quantized tensor, and of any fixed-point one), ``edge`` repeats the border
-element, ``reflect`` mirrors without repeating it (ONNX ``Pad`` modes).
+of a zero-point-free quantized tensor, and of any fixed-point one) or, with the optional attr
+``value``, with that integer raw code of the input format (an importer's quantized constant
+``Pad`` value), ``edge`` repeats the border element, ``reflect`` mirrors without repeating it
+(ONNX ``Pad`` modes).
 
 Every output element copies one input element (constant padding: the value 0), so both are
 gather ops: ``source_index`` gives the map both backends wire (-1 for a constant 0); the HLS
@@ -60,6 +62,20 @@ class Pad(GatherOp):
     required = ("pads",)
     index_table = True
     attrs = {"mode": "constant"}
+    #: value: the raw input code constant padding writes (default 0)
+    optional_attrs = ("value",)
+
+    def check(self, node):
+        super().check(node)
+        v = node.attrs.get("value", 0)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or abs(int(v)) >= 1 << 62:
+            raise ModelError(f"pad {node.name!r}: value {v!r} must be an integer raw code")
+        if v and node.attrs["mode"] != "constant":
+            raise ModelError(f"pad {node.name!r}: value {v!r} is for mode 'constant', not {node.attrs['mode']!r}")
+
+    def fill(self, node) -> int:
+        """The raw input code constant padding writes."""
+        return int(node.attrs.get("value", 0))
 
     def _pads(self, node, shape) -> list[tuple[int, int]]:
         pads, r = node.attrs["pads"], len(shape)
@@ -88,7 +104,7 @@ class Pad(GatherOp):
         return f"padded by {[int(p) for p in node.attrs['pads']]} ({node.attrs['mode']})"
 
     def source_index(self, node, in_shape):
-        """Flat input index per output element, -1 where the constant 0 is written."""
+        """Flat input index per output element, -1 where the constant (:meth:`fill`) is written."""
         idx = np.arange(int(np.prod(in_shape)), dtype=np.int64).reshape(tuple(in_shape))
         pads = self._pads(node, in_shape)
         mode = node.attrs["mode"]
@@ -98,7 +114,7 @@ class Pad(GatherOp):
         pads = [(0, 0)] + self._pads(node, x.shape[1:])
         mode = node.attrs["mode"]
         if mode == "constant":
-            return np.pad(x, pads, mode="constant", constant_values=0)
+            return np.pad(x, pads, mode="constant", constant_values=self.fill(node))
         return np.pad(x, pads, mode=mode)
 
     def golden(self, node, inputs, in_fmts, ctx):

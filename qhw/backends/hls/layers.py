@@ -331,8 +331,12 @@ def _gather(node, ctx: LayerContext) -> dict:
     op = get_op(node.op, node.name)
     src = op.source_index(node, tuple(ctx.in_shapes[0]))
     v = common(node, ctx)
+    res = slot(node, "result")
+    fill = getattr(op, "fill", lambda n: 0)(node)  # pad's constant, raw input code
+    fill = int(res.cast(np.array([fill]), ctx.in_fmts[0])[0])
     v.update(in_t=v["in_t"][0], summary=f"{list(ctx.in_shapes[0])} -> {list(node.output.shape)}, {op.summary(node)}",
-             src="{" + ", ".join(str(int(i)) for i in src) + "}")
+             src="{" + ", ".join(str(int(i)) for i in src) + "}",
+             fill="0" if fill == 0 else f"{v['result_t']}({cpp_literal(fill, res)})")
     return v
 
 

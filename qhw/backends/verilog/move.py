@@ -1,6 +1,7 @@
 """Data movement (``Trait.GATHER``: flatten, reshape, concat, upsample, depth_to_space, output):
 every output element is one input element, cast to the result format by the shared unary block
-(a plain copy when the formats agree), or the constant 0 where a gather map says -1 (pad). The
+(a plain copy when the formats agree), or the pad constant (0 unless the pad node's ``value``
+says otherwise, cast to the result format) where a gather map says -1. The
 element map comes from the op: ``source_index`` of a gather op, the concatenation of the inputs
 along the op's axis, or the identity."""
 from __future__ import annotations
@@ -34,9 +35,11 @@ class MoveLowering(Lowering):
     def lower(self, ctx):
         dp = element_layer(ctx)
         parts = []
+        fill = getattr(ctx.op, "fill", lambda node: 0)(ctx.node)  # pad's constant, raw input code
+        word = int(ctx.res.cast(np.array([fill]), ctx.in_fmts[0])[0]) & ((1 << ctx.res.width) - 1)
         for e, (k, i) in enumerate(zip(*sources(ctx))):
             if i < 0:
-                parts.append(dp.wire(f"r{e}", ctx.res.width, f"{ctx.res.width}'d0", signed=False))
+                parts.append(dp.wire(f"r{e}", ctx.res.width, f"{ctx.res.width}'d{word}", signed=False))
                 continue
             parts.append(dp.unary(UnarySpec.requant(ctx.in_fmts[k], ctx.res), element(ctx, i, k), f"r{e}",
                                   ctx.prefix))
