@@ -1478,9 +1478,49 @@ class _QdqImporter(_Importer):
         if np.any(ratio <= 0) or np.any(np.abs(real / divisors - ratio) > 1e-6) or divisors.max() > np.prod(kernel):
             raise ModelError(f"ONNX node {node.name!r}: the divisors onnxruntime uses in this "
                              "AveragePool are not whole window counts")
-        if np.all(divisors == np.prod(kernel)) and not any(extra):
+        taps = int(np.prod(kernel))
+        if np.all(divisors == taps) and not any(extra):
             return None
-        return {**attrs, "padding": pads}, divisors.reshape(-1)
+        # a quantized kernel may count the overhang otherwise than the float one: candidates
+        # (float rule, the elements inside, the whole kernel) decided by the runtime's codes
+        candidates = [divisors.reshape(-1), real.reshape(-1).astype(np.int64)]
+        if self.attr(node, "count_include_pad", 0):
+            candidates.append(np.full(divisors.size, taps, np.int64))
+        return {**attrs, "padding": pads}, candidates
+
+    def _pick_divisors(self, node, attrs, candidates, probe, in_name, out_name, qp_in, qp_out, shape):
+        """The candidate divisor map whose exact averages are nearest onnxruntime's codes of
+        the model's own pool node on random images (fewest differing outputs)."""
+        from qhw.ops.conv import windows
+
+        uniq = []
+        for c in candidates:
+            if not any(np.array_equal(c, u) for u in uniq):
+                uniq.append(c)
+        if len(uniq) == 1:
+            return uniq[0]
+        dims = len(shape) - 1
+        z_in = int(qp_in.zero_point)
+        rng = np.random.default_rng(0)
+        d = rng.integers(qp_in.qmin - z_in, qp_in.qmax - z_in + 1, size=(64,) + tuple(shape))
+        real = [node if n.name == node.name else n for n in probe]
+        y = np.asarray(self._ort_run(real, in_name, out_name, np.moveaxis(d, -1, 1) + z_in, None), np.int64)
+        win = windows(d.astype(np.float64), None, list(attrs["kernel_size"]), list(attrs.get("stride") or
+                      attrs["kernel_size"]), (1,) * dims, list(attrs["padding"]), 0.0)
+        sums = win.reshape(win.shape[:1 + dims] + (-1, win.shape[-1])).sum(axis=-2)  # (N, *out, C)
+        sums = np.moveaxis(sums, -1, 1).reshape(sums.shape[0], sums.shape[-1], -1)  # (N, C, positions)
+        if y.size != sums.size:
+            raise ModelError(f"ONNX node {node.name!r}: onnxruntime's output size of this AveragePool "
+                             "is no window walk of its input")
+        y = y.reshape(sums.shape)
+        best = None
+        for c in uniq:
+            want = np.clip(np.rint(sums * float(qp_in.scale) / (c * float(qp_out.scale))) + int(qp_out.zero_point),
+                           qp_out.qmin, qp_out.qmax)
+            miss = int(np.count_nonzero(want != y))
+            if best is None or miss < best[0]:
+                best = miss, c
+        return best[1]
 
     def _float_run(self, node, pool, x: np.ndarray) -> np.ndarray:
         """onnxruntime's float ``pool`` node (one input "x", one output "y") on ``x``."""
@@ -1510,7 +1550,8 @@ class _QdqImporter(_Importer):
         sum of the whole kernel, sums a window of d taps cannot reach clipped to the ones it
         can), and ``params["element_class"]`` (the divisor class of each output element, channels
         last)."""
-        attrs, divisors = edges
+        attrs, candidates = edges
+        divisors = self._pick_divisors(node, attrs, candidates, probe, in_name, out_name, qp_in, qp_out, shape)
         dims = len(shape) - 1
         taps = int(np.prod(attrs["kernel_size"]))
         z = int(qp_in.zero_point)
