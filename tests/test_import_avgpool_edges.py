@@ -132,8 +132,11 @@ def test_divisors_by_position_are_in_the_mapping_report(tmp_path_factory):
     graph, report = import_qdq(path)
     text = str(report)
     assert "divisor by position: 4, 6, 9" in text, text
-    pools = [n for n in graph.nodes() if n.op == "avgpool2d"]
-    assert len(pools) == 1 and pools[0].params["class_codes"].shape[0] == 3
+    tables = [n for n in graph.nodes() if n.op == "code_table" and "rows" in n.params]
+    assert len(tables) == 1 and tables[0].params["table"].shape[0] == 3
+    # the window at the corner divides by 4, along an edge by 6, inside by 9 (7x6 output, 3 channels)
+    rows = np.asarray(tables[0].params["rows"]).reshape(7, 6, 3)[..., 0]
+    assert set(rows[0, 0:1].tolist() + rows[-1, -1:].tolist()) == {0} and rows[0, 2] == 1 and rows[3, 3] == 2
 
 
 # ---------------------------------------------------------------------- hardware

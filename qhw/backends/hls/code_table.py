@@ -27,4 +27,4 @@ def _rows(node, ctx: LayerContext) -> dict | None:
         return None
     rows = np.asarray(node.params["rows"], np.int64)
     w = max(1, int(rows.max()).bit_length())
-    return {"type": f"ap_uint<{w}>", "values": ", ".join(str(int(r)) for r in rows), "n": int(rows.size)}
+    return {"type": f"ap_uint<{w}>", "codes": ", ".join(str(int(r)) for r in rows), "n": int(rows.size)}
