@@ -1505,7 +1505,8 @@ class _QdqImporter(_Importer):
         dims = len(shape) - 1
         z_in = int(qp_in.zero_point)
         rng = np.random.default_rng(0)
-        d = rng.integers(qp_in.qmin - z_in, qp_in.qmax - z_in + 1, size=(64,) + tuple(shape))
+        n_img = max(2, min(64, 400_000 // int(np.prod(shape))))  # bounded memory: <= ~400k codes
+        d = rng.integers(qp_in.qmin - z_in, qp_in.qmax - z_in + 1, size=(n_img,) + tuple(shape))
         real = [node if n.name == node.name else n for n in probe]
         y = np.asarray(self._ort_run(real, in_name, out_name, np.moveaxis(d, -1, 1) + z_in, None), np.int64)
         win = windows(d.astype(np.float64), None, list(attrs["kernel_size"]), list(attrs.get("stride") or
@@ -1527,8 +1528,13 @@ class _QdqImporter(_Importer):
 
     def _float_run(self, node, pool, x: np.ndarray) -> np.ndarray:
         """onnxruntime's float ``pool`` node (one input "x", one output "y") on ``x``."""
-        import onnxruntime as ort
         from onnx import helper
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError(f"ONNX node {node.name!r}: the divisors of this AveragePool are measured "
+                             "by onnxruntime: pip install 'qhw[onnx]'") from None
 
         graph = helper.make_graph([pool], "edges", [helper.make_tensor_value_info("x", 1, list(x.shape))],
                                   [helper.make_tensor_value_info("y", 1, None)])
@@ -1561,7 +1567,7 @@ class _QdqImporter(_Importer):
         z = int(qp_in.zero_point)
         lo, hi = qp_in.qmin - z, qp_in.qmax - z
         classes, position = np.unique(divisors, return_inverse=True)
-        tables, ambiguous, probed = [], 0, 0
+        tables, ambiguous = [], 0
         for d in classes.tolist():
             kern = [1] * (dims - 1) + [int(d)]
             nodes = [self._probe_window(node, kern) if n.name == node.name else n for n in probe]
