@@ -34,6 +34,7 @@ CASES = {
     "2x2_s2_ceil_odd": ([2, 2], [2, 2], [0, 0, 0, 0], 1, 0, (7, 5)),
     "3x3_s2_asym_pads": ([3, 3], [2, 2], [1, 0, 2, 1], 0, 0, (8, 7)),
     "3x3_s2_ceil_include_pad": ([3, 3], [2, 2], [1, 1, 1, 1], 1, 1, (6, 6)),
+    "3x3_s2_same_upper": ([3, 3], [2, 2], None, 0, 0, (6, 7)),  # auto_pad=SAME_UPPER (Keras 'same')
 }
 
 
@@ -45,7 +46,8 @@ def _model(case: str):
              nh.from_array((rng.normal(size=3) * 0.1).astype(np.float32), "b")]
     nodes = [h.make_node("Conv", ["x", "w", "b"], ["c"], name="conv"),
              h.make_node("AveragePool", ["c"], ["y"], name="pool", kernel_shape=kernel, strides=strides,
-                         pads=pads, ceil_mode=ceil, count_include_pad=include)]
+                         ceil_mode=ceil, count_include_pad=include,
+                         **({"auto_pad": "SAME_UPPER"} if pads is None else {"pads": pads}))]
     g = h.make_graph(nodes, case, [h.make_tensor_value_info("x", TP.FLOAT, [None, 2, hh, ww])],
                      [h.make_tensor_value_info("y", TP.FLOAT, None)], inits)
     return h.make_model(g, opset_imports=[h.make_opsetid("", 19)])
