@@ -50,6 +50,10 @@ SUPPORTED = QDQ_OPS + QOPERATOR_OPS + ("Gemm", "MatMul", "Add", "Relu", "Clip", 
 #: average pooling and data movement of quantized tensors (see _QdqImporter.op_AveragePool ...)
 QLINEAR_POOL_OPS = ("QLinearAveragePool", "QLinearGlobalAveragePool")
 QOPERATOR_OPS = QOPERATOR_OPS + QLINEAR_POOL_OPS
+#: the share of outputs of random images on which a position-dependent average (one code per
+#: divisor and window sum) may differ from the runtime (whose float32 sum order decides some
+#: roundings) before it is refused
+EDGE_AMBIGUOUS = 0.005
 SUPPORTED = SUPPORTED + QLINEAR_POOL_OPS + ("AveragePool", "GlobalAveragePool",
                                             "ReduceMean (over the spatial axes)", "Transpose", "Pad",
                                             "Squeeze", "Unsqueeze")
@@ -1412,6 +1416,9 @@ class _QdqImporter(_Importer):
                              "not quantized")
         dims = len(shape) - 1
         kernel = list(attrs["kernel_size"])
+        edges = None if global_ else self._edge_divisors(node, attrs, shape)
+        if edges is not None:
+            return self._edge_average(node, t, edges, probe, in_name, out_name, qp_in, qp_out, shape, what)
         rows = self._sum_codes(node, probe, in_name, out_name, qp_in, qp_out, kernel,
                                [shape[-1 - dims + i] for i in range(dims)] if global_ else None, shape[-1])
         form = None
@@ -1428,16 +1435,167 @@ class _QdqImporter(_Importer):
         return self.vals[node.output[0]]
 
     def _window_attrs(self, node, dims: int) -> dict:
-        if self.attr(node, "ceil_mode", 0):
-            raise ModelError(f"ONNX node {node.name!r}: AveragePool with ceil_mode=1 is not supported")
         attrs = self._spatial_attrs(node, dims)
-        padded = isinstance(attrs["padding"], str) or any(attrs["padding"])
-        if padded and not self.attr(node, "count_include_pad", 0):
-            raise ModelError(f"ONNX node {node.name!r}: a padded AveragePool needs count_include_pad=1 "
-                             "(with 0 the divisor changes at the borders)")
         if any(d != 1 for d in self.attr(node, "dilations", [1] * dims)):
             raise ModelError(f"ONNX node {node.name!r}: AveragePool with dilations is not supported")
         return attrs
+
+    def _edge_divisors(self, node, attrs: dict, shape: tuple):
+        """(attrs, divisors) of a window average whose divisor depends on the window position
+        (count_include_pad=0 with padding, ceil_mode=1), else None. ``divisors`` (one per output
+        position, row-major) is measured: onnxruntime's own float AveragePool with the node's
+        attributes on an image of ones gives real / divisor per position (real: the window's
+        elements inside the image). ``attrs`` pads the end further so the window walk yields
+        onnxruntime's output size (a ceil_mode window hanging over the edge sums only the
+        elements inside: the padding is zero codes)."""
+        from onnx import helper
+
+        from qhw.ops.conv import windows
+
+        ceil = bool(self.attr(node, "ceil_mode", 0))
+        kernel, dims = list(attrs["kernel_size"]), len(attrs["kernel_size"])
+        stride = list(attrs.get("stride") or kernel)
+        spatial = list(shape[:-1])
+        pads = attrs["padding"]
+        if isinstance(pads, str):  # SAME_UPPER: the extra pixel at the end
+            total = [max((-(-n // s) - 1) * s + k - n, 0) for n, k, s in zip(spatial, kernel, stride)]
+            pads = [t // 2 for t in total] + [t - t // 2 for t in total]
+        pads = [int(p) for p in pads]
+        if not ceil and (not any(pads) or self.attr(node, "count_include_pad", 0)):
+            return None
+        keep = {a.name: helper.get_attribute_value(a) for a in node.attribute
+                if a.name in ("ceil_mode", "count_include_pad")}
+        pool = helper.make_node("AveragePool", ["x"], ["y"], "edges", kernel_shape=kernel, strides=stride,
+                                pads=pads, **keep)
+        y = self._float_run(node, pool, np.ones([1, 1] + spatial, np.float32))
+        out = list(y.shape[2:])
+        extra = [max(0, (o - 1) * s + k - (n + pads[i] + pads[i + dims]))
+                 for i, (o, n, k, s) in enumerate(zip(out, spatial, kernel, stride))]
+        pads = pads[:dims] + [p + e for p, e in zip(pads[dims:], extra)]
+        real = windows(np.ones([1] + spatial + [1]), None, kernel, stride, (1,) * dims, pads, 0.0)
+        real = real.reshape(real.shape[1:1 + dims] + (-1,)).sum(axis=-1)
+        if list(real.shape) != out:
+            raise ModelError(f"ONNX node {node.name!r}: onnxruntime's output size {out} of this "
+                             f"AveragePool is no window walk of the input {spatial}")
+        ratio = y.reshape(out).astype(np.float64)
+        divisors = np.rint(real / np.where(ratio > 0, ratio, 1.0)).astype(np.int64)
+        if np.any(ratio <= 0) or np.any(np.abs(real / divisors - ratio) > 1e-6) or divisors.max() > np.prod(kernel):
+            raise ModelError(f"ONNX node {node.name!r}: the divisors onnxruntime uses in this "
+                             "AveragePool are not whole window counts")
+        taps = int(np.prod(kernel))
+        if np.all(divisors == taps) and not any(extra):
+            return None
+        # a quantized kernel may count the overhang otherwise than the float one: candidates
+        # (float rule, the elements inside, the whole kernel) decided by the runtime's codes
+        candidates = [divisors.reshape(-1), real.reshape(-1).astype(np.int64)]
+        if self.attr(node, "count_include_pad", 0):
+            candidates.append(np.full(divisors.size, taps, np.int64))
+        return {**attrs, "padding": pads}, candidates
+
+    def _pick_divisors(self, node, attrs, candidates, probe, in_name, out_name, qp_in, qp_out, shape):
+        """(divisors, window sums, codes): the candidate divisor map whose exact averages are
+        nearest the runtime's codes of the model's own pool node on random images (fewest
+        differing outputs), with those images' window sums (N, C, positions) and codes."""
+        from qhw.ops.conv import windows
+
+        uniq = []
+        for c in candidates:
+            if not any(np.array_equal(c, u) for u in uniq):
+                uniq.append(c)
+        dims = len(shape) - 1
+        z_in = int(qp_in.zero_point)
+        rng = np.random.default_rng(0)
+        n_img = max(2, min(64, 400_000 // int(np.prod(shape))))  # bounded memory: <= ~400k codes
+        d = rng.integers(qp_in.qmin - z_in, qp_in.qmax - z_in + 1, size=(n_img,) + tuple(shape))
+        real = [node if n.name == node.name else n for n in probe]
+        y = np.asarray(self._ort_run(real, in_name, out_name, np.moveaxis(d, -1, 1) + z_in, None), np.int64)
+        win = windows(d.astype(np.float64), None, list(attrs["kernel_size"]), list(attrs.get("stride") or
+                      attrs["kernel_size"]), (1,) * dims, list(attrs["padding"]), 0.0)
+        sums = win.reshape(win.shape[:1 + dims] + (-1, win.shape[-1])).sum(axis=-2)  # (N, *out, C)
+        sums = np.moveaxis(sums, -1, 1).reshape(sums.shape[0], sums.shape[-1], -1)  # (N, C, positions)
+        if y.size != sums.size:
+            raise ModelError(f"ONNX node {node.name!r}: onnxruntime's output size of this AveragePool "
+                             "is no window walk of its input")
+        y = y.reshape(sums.shape)
+        best = None
+        for c in uniq:
+            want = np.clip(np.rint(sums * float(qp_in.scale) / (c * float(qp_out.scale))) + int(qp_out.zero_point),
+                           qp_out.qmin, qp_out.qmax)
+            miss = int(np.count_nonzero(want != y))
+            if best is None or miss < best[0]:
+                best = miss, c
+        return best[1], sums.astype(np.int64), y
+
+    def _float_run(self, node, pool, x: np.ndarray) -> np.ndarray:
+        """onnxruntime's float ``pool`` node (one input "x", one output "y") on ``x``."""
+        from onnx import helper
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError(f"ONNX node {node.name!r}: the divisors of this AveragePool are measured "
+                             "by onnxruntime: pip install 'qhw[onnx]'") from None
+
+        graph = helper.make_graph([pool], "edges", [helper.make_tensor_value_info("x", 1, list(x.shape))],
+                                  [helper.make_tensor_value_info("y", 1, None)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+        model.ir_version = 9
+        try:
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            so.intra_op_num_threads = 1
+            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            return np.asarray(sess.run(None, {"x": x})[0])
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelError(f"ONNX node {node.name!r}: onnxruntime could not run its window walk: "
+                             f"{str(exc).splitlines()[0][:200]}") from None
+
+    def _edge_average(self, node, t: _Tensor, edges, probe, in_name: str, out_name: str,
+                      qp_in: QuantParams, qp_out: QuantParams, shape: tuple, what: str) -> _Tensor:
+        """A window average whose divisor depends on the position (corner, edge, interior): the
+        exact window sum (zero-padded codes), then per divisor d the output code onnxruntime
+        gives each reachable sum, probed as an unpadded window of d taps of the model's own pool
+        node (``params["class_codes"]``, one (S, code, ambiguous) table per divisor over every
+        sum of the whole kernel, sums a window of d taps cannot reach clipped to the ones it
+        can), and ``params["element_class"]`` (the divisor class of each output element, channels
+        last)."""
+        attrs, candidates = edges
+        divisors, seen, codes = self._pick_divisors(node, attrs, candidates, probe, in_name, out_name,
+                                                    qp_in, qp_out, shape)
+        dims = len(shape) - 1
+        taps = int(np.prod(attrs["kernel_size"]))
+        z = int(qp_in.zero_point)
+        lo, hi = qp_in.qmin - z, qp_in.qmax - z
+        classes, position = np.unique(divisors, return_inverse=True)
+        tables, ambiguous = [], 0
+        for d in classes.tolist():
+            kern = [1] * (dims - 1) + [int(d)]
+            nodes = [self._probe_window(node, kern) if n.name == node.name else n for n in probe]
+            rows = self._sum_codes(node, nodes, in_name, out_name, qp_in, qp_out, kern, None, shape[-1])
+            sums = np.arange(taps * lo, taps * hi + 1)
+            at = np.clip(sums, d * lo, d * hi) - d * lo
+            tables.append(np.stack([sums, rows[at, 1], rows[at, 2]], axis=1))
+            ambiguous += int(np.count_nonzero(rows[:, 2]))
+        table = np.stack(tables)[:, :, 1].astype(np.int64)
+        got = table[position.reshape(-1)[None, None, :], seen - taps * lo]
+        miss = int(np.count_nonzero(got != codes))
+        if miss > EDGE_AMBIGUOUS * codes.size:
+            raise ModelError(f"ONNX node {node.name!r}: {node.op_type} with a divisor by position "
+                             f"({', '.join(map(str, classes.tolist()))}): on {miss} of {codes.size} random "
+                             f"outputs {self.runtime}'s float32 sum order gives another code than any window "
+                             f"of that sum mostly gets (more than {EDGE_AMBIGUOUS:.1%}); qhw's float32 form "
+                             "(fsum_pool) has no per-position divisors")
+        params = {"class_codes": np.stack(tables), "class_divisors": classes.astype(np.int64),
+                  "element_class": np.repeat(position.astype(np.int64).reshape(-1), shape[-1])}
+        name = self.b.node(self.name_for(node), f"avgpool{dims}d", [t.name], attrs, params)
+        self.b.graph.node(name).qparams = qp_out
+        how = (f"divisor by position: {', '.join(map(str, classes.tolist()))} elements; output codes of "
+               f"every window sum per divisor computed by {self.runtime}")
+        if ambiguous:
+            how += (f"; {ambiguous} sums decided by float32 order (the code most windows get; "
+                    f"{miss} of {codes.size} random probe outputs differ)")
+        self._set(node, _Tensor(name, True), f"avgpool{dims}d ({what}; {how})")
+        return self.vals[node.output[0]]
 
     @staticmethod
     def _probe_window(node, kernel):

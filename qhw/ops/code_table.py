@@ -9,7 +9,9 @@ so the table computed by the producer's runtime itself is exact by construction
 Input: integer codes (a format without fraction bits). Param ``table``: one integer output code
 per input code from the input format's smallest raw code up (2**width entries), or one such row
 per channel (shape (channels, 2**width); element i of a channels-last tensor uses row
-i % channels: a constant per-channel Mul/Add between quantizers). Result: an
+i % channels: a constant per-channel Mul/Add between quantizers). Optional param ``rows``: the
+table row of every element (flat, channels last), for a 2-D table whose rows are not channels
+(an average pool whose divisor depends on the window position: one row per divisor). Result: an
 integer format holding every entry (default exactly their range). In hardware: a ROM addressed
 by the input code (no arithmetic).
 """
@@ -42,6 +44,7 @@ class CodeTable(OpDef):
 
     name = "code_table"
     params = ("table",)
+    optional_params = ("rows",)
 
     def check(self, node):
         super().check(node)
@@ -52,9 +55,20 @@ class CodeTable(OpDef):
         limits.check("table_entries", int(t.size), f"code_table {node.name!r} table")
         if not np.all(np.isfinite(t.astype(np.float64))) or np.any(t != np.rint(t)):
             raise ModelError(f"code_table {node.name!r}: table entries must be integers")
+        if "rows" in node.params:
+            r = np.asarray(node.params["rows"])
+            if t.ndim != 2 or r.ndim != 1 or r.size < 1 or np.any(r != np.rint(r)) \
+                    or r.min() < 0 or r.max() >= t.shape[0]:
+                raise ModelError(f"code_table {node.name!r}: rows must list one table row in "
+                                 f"[0, {t.shape[0] - 1}] per element of a 2-D table")
 
     def infer_shape(self, node, in_shapes):
         t = np.asarray(node.params["table"])
+        if "rows" in node.params:
+            if np.asarray(node.params["rows"]).size != int(np.prod(in_shapes[0])):
+                raise ModelError(f"code_table {node.name!r}: {np.asarray(node.params['rows']).size} "
+                                 f"rows for an input of shape {in_shapes[0]}")
+            return in_shapes[0]
         if t.ndim == 2 and (not in_shapes[0] or in_shapes[0][-1] != t.shape[0]):
             raise ModelError(f"code_table {node.name!r}: table has {t.shape[0]} per-channel rows, but the "
                              f"input shape {in_shapes[0]} does not end in {t.shape[0]} channels")
@@ -75,6 +89,10 @@ class CodeTable(OpDef):
         idx = np.clip(codes - x.raw_min, 0, table.shape[-1] - 1)
         if table.ndim == 1:
             return table[idx]
+        if "rows" in node.params:  # (batch, *shape): element i reads row rows[i]
+            rows = np.asarray(node.params["rows"], np.int64)
+            flat = idx.reshape(-1, rows.size)
+            return table[rows[None, :], flat].reshape(idx.shape)
         if codes.ndim == 0 or codes.shape[-1] != table.shape[0]:
             raise ModelError(f"code_table {node.name!r}: {table.shape[0]} per-channel tables for a "
                              f"tensor of shape {codes.shape} (its last axis is the channel)")

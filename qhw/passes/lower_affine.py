@@ -585,6 +585,8 @@ class _Lowering:
         lo, hi = qp.qmin - z, qp.qmax - z
         if "f32_thresholds" in node.params:
             return self._float32_pool(node, v, qp_in, qp, lo_d, hi_d, lo)
+        if "class_codes" in node.params:
+            return self._edge_pool(node, v, qp, s_lo, s_hi, lo, hi)
         sums = np.arange(s_lo, s_hi + 1)
         rows = node.params.get("sum_codes")
         ambiguous = 0
@@ -626,6 +628,45 @@ class _Lowering:
         self.notes.append(f"{node.name}: average pool = {made}; the target is {src}")
         if ambiguous:
             self.notes.append(f"{node.name}: for {ambiguous} of {sums.size} window sums the producer's "
+                              "float32 arithmetic decides the rounding (windows with equal sums may round "
+                              "one LSB apart there); qhw takes the code most windows of that sum get")
+        return _Val(cur, "q", qp)
+
+    def _edge_pool(self, node: Node, v: _Val, qp, s_lo: int, s_hi: int, lo: int, hi: int) -> _Val:
+        """An average pool whose divisor depends on the window position (ONNX count_include_pad=0
+        with padding, ceil_mode=1): the exact window sum S (zero-padded codes), then a code table
+        with one row per divisor class (``params["class_codes"]``: (S, output code, ambiguous)
+        rows of the producer's runtime for every reachable S), each output element reading the
+        row of its position's class (``params["element_class"]``, one per output element, channels
+        last; the code table checks their count against its input)."""
+        from qhw import limits
+
+        codes = np.asarray(node.params["class_codes"], np.float64)
+        rows = np.asarray(node.params["element_class"], np.int64).reshape(-1)
+        sums = np.arange(s_lo, s_hi + 1)
+        if codes.ndim != 3 or codes.shape[1:] != (sums.size, 3) or np.any(codes[:, :, 0] != sums):
+            raise ModelError(f"{node.op} {node.name!r}: its per-position tables of window sums do not "
+                             f"list every reachable sum {s_lo}..{s_hi} per class")
+        target = np.clip(codes[:, :, 1].astype(np.int64) - int(qp.zero_point), lo, hi)
+        sum_fmt = int_format(s_lo, s_hi)
+        cur = self.emit(f"{node.name}_sum", node.op, [v.name], {**node.attrs, "divisor": 1},
+                        formats={"result": sum_fmt})
+        raw = np.arange(sum_fmt.raw_min, sum_fmt.raw_max + 1)
+        limits.check("table_entries", int(raw.size) * codes.shape[0],
+                     f"{node.op} {node.name!r}, tables of window sums")
+        table = target[:, np.clip(raw, s_lo, s_hi) - s_lo]
+        cur = self.emit(f"{node.name}_table", "code_table", [cur], params={"table": table, "rows": rows},
+                        formats={"result": code_format(qp)})
+        self.out.node(cur).qparams = qp
+        divisors = node.params.get("class_divisors")
+        which = "" if divisors is None else \
+            " (divisors " + ", ".join(str(int(d)) for d in np.asarray(divisors).reshape(-1)) + ")"
+        self.notes.append(f"{node.name}: average pool = window sum, then a table of the {sums.size} "
+                          f"reachable sums per position class{which}, {codes.shape[0]} classes; the "
+                          "target is the producer runtime's own code for each sum")
+        ambiguous = int(np.count_nonzero(codes[:, :, 2]))
+        if ambiguous:
+            self.notes.append(f"{node.name}: for {ambiguous} (class, window sum) pairs the producer's "
                               "float32 arithmetic decides the rounding (windows with equal sums may round "
                               "one LSB apart there); qhw takes the code most windows of that sum get")
         return _Val(cur, "q", qp)

@@ -1,7 +1,7 @@
 """code_table in HLS C++ (templates/hls/code_table.h.j2): a constant array of the output codes
 indexed by the input code minus the input format's smallest raw code (exactly
 ``qhw.ops.code_table``'s entries; per-channel tables one after the other, element i reading the
-table of channel i % channels), the entry assigned to the result format."""
+table of channel i % channels, or with ``rows`` the table of row rows[i]), the entry assigned to the result format."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,4 +17,14 @@ def _code_table(node, ctx: LayerContext) -> dict:
     t = _table_values(ctx, table.ravel(), tf, "code table (output code per input code)")
     return _elementwise(node, ctx, entries=int(table.shape[-1]), table_fmt=str(tf), table_t=t["type"],
                         table_values=t["values"], lo_raw=int(x.raw_min), x_width=x.width,
-                        x_signed=x.signed, channels=int(table.shape[0]) if table.ndim == 2 else 0)
+                        x_signed=x.signed, channels=int(table.shape[0]) if table.ndim == 2 else 0,
+                        rows=_rows(node, ctx))
+
+
+def _rows(node, ctx: LayerContext) -> dict | None:
+    """The row of every element (``rows``: a per-position table), as a constant array, or None."""
+    if "rows" not in node.params:
+        return None
+    rows = np.asarray(node.params["rows"], np.int64)
+    w = max(1, int(rows.max()).bit_length())
+    return {"type": f"ap_uint<{w}>", "codes": ", ".join(str(int(r)) for r in rows), "n": int(rows.size)}

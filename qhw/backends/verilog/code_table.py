@@ -2,7 +2,8 @@
 
 The address is the input code minus the input format's smallest raw code (for a signed input:
 its sign bit inverted), so the ROM holds exactly ``qhw.ops.code_table``'s entries in their
-order (per-channel tables: element e reads the ROM of channel e % channels); the entry is cast
+order (per-channel tables: element e reads the ROM of channel e % channels; with ``rows`` the
+ROM of row rows[e]); the entry is cast
 to the result format by the shared unary requantizer. The ROM module is
 shared by content with every other table of the design (qhw.backends.verilog.lut._rom_unit).
 """
@@ -23,7 +24,10 @@ def lower_code_table_element(dp: Datapath, node, x: FixedFormat, xe: str, e: int
     """The result wire of element ``e`` (input slice ``xe``, ``x.width`` bits, in format ``x``)."""
     table = np.asarray(node.params["table"], np.int64)
     tf = table_format(table)
-    if table.ndim == 2:  # one table per channel: element e (channels last) reads row e % channels
+    if "rows" in node.params:  # one table per row class: element e reads row rows[e]
+        row = int(np.asarray(node.params["rows"], np.int64)[e])
+        rom, aw = _rom_unit(dp, prefix, table[row], tf, f"code table of {node.name!r}, row {row}")
+    elif table.ndim == 2:  # one table per channel: element e (channels last) reads row e % channels
         rom, aw = _rom_unit(dp, prefix, table[e % table.shape[0]], tf,
                             f"code table of {node.name!r}, channel {e % table.shape[0]}")
     else:
