@@ -276,6 +276,15 @@ def _k(kind, name, make, options=None, nodsp=True, targets=TARGETS):
     return c
 
 
+def jet_mlp():
+    """The README's example (16-64-32-32-5, 4,215 DSP products on xilinx): the one large
+    design of the DSP fit, so the adders beside thousands of DSPs are fitted where they
+    dominate (about 6 min of Yosys; xilinx with DSPs only)."""
+    from qhw.io import load_model
+
+    return load_model(Path(__file__).resolve().parents[1] / "examples" / "jet_mlp" / "model.yaml")
+
+
 def block_calibration_set() -> list[dict]:
     """One-op and multi-op designs of every block kind, for fitting."""
     k = _k
@@ -320,6 +329,7 @@ def block_calibration_set() -> list[dict]:
         k("multi", "avgpool-dense-argmax", lambda: pool_dense_net(43, "avgpool1d", 6, 2, 3)),
         k("multi", "maxpool-dense-argmax", lambda: pool_dense_net()),
         k("multi", "upsample-relu-concat", lambda: gather_net()),
+        k("multi", "jet MLP example (xilinx, DSP only)", jet_mlp, nodsp=False, targets=("xilinx",)),
     ]
 
 
@@ -498,7 +508,7 @@ def block_rows(target: str, nodsp: bool, which: str, run: bool = False) -> tuple
     one setting; Yosys runs only with ``run`` (results are cached either way)."""
     rows, missing = [], []
     for s, case in block_cases():
-        if s != which:
+        if s != which or target not in case["targets"] or (nodsp and case["nodsp"] is False):
             continue
         g = case["make"]()
         # DSPs allowed but nothing to put in them: the -nodsp netlist (see has_multiplier)
