@@ -27,6 +27,7 @@ from onnx import numpy_helper as nh  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
+from onnx_helpers import ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
 
 #: (kernel, strides, pads, ceil_mode, count_include_pad, input H x W)
 CASES = {
@@ -76,28 +77,6 @@ def _quantize(tmp_path_factory, case, fmt, act):
             activation_type=getattr(quantization.QuantType, act), weight_type=quantization.QuantType.QInt8)
         _QUANTIZED[(case, fmt, act)] = d / "q.onnx"
     return _QUANTIZED[(case, fmt, act)]
-
-
-def _ort(path, x):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-
-
-def _predict(path, x, tmp_path):
-    """qhw predict through the CLI on ONNX-layout x; the outputs back in ONNX layout."""
-    np.save(tmp_path / "x.npy", np.moveaxis(x, 1, -1))
-    r = CliRunner().invoke(cli, ["predict", str(path), "--input", str(tmp_path / "x.npy"),
-                                 "--output", str(tmp_path / "y.npy")])
-    assert r.exit_code == 0, r.output
-    return np.moveaxis(np.load(tmp_path / "y.npy"), -1, 1)
-
-
-def _output_lsb(path) -> float:
-    m = onnx.load(path)
-    init = {t.name: nh.to_array(t) for t in m.graph.initializer}
-    dq = [n for n in m.graph.node if n.op_type in ("DequantizeLinear",) and n.input[0] not in init][-1]
-    return float(init[dq.input[1]])
 
 
 def _inputs(case):

@@ -26,6 +26,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
+from onnx_helpers import ort_run as _ort  # noqa: E402
 
 
 class _Dense(torch.nn.Module):
@@ -105,12 +106,6 @@ def _inputs(path, shape) -> np.ndarray:
     big = np.sign(rng.normal(size=(40, n))) * 50.0
     ties = (rng.integers(-40, 40, size=(100, n)) + 0.5 + 0 * z) * np.float32(s)
     return np.concatenate([x, big, np.zeros((4, n)), ties]).astype(np.float32).reshape((-1,) + shape)
-
-
-def _ort(path, x):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
 @pytest.mark.parametrize("act", ["QUInt8", "QInt8"])

@@ -25,6 +25,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
+from onnx_helpers import ort_run as _ort  # noqa: E402
 
 
 class _Net(torch.nn.Module):
@@ -89,12 +90,6 @@ def _inputs() -> np.ndarray:
     x = rng.normal(size=(3000, 8)) * 1.5
     big = np.sign(rng.normal(size=(200, 8))) * 50.0
     return np.concatenate([x, big, np.zeros((8, 8))]).astype(np.float32)
-
-
-def _ort(path, x):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
 @pytest.mark.parametrize("act", ["QUInt8", "QInt8"])

@@ -13,7 +13,6 @@ requantize, flatten) is compiled and simulated in RTL (Verilator) and HLS (g++) 
 """
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
@@ -31,6 +30,7 @@ from onnx import numpy_helper as nh  # noqa: E402
 from qhw.cli import cli  # noqa: E402
 from qhw.errors import ModelError  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
+from onnx_helpers import ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
 
 RNG_SEED = 17
 
@@ -109,30 +109,6 @@ def _quantize(tmp_path_factory, key, make, shape, fmt, act):
             extra_options={"ForceQuantizeNoInputCheck": True})
         _QUANTIZED[(key, fmt, act)] = d / "q.onnx"
     return _QUANTIZED[(key, fmt, act)]
-
-
-def _ort(path, x):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-
-
-def _predict(path, x, tmp_path):
-    """qhw predict through the CLI on ONNX-layout x; the outputs back in ONNX layout."""
-    np.save(tmp_path / "x.npy", np.moveaxis(x, 1, -1))
-    r = CliRunner().invoke(cli, ["predict", str(path), "--input", str(tmp_path / "x.npy"),
-                                 "--output", str(tmp_path / "y.npy")])
-    assert r.exit_code == 0, r.output
-    y = np.load(tmp_path / "y.npy")
-    return np.moveaxis(y, -1, 1) if y.ndim > 2 else y
-
-
-def _output_lsb(path) -> float:
-    """The scale of the model's last DequantizeLinear (its output's LSB)."""
-    m = onnx.load(path)
-    init = {t.name: nh.to_array(t) for t in m.graph.initializer}
-    dq = [n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] not in init][-1]
-    return float(init[dq.input[1]])
 
 
 def _agreement(path, x, tmp_path):

@@ -30,6 +30,7 @@ quantization = pytest.importorskip("onnxruntime.quantization")
 from click.testing import CliRunner  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
+from onnx_helpers import ort_run as _ort  # noqa: E402
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -108,12 +109,6 @@ def _quantized(tmp_path_factory, net: str, fmt: str) -> Path:
                                      weight_type=quantization.QuantType.QInt8)
         _MODELS[key] = dst
     return _MODELS[key]
-
-
-def _ort(path, x):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
 def _predict(tmp_path, path, x_channels_last) -> np.ndarray:

@@ -23,6 +23,7 @@ from onnx import helper as h  # noqa: E402
 from onnx import numpy_helper as nh  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
+from onnx_helpers import ort_run as _ort  # noqa: E402
 
 
 def _grid_weights(rng, shape):
@@ -58,12 +59,6 @@ class _Reader(quantization.CalibrationDataReader):
 
     def get_next(self):
         return next(self.it, None)
-
-
-def _ort(path, x):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
 def test_predict_float_runs_the_host_steps_and_equals_the_float_model(tmp_path):

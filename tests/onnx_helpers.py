@@ -1,0 +1,37 @@
+"""What the ONNX import tests share: onnxruntime on a model file, ``qhw predict`` through the
+CLI in ONNX's layout, and a quantized model's output LSB."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from click.testing import CliRunner
+from onnx import numpy_helper as nh
+
+from qhw.cli import cli
+
+
+def ort_run(path, x):
+    """onnxruntime (default session options, CPU) on the model's single input ``x``."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def predict_onnx_layout(path, x, tmp_path):
+    """qhw predict through the CLI on ONNX-layout x (channels first); the outputs back in ONNX
+    layout (a feature map moved back to channels first, a vector as it is)."""
+    np.save(tmp_path / "x.npy", np.moveaxis(x, 1, -1))
+    r = CliRunner().invoke(cli, ["predict", str(path), "--input", str(tmp_path / "x.npy"),
+                                 "--output", str(tmp_path / "y.npy")])
+    assert r.exit_code == 0, r.output
+    y = np.load(tmp_path / "y.npy")
+    return np.moveaxis(y, -1, 1) if y.ndim > 2 else y
+
+
+def output_lsb(path) -> float:
+    """The scale of the model's last DequantizeLinear of a computed tensor (its output's LSB)."""
+    m = onnx.load(path)
+    init = {t.name: nh.to_array(t) for t in m.graph.initializer}
+    dq = [n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] not in init][-1]
+    return float(init[dq.input[1]])
