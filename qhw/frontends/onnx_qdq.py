@@ -357,7 +357,7 @@ class _QdqImporter(_Importer):
 
         qa, qb = self.b.graph.node(ta.name).qparams, self.b.graph.node(tb.name).qparams
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (missing: the error below names the extra)
         except ImportError:
             raise ModelError("a quantized Add is checked against onnxruntime: pip install 'qhw[onnx]'") from None
         feeds, nodes = {}, []
@@ -378,15 +378,7 @@ class _QdqImporter(_Importer):
                                   [helper.make_tensor_value_info("probe_y", 1, None)], inits)
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
-        try:
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            so.intra_op_num_threads = 1
-            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            y = np.asarray(sess.run(None, feeds)[0], np.float64)
-        except Exception as exc:  # onnxruntime raises its own types
-            raise ModelError(f"ONNX node {node.name!r}: onnxruntime could not run it on all code pairs: "
-                             f"{str(exc).splitlines()[0][:200]}") from None
+        y = np.asarray(_ort_first(model, feeds, node.name, "run it on all code pairs", True), np.float64)
         qo, _ = self.qparams(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
         codes = np.rint(y / np.float32(qo.scale)).astype(np.int64) + int(qo.zero_point)
         return codes.reshape(ca.shape)
@@ -610,7 +602,7 @@ class _QdqImporter(_Importer):
         from onnx import TensorProto, helper
 
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (missing: the error below names the extra)
         except ImportError:
             raise ModelError("a quantized elementwise function becomes a table computed by "
                              "onnxruntime: pip install 'qhw[onnx]'") from None
@@ -633,14 +625,8 @@ class _QdqImporter(_Importer):
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
         codes = np.arange(qp_in.qmin, qp_in.qmax + 1).astype(kind[1])
-        try:
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            out = sess.run(None, {in_name: codes.reshape((-1,) + (1,) * dims)})[0]
-        except Exception as exc:  # onnxruntime raises its own types
-            raise ModelError(f"ONNX node {nodes[1].name!r}: onnxruntime could not compute its code "
-                             f"table: {str(exc).splitlines()[0][:200]}") from None
+        out = _ort_first(model, {in_name: codes.reshape((-1,) + (1,) * dims)},
+                         nodes[min(1, len(nodes) - 1)].name, "compute its code table")
         out = np.asarray(out, np.int64)
         return out.reshape((codes.size,) + out.shape[1:]) if dims else out.reshape(-1)
 
@@ -920,7 +906,7 @@ class _QdqImporter(_Importer):
         from onnx import TensorProto, helper
 
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (missing: the error below names the extra)
         except ImportError:
             raise ModelError("a quantized Add/Mul/Concat is checked against / tabulated by "
                              "onnxruntime: pip install 'qhw[onnx]'") from None
@@ -941,15 +927,9 @@ class _QdqImporter(_Importer):
             [helper.make_tensor_value_info(out_name, kinds[-1][0], shape or [None])], inits)
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
-        try:
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            out = sess.run(None, {k: c.astype(kind[1]).reshape([-1] + list(shape or [])[1:])
-                                  for (k, (_, c)), kind in zip(feeds.items(), kinds)})[0]
-        except Exception as exc:  # onnxruntime raises its own types
-            raise ModelError(f"ONNX node {what.name!r}: onnxruntime could not run it on all codes: "
-                             f"{str(exc).splitlines()[0][:200]}") from None
+        out = _ort_first(model, {k: c.astype(kind[1]).reshape([-1] + list(shape or [])[1:])
+                                 for (k, (_, c)), kind in zip(feeds.items(), kinds)},
+                         what.name, "run it on all codes")
         return np.asarray(out, np.int64).reshape(-1)
 
     def _ort_pairs(self, nodes, a_name: str, b_name: str, out_name: str, a: _Tensor, b: _Tensor,
@@ -1180,7 +1160,7 @@ class _QdqImporter(_Importer):
         from onnx import helper
 
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (missing: the error below names the extra)
         except ImportError:
             raise ModelError("an average of quantized codes is computed by onnxruntime: "
                              "pip install 'qhw[onnx]'") from None
@@ -1202,15 +1182,7 @@ class _QdqImporter(_Importer):
                                   [helper.make_tensor_value_info("probe_y", 1, None)], inits)
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
-        try:
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            so.intra_op_num_threads = 1  # the same kernels; no thread pool to start on a busy host
-            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            y = np.asarray(sess.run(None, {"probe_x": real})[0])
-        except Exception as exc:  # onnxruntime raises its own types
-            raise ModelError(f"ONNX node {last.name!r}: onnxruntime could not run it on probe "
-                             f"windows: {str(exc).splitlines()[0][:200]}") from None
+        y = np.asarray(_ort_first(model, {"probe_x": real}, last.name, "run it on probe windows", True))
         return np.rint(y.astype(np.float64) / np.float32(sy)).astype(np.int64) + zy
 
     def _sum_codes(self, node, nodes, in_name: str, out_name: str, qp_in: QuantParams,
@@ -1531,7 +1503,7 @@ class _QdqImporter(_Importer):
         from onnx import helper
 
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (missing: the error below names the extra)
         except ImportError:
             raise ModelError(f"ONNX node {node.name!r}: the divisors of this AveragePool are measured "
                              "by onnxruntime: pip install 'qhw[onnx]'") from None
@@ -1540,15 +1512,7 @@ class _QdqImporter(_Importer):
                                   [helper.make_tensor_value_info("y", 1, None)])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
         model.ir_version = 9
-        try:
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            so.intra_op_num_threads = 1
-            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            return np.asarray(sess.run(None, {"x": x})[0])
-        except Exception as exc:  # onnxruntime raises its own types
-            raise ModelError(f"ONNX node {node.name!r}: onnxruntime could not run its window walk: "
-                             f"{str(exc).splitlines()[0][:200]}") from None
+        return np.asarray(_ort_first(model, {"x": x}, node.name, "run its window walk", True))
 
     def _edge_average(self, node, t: _Tensor, edges, probe, in_name: str, out_name: str,
                       qp_in: QuantParams, qp_out: QuantParams, shape: tuple, what: str) -> _Tensor:
@@ -1790,8 +1754,6 @@ class _QdqImporter(_Importer):
         batch of single-element tensors): each code's output code and the padded code."""
         from onnx import helper
 
-        import onnxruntime as ort
-
         types = {(8, True): (3, np.int8), (8, False): (2, np.uint8), (16, True): (5, np.int16),
                  (16, False): (4, np.uint16)}
         kind, out_kind = types.get((qp.bits, qp.signed)), types.get((qp_out.bits, qp_out.signed))
@@ -1810,14 +1772,8 @@ class _QdqImporter(_Importer):
         model = helper.make_model(graph, opset_imports=list(self.model_opsets))
         model.ir_version = self.model_ir
         codes = np.arange(qp.qmin, qp.qmax + 1)
-        try:
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            y = np.asarray(sess.run(None, {dq.input[0]: codes.astype(kind[1]).reshape([-1] + [1] * (rank - 1))})[0])
-        except Exception as exc:  # onnxruntime raises its own types
-            raise ModelError(f"ONNX node {node.name!r}: onnxruntime could not run the Pad: "
-                             f"{str(exc).splitlines()[0][:200]}") from None
+        y = np.asarray(_ort_first(model, {dq.input[0]: codes.astype(kind[1]).reshape([-1] + [1] * (rank - 1))},
+                                  node.name, "run the Pad"))
         pads = self.attr(node, "pads")
         pads = [int(p) for p in np.asarray(pads if pads is not None else self.ints.get(
             node.input[1], self.consts.get(node.input[1]))).ravel()]
@@ -1929,3 +1885,21 @@ def load_qdq(source: str | Path | Any, *, config=None, default=None,
 
 
 __all__ = ["import_qdq", "load_qdq", "is_quantized_onnx", "read_onnx", "SUPPORTED"]
+
+
+def _ort_first(model, feeds: dict, culprit: str, what: str, one_thread: bool = False):
+    """onnxruntime's first output of the probe ``model`` on ``feeds`` (CPU, warnings off; with
+    ``one_thread`` no thread pool: the same kernels, nothing to start on a busy host). Any
+    failure is one ModelError: ``ONNX node <culprit>: onnxruntime could not <what>: ...``."""
+    import onnxruntime as ort
+
+    try:
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if one_thread:
+            so.intra_op_num_threads = 1
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return sess.run(None, feeds)[0]
+    except Exception as exc:  # onnxruntime raises its own types
+        raise ModelError(f"ONNX node {culprit!r}: onnxruntime could not {what}: "
+                         f"{str(exc).splitlines()[0][:200]}") from None
