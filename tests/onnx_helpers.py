@@ -35,3 +35,16 @@ def output_lsb(path) -> float:
     init = {t.name: nh.to_array(t) for t in m.graph.initializer}
     dq = [n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] not in init][-1]
     return float(init[dq.input[1]])
+
+
+def assert_simulates(out, backend: str) -> None:
+    """``qhw simulate OUT --backend BACKEND`` passes (RTL or HLS == golden); the RTL is lint clean."""
+    import json
+
+    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", backend, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["ok"]
+    if backend == "rtl":
+        from rtl_checks import assert_lint_clean, design_in
+
+        assert_lint_clean(design_in(out / "rtl"))

@@ -27,7 +27,7 @@ from onnx import numpy_helper as nh  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
-from onnx_helpers import ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
+from onnx_helpers import assert_simulates, ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
 
 #: (kernel, strides, pads, ceil_mode, count_include_pad, input H x W)
 CASES = {
@@ -136,13 +136,7 @@ def compiled(tmp_path_factory):
 @pytest.mark.parametrize("backend", ["rtl", "hls"])
 def test_edge_average_design_simulates_equal_to_golden(compiled, backend):
     _, out = compiled
-    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", backend, "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["ok"]
-    if backend == "rtl":
-        from rtl_checks import assert_lint_clean, design_in
-
-        assert_lint_clean(design_in(out / "rtl"))
+    assert_simulates(out, backend)
 
 
 # ---------------------------------------------------------------------- QONNX

@@ -13,7 +13,6 @@ requantize, flatten) is compiled and simulated in RTL (Verilator) and HLS (g++) 
 """
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -30,7 +29,7 @@ from onnx import numpy_helper as nh  # noqa: E402
 from qhw.cli import cli  # noqa: E402
 from qhw.errors import ModelError  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
-from onnx_helpers import ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
+from onnx_helpers import assert_simulates, ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
 
 RNG_SEED = 17
 
@@ -303,13 +302,7 @@ def compiled(tmp_path_factory):
 @pytest.mark.parametrize("backend", ["rtl", "hls"])
 def test_pool_and_movement_design_simulates_equal_to_golden(compiled, backend):
     _, out = compiled
-    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", backend, "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["ok"]
-    if backend == "rtl":
-        from rtl_checks import assert_lint_clean, design_in
-
-        assert_lint_clean(design_in(out / "rtl"))
+    assert_simulates(out, backend)
 
 
 def test_pool_and_movement_design_predicts_onnxruntime(compiled, tmp_path):
@@ -446,13 +439,7 @@ def compiled_float32(tmp_path_factory):
 def test_float32_average_design_simulates_equal_to_golden(compiled_float32, backend):
     path, out = compiled_float32
     assert "fsum_pool2d" in (out / "model.yaml").read_text()
-    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", backend, "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["ok"]
-    if backend == "rtl":
-        from rtl_checks import assert_lint_clean, design_in
-
-        assert_lint_clean(design_in(out / "rtl"))
+    assert_simulates(out, backend)
 
 
 def test_float32_average_design_predicts_qonnx(compiled_float32, tmp_path):
