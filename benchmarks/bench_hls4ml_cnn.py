@@ -1,0 +1,206 @@
+"""hls4ml io_stream on the CNN of issue 18, beside qhw's figures (benchmarks/bench_scale.py).
+
+    PYTHONPATH=$PWD python benchmarks/bench_hls4ml_cnn.py [--samples 100] [--out DIR] [--trace N]
+
+The CNN is ``qhw.testing.models.cnn()`` (3x32x32 -> three 3x3 'same' convs 16/32/32 + ReLU +
+2x2 max pool -> dense 10; 4-bit weights, ap_fixed<8,3> activations). The same network is built
+as a PyTorch module holding qhw's quantized weights and biases as their exact real values (so
+neither tool rounds a parameter), converted by hls4ml 1.3.0 (``convert_from_pytorch_model``,
+Vitis backend, ``io_stream``, every layer's precision set to the format qhw gives the matching
+node: weight, bias, accumulator, result), and built by hls4ml's own ``compile()`` (its g++
+C-simulation library). Printed: conversion time, g++ build time (wall, and CPU of the child
+processes), ``predict()`` rate, and how many outputs equal qhw's golden model on the same inputs.
+``--trace N`` also compares every layer's values on the first N samples (hls4ml's ``trace()``
+against the golden model's tensors).
+
+The conventions that make the two the same network (each one checked by ``--trace``):
+- input: hls4ml's PyTorch frontend cannot transpose a channels-first input under io_stream, so
+  the config says ``channels_last_conversion="internal"`` and ``predict`` gets qhw's own
+  channels-last (N, H, W, C) arrays;
+- flatten: hls4ml puts a transpose to channels-first before a PyTorch Flatten (PyTorch's
+  (C, H, W) order), so the twin's Linear holds qhw's (H, W, C)-ordered rows reordered to (C, H, W);
+- pooling: hls4ml's max pool reads its window through the layer's ``accum`` type, set here to the
+  pool's result format (qhw's pool is exact in its input's format).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qhw import golden
+from qhw.ops import Trait, has
+from qhw.testing import models
+
+
+def child_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _real(node, key: str) -> np.ndarray:
+    """A parameter's exact real value in its qhw format (what qhw's hardware holds)."""
+    return node.formats[key].to_float(node.param_raw(key))
+
+
+def torch_twin(graph):
+    """(model, nodes): the CNN as a torch.nn.Sequential (channels first) with qhw's quantized
+    parameters, and for each module the graph node it stands for (None for the Flatten)."""
+    import torch
+
+    mods, nodes, last_conv = [], [], None
+    for node in graph.nodes():
+        if node.op == "conv2d":
+            w = _real(node, "weight")  # qhw: (kh, kw, cin, cout); torch: (cout, cin, kh, kw)
+            pad = node.attrs["padding"]  # top, left, bottom, right
+            if pad[:2] != pad[2:]:
+                raise ValueError(f"{node.name}: asymmetric padding {pad} has no torch.nn.Conv2d twin")
+            m = torch.nn.Conv2d(w.shape[2], w.shape[3], w.shape[:2], padding=tuple(pad[:2]))
+            m.weight.data = torch.tensor(np.transpose(w, (3, 2, 0, 1)), dtype=torch.float32)
+            last_conv = node
+        elif node.op == "dense":
+            w = _real(node, "weight")  # rows in qhw's (H, W, C) flatten order
+            h, wd, c = last_conv.shape[0] >> 1, last_conv.shape[1] >> 1, last_conv.shape[2]
+            rows = np.arange(w.shape[0]).reshape(h, wd, c).transpose(2, 0, 1).ravel()
+            m = torch.nn.Linear(w.shape[0], w.shape[1])
+            m.weight.data = torch.tensor(w[rows].T, dtype=torch.float32)
+            mods.append(torch.nn.Flatten())
+            nodes.append(None)
+        elif node.op == "relu":
+            m = torch.nn.ReLU()
+        elif node.op == "maxpool2d":
+            m = torch.nn.MaxPool2d(node.attrs["kernel_size"])
+        else:
+            continue
+        if has(node.op, Trait.MAC):
+            m.bias.data = torch.tensor(_real(node, "bias"), dtype=torch.float32)
+        mods.append(m)
+        nodes.append(node)
+    return torch.nn.Sequential(*mods), nodes
+
+
+def hls4ml_config(graph, model, nodes, trace: bool = False) -> dict:
+    """hls4ml's per-layer config (layer ``_i`` is module i) with qhw's formats."""
+    import hls4ml
+
+    x = graph.node(graph.input_names[0])
+    cfg = hls4ml.utils.config_from_pytorch_model(
+        model, input_shape=tuple(np.roll(x.shape, 1)), granularity="name", backend="Vitis",
+        default_precision=str(x.formats["result"]), channels_last_conversion="internal")
+    for lname, layer in cfg["LayerName"].items():
+        layer["Trace"] = trace
+        if lname.startswith("input"):
+            layer["Precision"] = {"result": str(x.formats["result"])}
+            continue
+        node = nodes[int(lname.lstrip("_"))]
+        if node is None:  # the Flatten: a reshape, no arithmetic
+            continue
+        f = {k: str(v) for k, v in node.formats.items()}
+        if has(node.op, Trait.MAC):
+            layer["Precision"] = {k: f[k] for k in ("weight", "bias", "accum", "result")}
+        elif "accum" in layer["Precision"]:  # the pool's window type
+            layer["Precision"] = {"accum": f["result"], "result": f["result"]}
+        else:
+            layer["Precision"] = {"result": f["result"]}
+    return cfg
+
+
+def convert(graph, out: Path, trace: bool = False):
+    """(hls4ml model, torch nodes): the graph's twin converted with io_stream (not compiled)."""
+    import hls4ml
+
+    model, nodes = torch_twin(graph)
+    cfg = hls4ml_config(graph, model, nodes, trace)
+    hm = hls4ml.converters.convert_from_pytorch_model(model, hls_config=cfg, output_dir=str(out),
+                                                      backend="Vitis", io_type="io_stream")
+    return hm, nodes
+
+
+def sample_inputs(graph, n: int, seed: int = 0) -> np.ndarray:
+    """Real inputs on the input format's grid (channels last), over its whole range."""
+    f = graph.node(graph.input_names[0]).formats["result"]
+    shape = graph.node(graph.input_names[0]).shape
+    raw = np.random.default_rng(seed).integers(f.raw_min, f.raw_max + 1, (n, *shape))
+    return f.to_float(raw)
+
+
+def hls4ml_raw(graph, hm_out) -> np.ndarray:
+    """hls4ml's output values as raw codes of qhw's output format (exact: same grid)."""
+    f = graph.node(graph.output_names[0]).formats["result"]
+    y = np.asarray(hm_out, np.float64)
+    raw = f.quantize(y)
+    assert np.array_equal(f.to_float(raw), y), "hls4ml output off qhw's output grid"
+    return raw
+
+
+def compare_layers(graph, hm, nodes, x: np.ndarray) -> list[tuple[str, str, int, int, int]]:
+    """Per layer: (hls4ml layer, qhw node, equal elements, elements, max |diff| in LSBs)."""
+    _, traces = hm.trace(np.ascontiguousarray(x, np.float32))
+    ref = golden.run(graph, x, keep_all=True).tensors
+    rows = []
+    for lname, got in traces.items():
+        if not lname.startswith("_"):
+            continue
+        node = nodes[int(lname.lstrip("_"))]
+        if node is None:
+            continue
+        fmt = node.formats["result"]
+        want = fmt.to_float(ref[node.name]).reshape(len(x), -1)
+        got = np.asarray(got, np.float64).reshape(len(x), -1)
+        rows.append((lname, node.name, int((got == want).sum()), want.size,
+                     int(np.abs(got - want).max() / fmt.lsb) if got.shape == want.shape else -1))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=None, help="hls4ml project folder (default: a temporary one)")
+    ap.add_argument("--trace", type=int, default=0, metavar="N",
+                    help="also compare every layer on the first N samples")
+    args = ap.parse_args()
+
+    import hls4ml
+
+    graph = models.cnn()
+    out = args.out or Path(tempfile.mkdtemp(prefix="hls4ml_cnn_"))
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"{out}: not empty (the build must start from an empty folder)")
+    t0 = time.perf_counter()
+    hm, nodes = convert(graph, out, trace=args.trace > 0)
+    t_conv = time.perf_counter() - t0
+    load0 = os.getloadavg()
+    c0, t0 = child_cpu(), time.perf_counter()
+    hm.compile()
+    t_build, cpu_build = time.perf_counter() - t0, child_cpu() - c0
+
+    x = sample_inputs(graph, args.samples)
+    t0 = time.perf_counter()
+    y_h = hls4ml_raw(graph, hm.predict(np.ascontiguousarray(x, np.float32))).reshape(args.samples, -1)
+    t_pred = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    y_q = golden.run(graph, x).output().reshape(args.samples, -1)
+    t_gold = time.perf_counter() - t0
+    print(f"hls4ml {hls4ml.__version__} io_stream, Vitis backend: {out}")
+    print(f"convert {t_conv:.1f} s; compile (g++ C simulation) {t_build:.1f} s wall, "
+          f"{cpu_build:.1f} s CPU (load average at its start {load0[0]:.1f})")
+    print(f"predict {args.samples} samples in {t_pred:.2f} s ({args.samples / t_pred:.1f} samples/s); "
+          f"qhw golden {t_gold:.3f} s ({args.samples / t_gold:.0f} samples/s)")
+    diff = np.abs(y_h - y_q)
+    print(f"outputs equal to qhw's golden: {int((diff == 0).sum())} of {y_q.size} "
+          f"({int((diff == 0).all(axis=1).sum())} of {args.samples} samples all equal; "
+          f"max difference {int(diff.max())} LSB)")
+    if args.trace:
+        for lname, name, same, size, worst in compare_layers(graph, hm, nodes, x[:args.trace]):
+            print(f"  {lname:>4} {name:6} {same:7} of {size:7} equal, max diff {worst} LSB")
+    print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
