@@ -13,14 +13,19 @@ processes), ``predict()`` rate, and how many outputs equal qhw's golden model on
 ``--trace N`` also compares every layer's values on the first N samples (hls4ml's ``trace()``
 against the golden model's tensors).
 
-The conventions that make the two the same network (each one checked by ``--trace``):
-- input: hls4ml's PyTorch frontend cannot transpose a channels-first input under io_stream, so
-  the config says ``channels_last_conversion="internal"`` and ``predict`` gets qhw's own
-  channels-last (N, H, W, C) arrays;
+The conventions that make the two the same network (``--trace`` checks every layer):
+- parameters: qhw's raw codes (``node.param_raw``) decoded to real values; ``FixedFormat.quantize``
+  returns raw codes, not reals (the first draft of this script gave them to torch as weights);
+- input: hls4ml's documentation says its PyTorch frontend cannot transpose a channels-first input
+  under io_stream, so the config says ``channels_last_conversion="internal"`` and ``predict`` gets
+  qhw's own channels-last (N, H, W, C) arrays (1.3.0's "full" does insert a working transpose
+  layer for io_stream; the outputs are the same, with one more layer in the stream);
 - flatten: hls4ml puts a transpose to channels-first before a PyTorch Flatten (PyTorch's
   (C, H, W) order), so the twin's Linear holds qhw's (H, W, C)-ordered rows reordered to (C, H, W);
-- pooling: hls4ml's max pool reads its window through the layer's ``accum`` type, set here to the
-  pool's result format (qhw's pool is exact in its input's format).
+- formats: each conv/dense gets qhw's weight, bias, accumulator (lossless) and result formats;
+  ReLU and max pool their result format (exact: ap_fixed<8,3> -> ap_ufixed<7,2> drops no bit of
+  a non-negative value); hls4ml's max pool reads its window through its ``accum`` type, set to
+  the pool's result format rather than left to the model's default precision.
 """
 from __future__ import annotations
 
@@ -184,7 +189,8 @@ def main() -> int:
     y_h = hls4ml_raw(graph, hm.predict(np.ascontiguousarray(x, np.float32))).reshape(args.samples, -1)
     t_pred = time.perf_counter() - t0
     t0 = time.perf_counter()
-    y_q = golden.run(graph, x).output().reshape(args.samples, -1)
+    res = golden.run(graph, x)
+    y_q = res.output().reshape(args.samples, -1)
     t_gold = time.perf_counter() - t0
     print(f"hls4ml {hls4ml.__version__} io_stream, Vitis backend: {out}")
     print(f"convert {t_conv:.1f} s; compile (g++ C simulation) {t_build:.1f} s wall, "
@@ -195,6 +201,9 @@ def main() -> int:
     print(f"outputs equal to qhw's golden: {int((diff == 0).sum())} of {y_q.size} "
           f"({int((diff == 0).all(axis=1).sum())} of {args.samples} samples all equal; "
           f"max difference {int(diff.max())} LSB)")
+    wrapped = {k: c.wrapped for k, c in res.overflow.items() if c.wrapped}
+    print(f"{len(np.unique(y_q))} distinct output codes; results wrapped by AP_WRAP in qhw's golden "
+          f"(the same in hls4ml's): {wrapped or 'none'}")
     if args.trace:
         for lname, name, same, size, worst in compare_layers(graph, hm, nodes, x[:args.trace]):
             print(f"  {lname:>4} {name:6} {same:7} of {size:7} equal, max diff {worst} LSB")
