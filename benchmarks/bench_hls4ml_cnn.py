@@ -1,6 +1,6 @@
 """hls4ml io_stream on the CNN of issue 18, beside qhw's figures (benchmarks/bench_scale.py).
 
-    PYTHONPATH=$PWD python benchmarks/bench_hls4ml_cnn.py [--samples 100] [--out DIR] [--trace N]
+    PYTHONPATH=$PWD python benchmarks/bench_hls4ml_cnn.py [--samples 100] [--out EMPTY_DIR] [--trace N]
 
 The CNN is ``qhw.testing.models.cnn()`` (3x32x32 -> three 3x3 'same' convs 16/32/32 + ReLU +
 2x2 max pool -> dense 10; 4-bit weights, ap_fixed<8,3> activations). The same network is built
@@ -8,8 +8,10 @@ as a PyTorch module holding qhw's quantized weights and biases as their exact re
 neither tool rounds a parameter), converted by hls4ml 1.3.0 (``convert_from_pytorch_model``,
 Vitis backend, ``io_stream``, every layer's precision set to the format qhw gives the matching
 node: weight, bias, accumulator, result), and built by hls4ml's own ``compile()`` (its g++
-C-simulation library). Printed: conversion time, g++ build time (wall, and CPU of the child
-processes), ``predict()`` rate, and how many outputs equal qhw's golden model on the same inputs.
+C-simulation library). Beside it, qhw's own HLS C simulation of the graph (``write_hls``, its
+g++ build with an empty qhw cache, as bench_scale.py's). Printed: conversion time, g++ build
+times (wall, and CPU of the child processes), ``predict()`` and C-simulation rates, and how many
+outputs equal qhw's golden model, on inputs over the whole input range and on narrow ones.
 ``--trace N`` also compares every layer's values on the first N samples (hls4ml's ``trace()``
 against the golden model's tensors).
 
@@ -172,44 +174,69 @@ def compare_layers(graph, hm, nodes, x: np.ndarray) -> list[tuple[str, str, int,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=100)
-    ap.add_argument("--out", type=Path, default=None, help="hls4ml project folder (default: a temporary one)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="an empty folder for hls4ml's project, qhw's and qhw's g++ cache "
+                         "(default: a temporary one)")
     ap.add_argument("--trace", type=int, default=0, metavar="N",
                     help="also compare every layer on the first N samples")
     args = ap.parse_args()
 
-    import hls4ml
-
-    graph = models.cnn()
     out = args.out or Path(tempfile.mkdtemp(prefix="hls4ml_cnn_"))
     if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"{out}: not empty (the build must start from an empty folder)")
+        raise SystemExit(f"{out}: not empty (both builds must start from an empty folder)")
+    os.environ["QHW_CACHE_DIR"] = str(out / "qhw_cache")  # qhw's g++ build cold, as hls4ml's
+
+    import hls4ml
+
+    from qhw.backends.hls import sim as hls_sim
+    from qhw.backends.hls import write_hls
+
+    graph = models.cnn()
     t0 = time.perf_counter()
-    hm, nodes = convert(graph, out, trace=args.trace > 0)
+    hm, nodes = convert(graph, out / "hls4ml", trace=args.trace > 0)
     t_conv = time.perf_counter() - t0
     load0 = os.getloadavg()
     c0, t0 = child_cpu(), time.perf_counter()
     hm.compile()
     t_build, cpu_build = time.perf_counter() - t0, child_cpu() - c0
+    t0 = time.perf_counter()
+    write_hls(graph, out / "qhw")
+    q_write = time.perf_counter() - t0
+    q_load0 = os.getloadavg()
+    c0, t0 = child_cpu(), time.perf_counter()
+    hls_sim.build(out / "qhw")
+    q_build, q_cpu = time.perf_counter() - t0, child_cpu() - c0
 
-    print(f"hls4ml {hls4ml.__version__} io_stream, Vitis backend: {out}")
-    print(f"convert {t_conv:.1f} s; compile (g++ C simulation) {t_build:.1f} s wall, "
+    print(f"hls4ml {hls4ml.__version__} io_stream, Vitis backend ({out / 'hls4ml'}) beside qhw's HLS "
+          f"C simulation ({out / 'qhw'}), both g++ builds cold")
+    print(f"  hls4ml: convert {t_conv:.1f} s; compile() (g++ -O3) {t_build:.1f} s wall, "
           f"{cpu_build:.1f} s CPU (load average at its start {load0[0]:.1f})")
+    print(f"  qhw:    write_hls {q_write:.1f} s; g++ build ({' '.join(hls_sim.CSIM_FLAGS)}) "
+          f"{q_build:.1f} s wall, {q_cpu:.1f} s CPU (load average at its start {q_load0[0]:.1f})")
+    fmt = graph.node(graph.input_names[0]).formats["result"]
     for label, span in (("inputs over the whole input range", None), (f"inputs in +-{NARROW}", NARROW)):
         x = sample_inputs(graph, args.samples, span=span)
-        t0 = time.perf_counter()
+        t0, p0 = time.perf_counter(), time.process_time()
         y_h = hls4ml_raw(graph, hm.predict(np.ascontiguousarray(x, np.float32))).reshape(len(x), -1)
-        t_pred = time.perf_counter() - t0
+        t_pred, cpu_pred = time.perf_counter() - t0, time.process_time() - p0
+        c0, t0 = child_cpu(), time.perf_counter()
+        y_c = hls_sim.run_raw(out / "qhw", fmt.quantize(x))
+        y_c = next(iter(y_c.values())).reshape(len(x), -1)
+        t_csim, cpu_csim = time.perf_counter() - t0, child_cpu() - c0
         t0 = time.perf_counter()
         res = golden.run(graph, x)
         t_gold = time.perf_counter() - t0
         y_q = res.output().reshape(len(x), -1)
         diff = np.abs(y_h - y_q)
         wrapped = {k: f"{c.wrapped / c.total:.0%}" for k, c in res.overflow.items() if c.wrapped}
-        print(f"{label}: predict {len(x)} samples in {t_pred:.2f} s ({len(x) / t_pred:.1f} samples/s), "
+        print(f"{label}, {len(x)} samples:")
+        print(f"  hls4ml predict {t_pred:.2f} s ({len(x) / t_pred:.1f} samples/s; {cpu_pred:.2f} s CPU); "
+              f"qhw C simulation {t_csim:.2f} s ({len(x) / t_csim:.1f} samples/s; {cpu_csim:.2f} s CPU); "
               f"qhw golden {t_gold:.2f} s")
-        print(f"  outputs equal to qhw's golden: {int((diff == 0).sum())} of {y_q.size} "
+        print(f"  hls4ml outputs equal to qhw's golden: {int((diff == 0).sum())} of {y_q.size} "
               f"({int((diff == 0).all(axis=1).sum())} of {len(x)} samples all equal; "
-              f"max difference {int(diff.max())} LSB); {len(np.unique(y_q))} distinct output codes")
+              f"max difference {int(diff.max())} LSB); qhw's C simulation: "
+              f"{int((y_c == y_q).sum())} of {y_q.size}; {len(np.unique(y_q))} distinct output codes")
         print(f"  results wrapped (AP_WRAP) in qhw's golden: {wrapped or 'none'}")
     if args.trace:
         x = sample_inputs(graph, args.trace)
