@@ -21,7 +21,7 @@ from qhw.testing import models
 hls4ml = pytest.importorskip("hls4ml")
 pytest.importorskip("torch")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_hls4ml_cnn as twin  # noqa: E402  (the twin and its hls4ml config)
 
 N = 200
