@@ -65,7 +65,7 @@ def torch_twin(graph):
     parameters, and for each module the graph node it stands for (None for the Flatten)."""
     import torch
 
-    mods, nodes, last_conv = [], [], None
+    mods, nodes = [], []
     for node in graph.nodes():
         if node.op == "conv2d":
             w = _real(node, "weight")  # qhw: (kh, kw, cin, cout); torch: (cout, cin, kh, kw)
@@ -74,10 +74,9 @@ def torch_twin(graph):
                 raise ValueError(f"{node.name}: asymmetric padding {pad} has no torch.nn.Conv2d twin")
             m = torch.nn.Conv2d(w.shape[2], w.shape[3], w.shape[:2], padding=tuple(pad[:2]))
             m.weight.data = torch.tensor(np.transpose(w, (3, 2, 0, 1)), dtype=torch.float32)
-            last_conv = node
         elif node.op == "dense":
             w = _real(node, "weight")  # rows in qhw's (H, W, C) flatten order
-            h, wd, c = last_conv.shape[0] >> 1, last_conv.shape[1] >> 1, last_conv.shape[2]
+            h, wd, c = graph.node(graph.node(node.inputs[0]).inputs[0]).shape  # before the flatten
             rows = np.arange(w.shape[0]).reshape(h, wd, c).transpose(2, 0, 1).ravel()
             m = torch.nn.Linear(w.shape[0], w.shape[1])
             m.weight.data = torch.tensor(w[rows].T, dtype=torch.float32)
