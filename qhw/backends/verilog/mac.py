@@ -24,9 +24,23 @@ distinct (input width, m) once. Yosys' ``synth`` spends minutes in ABC on a laye
 of constant multipliers sit in one flat netlist, and seconds on the same products as modules.
 
 Folding by the reuse factor R (``attrs["reuse_factor"]``): the terms of every output are split
-into R ordered chunks; one chunk per cycle is multiplied (weights muxed by a counter) and added
-into an accumulator register, so each multiplier is used R times and II = R. Its products are
-instances of ``<top>_mul`` (one parameter set per layer, so synthesized once).
+into R ordered chunks; one chunk per cycle is multiplied and added into an accumulator
+register, so each multiplier is used R times and II = R. Its products are instances of
+``<top>_mul`` (one parameter set per layer, so synthesized once). The weights of a step come
+from one of two places (:func:`fold_schedule`):
+
+* a weight table (FINN's MVAU with decoupled weights, hls4ml's weights in BRAM for large R),
+  when the layer's weights per step times R hold at least :data:`WEIGHT_ROM_MIN_BITS`: a
+  ``reg`` array of R words, word c holding every multiplier's weight of step c, initialised in
+  an ``initial`` block and read synchronously at the counter's *next* value, so its register
+  holds step ``cnt``'s weights on the cycle they are used (latency and II unchanged). Each
+  output reads weight row c * chunk + s (dense input, conv tap; zero weights kept) on step c,
+  so every output of one input vector shares one input select per slot. Yosys sees a memory:
+  block RAM or LUT RAM where its target's cost rule prefers them, else logic (a shallow table
+  is one LUT per live bit and its register; see :func:`mac_cost`). The Verilog grows with the
+  multipliers and the distinct weight bits, not with R legs per weight.
+* below that size, a ``cnt``-compare select per multiplier over its R weights, each output's
+  non-zero terms packed (fewest multipliers, no table register for a handful of bits).
 """
 from __future__ import annotations
 
@@ -56,6 +70,9 @@ DSP_Y_MIN = 9
 #: this many bits reads its weights from a table (one word per fold step) instead of a
 #: ``cnt``-compare mux per multiplier: Verilog grows with the distinct weights, not R legs each
 WEIGHT_ROM_MIN_BITS = 1024
+#: the fewest words of a weight table Yosys puts into block RAM rather than logic (measured on
+#: 64-bit wide tables: xilinx 256 words logic, 1024 RAMB36; ECP5 and iCE40 64 logic, 256 BRAM)
+WEIGHT_ROM_BRAM_DEPTH = {"xilinx": 1024, "ecp5": 256, "ice40": 256}
 #: widest word of one weight table (bits); wider steps use more tables (Verilator reads
 #: literals up to 65,536 bits)
 WEIGHT_ROM_WORD_BITS = 16384
@@ -627,9 +644,10 @@ def mac_delay(ctx) -> list:
         step = m.mul(bx, plan.w.width, use_dsp) + m.adder(ws) + m.adder(plan.acc.width) + m.luts(1)
         return [timing.Block("accumulation chain", n * step), timing.Block("result cast", finish)]
     if r > 1:
-        chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
-        wb = signed_bits(min(codes + [0]), max(codes + [0]))
+        sched = fold_schedule(plan, mac_terms(node, tuple(ctx.in_shapes[0]), aligned=True)[0], r)
+        chunk, wb = sched.chunk, sched.wb
         levels = max(1, math.ceil(math.log2(chunk))) if chunk > 1 else 1
+        # the input select is on the path; a table's weights come from its register
         return [timing.Block("folded products", m.mux(r) + m.mul(bx, wb, use_dsp), cut=0),
                 timing.Block("folded accumulate", levels * m.adder(ws) + m.adder(ws), cut="sum"),
                 timing.Block("result cast", finish)]
@@ -787,6 +805,9 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
             regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in range(every, depth + 1, every))
             cnt = counts(cnt, reg_bits=regs * ws)
         return span, cnt
+    sched = fold_schedule(plan, mac_terms(node, tuple(ctx.in_shapes[0]), aligned=True)[0], r)
+    if sched.rom:
+        return span, counts(cnt, _folded_rom_cost(ctx, plan, sched, bx, wx, cuts))
     # folded by r: one multiplier per chunk slot, muxed weights and inputs, an accumulator
     chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
     n_mul = n_out * chunk
@@ -798,6 +819,44 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     return span, counts(cnt, mult, mux_bits=n_mul * (r - 1) * (bx + bw), add_bits=n_out * chunk * ws,
                         reg_bits=n_out * ws + int(np.prod(ctx.in_shapes[0])) * bx
                         + max(1, (r - 1).bit_length()) + 1 + piped)
+
+
+def _folded_rom_cost(ctx, plan: MacPlan, sched: FoldSchedule, bx: int, wx: int, cuts) -> dict:
+    """A layer folded with a weight table (:func:`_tree_folded`): a multiplier per slot, an
+    r-input select per distinct input schedule, the product tree and accumulator per output,
+    and the table: in block RAM from :data:`WEIGHT_ROM_BRAM_DEPTH` words (its own output
+    register), else logic, LUTs per live bit (a bit that differs between steps; Yosys drops the
+    constant ones) by :func:`weight_rom_luts`, and the word register."""
+    from qhw.estimate.blocks import bram_blocks
+
+    r, n_mul, ws = sched.r, len(sched.slots), plan.sum_width
+    per = 0 if ctx.nodsp else dsp_count(ctx.target, wx, sched.wb)
+    mult = counts(dsp=n_mul * per) if per else counts(mul_bits=n_mul * bx * plan.w.width)
+    codes = np.array([[wc for _, wc in steps] for _, _, steps in sched.slots], np.int64)
+    planes = (codes[:, None, :] >> np.arange(sched.wb)[None, :, None]) & 1  # slot, bit, step
+    live = int(np.count_nonzero(planes.min(axis=2) != planes.max(axis=2)))
+    table = counts()
+    blocks = bram_blocks(ctx.target, r, n_mul * sched.wb, 1) if r >= WEIGHT_ROM_BRAM_DEPTH[ctx.target] else 0
+    if blocks:
+        table = counts(bram=blocks)
+    elif live:
+        table = counts(lut_cells=live * weight_rom_luts(ctx.target, r), reg_bits=live)
+    piped = n_mul * ws + 3 if cuts and 0 in cuts else 0  # registered products, delayed controls
+    piped += len(plan.terms) * ws + 1 if cuts and "sum" in cuts else 0  # registered sums, last
+    return counts(mult, table, mux_bits=sched.xsels * (r - 1) * bx, add_bits=n_mul * ws,
+                  reg_bits=len(plan.terms) * ws + int(np.prod(ctx.in_shapes[0])) * bx
+                  + max(1, (r - 1).bit_length()) + 1 + piped)
+
+
+def weight_rom_luts(target: str, depth: int) -> int:
+    """LUTs per output bit of a ``depth``-word table in logic (measured with Yosys on 64-bit
+    wide tables: xilinx one LUT6 per 64 words, the F7/F8 muxes free; ECP5 one LUT4 per 16
+    words, PFUMX/L6MUX free; iCE40 LUT4s for 16 words each and for the mux tree after them:
+    64 words 518 LUTs for 64 bits)."""
+    if target == "xilinx":
+        return math.ceil(depth / 64)
+    n = math.ceil(depth / 16)
+    return n if target == "ecp5" else 2 * n - 1
 
 
 def _clock_cuts(ctx):
