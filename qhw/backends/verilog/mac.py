@@ -71,8 +71,9 @@ DSP_Y_MIN = 9
 #: ``cnt``-compare mux per multiplier: Verilog grows with the distinct weights, not R legs each
 WEIGHT_ROM_MIN_BITS = 1024
 #: the fewest words of a weight table Yosys puts into block RAM rather than logic (measured on
-#: 64-bit wide tables: xilinx 256 words logic, 1024 RAMB36; ECP5 and iCE40 64 logic, 256 BRAM)
-WEIGHT_ROM_BRAM_DEPTH = {"xilinx": 1024, "ecp5": 256, "ice40": 256}
+#: 64-bit wide tables: xilinx 256 words logic, 512 one RAMB36; ECP5 and iCE40 64 words logic,
+#: 128 block RAM)
+WEIGHT_ROM_BRAM_DEPTH = {"xilinx": 512, "ecp5": 128, "ice40": 128}
 #: widest word of one weight table (bits); wider steps use more tables (Verilator reads
 #: literals up to 65,536 bits)
 WEIGHT_ROM_WORD_BITS = 16384
@@ -825,9 +826,10 @@ def _folded_rom_cost(ctx, plan: MacPlan, sched: FoldSchedule, bx: int, wx: int, 
     """A layer folded with a weight table (:func:`_tree_folded`): a multiplier per slot, an
     r-input select per distinct input schedule, the product tree and accumulator per output,
     and the table: in block RAM from :data:`WEIGHT_ROM_BRAM_DEPTH` words (its own output
-    register), else logic, LUTs per live bit (a bit that differs between steps; Yosys drops the
-    constant ones) by :func:`weight_rom_luts`, and the word register."""
-    from qhw.estimate.blocks import bram_blocks
+    register; blocks by the target's shapes), else logic: :func:`weight_rom_luts` LUTs per
+    live bit (one that differs between steps; Yosys drops the constant ones) and the word
+    register."""
+    from qhw.estimate.blocks import BRAM
 
     r, n_mul, ws = sched.r, len(sched.slots), plan.sum_width
     per = 0 if ctx.nodsp else dsp_count(ctx.target, wx, sched.wb)
@@ -836,9 +838,12 @@ def _folded_rom_cost(ctx, plan: MacPlan, sched: FoldSchedule, bx: int, wx: int, 
     planes = (codes[:, None, :] >> np.arange(sched.wb)[None, :, None]) & 1  # slot, bit, step
     live = int(np.count_nonzero(planes.min(axis=2) != planes.max(axis=2)))
     table = counts()
-    blocks = bram_blocks(ctx.target, r, n_mul * sched.wb, 1) if r >= WEIGHT_ROM_BRAM_DEPTH[ctx.target] else 0
-    if blocks:
-        table = counts(bram=blocks)
+    if r >= WEIGHT_ROM_BRAM_DEPTH[ctx.target]:
+        # the target's block shapes; a read-only ECP5 DP16KD also reads 512 x 36 (measured:
+        # 128 x 64 and 256 x 64 two blocks, 1024 x 64 four)
+        modes = BRAM[ctx.target]["modes"] + (((512, 36),) if ctx.target == "ecp5" else ())
+        width = n_mul * sched.wb
+        table = counts(bram=min(math.ceil(r / d) * math.ceil(width / w) for d, w in modes))
     elif live:
         table = counts(lut_cells=live * weight_rom_luts(ctx.target, r), reg_bits=live)
     piped = n_mul * ws + 3 if cuts and 0 in cuts else 0  # registered products, delayed controls
