@@ -75,6 +75,10 @@ CASES = {
     # 24 inputs in 16 steps of 2 (8 steps with one slot empty)
     "dense24x10_r16": (lambda: _dense(24, 10, 5, 16, seed=2), {}, "_fc", ("sim", "synth")),
     "dense16x16_r2": (lambda: _dense(16, 16, 6, 2, seed=5), {}, "_fc", ("sim",)),
+    # a 1 ns clock registers the products and the final sum: the accumulator runs on delayed
+    # start/busy/last while the table follows the undelayed counter
+    "dense24x10_clocked_r16": (lambda: _dense(24, 10, 5, 16, seed=2), {"clock_period": 1.0},
+                               "_fc", ("synth",)),
     # 18 taps: R = 2 divides them, R = 4 does not (5 per step, 2 empty on the last)
     "conv2d_r2": (lambda: _conv2d(2), {}, "_c", ("sim",)),
     "conv2d_r4": (lambda: _conv2d(4), {}, "_c", ("synth",)),
@@ -117,6 +121,13 @@ def test_folded_rom_rtl_equals_golden_under_gaps_and_stalls(designs, name, flavo
                       flavour=flavour)
     assert res.ok, res.summary()
     assert res.samples == N
+
+
+def test_clocked_folded_rom_registers_products_and_sums(designs):
+    _, d, _ = designs("dense24x10_clocked_r16")
+    text = _layer_text(d, "_fc")
+    assert "start_d <= start;" in text and "if (last_d) sq0 <=" in text
+    assert d.ii == 16 and d.latency == designs("dense24x10_r16")[1].latency + 2
 
 
 def test_folded_rom_full_rate_keeps_latency_and_ii(designs):
