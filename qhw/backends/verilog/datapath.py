@@ -44,6 +44,8 @@ class Datapath:
     regs: list[dict] = field(default_factory=list)
     resets: list[dict] = field(default_factory=list)
     y_parts: list[str] = field(default_factory=list)  # first part = lowest bits
+    #: constant tables read synchronously (:meth:`rom`): memory, initial words, address, output
+    roms: list[dict] = field(default_factory=list)
     units: dict[str, str] = field(default_factory=dict)
     latency: int = 1
     ii: int = 1
@@ -73,6 +75,15 @@ class Datapath:
         self.decls.append(dict(kind="wire", name=name, width=width, signed=False))
         self.insts.append(dict(module=module, name=inst, x=addr, y=name))
         return name
+
+    def rom(self, name: str, q: str, words: list[int], width: int, addr: str, what: str) -> str:
+        """A ``len(words)`` x ``width`` constant table ``name`` (``reg`` array set by an
+        ``initial`` block) read synchronously: ``q <= name[addr]`` on every ``ce`` (no reset), the
+        shape Yosys maps to block RAM or LUT RAM. Declares and returns ``q`` (``width`` bits)."""
+        self.decls.append(dict(kind="reg", name=q, width=width, signed=False))
+        self.roms.append(dict(name=name, q=q, width=width, addr=addr, what=what,
+                              words=[f"{int(w) & ((1 << width) - 1):x}" for w in words]))
+        return q
 
     def wire(self, name: str, width: int, expr, signed: bool = True) -> str:
         self.decls.append(dict(kind="wire", name=name, width=width, signed=signed))
@@ -174,4 +185,4 @@ class Datapath:
         return render("layer.v.j2", module=self.module, title=self.title, header=self.header,
                       latency=self.latency, ii=self.ii, in_bits=self.in_bits,
                       out_bits=self.out_bits, decls=self.decls, assigns=self.assigns,
-                      insts=self.insts, regs=self.regs, resets=self.resets, y_expr=y)
+                      insts=self.insts, regs=self.regs, resets=self.resets, roms=self.roms, y_expr=y)

@@ -24,13 +24,28 @@ distinct (input width, m) once. Yosys' ``synth`` spends minutes in ABC on a laye
 of constant multipliers sit in one flat netlist, and seconds on the same products as modules.
 
 Folding by the reuse factor R (``attrs["reuse_factor"]``): the terms of every output are split
-into R ordered chunks; one chunk per cycle is multiplied (weights muxed by a counter) and added
-into an accumulator register, so each multiplier is used R times and II = R. Its products are
-instances of ``<top>_mul`` (one parameter set per layer, so synthesized once).
+into R ordered chunks; one chunk per cycle is multiplied and added into an accumulator
+register, so each multiplier is used R times and II = R. Its products are instances of
+``<top>_mul`` (one parameter set per layer, so synthesized once). The weights of a step come
+from one of two places (:func:`fold_schedule`):
+
+* a weight table (FINN's MVAU with decoupled weights, hls4ml's weights in BRAM for large R),
+  when the layer's weights per step times R hold at least :data:`WEIGHT_ROM_MIN_BITS`: a
+  ``reg`` array of R words, word c holding every multiplier's weight of step c, initialised in
+  an ``initial`` block and read synchronously at the counter's *next* value, so its register
+  holds step ``cnt``'s weights on the cycle they are used (latency and II unchanged). Each
+  output reads weight row c * chunk + s (dense input, conv tap; zero weights kept) on step c,
+  so every output of one input vector shares one input select per slot. Yosys sees a memory:
+  block RAM or LUT RAM where its target's cost rule prefers them, else logic (a shallow table
+  is one LUT per live bit and its register; see :func:`mac_cost`). The Verilog grows with the
+  multipliers and the distinct weight bits, not with R legs per weight.
+* below that size, a ``cnt``-compare select per multiplier over its R weights, each output's
+  non-zero terms packed (fewest multipliers, no table register for a handful of bits).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,11 +66,25 @@ _SEPARABLE = {"TRN", "RND", "RND_MIN_INF"}
 DSP_A, DSP_B = 25, 18
 #: smallest product width Yosys' synth_xilinx puts into a DSP48E1 (its DSP_Y_MINWIDTH)
 DSP_Y_MIN = 9
+#: a folded layer whose weight table (R words of every multiplier's weight bits) holds at least
+#: this many bits reads its weights from a table (one word per fold step) instead of a
+#: ``cnt``-compare mux per multiplier: Verilog grows with the distinct weights, not R legs each
+WEIGHT_ROM_MIN_BITS = 1024
+#: the fewest words of a weight table Yosys puts into block RAM rather than logic (measured on
+#: 64-bit wide tables: xilinx 256 words logic, 512 one RAMB36; ECP5 and iCE40 64 words logic,
+#: 128 block RAM)
+WEIGHT_ROM_BRAM_DEPTH = {"xilinx": 512, "ecp5": 128, "ice40": 128}
+#: widest word of one weight table (bits); wider steps use more tables (Verilator reads
+#: literals up to 65,536 bits)
+WEIGHT_ROM_WORD_BITS = 16384
 
 
-def mac_terms(node, in_shape: tuple[int, ...]) -> tuple[list[list[tuple[int, int]]], np.ndarray]:
+def mac_terms(node, in_shape: tuple[int, ...], aligned: bool = False
+              ) -> tuple[list[list[tuple[int, int]]], np.ndarray]:
     """Per output element (flattened channels-last): the ordered list of (input index, weight
-    code) with non-zero weight; and the weight codes array for reporting."""
+    code) with non-zero weight; and the weight codes array for reporting. ``aligned``: every
+    weight row (dense input, conv tap) kept, as (-1, 0) for a padded tap and with its zero
+    weights, so term t of every output is row t."""
     w = node.param_raw("weight")
     n_in = int(np.prod(in_shape))
     op = get_op(node.op, node.name)
@@ -73,6 +102,10 @@ def mac_terms(node, in_shape: tuple[int, ...]) -> tuple[list[list[tuple[int, int
     terms = []
     for p in range(cols.shape[0]):
         for j in range(wmat.shape[1]):
+            if aligned:
+                terms.append([(int(cols[p, t]), int(wmat[t, j])) if cols[p, t] >= 0 else (-1, 0)
+                              for t in range(wmat.shape[0])])
+                continue
             terms.append([(int(cols[p, t]), int(wmat[t, j])) for t in range(wmat.shape[0])
                           if cols[p, t] >= 0 and wmat[t, j] != 0])
     return terms, wmat
@@ -189,7 +222,8 @@ def lower_mac(node, in_fmt: FixedFormat, in_shape, module: str, prefix: str,
         _tree_parallel(dp, plan, in_fmt, n_in, prefix, options)
     else:
         cuts = options.get("cuts") or ()
-        _tree_folded(dp, plan, in_fmt, n_in, prefix, r, 0 in cuts, "sum" in cuts)
+        sched = fold_schedule(plan, mac_terms(node, tuple(in_shape), aligned=True)[0], r)
+        _tree_folded(dp, plan, in_fmt, n_in, prefix, sched, 0 in cuts, "sum" in cuts)
     dp.header.append("multipliers: " + ", ".join(f"{k} {v}" for k, v in sorted(dp_stats(dp).items())))
     return dp
 
@@ -321,16 +355,14 @@ def _tree_parallel(dp, plan, in_fmt, n_in, prefix, options) -> None:
     dp.ii = 1
 
 
-def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False,
+def _tree_folded(dp, plan, in_fmt, n_in, prefix, sched: FoldSchedule, reg_products: bool = False,
                  reg_sum: bool = False) -> None:
-    """Folded by ``r`` (see the module docstring). ``reg_products``: a register after the
+    """Folded by ``sched.r`` (see the module docstring). ``reg_products``: a register after the
     products (for a clock period); the accumulator then runs one cycle behind the counter on
     delayed ``start``/``busy``/``last``, and the latency is one more. ``reg_sum``: the final
     sum registered before the result cast (one more cycle; the cast on a delayed ``last``)."""
-    ws = plan.sum_width
+    ws, r = plan.sum_width, sched.r
     cb = max(1, (r - 1).bit_length())
-    maxt = max((len(t) for t in plan.terms), default=0)
-    chunk = max(1, math.ceil(maxt / r))
     dp.reg("busy", 1, "1'b1", cond="start", signed=False, reset="1'b0")
     dp.regs[-1]["next"] = "start ? 1'b1 : (last ? 1'b0 : busy)"
     dp.regs[-1]["cond"] = ""
@@ -341,8 +373,7 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False,
     # products at their natural widths through the shared two-operand multiplier module (one
     # parameter set per layer); the selected weights are the raw codes, the grid shift follows
     wx = in_fmt.width + (0 if in_fmt.signed else 1)
-    codes = [wc for tl in plan.terms for _, wc in tl]
-    wb = signed_bits(min(codes + [0]), max(codes + [0]))
+    wb = sched.wb
     xsel_cache: dict = {}
     st, bz, ls = "start", "busy", "last"
     if reg_products:  # the accumulator's controls, one cycle behind the registered products
@@ -350,13 +381,20 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False,
         bz = dp.reg("busy_d", 1, "busy", signed=False, reset="1'b0")
         ls = dp.reg("last_d", 1, "last", signed=False, reset="1'b0")
     ls_out = dp.reg("last_q", 1, ls, signed=False, reset="1'b0") if reg_sum else ls
-    for j, tl in enumerate(plan.terms):
-        padded = list(tl) + [(-1, 0)] * (chunk * r - len(tl))
+    wrom: dict = {}
+    if sched.rom:
+        # the counter's next value addresses the table, so the registered word holds the
+        # weights of step cnt exactly while cnt is current (same latency and II; the word
+        # register and cnt share ce, so a stall holds both)
+        cnt = next(rg for rg in dp.regs if rg["name"] == "cnt")
+        cnt["next"] = wa = dp.wire("waddr", cb, cnt["next"], signed=False)
+        wrom = _weight_rom(dp, sched, wa)
+    by_out: dict[int, list] = {}
+    for j, s, slots in sched.slots:
+        by_out.setdefault(j, []).append((s, slots))
+    for j in range(len(plan.terms)):
         prods = []
-        for s in range(chunk):
-            slots = [padded[c * chunk + s] for c in range(r)]
-            if all(wc == 0 for _, wc in slots):
-                continue
+        for s, slots in by_out.get(j, []):
             idxs = tuple(i for i, _ in slots)
             if idxs not in xsel_cache:
                 parts = [f"{wx}'sd0" if i < 0 else _natural_input(in_fmt, i, Signal("xr", dp.in_bits))[1] for i in idxs]
@@ -364,9 +402,12 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False,
                 for c in range(r - 2, -1, -1):
                     expr = f"(cnt == {cb}'d{c}) ? {parts[c]} : {expr}"
                 xsel_cache[idxs] = dp.wire(f"xsel{len(xsel_cache)}", wx, expr)
-            wexpr = signed_literal(slots[-1][1], wb)
-            for c in range(r - 2, -1, -1):
-                wexpr = f"(cnt == {cb}'d{c}) ? {signed_literal(slots[c][1], wb)} : {wexpr}"
+            if wrom:
+                wexpr = wrom[(j, s)]
+            else:
+                wexpr = signed_literal(slots[-1][1], wb)
+                for c in range(r - 2, -1, -1):
+                    wexpr = f"(cnt == {cb}'d{c}) ? {signed_literal(slots[c][1], wb)} : {wexpr}"
             wsel = dp.wire(f"w{j}_{s}", wb, wexpr)
             pm = dp.mul(f"m{j}_{s}", xsel_cache[idxs], wx, wsel, wb, prefix)
             e = _fit(pm, wx + wb, ws)
@@ -385,6 +426,76 @@ def _tree_folded(dp, plan, in_fmt, n_in, prefix, r, reg_products: bool = False,
         dp.y_parts.append(dp.reg(f"y{j}", plan.res.width, rr, cond=ls_out, signed=False))
     dp.latency = r + 1 + int(reg_products) + int(reg_sum)
     dp.ii = r
+
+
+@dataclass(frozen=True)
+class FoldSchedule:
+    """What a layer folded by ``r`` multiplies on each of its r steps. ``slots``: one
+    multiplier each, (output j, slot s, [(input index or -1, weight code) per step]), slots
+    whose weights are all zero left out; ``chunk``: slots per output; ``wb``: weight bits;
+    ``rom``: weights read from a table (:func:`_weight_rom`), else a ``cnt``-compare mux each."""
+
+    r: int
+    chunk: int
+    wb: int
+    rom: bool
+    slots: list
+
+    @property
+    def xsels(self) -> int:
+        """Distinct input selects (a mux of r inputs each; shared by the slots reading the same
+        input on every step)."""
+        return len({tuple(i for i, _ in sl) for _, _, sl in self.slots})
+
+
+def _slots(terms, r: int) -> tuple[int, list]:
+    """Output j's terms cut into r ordered chunks of ``ceil(max terms / r)``: slot s of step c
+    is term ``c * chunk + s`` (zero beyond the output's last term)."""
+    chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
+    out = []
+    for j, tl in enumerate(terms):
+        padded = list(tl) + [(-1, 0)] * (chunk * r - len(tl))
+        for s in range(chunk):
+            steps = [padded[c * chunk + s] for c in range(r)]
+            if any(wc for _, wc in steps):
+                out.append((j, s, steps))
+    return chunk, out
+
+
+def fold_schedule(plan: MacPlan, aligned, r: int) -> FoldSchedule:
+    """The schedule of ``plan`` folded by ``r``. With a weight table (at least
+    :data:`WEIGHT_ROM_MIN_BITS`, the layout of FINN's MVAU): every output reads weight row
+    ``c * chunk + s`` (``aligned`` terms: dense input, conv tap, zero weights kept) on step c,
+    so all outputs of one input vector share one input select per slot and the table's words
+    are the weight matrix's rows. Otherwise each output's non-zero terms packed (fewest
+    multipliers), weights and inputs muxed by ``cnt`` per slot."""
+    codes = [wc for tl in plan.terms for _, wc in tl]
+    wb = signed_bits(min(codes + [0]), max(codes + [0]))
+    if r >= 2:
+        chunk, slots = _slots(aligned, r)
+        if r * len(slots) * wb >= WEIGHT_ROM_MIN_BITS:
+            return FoldSchedule(r, chunk, wb, True, slots)
+    chunk, slots = _slots(plan.terms, r)
+    return FoldSchedule(r, chunk, wb, False, slots)
+
+
+def _weight_rom(dp: Datapath, sched: FoldSchedule, addr: str) -> dict[tuple[int, int], str]:
+    """The folded layer's weights as tables of ``r`` words (step c's word holds every slot's
+    weight code of step c, slot k at bits ``k * wb``), in banks of at most
+    :data:`WEIGHT_ROM_WORD_BITS` bits, read at ``addr`` (:meth:`Datapath.rom`).
+    {(j, s): the slot's ``wb``-bit slice of its bank's word}."""
+    wb, mask = sched.wb, (1 << sched.wb) - 1
+    per = max(1, WEIGHT_ROM_WORD_BITS // wb)
+    out = {}
+    for b, at in enumerate(range(0, len(sched.slots), per)):
+        bank = sched.slots[at:at + per]
+        words = [sum((steps[c][1] & mask) << (k * wb) for k, (_, _, steps) in enumerate(bank))
+                 for c in range(sched.r)]
+        q = dp.rom(f"wrom{b}", f"wq{b}", words, len(bank) * wb, addr,
+                   f"weight codes of {len(bank)} multipliers per fold step")
+        for k, (j, s, _) in enumerate(bank):
+            out[(j, s)] = f"{q}[{k * wb + wb - 1}:{k * wb}]"
+    return out
 
 
 def _chain(dp, plan, in_fmt, n_in, prefix) -> None:
@@ -534,9 +645,10 @@ def mac_delay(ctx) -> list:
         step = m.mul(bx, plan.w.width, use_dsp) + m.adder(ws) + m.adder(plan.acc.width) + m.luts(1)
         return [timing.Block("accumulation chain", n * step), timing.Block("result cast", finish)]
     if r > 1:
-        chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
-        wb = signed_bits(min(codes + [0]), max(codes + [0]))
+        sched = fold_schedule(plan, mac_terms(node, tuple(ctx.in_shapes[0]), aligned=True)[0], r)
+        chunk, wb = sched.chunk, sched.wb
         levels = max(1, math.ceil(math.log2(chunk))) if chunk > 1 else 1
+        # the input select is on the path; a table's weights come from its register
         return [timing.Block("folded products", m.mux(r) + m.mul(bx, wb, use_dsp), cut=0),
                 timing.Block("folded accumulate", levels * m.adder(ws) + m.adder(ws), cut="sum"),
                 timing.Block("result cast", finish)]
@@ -694,6 +806,9 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
             regs = sum(max(1, len(tl) >> lv) for tl in terms for lv in range(every, depth + 1, every))
             cnt = counts(cnt, reg_bits=regs * ws)
         return span, cnt
+    sched = fold_schedule(plan, mac_terms(node, tuple(ctx.in_shapes[0]), aligned=True)[0], r)
+    if sched.rom:
+        return span, counts(cnt, _folded_rom_cost(ctx, plan, sched, bx, wx, cuts))
     # folded by r: one multiplier per chunk slot, muxed weights and inputs, an accumulator
     chunk = max(1, math.ceil(max((len(t) for t in terms), default=0) / r))
     n_mul = n_out * chunk
@@ -705,6 +820,48 @@ def _mac_cost(ctx) -> tuple[tuple[int, int], dict]:
     return span, counts(cnt, mult, mux_bits=n_mul * (r - 1) * (bx + bw), add_bits=n_out * chunk * ws,
                         reg_bits=n_out * ws + int(np.prod(ctx.in_shapes[0])) * bx
                         + max(1, (r - 1).bit_length()) + 1 + piped)
+
+
+def _folded_rom_cost(ctx, plan: MacPlan, sched: FoldSchedule, bx: int, wx: int, cuts) -> dict:
+    """A layer folded with a weight table (:func:`_tree_folded`): a multiplier per slot, an
+    r-input select per distinct input schedule, the product tree and accumulator per output,
+    and the table: in block RAM from :data:`WEIGHT_ROM_BRAM_DEPTH` words (its own output
+    register; blocks by the target's shapes), else logic: :func:`weight_rom_luts` LUTs per
+    live bit (one that differs between steps; Yosys drops the constant ones) and the word
+    register."""
+    from qhw.estimate.blocks import BRAM
+
+    r, n_mul, ws = sched.r, len(sched.slots), plan.sum_width
+    per = 0 if ctx.nodsp else dsp_count(ctx.target, wx, sched.wb)
+    mult = counts(dsp=n_mul * per) if per else counts(mul_bits=n_mul * bx * plan.w.width)
+    codes = np.array([[wc for _, wc in steps] for _, _, steps in sched.slots], np.int64)
+    planes = (codes[:, None, :] >> np.arange(sched.wb)[None, :, None]) & 1  # slot, bit, step
+    live = int(np.count_nonzero(planes.min(axis=2) != planes.max(axis=2)))
+    table = counts()
+    if r >= WEIGHT_ROM_BRAM_DEPTH[ctx.target]:
+        # the target's block shapes; a read-only ECP5 DP16KD also reads 512 x 36 (measured:
+        # 128 x 64 and 256 x 64 two blocks, 1024 x 64 four)
+        modes = BRAM[ctx.target]["modes"] + (((512, 36),) if ctx.target == "ecp5" else ())
+        width = n_mul * sched.wb
+        table = counts(bram=min(math.ceil(r / d) * math.ceil(width / w) for d, w in modes))
+    elif live:
+        table = counts(lut_cells=live * weight_rom_luts(ctx.target, r), reg_bits=live)
+    piped = n_mul * ws + 3 if cuts and 0 in cuts else 0  # registered products, delayed controls
+    piped += len(plan.terms) * ws + 1 if cuts and "sum" in cuts else 0  # registered sums, last
+    return counts(mult, table, mux_bits=sched.xsels * (r - 1) * bx, add_bits=n_mul * ws,
+                  reg_bits=len(plan.terms) * ws + int(np.prod(ctx.in_shapes[0])) * bx
+                  + max(1, (r - 1).bit_length()) + 1 + piped)
+
+
+def weight_rom_luts(target: str, depth: int) -> int:
+    """LUTs per output bit of a ``depth``-word table in logic (measured with Yosys on 64-bit
+    wide tables: xilinx one LUT6 per 64 words, the F7/F8 muxes free; ECP5 one LUT4 per 16
+    words, PFUMX/L6MUX free; iCE40 LUT4s for 16 words each and for the mux tree after them:
+    64 words 518 LUTs for 64 bits)."""
+    if target == "xilinx":
+        return math.ceil(depth / 64)
+    n = math.ceil(depth / 16)
+    return n if target == "ecp5" else 2 * n - 1
 
 
 def _clock_cuts(ctx):
