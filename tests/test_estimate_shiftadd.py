@@ -77,14 +77,16 @@ def _int_layer(seed: int, bias: bool):
 
 
 def _conv():
+    """6 positions x 3 channels (10 x 4 before: 40 x 3 dense weights, twice the products and
+    the Yosys time of this one)."""
     rng = np.random.default_rng(4)
     b = GraphBuilder("sa_conv")
-    t = b.input("x", (10, 2), "ap_fixed<8,3>")
-    t = b.conv1d("conv", t, rng.standard_normal((3, 2, 4)) / 2.5, rng.standard_normal(4) * 0.1,
+    t = b.input("x", (6, 2), "ap_fixed<8,3>")
+    t = b.conv1d("conv", t, rng.standard_normal((3, 2, 3)) / 2.5, rng.standard_normal(3) * 0.1,
                  padding="same", formats={"weight": "ap_fixed<7,1>"})
     t = b.relu("relu", t)
     t = b.flatten("flat", t)
-    t = b.dense("fc", t, rng.standard_normal((40, 3)) / 6.0, formats={"weight": "ap_fixed<6,1>"})
+    t = b.dense("fc", t, rng.standard_normal((18, 3)) / 6.0, formats={"weight": "ap_fixed<6,1>"})
     b.output("y", t)
     return b.build(default="ap_fixed<10,4>")
 

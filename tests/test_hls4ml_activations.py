@@ -173,15 +173,23 @@ def _softmax_onnx(model, path, head):
 
 
 @pytest.fixture(scope="module")
-def softmax_run(tmp_path_factory):
+def softmax_files(tmp_path_factory):
+    """The heads model, its hls4ml config and qhw model file (no hls4ml build: the slow compile
+    test below starts first, often on the other worker, and needs only these)."""
     d = tmp_path_factory.mktemp("sm")
     model = SoftmaxHeads()
     cfg = _softmax_config(model)
-    cfg_path = _write_config(cfg, d / "hls4ml_config.yml")
-    x = _inputs(N, 5)
-    theirs, hm = _hls4ml_predict(model, cfg, d / "hls4ml", x, SM_OUT)
-    return {"dir": d, "model": model, "cfg": cfg_path, "x": x, "theirs": theirs, "hm": hm,
+    return {"dir": d, "model": model, "cfg_dict": cfg, "cfg": _write_config(cfg, d / "hls4ml_config.yml"),
             "yaml": _softmax_yaml(model, d / "model.yaml")}
+
+
+@pytest.fixture(scope="module")
+def softmax_run(softmax_files):
+    """softmax_files and hls4ml's predict (its own g++ build of the project, ~1 min cold)."""
+    f = softmax_files
+    x = _inputs(N, 5)
+    theirs, hm = _hls4ml_predict(f["model"], f["cfg_dict"], f["dir"] / "hls4ml", x, SM_OUT)
+    return {**f, "x": x, "theirs": theirs, "hm": hm}
 
 
 def test_softmax_every_implementation_equals_hls4ml(softmax_run, request):
@@ -306,9 +314,9 @@ def test_compile_tanh_sigmoid_config_rtl_and_hls_equal_golden(tanh_run, tmp_path
 
 
 @pytest.mark.slow  # Verilator and g++ builds of the softmax net (34 s CPU cold)
-def test_compile_softmax_config_rtl_and_hls_equal_golden(softmax_run, tmp_path):
+def test_compile_softmax_config_rtl_and_hls_equal_golden(softmax_files, tmp_path):
     """The heads model and its config unchanged: every implementation, skip included."""
-    _compile_and_simulate(softmax_run["yaml"], softmax_run["cfg"], tmp_path / "out")
+    _compile_and_simulate(softmax_files["yaml"], softmax_files["cfg"], tmp_path / "out")
 
 
 # ------------------------------------------------------------------ tables where one float ulp shows

@@ -114,19 +114,23 @@ def test_generated_text_is_deterministic_and_names_formats():
     assert not re.search(r"-\s*\d+'s?[dhb]", a), "negative constants must be sized hex"
 
 
+# slow: one Yosys synth per block (230 blocks, ~24 s CPU cold); the last file of the collection,
+# so unmarked it started last and ran alone at the end of the CI run
+@pytest.mark.slow
 def test_every_unary_block_lints_and_synthesizes(swept, tmp_path):
     """Every block of the sweep (each requantizer mode pair, clamps, shifts, relu6, requantize)
     through ``verilator --lint-only -Wall`` and Yosys ``synth`` (one Yosys run, a design reset
-    between blocks), no latches."""
+    between blocks), no latches. One Verilator run lints every block as a top module of its own
+    (MULTITOP allowed, each file holds one module; 1 s instead of 230 runs, 61 s at load 7)."""
     from qhw.tools.yosys import run_script
 
     sources, _, _ = swept
     script = []
     for fname, text in sources.items():
         (tmp_path / fname).write_text(text)
-        res = lint([tmp_path / fname], top=fname[:-2])
-        assert res.ok, res.summary()
         script += ["design -reset", f"read_verilog -sv {fname}", f"synth -top {fname[:-2]}",
                    "select -assert-none t:$_DLATCH_*"]
+    res = lint([tmp_path / f for f in sources], extra_args=["-Wno-MULTITOP"])
+    assert res.ok, res.summary()
     res = run_script("\n".join(script) + "\n", tmp_path)
     assert res.ok, res.summary()

@@ -21,6 +21,7 @@ def _code_softmax(node, ctx: LayerContext) -> dict:
     x = ctx.in_fmts[0]
     v = common(node, ctx)
     v.update(exp_n=int(exp.size), exp_ctype=code_type(ef), exp_values=code_initializer(exp, ef),
-             out_n=int(out.size), out_t=t["type"], out_values=t["values"], scale=int(node.attrs["scale"]),
+             out_n=int(out.size), out_t=t["type"], out_ctype=t["ctype"], out_w=t["width"],
+             out_values=t["values"], scale=int(node.attrs["scale"]),
              sum_bits=op.sum_bits(node, v["n"]), x_width=x.width, x_signed=x.signed)
     return v

@@ -381,9 +381,13 @@ def _pool(node, ctx: LayerContext) -> dict:
 
 # ----------------------------------------------------------------------------- tables
 def _table_values(ctx: LayerContext, raw: np.ndarray, fmt: FixedFormat, what: str) -> dict:
-    """A table constant's type (registered as used by ``what``), size and initializer."""
+    """A table constant: its entries' ap type (registered as used by ``what``), size, and its raw
+    codes as an integer initializer of the C type ``ctype`` (:func:`code_initializer`), each
+    entry read into ``type`` with ``.range(width - 1, 0)`` (exact). Plain constant data: g++
+    builds it at once, where an ap_fixed initializer (a double) per entry took minutes for a
+    few thousand entries."""
     return {"type": ctx.use_type(fmt, f"{ctx.fn} {what}"), "size": int(raw.size),
-            "values": c_initializer(raw, fmt)}
+            "ctype": code_type(fmt), "width": fmt.width, "values": code_initializer(raw, fmt)}
 
 
 @emitter("table.h.j2", group(Trait.ELEMENTWISE, Trait.TABLE))
@@ -405,6 +409,7 @@ def _rom(node, ctx: LayerContext, t) -> dict:
     table = _table_values(ctx, t.values, tf, f"{t.function} table ({t.convention})")
     v = {"variant": "rom", "convention": t.convention, "half": t.half, "size": t.size,
          "entries": int(t.values.size), "table_fmt": str(tf), "table_t": table["type"],
+         "table_ctype": table["ctype"], "table_width": tf.width,
          "table_values": table["values"], "shift": t.shift, "lo_raw": t.lo_raw}
     if t.convention == "hls4ml":
         span, mult, den = h4.index_range(t.function, t.in_fmt, t.size)
@@ -417,7 +422,6 @@ def _rom(node, ctx: LayerContext, t) -> dict:
             raise ModelError(f"node {node.name!r}: half table of {tf} needs {ww} > 64 bits")
         wide = FixedFormat(ww, tf.integer_bits + 2, True)
         v.update(wide_t=ctx.use_type(wide, f"{node.name} mirrored entry"), wide_width=ww,
-                 table_width=tf.width, table_signed=tf.signed,
                  one=(1 << tf.frac_bits) if tf.frac_bits >= 0 else 0)
     return v
 
@@ -474,7 +478,8 @@ def _softmax(node, ctx: LayerContext) -> dict:
              inv_t=ctx.use_type(rf_, f"{node.name} reciprocal entries"),
              acc_t=ctx.use_type(acc, f"{node.name} sum"), d_t=ctx.use_type(df, f"{node.name} x - max"),
              d_w=df.width, acc_w=acc.width, exp_n=ex.values.size, inv_n=inv.values.size,
-             exp_values=c_initializer(ex.values, ef), inv_values=c_initializer(inv.values, rf_),
+             exp_values=code_initializer(ex.values, ef), inv_values=code_initializer(inv.values, rf_),
+             exp_ctype=code_type(ef), inv_ctype=code_type(rf_), exp_w=ef.width, inv_w=rf_.width,
              exp_lo=ex.lo_raw, exp_shift=ex.shift, inv_lo=inv.lo_raw, inv_shift=inv.shift)
     return v
 
@@ -503,7 +508,8 @@ def _softmax_hls4ml(node, ctx: LayerContext, v: dict) -> dict:
         v.update(summary="hls4ml legacy: per element, the sum of exp(x_j - x_i) from the table, "
                  "then the inverse table.",
                  exp_t=tt, inv_t=tt, exp_size=ex["size"], inv_size=inv["size"],
-                 exp_values=ex["values"], inv_values=inv["values"],
+                 exp_values=ex["values"], inv_values=inv["values"], exp_ctype=ex["ctype"],
+                 inv_ctype=inv["ctype"], exp_w=ex["width"], inv_w=inv["width"],
                  d_t=ctx.use_type(df, f"{node.name} x_j - x_i"), d_w=df.width,
                  exp_n=t["exp_n"], inv_n=t["inv_n"], exp_num=num, exp_den=den,
                  exp_mid=(8 * t["exp_n"]) // 16, table_w=tf.width, inv_num=inum, inv_den=iden)
@@ -528,7 +534,8 @@ def _softmax_hls4ml(node, ctx: LayerContext, v: dict) -> dict:
     v.update(summary=f"hls4ml {impl}: exp table at the top bits, tree sum in accum_t, inverse "
              "table at the top bits of the sum, e * (1/sum).",
              exp_t=et, acc_t=at, sum_t=it, inv_t=rt, exp_size=ex["size"], inv_size=inv["size"],
-             exp_values=ex["values"], inv_values=inv["values"],
+             exp_values=ex["values"], inv_values=inv["values"], exp_ctype=ex["ctype"],
+             inv_ctype=inv["ctype"], exp_w=ex["width"], inv_w=inv["width"],
              addr_t=ctx.use_type(addr, f"{node.name} exp table address"), addr_w=addr.width,
              exp_bits=h4.ceillog2(t["exp_n"]), inv_bits=h4.ceillog2(t["inv_n"]), sum_w=ii.width,
              sums=sums, root=root)
