@@ -166,3 +166,19 @@ def test_yosys_synthesizes(designs, name, tmp_path):
         assert d.ii == r  # folded like the full-size design
     stat = assert_synthesizes(d)
     assert stat["modules"]
+
+
+def test_harness_optimisation_level_comes_from_the_environment(monkeypatch):
+    """``QHW_HARNESS_OPT`` (the tests set -O0, see conftest.py): -O1 unless set, one of g++'s
+    levels, anything else refused by name before a build starts."""
+    from qhw.errors import QhwError
+    from qhw.verify.build import harness_opt
+
+    monkeypatch.delenv("QHW_HARNESS_OPT", raising=False)
+    assert harness_opt() == "-O1"
+    monkeypatch.setenv("QHW_HARNESS_OPT", "-O0")
+    assert harness_opt() == "-O0"
+    for bad in ("-O9", "-O1 -fplugin=x.so", "O2"):
+        monkeypatch.setenv("QHW_HARNESS_OPT", bad)
+        with pytest.raises(QhwError, match=r"QHW_HARNESS_OPT=.* not a g\+\+ optimisation level.*-O0"):
+            harness_opt()
