@@ -1,8 +1,12 @@
+import os
 import sys
 from pathlib import Path
 
 # Test helpers (reference models, oracles, shared fixtures) live beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))
+# The Verilator harness at g++ -O0 (qhw/verify/build.py): the tests' runs are short, its build
+# is what costs; inherited by the CLI subprocesses. Users and benchmarks keep -O1.
+os.environ.setdefault("QHW_HARNESS_OPT", "-O0")
 
 import report  # noqa: E402
 

@@ -142,7 +142,7 @@ SYNTH_SMALL = {
 }
 
 
-# slow: mlp_r1's twin (~180 distinct constant multipliers, 47 s CPU) is the longest; it starts first
+# slow: mlp_r1's twin (88 distinct constant multipliers, 27 s CPU) is the longest; it starts first
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "mlp_r1" else n
                                   for n in CASES])
 def test_yosys_synthesizes(designs, name, tmp_path):
@@ -150,15 +150,16 @@ def test_yosys_synthesizes(designs, name, tmp_path):
     multiplier, then the layers, adder trees, requantizers and top (no latches).
 
     The fully parallel 16-64-32-32-5 MLP (``mlp_r1``) has 3,315 distinct constant multipliers,
-    ten minutes of Yosys; its small twin (:func:`rtl_checks.small_mlp_twin`, ~180) has every
-    multiplier shape and every template of it and takes under a minute of CPU (47 s measured).
+    ten minutes of Yosys; its small twin (:func:`rtl_checks.small_mlp_twin`, 8-8-3: 88 distinct
+    multipliers) has every multiplier shape and every template of it: 27 s CPU cold (the default
+    16-8-4-5 twin, 177 multipliers: 43 s).
     The conv designs and the folded MLP are checked on :data:`SYNTH_SMALL`: the same layers
     with the same reuse factor on fewer pixels and channels (the full-size designs are linted
     and simulated above; conv1d_r1's Yosys run alone was 46 s CPU, its small net's a tenth)."""
     _, d, _ = designs(name)
     if name == "mlp_r1":
         assert len(multiplier_shapes(d)) >= 10  # 14 weight widths (WB 3..16) in the big MLP
-        d = small_mlp_twin(d, tmp_path)  # has every one of them
+        d = small_mlp_twin(d, tmp_path, widths=(8, 8, 3), tries=200)  # seed 160: every one of them
     elif name in SYNTH_SMALL:
         r = CASES[name][1]
         d = write_verilog(SYNTH_SMALL[name](), tmp_path / "small",
@@ -166,3 +167,19 @@ def test_yosys_synthesizes(designs, name, tmp_path):
         assert d.ii == r  # folded like the full-size design
     stat = assert_synthesizes(d)
     assert stat["modules"]
+
+
+def test_harness_optimisation_level_comes_from_the_environment(monkeypatch):
+    """``QHW_HARNESS_OPT`` (the tests set -O0, see conftest.py): -O1 unless set, one of g++'s
+    levels, anything else refused by name before a build starts."""
+    from qhw.errors import QhwError
+    from qhw.verify.build import harness_opt
+
+    monkeypatch.delenv("QHW_HARNESS_OPT", raising=False)
+    assert harness_opt() == "-O1"
+    monkeypatch.setenv("QHW_HARNESS_OPT", "-O0")
+    assert harness_opt() == "-O0"
+    for bad in ("-O9", "-O1 -fplugin=x.so", "O2"):
+        monkeypatch.setenv("QHW_HARNESS_OPT", bad)
+        with pytest.raises(QhwError, match=r"QHW_HARNESS_OPT=.* not a g\+\+ optimisation level.*-O0"):
+            harness_opt()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from qhw.errors import QhwError
 from qhw.tools.cache import cache_dir, content_hash, locked
 from qhw.tools.exitinfo import ChildUsage, ended, failure_text
 from qhw.tools.verilator import build as verilator_build
@@ -102,17 +103,33 @@ def _check(res: subprocess.CompletedProcess, what: str, usage: ChildUsage | None
         raise BuildError(failure_text(what, res.returncode, usage, tail))
 
 
+#: g++ optimisation levels ``QHW_HARNESS_OPT`` may choose for the C++ stream harness
+HARNESS_OPTS = ("-O0", "-Og", "-O1", "-O2", "-O3", "-Os")
+
+
+def harness_opt() -> str:
+    """The harness's g++ optimisation level: ``$QHW_HARNESS_OPT``, by default ``-O1``. The test
+    suite sets ``-O0``: its simulations are a few hundred samples, where g++ time dominates
+    (-O0 builds a design's harness with ~30% less CPU); users and benchmarks keep ``-O1``."""
+    opt = os.environ.get("QHW_HARNESS_OPT", "").strip() or "-O1"
+    if opt not in HARNESS_OPTS:
+        raise QhwError(f"QHW_HARNESS_OPT={opt!r} is not a g++ optimisation level; "
+                       f"valid: {', '.join(HARNESS_OPTS)}")
+    return opt
+
+
 def build_harness(sources: Mapping[str, str], top: str, harness_cpp: str,
                   trace: bool = False) -> VerilatedBuild:
     """Verilate ``sources`` with a C++ ``main`` (``harness_cpp``) into a standalone executable."""
     jobs = max(1, os.cpu_count() or 1)
+    opt = harness_opt()
 
     def builder(tmp: Path, files: list[Path]) -> Path:
         (tmp / "harness.cpp").write_text(harness_cpp)
         obj = tmp / "obj"
         args = ["--cc", "--exe", "--top-module", top, "-Mdir", str(obj),
                 "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
-                "-Wno-fatal", "-CFLAGS", "-O1", "-o", "Vharness"]
+                "-Wno-fatal", "-CFLAGS", opt, "-o", "Vharness"]
         if trace:
             args.append("--trace")
         usage = ChildUsage.start()
@@ -123,7 +140,7 @@ def build_harness(sources: Mapping[str, str], top: str, harness_cpp: str,
         return obj / "Vharness"
 
     return cached_build("harness", sources, top,
-                        {"harness": harness_cpp, "trace": str(trace)}, builder)
+                        {"harness": harness_cpp, "trace": str(trace), "opt": opt}, builder)
 
 
 def build_cocotb(sources: Mapping[str, str], top: str, waves: bool = True) -> VerilatedBuild:
