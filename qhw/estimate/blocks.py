@@ -49,21 +49,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from qhw.backends.verilog.lowering import BRAM  # noqa: F401 (the targets' block RAM, re-exported)
 from qhw.backends.verilog.mac import DSP_RULES, dsp_count  # noqa: F401 (the multipliers' rule)
 from qhw.fixed import FixedFormat, add_format, mul_format
-
-#: block RAM of each target: {(depth, width) modes}, read ports per block, and the smallest ROM
-#: (bits) Yosys' memory_libmap puts there rather than in logic (xilinx: measured, 6,144 bits stay
-#: in LUTs, 10,240 do not; iCE40: 1,024 stay; ecp5: the block cost over the ROM logic cost of
-#: 1/16 per bit)
-BRAM = {
-    "xilinx": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
-                   ports=2, min_bits=8192),
-    "ecp5": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18)), ports=2,
-                 min_bits=2048),
-    "ice40": dict(modes=((2048, 2), (1024, 4), (512, 8), (256, 16)), ports=1, min_bits=2048),
-}
-
 
 #: smallest output FIFO (bits) Yosys puts into iCE40 block RAM (between 136 and 208, measured)
 ICE40_FIFO_BRAM_BITS = 160

@@ -31,6 +31,18 @@ from qhw.fixed import FixedFormat
 from qhw.ops.base import OpDef
 from qhw.ops.traits import Trait
 
+#: block RAM of each target: {(depth, width) modes}, read ports per block, and the smallest ROM
+#: (bits) Yosys' memory_libmap puts there rather than in logic (xilinx: measured, 6,144 bits stay
+#: in LUTs, 10,240 do not; iCE40: 1,024 stay; ecp5: the block cost over the ROM logic cost of
+#: 1/16 per bit)
+BRAM = {
+    "xilinx": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+                   ports=2, min_bits=8192),
+    "ecp5": dict(modes=((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18)), ports=2,
+                 min_bits=2048),
+    "ice40": dict(modes=((2048, 2), (1024, 4), (512, 8), (256, 16)), ports=1, min_bits=2048),
+}
+
 #: the modules that register lowerings (imported on first lookup)
 _FAMILIES = ("mac", "clamp", "rescale", "move", "pool", "merge", "lut", "softmax", "embedding",
              "code_table", "code_softmax", "fsum_pool",

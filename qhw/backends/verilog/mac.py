@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qhw.backends.verilog.datapath import Datapath, tree_nodes
-from qhw.backends.verilog.lowering import Lowering, bits, counts, live, lowering, popcount
+from qhw.backends.verilog.lowering import BRAM, Lowering, bits, counts, live, lowering, popcount
 from qhw.backends.verilog.render import signed_literal
 from qhw.backends.verilog.requant import UnarySpec, signed_bits
 from qhw.backends.verilog.signal import Signal
@@ -829,8 +829,6 @@ def _folded_rom_cost(ctx, plan: MacPlan, sched: FoldSchedule, bx: int, wx: int, 
     register; blocks by the target's shapes), else logic: :func:`weight_rom_luts` LUTs per
     live bit (one that differs between steps; Yosys drops the constant ones) and the word
     register."""
-    from qhw.estimate.blocks import BRAM
-
     r, n_mul, ws = sched.r, len(sched.slots), plan.sum_width
     per = 0 if ctx.nodsp else dsp_count(ctx.target, wx, sched.wb)
     mult = counts(dsp=n_mul * per) if per else counts(mul_bits=n_mul * bx * plan.w.width)
