@@ -22,6 +22,28 @@ def design_in(rtl_dir) -> SimpleNamespace:
                            sim_files=man.get("sim_files", []))
 
 
+def design_cache(root, make, n: int, seed: int):
+    """``get(name)`` -> (graph, design, folder holding rtl/ and vectors/), written on first use
+    into ``root / name``: ``make(name)`` gives the graph and the Verilog backend options; the
+    vectors are ``n`` golden samples drawn with ``seed``. For fixtures sharing designs among
+    tests."""
+    from qhw.backends.verilog import write_verilog
+    from qhw.verify.vectors import golden_vectors, write_vectors
+
+    made = {}
+
+    def get(name):
+        if name not in made:
+            g, opts = make(name)
+            d = write_verilog(g, Path(root) / name / "rtl", options=opts)
+            ins, exp = golden_vectors(g, n, seed=seed)
+            write_vectors(Path(root) / name / "vectors", ins, exp)
+            made[name] = (g, d, Path(root) / name)
+        return made[name]
+
+    return get
+
+
 def assert_lint_clean(d) -> None:
     """Both flavours lint-clean: the synthesis one (``files``) and, when the design has one, the
     simulation one (``sim_files``, what Verilator simulates)."""

@@ -22,7 +22,7 @@ from qhw.backends.verilog.mac import WEIGHT_ROM_MIN_BITS
 from qhw.flow import GraphBuilder
 from qhw.tools.verilator import lint
 from qhw.verify.stream import run_harness
-from qhw.verify.vectors import golden_vectors, write_vectors
+from rtl_checks import design_cache
 
 N = 80
 
@@ -88,20 +88,8 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def designs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("folded_rom")
-    made = {}
-
-    def get(name):
-        if name not in made:
-            make, opts, _, _ = CASES[name]
-            g = make()
-            d = write_verilog(g, root / name / "rtl", options=opts)
-            ins, exp = golden_vectors(g, N, seed=6)
-            write_vectors(root / name / "vectors", ins, exp)
-            made[name] = (g, d, root / name)
-        return made[name]
-
-    return get
+    return design_cache(tmp_path_factory.mktemp("folded_rom"),
+                        lambda name: (CASES[name][0](), CASES[name][1]), N, seed=6)
 
 
 def _layer_text(d, suffix: str) -> str:

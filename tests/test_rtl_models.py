@@ -14,8 +14,8 @@ from qhw.backends.verilog import write_verilog
 from qhw.testing import models
 from qhw.verify.stream import run_cocotb_stream, run_harness
 from qhw.verify.vectors import golden_vectors, read_vectors, write_vectors
-from rtl_checks import (assert_lint_clean, assert_synthesizes, multiplier_shapes, small_conv1d_net,
-                        small_conv2d_net, small_mlp_twin)
+from rtl_checks import (assert_lint_clean, assert_synthesizes, design_cache, multiplier_shapes,
+                        small_conv1d_net, small_conv2d_net, small_mlp_twin)
 
 CASES = {
     "mlp_r1": (lambda: models.mlp(), 1),
@@ -36,20 +36,11 @@ CASES = {
 def designs(tmp_path_factory):
     """``designs(name)`` -> (graph, design, folder with rtl/ and vectors/), written on first use
     (session scope: tests reordered across modules still share them)."""
-    root = tmp_path_factory.mktemp("rtl")
-    made = {}
+    def make(name):
+        build, r = CASES[name]
+        return build(), ({"reuse_factor": r} if r > 1 else None)
 
-    def get(name):
-        if name not in made:
-            make, r = CASES[name]
-            g = make()
-            d = write_verilog(g, root / name / "rtl", options={"reuse_factor": r} if r > 1 else None)
-            ins, exp = golden_vectors(g, 150, seed=7)
-            write_vectors(root / name / "vectors", ins, exp)
-            made[name] = (g, d, root / name)
-        return made[name]
-
-    return get
+    return design_cache(tmp_path_factory.mktemp("rtl"), make, 150, seed=7)
 
 
 @pytest.mark.parametrize("name", list(CASES))

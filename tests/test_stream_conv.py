@@ -21,8 +21,7 @@ from qhw.flow import GraphBuilder
 from qhw.testing import models
 from qhw.tools.verilator import lint
 from qhw.verify.stream import run_harness
-from qhw.verify.vectors import golden_vectors, write_vectors
-from rtl_checks import assert_synthesizes
+from rtl_checks import assert_synthesizes, design_cache
 
 N = 60
 
@@ -120,20 +119,8 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def designs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stream")
-    made = {}
-
-    def get(name):
-        if name not in made:
-            make, opts = CASES[name]
-            g = make()
-            d = write_verilog(g, root / name / "rtl", options=opts)
-            ins, exp = golden_vectors(g, N, seed=5)
-            write_vectors(root / name / "vectors", ins, exp)
-            made[name] = (g, d, root / name)
-        return made[name]
-
-    return get
+    return design_cache(tmp_path_factory.mktemp("stream"),
+                        lambda name: (CASES[name][0](), CASES[name][1]), N, seed=5)
 
 
 @pytest.mark.parametrize("name", list(CASES))
