@@ -11,6 +11,24 @@ from onnx import numpy_helper as nh
 from qhw.cli import cli
 
 
+def calibration_reader(shape, n: int, seed: int = 0):
+    """An onnxruntime ``CalibrationDataReader`` over ``n`` standard-normal float32 samples of
+    ``(1, *shape)`` (input ``x``), drawn from ``default_rng(seed)``."""
+    from onnxruntime import quantization
+
+    rng = np.random.default_rng(seed)
+    data = [{"x": rng.normal(size=(1, *shape)).astype(np.float32)} for _ in range(n)]
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(data)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    return Reader()
+
+
 def ort_run(path, x):
     """onnxruntime (default session options, CPU) on the model's single input ``x``."""
     so = ort.SessionOptions()

@@ -26,6 +26,7 @@ from qhw.passes.lower_affine import (  # noqa: E402
     output_codes,
     quantize_inputs,
 )
+from onnx_helpers import calibration_reader  # noqa: E402
 
 
 def _mlp(rng):
@@ -58,14 +59,6 @@ def _cnn(rng):
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), (3, 8, 8)
 
 
-class _Reader(quantization.CalibrationDataReader):
-    def __init__(self, shape, seed):
-        rng = np.random.default_rng(seed)
-        self.it = iter([{"x": rng.normal(size=(1,) + shape).astype(np.float32)} for _ in range(16)])
-
-    def get_next(self):
-        return next(self.it, None)
-
 
 CASES = [(net, fmt, pc, act) for net in ("mlp", "cnn") for fmt in ("QDQ", "QOperator")
          for pc in (False, True) for act in ("QInt8",)] + [("cnn", "QDQ", True, "QUInt8"),
@@ -82,7 +75,7 @@ def quantized(tmp_path_factory):
         src = d / f"{net}_{i}.onnx"
         onnx.save(model, src)
         dst = d / f"{net}_{fmt}_{pc}_{act}.onnx"
-        quantization.quantize_static(str(src), str(dst), _Reader(shape, 100 + i),
+        quantization.quantize_static(str(src), str(dst), calibration_reader(shape, 16, seed=100 + i),
                                      quant_format=getattr(quantization.QuantFormat, fmt), per_channel=pc,
                                      activation_type=getattr(quantization.QuantType, act),
                                      weight_type=quantization.QuantType.QInt8)

@@ -27,7 +27,7 @@ from onnx import numpy_helper as nh  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
-from onnx_helpers import assert_simulates, ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
+from onnx_helpers import calibration_reader, assert_simulates, ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
 
 #: (kernel, strides, pads, ceil_mode, count_include_pad, input H x W)
 CASES = {
@@ -54,14 +54,6 @@ def _model(case: str):
     return h.make_model(g, opset_imports=[h.make_opsetid("", 19)])
 
 
-class _Reader(quantization.CalibrationDataReader):
-    def __init__(self, shape):
-        rng = np.random.default_rng(0)
-        self.it = iter([{"x": rng.normal(size=(1, *shape)).astype(np.float32)} for _ in range(16)])
-
-    def get_next(self):
-        return next(self.it, None)
-
 
 _QUANTIZED: dict = {}
 
@@ -72,7 +64,7 @@ def _quantize(tmp_path_factory, case, fmt, act):
         onnx.save(_model(case), d / "f.onnx")
         hh, ww = CASES[case][-1]
         quantization.quantize_static(
-            str(d / "f.onnx"), str(d / "q.onnx"), _Reader((2, hh, ww)),
+            str(d / "f.onnx"), str(d / "q.onnx"), calibration_reader((2, hh, ww), 16),
             quant_format=getattr(quantization.QuantFormat, fmt),
             activation_type=getattr(quantization.QuantType, act), weight_type=quantization.QuantType.QInt8)
         _QUANTIZED[(case, fmt, act)] = d / "q.onnx"

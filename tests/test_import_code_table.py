@@ -20,6 +20,7 @@ from onnx import numpy_helper as nh  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
 from qhw.io import load_model  # noqa: E402
+from onnx_helpers import calibration_reader  # noqa: E402
 
 
 def _model(fn: str, attrs: dict):
@@ -35,14 +36,6 @@ def _model(fn: str, attrs: dict):
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
 
 
-class _Reader(quantization.CalibrationDataReader):
-    def __init__(self):
-        rng = np.random.default_rng(0)
-        self.it = iter([{"x": rng.normal(size=(1, 8)).astype(np.float32)} for _ in range(32)])
-
-    def get_next(self):
-        return next(self.it, None)
-
 
 @pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
 @pytest.mark.parametrize("fn,attrs", [("Sigmoid", {}), ("LeakyRelu", {"alpha": 0.1}),
@@ -50,7 +43,7 @@ class _Reader(quantization.CalibrationDataReader):
 def test_code_table_predict_equals_onnxruntime(tmp_path, fn, attrs, fmt):
     src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
     onnx.save(_model(fn, attrs), src)
-    quantization.quantize_static(str(src), str(dst), _Reader(),
+    quantization.quantize_static(str(src), str(dst), calibration_reader((8,), 32),
                                  quant_format=getattr(quantization.QuantFormat, fmt),
                                  activation_type=quantization.QuantType.QUInt8,
                                  weight_type=quantization.QuantType.QInt8)
@@ -80,7 +73,7 @@ def test_code_table_compiles_and_simulates(tmp_path, backend):
 
     src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
     onnx.save(_model("Sigmoid", {}), src)
-    quantization.quantize_static(str(src), str(dst), _Reader(), quant_format=quantization.QuantFormat.QDQ,
+    quantization.quantize_static(str(src), str(dst), calibration_reader((8,), 32), quant_format=quantization.QuantFormat.QDQ,
                                  activation_type=quantization.QuantType.QInt8,
                                  weight_type=quantization.QuantType.QInt8)
     out = tmp_path / "out"

@@ -26,7 +26,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
-from onnx_helpers import ort_run as _ort  # noqa: E402
+from onnx_helpers import calibration_reader, ort_run as _ort  # noqa: E402
 
 
 class _Dense(torch.nn.Module):
@@ -61,14 +61,6 @@ class _Conv(torch.nn.Module):
 _SHAPES = {"_Dense": (8,), "_Conv": (2, 5, 5)}
 
 
-class _Reader(quantization.CalibrationDataReader):
-    def __init__(self, shape):
-        rng = np.random.default_rng(0)
-        self.it = iter([{"x": rng.normal(size=(1,) + shape).astype(np.float32)} for _ in range(32)])
-
-    def get_next(self):
-        return next(self.it, None)
-
 
 _MODELS: dict = {}
 
@@ -83,7 +75,7 @@ def _quantized(tmp_path_factory, net, fmt: str, act: str):
         torch.onnx.export(net().eval(), torch.zeros((1,) + shape), str(src), input_names=["x"],
                           output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
                           opset_version=13, dynamo=False)
-        quantization.quantize_static(str(src), str(dst), _Reader(shape),
+        quantization.quantize_static(str(src), str(dst), calibration_reader(shape, 32),
                                      quant_format=getattr(quantization.QuantFormat, fmt),
                                      activation_type=getattr(quantization.QuantType, act),
                                      weight_type=quantization.QuantType.QInt8)

@@ -24,7 +24,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
-from onnx_helpers import assert_simulates, ort_run as _ort  # noqa: E402
+from onnx_helpers import calibration_reader, assert_simulates, ort_run as _ort  # noqa: E402
 
 
 class _Net(torch.nn.Module):
@@ -54,14 +54,6 @@ class _SoftmaxNet(torch.nn.Module):
         return torch.softmax(self.fc(self.merge(x)), dim=1)
 
 
-class _Reader(quantization.CalibrationDataReader):
-    def __init__(self):
-        rng = np.random.default_rng(0)
-        self.it = iter([{"x": rng.normal(size=(1, 8)).astype(np.float32)} for _ in range(32)])
-
-    def get_next(self):
-        return next(self.it, None)
-
 
 _MODELS: dict = {}
 
@@ -74,7 +66,7 @@ def _quantized(tmp_path_factory, fmt: str, act: str, net=_Net):
         src, dst = d / "f.onnx", d / "q.onnx"
         torch.onnx.export(net().eval(), torch.zeros(1, 8), str(src), input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, opset_version=13, dynamo=False)
-        quantization.quantize_static(str(src), str(dst), _Reader(),
+        quantization.quantize_static(str(src), str(dst), calibration_reader((8,), 32),
                                      quant_format=getattr(quantization.QuantFormat, fmt),
                                      activation_type=getattr(quantization.QuantType, act),
                                      weight_type=quantization.QuantType.QInt8)

@@ -29,7 +29,7 @@ from onnx import numpy_helper as nh  # noqa: E402
 from qhw.cli import cli  # noqa: E402
 from qhw.errors import ModelError  # noqa: E402
 from qhw.frontends.onnx_qdq import import_qdq  # noqa: E402
-from onnx_helpers import assert_simulates, ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
+from onnx_helpers import calibration_reader, assert_simulates, ort_run as _ort, predict_onnx_layout as _predict, output_lsb as _output_lsb  # noqa: E402
 
 RNG_SEED = 17
 
@@ -85,14 +85,6 @@ def _conv_then(tail: str):
     return _graph(nodes, (3, 6, 6), None, arrs, f"conv_{tail}")
 
 
-class _Reader(quantization.CalibrationDataReader):
-    def __init__(self, shape, scale=1.0):
-        rng = np.random.default_rng(0)
-        self.it = iter([{"x": (rng.normal(size=(1, *shape)) * scale).astype(np.float32)} for _ in range(16)])
-
-    def get_next(self):
-        return next(self.it, None)
-
 
 _QUANTIZED: dict = {}
 
@@ -103,7 +95,7 @@ def _quantize(tmp_path_factory, key, make, shape, fmt, act):
         d = tmp_path_factory.mktemp(f"{key}_{fmt}_{act}")
         onnx.save(make(), d / "f.onnx")
         quantization.quantize_static(
-            str(d / "f.onnx"), str(d / "q.onnx"), _Reader(shape), quant_format=getattr(quantization.QuantFormat, fmt),
+            str(d / "f.onnx"), str(d / "q.onnx"), calibration_reader(shape, 16), quant_format=getattr(quantization.QuantFormat, fmt),
             activation_type=getattr(quantization.QuantType, act), weight_type=quantization.QuantType.QInt8,
             extra_options={"ForceQuantizeNoInputCheck": True})
         _QUANTIZED[(key, fmt, act)] = d / "q.onnx"

@@ -30,7 +30,7 @@ quantization = pytest.importorskip("onnxruntime.quantization")
 from click.testing import CliRunner  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
-from onnx_helpers import ort_run as _ort  # noqa: E402
+from onnx_helpers import calibration_reader, ort_run as _ort  # noqa: E402
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -79,14 +79,6 @@ _NETS = {"affine": (_Affine, (8,)), "scale": (_Scale, (8,)), "mean_hw": (lambda:
          "mean_w": (lambda: _Mean((3,)), (2, 7, 5))}
 
 
-class _Reader(quantization.CalibrationDataReader):
-    def __init__(self, shape):
-        rng = np.random.default_rng(0)
-        self.it = iter([{"x": rng.normal(size=(1,) + shape).astype(np.float32)} for _ in range(16)])
-
-    def get_next(self):
-        return next(self.it, None)
-
 
 _MODELS: dict = {}
 
@@ -102,7 +94,7 @@ def _quantized(tmp_path_factory, net: str, fmt: str) -> Path:
         torch.onnx.export(make().eval(), torch.zeros((1,) + shape), str(src), input_names=["x"],
                           output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
                           opset_version=13, dynamo=False)
-        quantization.quantize_static(str(src), str(dst), _Reader(shape),
+        quantization.quantize_static(str(src), str(dst), calibration_reader(shape, 16),
                                      quant_format=getattr(quantization.QuantFormat, fmt),
                                      op_types_to_quantize=["Gemm", "Conv", "Relu"],
                                      activation_type=quantization.QuantType.QUInt8,
@@ -323,7 +315,7 @@ def _pad_quantized(tmp_path_factory, v, conv, fmt, act) -> Path:
     if key not in _MODELS:
         d = tmp_path_factory.mktemp("pad")
         onnx.save(_pad_model(v, conv), d / "f.onnx")
-        quantization.quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), _Reader((2, 6, 6)),
+        quantization.quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), calibration_reader((2, 6, 6), 16),
                                      quant_format=getattr(quantization.QuantFormat, fmt),
                                      activation_type=getattr(quantization.QuantType, act),
                                      weight_type=quantization.QuantType.QInt8,
