@@ -66,3 +66,11 @@ def assert_simulates(out, backend: str) -> None:
         from rtl_checks import assert_lint_clean, design_in
 
         assert_lint_clean(design_in(out / "rtl"))
+
+
+def compile_and_simulate(path, out, backend: str, vectors: int) -> None:
+    """``qhw compile PATH -o OUT --backend BACKEND --vectors N``, then :func:`assert_simulates`."""
+    r = CliRunner().invoke(cli, ["compile", str(path), "-o", str(out), "--backend", backend,
+                                 "--vectors", str(vectors)])
+    assert r.exit_code == 0, r.output
+    assert_simulates(out, backend)

@@ -20,7 +20,7 @@ from onnx import numpy_helper as nh  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
 from qhw.io import load_model  # noqa: E402
-from onnx_helpers import calibration_reader  # noqa: E402
+from onnx_helpers import calibration_reader, compile_and_simulate  # noqa: E402
 
 
 def _model(fn: str, attrs: dict):
@@ -69,20 +69,9 @@ def test_code_table_predict_equals_onnxruntime(tmp_path, fn, attrs, fmt):
 @pytest.mark.parametrize("backend", ["rtl", "hls"])
 def test_code_table_compiles_and_simulates(tmp_path, backend):
     """The code table in RTL (a ROM per element, Verilator) and HLS C++ (g++) == golden."""
-    import json
-
     src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
     onnx.save(_model("Sigmoid", {}), src)
     quantization.quantize_static(str(src), str(dst), calibration_reader((8,), 32), quant_format=quantization.QuantFormat.QDQ,
                                  activation_type=quantization.QuantType.QInt8,
                                  weight_type=quantization.QuantType.QInt8)
-    out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["compile", str(dst), "-o", str(out), "--backend", backend, "--vectors", "100"])
-    assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", backend, "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["ok"]
-    if backend == "rtl":
-        from rtl_checks import assert_lint_clean, design_in
-
-        assert_lint_clean(design_in(out / "rtl"))
+    compile_and_simulate(dst, tmp_path / "out", backend, 100)

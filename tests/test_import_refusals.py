@@ -15,7 +15,6 @@ Verilator, HLS by g++) against the golden model.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ quantization = pytest.importorskip("onnxruntime.quantization")
 from click.testing import CliRunner  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
-from onnx_helpers import calibration_reader, ort_run as _ort  # noqa: E402
+from onnx_helpers import calibration_reader, compile_and_simulate, ort_run as _ort  # noqa: E402
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -259,26 +258,17 @@ def test_every_code_of_a_mul_between_quant_nodes(c, signed):
 
 
 # ---------------------------------------------------------------------- compile + simulate
-def _compile_and_simulate(tmp_path, path, backend):
-    out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["compile", str(path), "-o", str(out), "--backend", backend, "--vectors", "40"])
-    assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", backend, "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["ok"]
-
-
 @pytest.mark.parametrize("backend", ["rtl", "hls"])
 def test_brevitas_tables_compile_and_simulate(tmp_path, brevitas_model, backend):
     """The Brevitas net (two code tables, one of them per channel; the tail on the host): RTL
     and HLS == golden."""
-    _compile_and_simulate(tmp_path, brevitas_model, backend)
+    compile_and_simulate(brevitas_model, tmp_path / "out", backend, 40)
 
 
 @pytest.mark.parametrize("backend", ["rtl", "hls"])
 def test_mean_suffix_net_compiles_and_simulates(tmp_path, tmp_path_factory, backend):
     """The conv net whose ReduceMean runs on the host: its hardware part, RTL and HLS == golden."""
-    _compile_and_simulate(tmp_path, _quantized(tmp_path_factory, "mean_hw", "QDQ"), backend)
+    compile_and_simulate(_quantized(tmp_path_factory, "mean_hw", "QDQ"), tmp_path / "out", backend, 40)
 
 
 # ---------------------------------------------------------------------- Pad with a constant
@@ -355,7 +345,8 @@ def test_pad_with_a_constant_equals_onnxruntime(tmp_path, tmp_path_factory, v, f
 def test_pad_constant_compiles_and_simulates(tmp_path, tmp_path_factory, backend):
     """A conv net whose Pad writes a nonzero code after a requantizing code table: RTL and HLS ==
     golden."""
-    _compile_and_simulate(tmp_path, _pad_quantized(tmp_path_factory, -0.3, True, "QDQ", "QUInt8"), backend)
+    compile_and_simulate(_pad_quantized(tmp_path_factory, -0.3, True, "QDQ", "QUInt8"), tmp_path / "out",
+                         backend, 40)
 
 
 @pytest.mark.parametrize("kind,value", [("transpose", 0.0), ("pad", 0.0), ("pad", 0.35), ("pad", -0.125)])

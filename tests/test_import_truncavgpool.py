@@ -7,8 +7,6 @@ CLI must equal it on every output, on random inputs and on inputs at the ends of
 C++ (g++) == golden."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -20,6 +18,7 @@ pytest.importorskip("qonnx")
 from click.testing import CliRunner  # noqa: E402
 
 from qhw.cli import cli  # noqa: E402
+from onnx_helpers import compile_and_simulate  # noqa: E402
 
 
 class _TruncPool(torch.nn.Module):
@@ -88,9 +87,4 @@ def test_trunc_avg_pool_equals_qonnx_execution(tmp_path, bits, kernel, signed):
 def test_trunc_avg_pool_compiles_and_simulates(tmp_path, backend):
     """qhw compile + qhw simulate: RTL (Verilator) and HLS C++ (g++) == golden."""
     path = _export(tmp_path, 4, 3, True)
-    out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["compile", str(path), "-o", str(out), "--backend", backend, "--vectors", "60"])
-    assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(cli, ["simulate", str(out), "--backend", backend, "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["ok"]
+    compile_and_simulate(path, tmp_path / "out", backend, 60)
